@@ -1,0 +1,32 @@
+//! The routing rules of kthena-rs as pure code.
+//!
+//! In: [`Route`]s and [`ModelServer`]s, already converted from Kubernetes objects by
+//! `kthena_api::convert` (the only conversion), and requests seen through [`RequestView`].
+//! Out: an immutable [`RouteTable`] whose [`RouteTable::select`] answers "which ModelRoute,
+//! which rule, which target" for a request, in time that does not depend on the number of routes.
+//!
+//! Nothing here knows about Kubernetes clients, actors, async runtimes or HTTP libraries: the
+//! router, the webhook and the operator all call the same functions, so they cannot disagree.
+
+pub mod field_error;
+pub mod listener;
+pub mod model_server;
+pub mod object_ref;
+pub mod request;
+pub mod route;
+pub mod string_match;
+pub mod table;
+pub mod validate;
+pub mod weighted;
+
+pub use field_error::{FieldError, FieldErrors};
+pub use listener::ListenerRef;
+pub use model_server::{Engine, KvConnector, ModelServer, PdGroup, Protocol, RetryPolicy};
+pub use object_ref::ObjectRef;
+pub use request::{Request, RequestView};
+pub use route::{
+    Backend, CreationOrder, ModelMatch, ParentRef, RateLimit, RateUnit, Route, Rule, Target,
+};
+pub use string_match::StringMatch;
+pub use table::{BuildOptions, RouteTable, SelectError, Selection, SkipReason, Skipped};
+pub use weighted::WeightedPicker;

@@ -1,0 +1,109 @@
+//! The model server model: a ModelServer as the router uses it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::ObjectRef;
+
+/// Wait for response headers when `trafficPolicy.timeout` is not set. Kthena waits forever
+/// (its issue #1498); a stalled engine must not hold a client for ever.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause between retries when `retry.retryInterval` is not set (Kthena's CRD default).
+pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A ModelServer, converted and validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelServer {
+    /// The ModelServer object.
+    pub id: ObjectRef,
+    /// `spec.model`: when set, requests of non-LoRA routes carry this model upstream.
+    pub model: Option<String>,
+    /// `spec.inferenceEngine`.
+    pub engine: Engine,
+    /// `spec.workloadSelector.matchLabels`: Pods in the same namespace with these labels.
+    pub match_labels: BTreeMap<String, String>,
+    /// `spec.workloadSelector.pdGroup`: prefill/decode disaggregation.
+    pub pd_group: Option<PdGroup>,
+    /// `spec.workloadPort.port`.
+    pub port: u16,
+    /// `spec.workloadPort.protocol`.
+    pub protocol: Protocol,
+    /// `spec.trafficPolicy.timeout`: wait for response headers, per attempt.
+    pub timeout: Duration,
+    /// `spec.trafficPolicy.retry`.
+    pub retry: RetryPolicy,
+    /// `spec.kvConnector.type`.
+    pub kv_connector: Option<KvConnector>,
+}
+
+impl ModelServer {
+    /// True when a Pod with `labels` in `namespace` is a workload of this server.
+    pub fn selects(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
+        namespace == self.id.namespace
+            && self
+                .match_labels
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
+/// `spec.inferenceEngine`: decides the metrics names scraped and the PD connector default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// vLLM.
+    Vllm,
+    /// SGLang.
+    Sglang,
+}
+
+/// `spec.workloadPort.protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// Plain HTTP (default).
+    #[default]
+    Http,
+    /// HTTPS.
+    Https,
+}
+
+/// `spec.trafficPolicy.retry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt; 0 disables retries.
+    pub attempts: u32,
+    /// Pause before each retry.
+    pub interval: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 0,
+            interval: DEFAULT_RETRY_INTERVAL,
+        }
+    }
+}
+
+/// `spec.workloadSelector.pdGroup`: prefill and decode Pods pair up by the value of `group_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PdGroup {
+    /// Label whose value groups a prefill Pod with decode Pods.
+    pub group_key: String,
+    /// Labels of prefill Pods.
+    pub prefill_labels: BTreeMap<String, String>,
+    /// Labels of decode Pods.
+    pub decode_labels: BTreeMap<String, String>,
+}
+
+/// `spec.kvConnector.type`: how KV cache moves from prefill to decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvConnector {
+    /// Plain HTTP (prefill with max_tokens 1, then decode).
+    Http,
+    /// LMCache.
+    Lmcache,
+    /// NIXL.
+    Nixl,
+    /// Mooncake.
+    Mooncake,
+}
