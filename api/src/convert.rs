@@ -1,0 +1,356 @@
+//! The one conversion from api objects to [`kthena_core`] values.
+//!
+//! The router's data plane, the admission webhook, the status controllers and offline
+//! validation all call these functions, so they accept and reject exactly the same objects
+//! with the same messages. Every problem is reported with its field path; an object with any
+//! problem is not converted at all.
+
+use std::fmt;
+use std::time::Duration;
+
+use kthena_core::{self as core, FieldErrors, ObjectRef, RouteTable, validate};
+
+use crate::modelroute::{self, ModelRoute, ParentReference, RateLimitUnit};
+use crate::modelserver::{self, ModelServer};
+
+/// Namespace of an object that names none (objects read from files).
+pub const DEFAULT_NAMESPACE: &str = "default";
+/// API group of Gateway API kinds.
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+
+/// An object that could not be converted, with every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConvertError {
+    /// Kind of the object, e.g. `ModelRoute`.
+    pub kind: &'static str,
+    /// The object.
+    pub object: ObjectRef,
+    /// The problems, each with its field path.
+    pub errors: FieldErrors,
+}
+
+impl fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.kind, self.object, self.errors)
+    }
+}
+
+/// The namespace/name of `obj`, defaulting the namespace.
+pub fn object_ref<K: kube::Resource>(obj: &K) -> ObjectRef {
+    let meta = obj.meta();
+    ObjectRef::new(
+        meta.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
+        meta.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Converts a ModelRoute: regexes compiled, header names lowercased, defaults applied,
+/// parentRefs resolved to Gateways, every rule of [`validate::route`] checked.
+pub fn model_route(mr: &ModelRoute) -> Result<core::Route, FieldErrors> {
+    let id = object_ref(mr);
+    let mut errs = FieldErrors::new();
+    if mr.metadata.name.as_deref().is_none_or(str::is_empty) {
+        errs.push("metadata.name", "must not be empty");
+    }
+    let spec = &mr.spec;
+    let parents = spec
+        .parent_refs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| parent_ref(&mut errs, &format!("spec.parentRefs[{i}]"), p, &id))
+        .collect();
+    let rules = spec
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| rule(&mut errs, &format!("spec.rules[{i}]"), r, &id.namespace))
+        .collect();
+    let route = core::Route {
+        order: core::CreationOrder {
+            created_unix_nanos: mr
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .and_then(|t| i64::try_from(t.0.as_nanosecond()).ok()),
+            namespace: id.namespace.clone(),
+            name: id.name.clone(),
+        },
+        id,
+        model_name: Some(spec.model_name.clone()).filter(|n| !n.is_empty()),
+        lora_adapters: spec.lora_adapters.clone(),
+        parents,
+        rules,
+        rate_limit: spec.rate_limit.as_ref().map(rate_limit),
+    };
+    errs.extend(validate::route(&route));
+    errs.into_result(route)
+}
+
+fn parent_ref(
+    errs: &mut FieldErrors,
+    path: &str,
+    p: &ParentReference,
+    route: &ObjectRef,
+) -> Option<core::ParentRef> {
+    let group = p.group.as_deref().unwrap_or(GATEWAY_GROUP);
+    let kind = p.kind.as_deref().unwrap_or("Gateway");
+    if group != GATEWAY_GROUP || kind != "Gateway" {
+        let shown = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{group}/{kind}")
+        };
+        errs.push(
+            format!("{path}.kind"),
+            format!("unsupported parent {shown:?}: only {GATEWAY_GROUP}/Gateway"),
+        );
+        return None;
+    }
+    if p.name.is_empty() {
+        errs.push(format!("{path}.name"), "must not be empty");
+        return None;
+    }
+    let port = match p.port {
+        None => None,
+        Some(n) => match u16::try_from(n) {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                errs.push(
+                    format!("{path}.port"),
+                    format!("must be between 1 and 65535, got {n}"),
+                );
+                return None;
+            }
+        },
+    };
+    Some(core::ParentRef {
+        gateway: ObjectRef::new(
+            p.namespace
+                .clone()
+                .unwrap_or_else(|| route.namespace.clone()),
+            p.name.clone(),
+        ),
+        section_name: p.section_name.clone().filter(|s| !s.is_empty()),
+        port,
+    })
+}
+
+fn rule(errs: &mut FieldErrors, path: &str, r: &modelroute::RouteRule, ns: &str) -> core::Rule {
+    let model_match = r
+        .model_match
+        .as_ref()
+        .map(|m| model_match(errs, &format!("{path}.modelMatch"), m));
+    let targets = r
+        .target_models
+        .iter()
+        .enumerate()
+        .filter_map(|(j, t)| {
+            let path = format!("{path}.targetModels[{j}]");
+            let server = t.model_server_name.as_deref().filter(|s| !s.is_empty());
+            let provider = t.external_model_provider_name.as_deref().filter(|s| !s.is_empty());
+            let backend = match (server, provider) {
+                (Some(s), None) => core::Backend::ModelServer(ObjectRef::new(ns, s)),
+                (None, Some(p)) => core::Backend::ExternalProvider(ObjectRef::new(ns, p)),
+                (Some(_), Some(_)) => {
+                    errs.push(
+                        path,
+                        "exactly one of modelServerName or externalModelProviderName must be set, got both",
+                    );
+                    return None;
+                }
+                (None, None) => {
+                    errs.push(
+                        path,
+                        "exactly one of modelServerName or externalModelProviderName must be set, got neither",
+                    );
+                    return None;
+                }
+            };
+            Some(core::Target { backend, weight: t.weight })
+        })
+        .collect();
+    let name = Some(r.name.clone()).filter(|n| !n.is_empty());
+    core::Rule::new(name, model_match, targets)
+}
+
+fn model_match(errs: &mut FieldErrors, path: &str, m: &modelroute::ModelMatch) -> core::ModelMatch {
+    let headers = m
+        .headers
+        .iter()
+        .filter_map(|(name, sm)| {
+            let path = format!("{path}.headers[{name}]");
+            if let Err(e) = validate::header_name(name) {
+                errs.push(&path, e);
+                return None;
+            }
+            string_match(errs, &path, sm).map(|sm| (name.to_ascii_lowercase(), sm))
+        })
+        .collect();
+    core::ModelMatch {
+        headers,
+        uri: m
+            .uri
+            .as_ref()
+            .and_then(|u| string_match(errs, &format!("{path}.uri"), u)),
+        body_model: m.body.as_ref().and_then(|b| b.model.clone()),
+    }
+}
+
+/// `None` when no kind is set (Kthena treats an empty match as matching everything).
+fn string_match(
+    errs: &mut FieldErrors,
+    path: &str,
+    m: &modelroute::StringMatch,
+) -> Option<core::StringMatch> {
+    match (&m.exact, &m.prefix, &m.regex) {
+        (Some(e), None, None) => Some(core::StringMatch::Exact(e.clone())),
+        (None, Some(p), None) => Some(core::StringMatch::Prefix(p.clone())),
+        (None, None, Some(r)) => match core::StringMatch::regex(r) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                errs.push(format!("{path}.regex"), e);
+                None
+            }
+        },
+        (None, None, None) => None,
+        _ => {
+            errs.push(path, "at most one of exact, prefix or regex may be set");
+            None
+        }
+    }
+}
+
+fn rate_limit(r: &modelroute::RateLimit) -> core::RateLimit {
+    core::RateLimit {
+        input_tokens_per_unit: r.input_tokens_per_unit,
+        output_tokens_per_unit: r.output_tokens_per_unit,
+        unit: match r.unit {
+            RateLimitUnit::Second => core::RateUnit::Second,
+            RateLimitUnit::Minute => core::RateUnit::Minute,
+            RateLimitUnit::Hour => core::RateUnit::Hour,
+            RateLimitUnit::Day => core::RateUnit::Day,
+            RateLimitUnit::Month => core::RateUnit::Month,
+        },
+        global_redis_address: r
+            .global
+            .as_ref()
+            .and_then(|g| g.redis.as_ref())
+            .map(|r| r.address.clone()),
+    }
+}
+
+/// Converts a ModelServer: durations parsed, defaults applied, every rule of
+/// [`validate::model_server`] checked.
+pub fn model_server(ms: &ModelServer) -> Result<core::ModelServer, FieldErrors> {
+    let mut errs = FieldErrors::new();
+    let spec = &ms.spec;
+    let port = match u16::try_from(spec.workload_port.port) {
+        Ok(p) if p > 0 => p,
+        _ => {
+            errs.push(
+                "spec.workloadPort.port",
+                format!(
+                    "must be between 1 and 65535, got {}",
+                    spec.workload_port.port
+                ),
+            );
+            0
+        }
+    };
+    let policy = spec.traffic_policy.clone().unwrap_or_default();
+    let timeout = policy
+        .timeout
+        .as_deref()
+        .and_then(|t| duration(&mut errs, "spec.trafficPolicy.timeout", t))
+        .unwrap_or(core::model_server::DEFAULT_TIMEOUT);
+    let retry = match &policy.retry {
+        None => core::RetryPolicy::default(),
+        Some(r) => core::RetryPolicy {
+            attempts: u32::try_from(r.attempts).unwrap_or_else(|_| {
+                errs.push(
+                    "spec.trafficPolicy.retry.attempts",
+                    format!("must not be negative, got {}", r.attempts),
+                );
+                0
+            }),
+            interval: duration(
+                &mut errs,
+                "spec.trafficPolicy.retry.retryInterval",
+                &r.retry_interval,
+            )
+            .unwrap_or(core::model_server::DEFAULT_RETRY_INTERVAL),
+        },
+    };
+    let server = core::ModelServer {
+        id: object_ref(ms),
+        model: spec.model.clone().filter(|m| !m.is_empty()),
+        engine: match spec.inference_engine {
+            modelserver::InferenceEngine::Vllm => core::Engine::Vllm,
+            modelserver::InferenceEngine::Sglang => core::Engine::Sglang,
+        },
+        match_labels: spec.workload_selector.match_labels.clone(),
+        pd_group: spec
+            .workload_selector
+            .pd_group
+            .as_ref()
+            .map(|g| core::PdGroup {
+                group_key: g.group_key.clone(),
+                prefill_labels: g.prefill_labels.clone(),
+                decode_labels: g.decode_labels.clone(),
+            }),
+        port,
+        protocol: match spec.workload_port.protocol {
+            modelserver::WorkloadProtocol::Http => core::Protocol::Http,
+            modelserver::WorkloadProtocol::Https => core::Protocol::Https,
+        },
+        timeout,
+        retry,
+        kv_connector: spec.kv_connector.as_ref().map(|k| match k.type_ {
+            modelserver::KvConnectorType::Http => core::KvConnector::Http,
+            modelserver::KvConnectorType::Lmcache => core::KvConnector::Lmcache,
+            modelserver::KvConnectorType::Nixl => core::KvConnector::Nixl,
+            modelserver::KvConnectorType::Mooncake => core::KvConnector::Mooncake,
+        }),
+    };
+    errs.extend(validate::model_server(&server));
+    errs.into_result(server)
+}
+
+/// A Go duration (`1m30s`, `100ms`), positive.
+fn duration(errs: &mut FieldErrors, path: &str, text: &str) -> Option<Duration> {
+    match text.parse::<kube::core::Duration>() {
+        Ok(d) if d.is_negative() => {
+            errs.push(path, format!("must not be negative, got {text:?}"));
+            None
+        }
+        Ok(d) => Some(d.into()),
+        Err(e) => {
+            errs.push(path, format!("invalid duration {text:?}: {e}"));
+            None
+        }
+    }
+}
+
+/// Builds the route table from every ModelRoute: the ones that convert are indexed, the
+/// others are returned as errors naming the route and the field, and left out.
+pub fn route_table<'a>(
+    routes: impl IntoIterator<Item = &'a ModelRoute>,
+    options: core::BuildOptions,
+) -> (RouteTable, Vec<ConvertError>) {
+    let mut errors = Vec::new();
+    let converted: Vec<core::Route> = routes
+        .into_iter()
+        .filter_map(|mr| {
+            model_route(mr)
+                .map_err(|e| {
+                    errors.push(ConvertError {
+                        kind: "ModelRoute",
+                        object: object_ref(mr),
+                        errors: e,
+                    })
+                })
+                .ok()
+        })
+        .collect();
+    (RouteTable::build(converted, options), errors)
+}

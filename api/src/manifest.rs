@@ -1,0 +1,202 @@
+//! Kubernetes manifests read from text, files and folders: the objects of standalone mode,
+//! offline validation and the example tests.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use gateway_api::apis::standard::{
+    gatewayclasses::GatewayClass, gateways::Gateway, httproutes::HttpRoute,
+    referencegrants::ReferenceGrant,
+};
+use serde::Deserialize;
+
+use crate::externalmodelprovider::ExternalModelProvider;
+use crate::inference::{v1, v1alpha2};
+use crate::modelroute::ModelRoute;
+use crate::modelserver::ModelServer;
+
+/// One object of a kind kthena-rs understands, or the identity of one it does not.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    /// `networking.serving.volcano.sh/v1alpha1` ModelRoute.
+    ModelRoute(Box<ModelRoute>),
+    /// `networking.serving.volcano.sh/v1alpha1` ModelServer.
+    ModelServer(Box<ModelServer>),
+    /// `networking.serving.volcano.sh/v1alpha1` ExternalModelProvider.
+    ExternalModelProvider(Box<ExternalModelProvider>),
+    /// `gateway.networking.k8s.io` GatewayClass.
+    GatewayClass(Box<GatewayClass>),
+    /// `gateway.networking.k8s.io` Gateway.
+    Gateway(Box<Gateway>),
+    /// `gateway.networking.k8s.io` HTTPRoute.
+    HttpRoute(Box<HttpRoute>),
+    /// `gateway.networking.k8s.io` ReferenceGrant.
+    ReferenceGrant(Box<ReferenceGrant>),
+    /// `inference.networking.k8s.io/v1` InferencePool.
+    InferencePool(Box<v1::InferencePool>),
+    /// `inference.networking.x-k8s.io/v1alpha2` InferencePool.
+    InferencePoolV1alpha2(Box<v1alpha2::InferencePool>),
+    /// `inference.networking.x-k8s.io/v1alpha2` InferenceModel.
+    InferenceModel(Box<v1alpha2::InferenceModel>),
+    /// `inference.networking.x-k8s.io/v1alpha2` InferenceObjective.
+    InferenceObjective(Box<v1alpha2::InferenceObjective>),
+    /// Any other kind (Deployments, Services, ...): left to the caller.
+    Other {
+        /// `apiVersion`.
+        api_version: String,
+        /// `kind`.
+        kind: String,
+    },
+}
+
+/// A document that could not be read, located by origin and document index.
+#[derive(Debug, thiserror::Error)]
+pub struct ManifestError {
+    /// File path (or other origin) of the text.
+    pub origin: String,
+    /// 0-based index of the YAML document in the text.
+    pub document: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (document {}): {}",
+            self.origin,
+            self.document + 1,
+            self.message
+        )
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypeHeader {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+}
+
+/// Parses every YAML (or JSON) document of `text`; empty documents are skipped.
+pub fn parse_str(text: &str, origin: &str) -> Result<Vec<Object>, ManifestError> {
+    let mut objects = Vec::new();
+    for (document, de) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let err = |message: String| ManifestError {
+            origin: origin.to_owned(),
+            document,
+            message,
+        };
+        let value = serde_norway::Value::deserialize(de).map_err(|e| err(e.to_string()))?;
+        if value.is_null() {
+            continue;
+        }
+        let header = TypeHeader::deserialize(&value).map_err(|e| err(e.to_string()))?;
+        if header.api_version.is_empty() || header.kind.is_empty() {
+            return Err(err("apiVersion and kind are required".to_owned()));
+        }
+        objects.push(typed(&header, value).map_err(|e| {
+            err(format!(
+                "invalid {} {}: {e}",
+                header.api_version, header.kind
+            ))
+        })?);
+    }
+    Ok(objects)
+}
+
+fn typed(h: &TypeHeader, v: serde_norway::Value) -> Result<Object, serde_norway::Error> {
+    fn de<T: serde::de::DeserializeOwned>(
+        v: serde_norway::Value,
+    ) -> Result<Box<T>, serde_norway::Error> {
+        serde_norway::from_value(v).map(Box::new)
+    }
+    let (group, version) = h
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", &h.api_version));
+    let gateway_version = matches!(version, "v1" | "v1beta1");
+    Ok(match (group, h.kind.as_str()) {
+        (crate::GROUP, "ModelRoute") if version == crate::VERSION => Object::ModelRoute(de(v)?),
+        (crate::GROUP, "ModelServer") if version == crate::VERSION => Object::ModelServer(de(v)?),
+        (crate::GROUP, "ExternalModelProvider") if version == crate::VERSION => {
+            Object::ExternalModelProvider(de(v)?)
+        }
+        ("gateway.networking.k8s.io", "GatewayClass") if gateway_version => {
+            Object::GatewayClass(de(v)?)
+        }
+        ("gateway.networking.k8s.io", "Gateway") if gateway_version => Object::Gateway(de(v)?),
+        ("gateway.networking.k8s.io", "HTTPRoute") if gateway_version => Object::HttpRoute(de(v)?),
+        ("gateway.networking.k8s.io", "ReferenceGrant") if gateway_version => {
+            Object::ReferenceGrant(de(v)?)
+        }
+        ("inference.networking.k8s.io", "InferencePool") if version == "v1" => {
+            Object::InferencePool(de(v)?)
+        }
+        ("inference.networking.x-k8s.io", "InferencePool") if version == "v1alpha2" => {
+            Object::InferencePoolV1alpha2(de(v)?)
+        }
+        ("inference.networking.x-k8s.io", "InferenceModel") if version == "v1alpha2" => {
+            Object::InferenceModel(de(v)?)
+        }
+        ("inference.networking.x-k8s.io", "InferenceObjective") if version == "v1alpha2" => {
+            Object::InferenceObjective(de(v)?)
+        }
+        _ => Object::Other {
+            api_version: h.api_version.clone(),
+            kind: h.kind.clone(),
+        },
+    })
+}
+
+/// Reads `path`: a file, or a folder whose `*.yaml`, `*.yml` and `*.json` files are read
+/// recursively in name order. Each object comes with the file it was read from.
+pub fn load(path: &Path) -> Result<Vec<(PathBuf, Object)>, ManifestError> {
+    let mut files = Vec::new();
+    collect(path, &mut files).map_err(|e| ManifestError {
+        origin: path.display().to_string(),
+        document: 0,
+        message: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for file in files {
+        let origin = file.display().to_string();
+        let text = std::fs::read_to_string(&file).map_err(|e| ManifestError {
+            origin: origin.clone(),
+            document: 0,
+            message: e.to_string(),
+        })?;
+        out.extend(
+            parse_str(&text, &origin)?
+                .into_iter()
+                .map(|o| (file.clone(), o)),
+        );
+    }
+    Ok(out)
+}
+
+fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if !path.is_dir() {
+        files.push(path.to_owned());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        let manifest = entry
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+        if entry.is_dir() {
+            collect(&entry, files)?;
+        } else if manifest {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}
