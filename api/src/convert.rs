@@ -136,6 +136,17 @@ fn parent_ref(
 }
 
 fn rule(errs: &mut FieldErrors, path: &str, r: &modelroute::RouteRule, ns: &str) -> core::Rule {
+    match r.target_models.len() {
+        0 => errs.push(
+            format!("{path}.targetModels"),
+            "must have at least 1 target",
+        ),
+        n if n > validate::MAX_TARGETS => errs.push(
+            format!("{path}.targetModels"),
+            format!("must have at most {} items, got {n}", validate::MAX_TARGETS),
+        ),
+        _ => {}
+    }
     let model_match = r
         .model_match
         .as_ref()

@@ -98,3 +98,29 @@ fn build_10k(bencher: divan::Bencher<'_, '_>) {
         .with_inputs(|| routes(10_000))
         .bench_local_values(|rs| RouteTable::build(rs, BuildOptions::default()));
 }
+
+/// Gateway mode: every route bound to one of 10 Gateways, the request arriving on one of them.
+#[divan::bench(args = [10, 1_000, 10_000])]
+fn select_gateway_bound(bencher: divan::Bencher<'_, '_>, n: usize) {
+    let bound: Vec<Route> = routes(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            r.parents = vec![kthena_core::ParentRef {
+                gateway: ObjectRef::new("infra", format!("gw-{}", i % 10)),
+                section_name: Some("http".into()),
+                port: None,
+            }];
+            r
+        })
+        .collect();
+    let table = RouteTable::build(bound, BuildOptions { gateway_mode: true });
+    let i = n / 2;
+    let via = kthena_core::ListenerRef::new("infra", format!("gw-{}", i % 10), "http", 8080);
+    let req = Request::new(format!("model-{i}"));
+    bencher.bench_local(|| {
+        table
+            .select(divan::black_box(&req), Some(&via))
+            .map(|s| s.target.weight)
+    });
+}

@@ -12,8 +12,9 @@
 //! Lookups are hash lookups by model name (and Gateway), so their cost does not grow with the
 //! number of routes.
 
-use std::collections::HashMap;
 use std::fmt;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::{ListenerRef, ObjectRef, RequestView, Route, Rule, Target};
 

@@ -57,17 +57,6 @@ pub fn route(route: &Route) -> FieldErrors {
     for (i, rule) in route.rules.iter().enumerate() {
         let path = format!("spec.rules[{i}].targetModels");
         let targets = rule.targets();
-        if targets.is_empty() {
-            errs.push(&path, "must have at least 1 target");
-        } else if targets.len() > MAX_TARGETS {
-            errs.push(
-                &path,
-                format!(
-                    "must have at most {MAX_TARGETS} items, got {}",
-                    targets.len()
-                ),
-            );
-        }
         for (j, t) in targets.iter().enumerate() {
             if t.weight > MAX_WEIGHT {
                 errs.push(
@@ -111,12 +100,6 @@ pub fn model_server(server: &ModelServer) -> FieldErrors {
             }
             labels(&mut errs, &format!("{path}.{field}"), set);
         }
-    }
-    if server.port == 0 {
-        errs.push(
-            "spec.workloadPort.port",
-            "must be between 1 and 65535, got 0",
-        );
     }
     errs
 }
