@@ -327,19 +327,18 @@ pub fn model_server(ms: &ModelServer) -> Result<core::ModelServer, FieldErrors> 
     errs.into_result(server)
 }
 
-/// A Go duration (`1m30s`, `100ms`), positive.
-fn duration(errs: &mut FieldErrors, path: &str, text: &str) -> Option<Duration> {
+/// Parses a Go duration (`1m30s`, `100ms`) that must not be negative, as Kubernetes'
+/// `metav1.Duration` fields and the router's duration flags are written.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     match text.parse::<kube::core::Duration>() {
-        Ok(d) if d.is_negative() => {
-            errs.push(path, format!("must not be negative, got {text:?}"));
-            None
-        }
-        Ok(d) => Some(d.into()),
-        Err(e) => {
-            errs.push(path, format!("invalid duration {text:?}: {e}"));
-            None
-        }
+        Ok(d) if d.is_negative() => Err(format!("must not be negative, got {text:?}")),
+        Ok(d) => Ok(d.into()),
+        Err(e) => Err(format!("invalid duration {text:?}: {e}")),
     }
+}
+
+fn duration(errs: &mut FieldErrors, path: &str, text: &str) -> Option<Duration> {
+    parse_duration(text).map_err(|e| errs.push(path, e)).ok()
 }
 
 /// Builds the route table from every ModelRoute: the ones that convert are indexed, the

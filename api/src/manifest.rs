@@ -40,6 +40,9 @@ pub enum Object {
     InferenceModel(Box<v1alpha2::InferenceModel>),
     /// `inference.networking.x-k8s.io/v1alpha2` InferenceObjective.
     InferenceObjective(Box<v1alpha2::InferenceObjective>),
+    /// Core `v1` Pod (standalone mode: a Pod's `status.podIP` and Ready condition make it an
+    /// endpoint).
+    Pod(Box<k8s_openapi::api::core::v1::Pod>),
     /// Any other kind (Deployments, Services, ...): left to the caller.
     Other {
         /// `apiVersion`.
@@ -120,6 +123,7 @@ fn typed(h: &TypeHeader, v: serde_norway::Value) -> Result<Object, serde_norway:
         .unwrap_or(("", &h.api_version));
     let gateway_version = matches!(version, "v1" | "v1beta1");
     Ok(match (group, h.kind.as_str()) {
+        ("", "Pod") if version == "v1" => Object::Pod(de(v)?),
         (crate::GROUP, "ModelRoute") if version == crate::VERSION => Object::ModelRoute(de(v)?),
         (crate::GROUP, "ModelServer") if version == crate::VERSION => Object::ModelServer(de(v)?),
         (crate::GROUP, "ExternalModelProvider") if version == crate::VERSION => {

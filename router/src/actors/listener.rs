@@ -1,0 +1,95 @@
+//! The Listener actor: owns the actix-web server of one port.
+
+use std::net::{SocketAddr, TcpListener};
+
+use std::time::Duration;
+
+use actix::{Actor, ActorContext, Context, Handler, Message, ResponseFuture};
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+
+use crate::handlers::{self, RouterContext};
+use crate::upstream;
+
+/// Serves the router's HTTP surface on an already bound socket; stopping the actor stops the
+/// server gracefully.
+#[derive(Debug)]
+pub struct Listener {
+    socket: Option<TcpListener>,
+    ctx: RouterContext,
+    workers: usize,
+    handle: Option<ServerHandle>,
+    addr: Option<SocketAddr>,
+}
+
+impl Listener {
+    /// A listener that will serve `socket` with `workers` threads.
+    pub fn new(socket: TcpListener, ctx: RouterContext, workers: usize) -> Self {
+        Self {
+            socket: Some(socket),
+            ctx,
+            workers,
+            handle: None,
+            addr: None,
+        }
+    }
+}
+
+impl Actor for Listener {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let Some(socket) = self.socket.take() else {
+            return;
+        };
+        self.addr = socket.local_addr().ok();
+        let data = web::Data::new(self.ctx.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::Data::new(upstream::client()))
+                .configure(handlers::configure)
+        })
+        .workers(self.workers)
+        .tcp_nodelay(true)
+        .disable_signals()
+        .shutdown_timeout(30)
+        .listen(socket);
+        match server {
+            Ok(server) => {
+                let server = server.run();
+                self.handle = Some(server.handle());
+                actix_rt::spawn(server);
+                tracing::info!(addr = ?self.addr, "listener serving");
+            }
+            Err(e) => {
+                tracing::error!(addr = ?self.addr, error = %e, "listener failed to start");
+                ctx.stop();
+            }
+        }
+    }
+}
+
+/// Stop serving: with `graceful`, wait for requests in flight (up to the drain timeout).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Stop {
+    /// Finish requests in flight first.
+    pub graceful: bool,
+    /// Longest wait for them.
+    pub drain: Duration,
+}
+
+impl Handler<Stop> for Listener {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, stop: Stop, ctx: &mut Context<Self>) -> Self::Result {
+        let handle = self.handle.take();
+        ctx.stop();
+        Box::pin(async move {
+            if let Some(h) = handle {
+                let _ = actix_rt::time::timeout(stop.drain, h.stop(stop.graceful)).await;
+            }
+        })
+    }
+}

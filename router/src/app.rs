@@ -1,0 +1,166 @@
+//! Wiring: the actors, the config source, the listener, metrics and debug servers, shutdown.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Actor;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context as _;
+use kthena_core::BuildOptions;
+use prometheus::Registry;
+
+use crate::access_log::AccessLog;
+use crate::actors::index::Index;
+use crate::actors::listener::{Listener, Stop};
+use crate::actors::route_set::RouteSet;
+use crate::exchange::Observability;
+use crate::handlers::RouterContext;
+use crate::metrics::{self, Metrics};
+use crate::source::manifests::ManifestWatcher;
+use crate::state::Shared;
+
+/// Everything [`run`] needs, from the flags.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Inference API port (0: any free port).
+    pub port: u16,
+    /// Address of the inference API and metrics.
+    pub listen_address: IpAddr,
+    /// Metrics port.
+    pub metrics_port: u16,
+    /// Debug port (localhost).
+    pub debug_port: u16,
+    /// Standalone manifest folder.
+    pub manifests: Option<PathBuf>,
+    /// Folder check interval.
+    pub manifests_interval: Duration,
+    /// Body size limit.
+    pub max_body_bytes: usize,
+    /// Worker threads.
+    pub workers: usize,
+    /// Drain time on shutdown.
+    pub drain_timeout: Duration,
+    /// Access log settings.
+    pub access_log: AccessLog,
+}
+
+fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let socket =
+        TcpListener::bind(addr).with_context(|| format!("binding the {name} port {addr}"))?;
+    let bound = socket.local_addr()?;
+    tracing::info!(server = %name, addr = %bound, "listening");
+    Ok(socket)
+}
+
+/// Runs the router until SIGINT or SIGTERM, then drains.
+pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let Some(manifests) = opts.manifests.clone() else {
+        anyhow::bail!(
+            "no configuration source: pass --manifests DIR (standalone mode); \
+             Kubernetes mode is not part of this build yet"
+        );
+    };
+    let registry = Registry::new();
+    let obs = Arc::new(Observability {
+        metrics: Metrics::new(&registry).context("registering metrics")?,
+        access_log: opts.access_log,
+    });
+    let shared = Arc::new(Shared::default());
+    let ctx = RouterContext {
+        shared: shared.clone(),
+        obs,
+        max_body_bytes: opts.max_body_bytes,
+    };
+
+    // Bind every port first, so a port in use fails the start and nothing half-runs.
+    let router_socket = bind("router", SocketAddr::new(opts.listen_address, opts.port))?;
+    let metrics_socket = bind(
+        "metrics",
+        SocketAddr::new(opts.listen_address, opts.metrics_port),
+    )?;
+    let debug_socket = bind(
+        "debug",
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), opts.debug_port),
+    )?;
+
+    let route_set = RouteSet::new(shared.clone(), BuildOptions::default()).start();
+    let index = Index::new(shared.clone(), route_set).start();
+    let _watcher = ManifestWatcher::new(manifests, opts.manifests_interval, index).start();
+    let listener = Listener::new(router_socket, ctx.clone(), opts.workers).start();
+
+    let registry = web::Data::new(registry);
+    let metrics_server = HttpServer::new(move || {
+        App::new().app_data(registry.clone()).route(
+            "/metrics",
+            web::get().to(|r: web::Data<Registry>| async move {
+                HttpResponse::Ok()
+                    .content_type("text/plain; version=0.0.4")
+                    .body(metrics::render(&r))
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(metrics_socket)?
+    .run();
+    let debug_data = web::Data::new(ctx);
+    let debug_server = HttpServer::new(move || {
+        App::new()
+            .app_data(debug_data.clone())
+            .configure(crate::debug::configure)
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(debug_socket)?
+    .run();
+    let side = [metrics_server.handle(), debug_server.handle()];
+    actix_rt::spawn(metrics_server);
+    actix_rt::spawn(debug_server);
+
+    shutdown_signal().await;
+    tracing::info!(drain = ?opts.drain_timeout, "shutting down: draining requests in flight");
+    let drain = listener.send(Stop {
+        graceful: true,
+        drain: opts.drain_timeout,
+    });
+    tokio_select_second_signal(drain).await;
+    for h in side {
+        h.stop(false).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "installing the SIGTERM handler");
+                    let _ = actix_rt::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        futures_util::future::select(Box::pin(actix_rt::signal::ctrl_c()), Box::pin(term.recv()))
+            .await;
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = actix_rt::signal::ctrl_c().await;
+    }
+}
+
+/// Waits for `drain` to finish, or for a second signal, which exits at once.
+async fn tokio_select_second_signal<F: std::future::Future>(drain: F) {
+    let second = Box::pin(shutdown_signal());
+    if let futures_util::future::Either::Right(_) =
+        futures_util::future::select(Box::pin(drain), second).await
+    {
+        tracing::warn!("second signal: exiting without waiting for requests in flight");
+    }
+}

@@ -1,0 +1,99 @@
+//! Command-line flags of `kthena-router`; every flag has a default and an environment variable.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::access_log::Format;
+use crate::app::RunOptions;
+
+/// kthena-router: routes OpenAI-compatible requests by model to inference engine Pods.
+#[derive(Debug, Parser)]
+#[command(name = "kthena-router", version)]
+pub struct Args {
+    /// Port of the inference API.
+    #[arg(long, env = "KTHENA_ROUTER_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Address the inference API and metrics bind to.
+    #[arg(long, env = "KTHENA_ROUTER_LISTEN_ADDRESS", default_value = "0.0.0.0")]
+    pub listen_address: IpAddr,
+    /// Port of the Prometheus `/metrics` endpoint.
+    #[arg(long, env = "KTHENA_ROUTER_METRICS_PORT", default_value_t = 9090)]
+    pub metrics_port: u16,
+    /// Port of the debug endpoints, bound to 127.0.0.1 only.
+    #[arg(long, env = "KTHENA_ROUTER_DEBUG_PORT", default_value_t = 15000)]
+    pub debug_port: u16,
+    /// Standalone mode: read ModelRoute, ModelServer and Pod manifests from this folder and
+    /// watch it, instead of a Kubernetes API server.
+    #[arg(long, env = "KTHENA_ROUTER_MANIFESTS")]
+    pub manifests: Option<PathBuf>,
+    /// How often the manifest folder is checked for changes.
+    #[arg(long, env = "KTHENA_ROUTER_MANIFESTS_INTERVAL", default_value = "250ms", value_parser = duration)]
+    pub manifests_interval: Duration,
+    /// Largest accepted request body, in bytes (larger: 413).
+    #[arg(long, env = "KTHENA_ROUTER_MAX_BODY_BYTES", default_value_t = 16 << 20)]
+    pub max_body_bytes: usize,
+    /// Worker threads of the inference API (default: one per CPU).
+    #[arg(long, env = "KTHENA_ROUTER_WORKERS", default_value_t = default_workers())]
+    pub workers: usize,
+    /// On SIGTERM, how long requests and streams in flight may take to finish.
+    #[arg(long, env = "DRAIN_TIMEOUT", default_value = "5m", value_parser = duration)]
+    pub drain_timeout: Duration,
+    /// Write an access log line per request to stdout.
+    #[arg(long, env = "ACCESS_LOG_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub access_log: bool,
+    /// Access log format.
+    #[arg(long, env = "ACCESS_LOG_FORMAT", value_enum, default_value_t = Format::Text)]
+    pub access_log_format: Format,
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    kthena_api::convert::parse_duration(text)
+}
+
+impl Args {
+    /// The options of [`crate::app::run`].
+    pub fn into_options(self) -> RunOptions {
+        let Args {
+            port,
+            listen_address,
+            metrics_port,
+            debug_port,
+            manifests,
+            manifests_interval,
+            max_body_bytes,
+            workers,
+            drain_timeout,
+            access_log,
+            access_log_format,
+        } = self;
+        RunOptions {
+            port,
+            listen_address,
+            metrics_port,
+            debug_port,
+            manifests,
+            manifests_interval,
+            max_body_bytes,
+            workers: workers.max(1),
+            drain_timeout,
+            access_log: crate::access_log::AccessLog {
+                enabled: access_log,
+                format: access_log_format,
+            },
+        }
+    }
+}
+
+impl Args {
+    /// Runs the router until SIGINT or SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        crate::app::run(self.into_options()).await
+    }
+}

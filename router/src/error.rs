@@ -1,0 +1,85 @@
+//! Errors answered to clients, OpenAI-shaped: `{"error":{"message","type","code"}}`, with
+//! Kthena's status codes and texts in `message`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use kthena_core::ObjectRef;
+
+/// Why a request was not proxied (or failed upstream).
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// The body is not a JSON object.
+    #[error("invalid request body: {0}")]
+    InvalidJson(String),
+    /// The body has no non-empty string `model`.
+    #[error("model not found")]
+    ModelNotFound,
+    /// No ModelRoute serves the request.
+    #[error("route not found")]
+    RouteNotFound,
+    /// The chosen target names a ModelServer that does not exist.
+    #[error("can't find model server: {0}")]
+    ModelServerNotFound(ObjectRef),
+    /// The chosen target is an ExternalModelProvider, which this router does not call yet.
+    #[error("external model providers are not supported yet: {0}")]
+    ExternalProviderUnsupported(ObjectRef),
+    /// The ModelServer has no Running and Ready Pod.
+    #[error("no available pods for model server: {0}")]
+    NoAvailablePods(ObjectRef),
+    /// The body is larger than `--max-body-bytes`.
+    #[error("request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// The body could not be read from the client.
+    #[error("reading request body: {0}")]
+    ClientBody(String),
+    /// Every attempt failed to connect or answered 5xx.
+    #[error("request to all pods failed: {0}")]
+    Upstream(String),
+    /// No response headers within the ModelServer's timeout.
+    #[error("upstream timed out after {0:?}")]
+    UpstreamTimeout(std::time::Duration),
+}
+
+impl RouterError {
+    /// The `type` of the OpenAI error object, also the `error_type` metric label (bounded).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RouterError::InvalidJson(_) | RouterError::ClientBody(_) => "invalid_request_error",
+            RouterError::ModelNotFound => "model_not_found",
+            RouterError::RouteNotFound => "route_not_found",
+            RouterError::ModelServerNotFound(_) => "model_server_not_found",
+            RouterError::ExternalProviderUnsupported(_) => "not_implemented",
+            RouterError::NoAvailablePods(_) => "no_available_pods",
+            RouterError::BodyTooLarge(_) => "request_too_large",
+            RouterError::Upstream(_) => "upstream_error",
+            RouterError::UpstreamTimeout(_) => "upstream_timeout",
+        }
+    }
+}
+
+impl ResponseError for RouterError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            RouterError::InvalidJson(_) | RouterError::ClientBody(_) => StatusCode::BAD_REQUEST,
+            RouterError::ModelNotFound
+            | RouterError::RouteNotFound
+            | RouterError::ModelServerNotFound(_) => StatusCode::NOT_FOUND,
+            RouterError::ExternalProviderUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            RouterError::NoAvailablePods(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RouterError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RouterError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            RouterError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        HttpResponse::build(status).json(serde_json::json!({
+            "error": {
+                "message": self.to_string(),
+                "type": self.kind(),
+                "code": status.as_u16(),
+            }
+        }))
+    }
+}

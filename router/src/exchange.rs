@@ -1,0 +1,204 @@
+//! The record of one proxied request: filled in as the request goes, turned into metrics and
+//! an access log line exactly once, when the response ends (or the client goes away).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus::IntGauge;
+
+use crate::access_log::{AccessLog, Entry, ErrorField};
+use crate::error::RouterError;
+use crate::metrics::{Metrics, path_label};
+use crate::usage::Usage;
+
+/// Metrics and access log, shared by every worker.
+#[derive(Debug)]
+pub struct Observability {
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Access log settings.
+    pub access_log: AccessLog,
+}
+
+/// What happened to one request.
+#[derive(Debug)]
+pub struct Exchange {
+    obs: Arc<Observability>,
+    started: Instant,
+    timestamp: String,
+    /// HTTP method.
+    pub method: String,
+    /// URL path.
+    pub path: String,
+    protocol: &'static str,
+    /// `x-request-id` sent upstream.
+    pub request_id: String,
+    /// The body's `model` as sent by the client.
+    pub model_name: String,
+    /// Bounded metric label: the route's model or LoRA name, `unknown` before routing.
+    pub model_label: String,
+    /// `namespace/name` of the ModelRoute.
+    pub route: String,
+    /// `namespace/name` of the ModelServer.
+    pub server: String,
+    /// `namespace/name` of the Pod of the last attempt.
+    pub pod: String,
+    /// The `model` sent upstream.
+    pub upstream_model: String,
+    /// Upstream attempts made.
+    pub attempts: u32,
+    /// Upstream status of the last attempt.
+    pub upstream_status: Option<u16>,
+    /// When the first upstream attempt started.
+    pub upstream_started: Option<Instant>,
+    /// When the response headers arrived.
+    pub headers_at: Option<Instant>,
+    /// Token usage from the engine.
+    pub usage: Option<Usage>,
+    downstream: IntGauge,
+    upstream: Option<IntGauge>,
+    done: bool,
+}
+
+impl Exchange {
+    /// Starts the record of a request.
+    pub fn begin(
+        obs: Arc<Observability>,
+        method: &str,
+        path: &str,
+        protocol: &'static str,
+    ) -> Self {
+        let downstream = obs
+            .metrics
+            .active_downstream
+            .with_label_values(&["unknown"]);
+        downstream.inc();
+        Self {
+            started: Instant::now(),
+            timestamp: k8s_openapi::jiff::Timestamp::now().to_string(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            protocol,
+            request_id: String::new(),
+            model_name: String::new(),
+            model_label: "unknown".to_owned(),
+            route: String::new(),
+            server: String::new(),
+            pod: String::new(),
+            upstream_model: String::new(),
+            attempts: 0,
+            upstream_status: None,
+            upstream_started: None,
+            headers_at: None,
+            usage: None,
+            downstream,
+            upstream: None,
+            obs,
+            done: false,
+        }
+    }
+
+    /// Records the route's model name: the downstream gauge moves to that label.
+    pub fn set_model_label(&mut self, label: &str) {
+        self.downstream.dec();
+        self.model_label = label.to_owned();
+        self.downstream = self
+            .obs
+            .metrics
+            .active_downstream
+            .with_label_values(&[label]);
+        self.downstream.inc();
+    }
+
+    /// Counts the request as active upstream until it finishes.
+    pub fn upstream_active(&mut self) {
+        if self.upstream.is_none() {
+            let g = self
+                .obs
+                .metrics
+                .active_upstream
+                .with_label_values(&[&self.route, &self.server]);
+            g.inc();
+            self.upstream = Some(g);
+        }
+    }
+
+    /// Finishes the record with the router's own error answer.
+    pub fn fail(mut self, err: &RouterError) {
+        let status = actix_web::ResponseError::status_code(err).as_u16();
+        self.finish_with(status, Some((err.kind(), &err.to_string())));
+    }
+
+    /// Finishes the record of a response whose body was (or was not entirely) sent.
+    pub fn finish(mut self, status: u16, stream_error: Option<&str>) {
+        let error = stream_error.map(|m| ("stream_error", m));
+        self.finish_with(status, error);
+    }
+
+    fn finish_with(&mut self, status: u16, error: Option<(&str, &str)>) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let end = Instant::now();
+        let total = end - self.started;
+        let m = &self.obs.metrics;
+        let path = path_label(&self.path);
+        let code = status.to_string();
+        let model = self.model_label.as_str();
+        m.requests
+            .with_label_values(&[model, path, &code, error.map_or("", |e| e.0)])
+            .inc();
+        m.duration
+            .with_label_values(&[model, path, &code])
+            .observe(total.as_secs_f64());
+        if let Some(u) = self.usage {
+            m.tokens
+                .with_label_values(&[model, path, "input"])
+                .inc_by(u.prompt_tokens);
+            m.tokens
+                .with_label_values(&[model, path, "output"])
+                .inc_by(u.completion_tokens);
+        }
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let up = self.upstream_started.unwrap_or(end);
+        let headers = self.headers_at.unwrap_or(end);
+        self.obs.access_log.write(&Entry {
+            timestamp: std::mem::take(&mut self.timestamp),
+            method: &self.method,
+            path: &self.path,
+            protocol: self.protocol,
+            status_code: status,
+            error: error.map(|(kind, message)| ErrorField { kind, message }),
+            model_name: &self.model_name,
+            model_route: &self.route,
+            model_server: &self.server,
+            selected_pod: &self.pod,
+            request_id: &self.request_id,
+            upstream_model: &self.upstream_model,
+            upstream_status_code: self.upstream_status,
+            upstream_attempts: self.attempts,
+            input_tokens: self.usage.map_or(0, |u| u.prompt_tokens),
+            output_tokens: self.usage.map_or(0, |u| u.completion_tokens),
+            duration_total: ms(total),
+            duration_request_processing: ms(up.saturating_duration_since(self.started)),
+            duration_upstream_processing: ms(headers.saturating_duration_since(up)),
+            duration_response_processing: ms(end.saturating_duration_since(headers)),
+        });
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if !self.done {
+            // The client went away before the response ended (499, as nginx logs it).
+            self.finish_with(
+                499,
+                Some(("client_disconnected", "client closed the connection")),
+            );
+        }
+        self.downstream.dec();
+        if let Some(g) = &self.upstream {
+            g.dec();
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The HTTP surface on `--port`: OpenAI requests routed by model, `/v1/models`, health.
+
+use std::sync::Arc;
+
+use actix_web::http::header::HeaderMap;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use kthena_core::{Backend, RequestView};
+use serde_json::json;
+
+use crate::body::BodyView;
+use crate::error::RouterError;
+use crate::exchange::{Exchange, Observability};
+use crate::proxy::{self, Outbound};
+use crate::state::Shared;
+
+/// What every worker's handlers share.
+#[derive(Debug, Clone)]
+pub struct RouterContext {
+    /// Snapshots published by the actors.
+    pub shared: Arc<Shared>,
+    /// Metrics and access log.
+    pub obs: Arc<Observability>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// Registers the router's routes. The app must carry `web::Data<RouterContext>` and a
+/// per-worker `web::Data<awc::Client>`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/v1/models", web::get().to(models))
+        .route("/models", web::get().to(models))
+        .route("/v1/{tail:.*}", web::post().to(infer));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"message": "ok"}))
+}
+
+async fn readyz(ctx: web::Data<RouterContext>) -> HttpResponse {
+    if ctx.shared.is_ready() {
+        HttpResponse::Ok().json(json!({"message": "router is ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({"message": "router is not ready"}))
+    }
+}
+
+async fn models(ctx: web::Data<RouterContext>) -> HttpResponse {
+    let table = ctx.shared.routes.load();
+    let mut names: Vec<&str> = table.model_names().collect();
+    names.sort_unstable();
+    let data: Vec<_> = names
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "kthena"}))
+        .collect();
+    HttpResponse::Ok().json(json!({"object": "list", "data": data}))
+}
+
+/// The request attributes ModelRoute rules look at.
+struct View<'a> {
+    model: &'a str,
+    path: &'a str,
+    headers: &'a HeaderMap,
+}
+
+impl RequestView for View<'_> {
+    fn model(&self) -> &str {
+        self.model
+    }
+    fn path(&self) -> &str {
+        self.path
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+async fn infer(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<RouterContext>,
+    client: web::Data<awc::Client>,
+) -> HttpResponse {
+    let protocol = match req.version() {
+        actix_web::http::Version::HTTP_2 => "HTTP/2",
+        actix_web::http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    let mut ex = Exchange::begin(ctx.obs.clone(), req.method().as_str(), req.path(), protocol);
+    ex.request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    match route(&req, payload, &ctx, &client, ex).await {
+        Ok(resp) => resp,
+        Err((err, ex)) => {
+            ex.fail(&err);
+            err.error_response()
+        }
+    }
+}
+
+async fn route(
+    req: &HttpRequest,
+    payload: web::Payload,
+    ctx: &RouterContext,
+    client: &awc::Client,
+    mut ex: Exchange,
+) -> Result<HttpResponse, (RouterError, Exchange)> {
+    let body = match read_body(req, payload, ctx.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return Err((e, ex)),
+    };
+    let view = match BodyView::parse(&body) {
+        Ok(v) => v,
+        Err(e) => return Err((e, ex)),
+    };
+    ex.model_name.clone_from(&view.model);
+    let table = ctx.shared.routes.load();
+    let request = View {
+        model: &view.model,
+        path: req.path(),
+        headers: req.headers(),
+    };
+    let selection = match table.select(&request, None) {
+        Ok(s) => s,
+        Err(_) => return Err((RouterError::RouteNotFound, ex)),
+    };
+    ex.set_model_label(&view.model);
+    ex.route = selection.route.id.to_string();
+    let server_id = match &selection.target.backend {
+        Backend::ModelServer(id) => id,
+        Backend::ExternalProvider(id) => {
+            return Err((RouterError::ExternalProviderUnsupported(id.clone()), ex));
+        }
+    };
+    ex.server = server_id.to_string();
+    let Some(pool) = ctx.shared.pools.load().get(server_id).cloned() else {
+        return Err((RouterError::ModelServerNotFound(server_id.clone()), ex));
+    };
+    let snap = pool.load();
+    if snap.endpoints.is_empty() {
+        return Err((RouterError::NoAvailablePods(server_id.clone()), ex));
+    }
+    // LoRA routes keep the adapter name; others carry the ModelServer's model, when set.
+    let upstream_model = if selection.lora {
+        None
+    } else {
+        snap.server.model.as_deref()
+    };
+    ex.upstream_model = upstream_model.unwrap_or(&view.model).to_owned();
+    let inject = view.needs_usage_injection();
+    let body = view.rewrite(&body, upstream_model, inject);
+    drop(snap);
+    let out = Outbound {
+        req,
+        body,
+        pool,
+        stream: view.stream,
+        hide_usage: inject,
+    };
+    proxy::forward(client, out, ex).await
+}
+
+/// The whole request body, refusing more than `limit` bytes (413).
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, RouterError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(RouterError::BodyTooLarge(limit));
+    }
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| RouterError::ClientBody(e.to_string()))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(RouterError::BodyTooLarge(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}

@@ -1,0 +1,26 @@
+//! The kthena-rs data plane.
+//!
+//! In: configurations (ModelRoutes, ModelServers, Pods) from a source — a watched manifest
+//! folder in standalone mode — and OpenAI-compatible HTTP requests. Out: each request proxied
+//! with awc to an engine Pod chosen by the routing core, responses streamed back, Prometheus
+//! metrics and an access log.
+//!
+//! Actors ([`actors`]) own the state and publish immutable snapshots ([`state`]); request
+//! handlers ([`handlers`]) read the snapshots and never wait on a mailbox.
+
+pub mod access_log;
+pub mod actors;
+pub mod app;
+pub mod args;
+pub mod body;
+pub mod debug;
+pub mod error;
+pub mod exchange;
+pub mod handlers;
+pub mod metrics;
+pub mod pool;
+pub mod proxy;
+pub mod source;
+pub mod state;
+pub mod upstream;
+pub mod usage;

@@ -1,0 +1,18 @@
+//! `kthena-router`: see [`kthena_router::args::Args`].
+
+use clap::Parser;
+use kthena_router::args::Args;
+
+fn main() -> anyhow::Result<()> {
+    // One process-wide rustls crypto provider, before anything can use TLS.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    actix_rt::System::new().block_on(args.run())
+}

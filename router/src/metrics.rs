@@ -1,0 +1,113 @@
+//! Prometheus metrics with Kthena's names and labels. Label values are bounded: models are
+//! names that some route serves (`unknown` otherwise), paths are the known OpenAI paths
+//! (`other` otherwise), error types come from a fixed list.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Buckets of `kthena_router_request_duration_seconds`, as Kthena's.
+const DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// OpenAI-style paths kept as label values; any other path is counted as `other`.
+const KNOWN_PATHS: &[&str] = &[
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/responses",
+    "/v1/messages",
+    "/v1/models",
+    "/v1/rerank",
+    "/v1/score",
+    "/v1/audio/transcriptions",
+    "/v1/audio/translations",
+    "/v1/audio/speech",
+    "/v1/images/generations",
+    "/v1/moderations",
+];
+
+/// The path as a bounded label value.
+pub fn path_label(path: &str) -> &'static str {
+    KNOWN_PATHS
+        .iter()
+        .find(|p| **p == path)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// The router's metrics, registered in one [`Registry`].
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// `kthena_router_requests_total{model,path,status_code,error_type}`.
+    pub requests: IntCounterVec,
+    /// `kthena_router_request_duration_seconds{model,path,status_code}`.
+    pub duration: HistogramVec,
+    /// `kthena_router_tokens_total{model,path,token_type}`.
+    pub tokens: IntCounterVec,
+    /// `kthena_router_active_downstream_requests{model}`.
+    pub active_downstream: IntGaugeVec,
+    /// `kthena_router_active_upstream_requests{model_route,model_server}`.
+    pub active_upstream: IntGaugeVec,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let m = Self {
+            requests: IntCounterVec::new(
+                Opts::new(
+                    "kthena_router_requests_total",
+                    "Total HTTP requests processed",
+                ),
+                &["model", "path", "status_code", "error_type"],
+            )?,
+            duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "kthena_router_request_duration_seconds",
+                    "End-to-end request latency",
+                )
+                .buckets(DURATION_BUCKETS.to_vec()),
+                &["model", "path", "status_code"],
+            )?,
+            tokens: IntCounterVec::new(
+                Opts::new(
+                    "kthena_router_tokens_total",
+                    "Total tokens processed or generated",
+                ),
+                &["model", "path", "token_type"],
+            )?,
+            active_downstream: IntGaugeVec::new(
+                Opts::new(
+                    "kthena_router_active_downstream_requests",
+                    "Active downstream requests",
+                ),
+                &["model"],
+            )?,
+            active_upstream: IntGaugeVec::new(
+                Opts::new(
+                    "kthena_router_active_upstream_requests",
+                    "Active upstream requests",
+                ),
+                &["model_route", "model_server"],
+            )?,
+        };
+        registry.register(Box::new(m.requests.clone()))?;
+        registry.register(Box::new(m.duration.clone()))?;
+        registry.register(Box::new(m.tokens.clone()))?;
+        registry.register(Box::new(m.active_downstream.clone()))?;
+        registry.register(Box::new(m.active_upstream.clone()))?;
+        Ok(m)
+    }
+}
+
+/// The text exposition of every metric of `registry`.
+pub fn render(registry: &Registry) -> String {
+    let mut buf = Vec::new();
+    let encoder = TextEncoder::new();
+    if let Err(e) = encoder.encode(&registry.gather(), &mut buf) {
+        tracing::error!(error = %e, "encoding metrics");
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}

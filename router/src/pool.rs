@@ -1,0 +1,256 @@
+//! Endpoints of a ModelServer: which Pods serve it, and the least-loaded pick.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use k8s_openapi::api::core::v1::Pod;
+use kthena_core::{ModelServer, ObjectRef};
+
+/// A Pod as endpoint discovery sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodInfo {
+    /// The Pod.
+    pub id: ObjectRef,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// `status.podIP`, when it is Running, Ready and not being deleted; `None` otherwise.
+    pub ready_ip: Option<IpAddr>,
+}
+
+impl PodInfo {
+    /// Reads a Pod: it is an endpoint candidate when its phase is Running, its Ready
+    /// condition is True, it has no deletionTimestamp and a valid podIP.
+    pub fn from_pod(pod: &Pod) -> Self {
+        let status = pod.status.as_ref();
+        let running = status.and_then(|s| s.phase.as_deref()) == Some("Running");
+        let ready = status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let deleting = pod.metadata.deletion_timestamp.is_some();
+        let ip = status
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|ip| ip.parse().ok());
+        Self {
+            id: ObjectRef::new(
+                pod.metadata
+                    .namespace
+                    .as_deref()
+                    .unwrap_or(kthena_api::convert::DEFAULT_NAMESPACE),
+                pod.metadata.name.as_deref().unwrap_or_default(),
+            ),
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            ready_ip: ip.filter(|_| running && ready && !deleting),
+        }
+    }
+}
+
+/// One Pod serving one ModelServer, with its in-flight request count.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The Pod.
+    pub pod: ObjectRef,
+    /// `podIP:workloadPort`.
+    pub addr: SocketAddr,
+    in_flight: AtomicUsize,
+}
+
+impl Endpoint {
+    /// A new endpoint with nothing in flight.
+    pub fn new(pod: ObjectRef, addr: SocketAddr) -> Self {
+        Self {
+            pod,
+            addr,
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Requests currently sent to this endpoint and not finished.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request until the guard is dropped.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+}
+
+/// A request in flight on an endpoint; dropping it ends the request.
+#[derive(Debug)]
+pub struct InFlight(Arc<Endpoint>);
+
+impl InFlight {
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.0
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The published state of one ModelServer: its spec and its ready endpoints.
+#[derive(Debug)]
+pub struct PoolSnapshot {
+    /// The converted ModelServer.
+    pub server: ModelServer,
+    /// Ready endpoints, in Pod name order.
+    pub endpoints: Vec<Arc<Endpoint>>,
+    rotation: AtomicUsize,
+}
+
+impl PoolSnapshot {
+    /// The endpoints of `server` among `pods`, reusing the `Endpoint`s (and so the in-flight
+    /// counts) of `previous` for Pods that did not change address.
+    pub fn build(server: ModelServer, pods: &[PodInfo], previous: Option<&PoolSnapshot>) -> Self {
+        let mut endpoints: Vec<Arc<Endpoint>> = pods
+            .iter()
+            .filter(|p| server.selects(&p.id.namespace, &p.labels))
+            .filter_map(|p| {
+                let addr = SocketAddr::new(p.ready_ip?, server.port);
+                let reused = previous.and_then(|prev| {
+                    prev.endpoints
+                        .iter()
+                        .find(|e| e.pod == p.id && e.addr == addr)
+                });
+                Some(
+                    reused
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(Endpoint::new(p.id.clone(), addr))),
+                )
+            })
+            .collect();
+        endpoints.sort_by(|a, b| a.pod.cmp(&b.pod));
+        Self {
+            server,
+            endpoints,
+            rotation: AtomicUsize::new(0),
+        }
+    }
+
+    /// The endpoint with the fewest requests in flight, skipping `exclude` unless nothing else
+    /// is left. Ties go round-robin, so equally loaded endpoints share the traffic.
+    pub fn pick(&self, exclude: &[SocketAddr]) -> Option<&Arc<Endpoint>> {
+        let fresh = |e: &&Arc<Endpoint>| !exclude.contains(&e.addr);
+        if self.endpoints.iter().any(|e| fresh(&e)) {
+            self.least_loaded(fresh)
+        } else {
+            self.least_loaded(|_| true)
+        }
+    }
+
+    /// Among endpoints passing `keep`, one with the fewest in flight; the n-th call takes the
+    /// (n mod k)-th of the k tied ones.
+    fn least_loaded(&self, keep: impl Fn(&&Arc<Endpoint>) -> bool) -> Option<&Arc<Endpoint>> {
+        let min = self
+            .endpoints
+            .iter()
+            .filter(&keep)
+            .map(|e| e.in_flight())
+            .min()?;
+        let tied = || {
+            self.endpoints
+                .iter()
+                .filter(&keep)
+                .filter(move |e| e.in_flight() == min)
+        };
+        let k = tied().count();
+        let turn = self.rotation.fetch_add(1, Ordering::Relaxed) % k;
+        // In-flight counts may move between the two passes; fall back to the first tied one.
+        tied()
+            .nth(turn)
+            .or_else(|| tied().next())
+            .or_else(|| self.endpoints.iter().find(keep))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn server() -> ModelServer {
+        ModelServer {
+            id: ObjectRef::new("default", "s"),
+            model: None,
+            engine: kthena_core::Engine::Vllm,
+            match_labels: [("app".to_owned(), "x".to_owned())].into(),
+            pd_group: None,
+            port: 8000,
+            protocol: kthena_core::Protocol::Http,
+            timeout: Duration::from_secs(1),
+            retry: kthena_core::RetryPolicy::default(),
+            kv_connector: None,
+        }
+    }
+
+    fn pod(name: &str, ns: &str, app: &str, ip: Option<&str>) -> PodInfo {
+        PodInfo {
+            id: ObjectRef::new(ns, name),
+            labels: [("app".to_owned(), app.to_owned())].into(),
+            ready_ip: ip.map(|i| i.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn endpoints_are_ready_selected_pods_of_the_namespace() {
+        let pods = [
+            pod("a", "default", "x", Some("10.0.0.1")),
+            pod("b", "default", "x", None),
+            pod("c", "default", "y", Some("10.0.0.3")),
+            pod("d", "other", "x", Some("10.0.0.4")),
+        ];
+        let snap = PoolSnapshot::build(server(), &pods, None);
+        let addrs: Vec<String> = snap.endpoints.iter().map(|e| e.addr.to_string()).collect();
+        assert_eq!(addrs, ["10.0.0.1:8000"]);
+    }
+
+    #[test]
+    fn rebuild_keeps_in_flight_counts() {
+        let pods = [pod("a", "default", "x", Some("10.0.0.1"))];
+        let first = PoolSnapshot::build(server(), &pods, None);
+        let _guard = first.endpoints[0].begin();
+        let second = PoolSnapshot::build(server(), &pods, Some(&first));
+        assert_eq!(second.endpoints[0].in_flight(), 1);
+    }
+
+    #[test]
+    fn pick_prefers_fewest_in_flight_and_rotates_ties() {
+        let pods = [
+            pod("a", "default", "x", Some("10.0.0.1")),
+            pod("b", "default", "x", Some("10.0.0.2")),
+            pod("c", "default", "x", Some("10.0.0.3")),
+        ];
+        let snap = PoolSnapshot::build(server(), &pods, None);
+        let _busy = snap.endpoints[0].begin();
+        let mut seen = std::collections::BTreeMap::new();
+        for _ in 0..10 {
+            *seen
+                .entry(snap.pick(&[]).unwrap().pod.name.clone())
+                .or_insert(0) += 1;
+        }
+        assert_eq!(seen.get("a"), None);
+        assert_eq!((seen["b"], seen["c"]), (5, 5));
+    }
+
+    #[test]
+    fn pick_skips_excluded_unless_nothing_else_is_left() {
+        let pods = [
+            pod("a", "default", "x", Some("10.0.0.1")),
+            pod("b", "default", "x", Some("10.0.0.2")),
+        ];
+        let snap = PoolSnapshot::build(server(), &pods, None);
+        let a: SocketAddr = "10.0.0.1:8000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:8000".parse().unwrap();
+        for _ in 0..4 {
+            assert_eq!(snap.pick(&[a]).unwrap().addr, b);
+        }
+        assert!(snap.pick(&[a, b]).is_some());
+    }
+}

@@ -1,0 +1,255 @@
+//! Forwarding to the engine with awc: attempts, timeouts, retries, and the streamed response.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::Stream;
+
+use crate::error::RouterError;
+use crate::exchange::Exchange;
+use crate::pool::InFlight;
+use crate::state::PoolCell;
+use crate::usage::{JsonCapture, SseFilter};
+
+/// Headers that describe one connection and are never forwarded (RFC 9110 §7.6.1), plus the
+/// ones the proxy sets itself.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
+
+/// True when `name` must not cross the proxy, including headers listed in `Connection`.
+fn hop_by_hop(name: &HeaderName, connection: Option<&HeaderValue>) -> bool {
+    let n = name.as_str();
+    HOP_BY_HOP.contains(&n)
+        || connection
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(n)))
+}
+
+/// What to send upstream.
+#[derive(Debug)]
+pub struct Outbound<'a> {
+    /// The client request (method, path, query, headers).
+    pub req: &'a HttpRequest,
+    /// The body, already rewritten.
+    pub body: Bytes,
+    /// The ModelServer's endpoints.
+    pub pool: PoolCell,
+    /// The request is a stream.
+    pub stream: bool,
+    /// The router injected `include_usage`; hide the usage chunk from the client.
+    pub hide_usage: bool,
+}
+
+/// Sends `out` to the least-loaded endpoint, retrying on another one as the ModelServer's
+/// retry policy allows, and answers with the streamed upstream response.
+pub async fn forward(
+    client: &awc::Client,
+    out: Outbound<'_>,
+    mut ex: Exchange,
+) -> Result<HttpResponse, (RouterError, Exchange)> {
+    let first = out.pool.load_full();
+    let attempts = 1 + first.server.retry.attempts;
+    let interval = first.server.retry.interval;
+    let mut tried: Vec<SocketAddr> = Vec::new();
+    let mut last_err = None;
+    ex.upstream_started = Some(std::time::Instant::now());
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            actix_rt::time::sleep(interval).await;
+        }
+        // Each attempt sees the current endpoints: a Pod that became ready counts.
+        let snap = out.pool.load_full();
+        let Some(endpoint) = snap.pick(&tried) else {
+            return Err((RouterError::NoAvailablePods(snap.server.id.clone()), ex));
+        };
+        let guard = endpoint.begin();
+        tried.push(endpoint.addr);
+        ex.attempts = attempt + 1;
+        ex.pod = endpoint.pod.to_string();
+        ex.upstream_active();
+        let timeout = snap.server.timeout;
+        let request = build_request(client, out.req, endpoint.addr, &ex.request_id);
+        let last = attempt + 1 == attempts;
+        match actix_rt::time::timeout(timeout, request.send_body(out.body.clone())).await {
+            Err(_) => {
+                tracing::debug!(pod = %endpoint.pod, ?timeout, "upstream timed out");
+                last_err = Some(RouterError::UpstreamTimeout(timeout));
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(pod = %endpoint.pod, error = %e, "upstream request failed");
+                last_err = Some(RouterError::Upstream(format!("{}: {e}", endpoint.pod)));
+            }
+            Ok(Ok(resp)) if resp.status().is_server_error() && !last => {
+                tracing::debug!(pod = %endpoint.pod, status = %resp.status(), "retrying after 5xx");
+                ex.upstream_status = Some(resp.status().as_u16());
+            }
+            Ok(Ok(resp)) => return Ok(respond(resp, guard, &out, ex)),
+        }
+    }
+    let err = last_err.unwrap_or_else(|| RouterError::Upstream("no attempt made".into()));
+    Err((err, ex))
+}
+
+fn build_request(
+    client: &awc::Client,
+    req: &HttpRequest,
+    addr: SocketAddr,
+    request_id: &str,
+) -> awc::ClientRequest {
+    let uri = req.uri();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut up = client
+        .request(req.method().clone(), format!("http://{addr}{path}"))
+        .no_decompress();
+    let headers = req.headers();
+    let connection = headers.get(header::CONNECTION);
+    for (name, value) in headers.iter() {
+        if !hop_by_hop(name, connection) {
+            up = up.append_header((name.clone(), value.clone()));
+        }
+    }
+    if !headers.contains_key("x-request-id")
+        && let Ok(v) = HeaderValue::from_str(request_id)
+    {
+        up = up.insert_header(("x-request-id", v));
+    }
+    up
+}
+
+fn respond<S>(
+    resp: awc::ClientResponse<S>,
+    guard: InFlight,
+    out: &Outbound<'_>,
+    mut ex: Exchange,
+) -> HttpResponse
+where
+    S: Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin + 'static,
+{
+    let status = resp.status();
+    ex.upstream_status = Some(status.as_u16());
+    ex.headers_at = Some(std::time::Instant::now());
+    let mut builder = HttpResponse::build(status);
+    copy_response_headers(resp.headers(), &mut builder);
+    let sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let mode = if sse || out.stream {
+        Mode::Sse(SseFilter::new(out.hide_usage))
+    } else {
+        Mode::Json(JsonCapture::default())
+    };
+    builder.streaming(UpstreamBody {
+        inner: resp,
+        mode,
+        ex: Some(ex),
+        status: status.as_u16(),
+        ended: false,
+        _guard: guard,
+    })
+}
+
+fn copy_response_headers(from: &HeaderMap, to: &mut actix_web::HttpResponseBuilder) {
+    let connection = from.get(header::CONNECTION);
+    for (name, value) in from.iter() {
+        if !hop_by_hop(name, connection) {
+            to.append_header((name.clone(), value.clone()));
+        }
+    }
+}
+
+enum Mode {
+    Sse(SseFilter),
+    Json(JsonCapture),
+}
+
+/// The upstream body on its way to the client: chunks pass as they arrive; usage is read on
+/// the way; the record is finished when the body ends or the client goes away (drop).
+struct UpstreamBody<S> {
+    inner: awc::ClientResponse<S>,
+    mode: Mode,
+    ex: Option<Exchange>,
+    status: u16,
+    ended: bool,
+    _guard: InFlight,
+}
+
+impl<S> UpstreamBody<S> {
+    fn finish(&mut self, error: Option<&str>) {
+        if let Some(mut ex) = self.ex.take() {
+            ex.usage = match &self.mode {
+                Mode::Sse(f) => f.usage,
+                Mode::Json(c) => c.usage(),
+            };
+            ex.finish(self.status, error);
+        }
+    }
+}
+
+impl<S> Stream for UpstreamBody<S>
+where
+    S: Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin,
+{
+    type Item = Result<Bytes, awc::error::PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        loop {
+            match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let out = match &mut this.mode {
+                        Mode::Sse(f) => f.push(chunk),
+                        Mode::Json(c) => {
+                            c.push(&chunk);
+                            chunk
+                        }
+                    };
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(out)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.ended = true;
+                    this.finish(Some(&e.to_string()));
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
+                    let tail = match &mut this.mode {
+                        Mode::Sse(f) => f.finish(),
+                        Mode::Json(_) => Bytes::new(),
+                    };
+                    this.ended = true;
+                    this.finish(None);
+                    return Poll::Ready((!tail.is_empty()).then_some(Ok(tail)));
+                }
+            }
+        }
+    }
+}
+
+impl<S> Drop for UpstreamBody<S> {
+    fn drop(&mut self) {
+        // Ended early: the Exchange's own drop logs the client disconnect.
+        self.ex.take();
+    }
+}

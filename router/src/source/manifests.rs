@@ -1,0 +1,205 @@
+//! Standalone mode: the configuration is a folder of manifests (ModelRoute, ModelServer, Pod,
+//! multi-document YAML), read as a cluster would hold them and watched for changes.
+//!
+//! A folder with any problem (unreadable YAML, an invalid object, a duplicate) is not applied:
+//! every problem is logged naming the file, the object and the field, and the last good
+//! configuration stays in force.
+
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use actix::{Actor, Addr, AsyncContext, Context};
+use kthena_api::convert;
+use kthena_api::manifest::{self, Object};
+
+use super::Config;
+use crate::actors::index::{Apply, Index};
+use crate::pool::PodInfo;
+
+/// Reads every manifest under `dir` into a configuration, or returns every problem found.
+pub fn load(dir: &Path) -> Result<Config, Vec<String>> {
+    let objects = manifest::load(dir).map_err(|e| vec![e.to_string()])?;
+    let mut config = Config::default();
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut ignored = BTreeSet::new();
+    for (file, object) in objects {
+        let file = file.display();
+        let mut check_unique = |kind: &str, id: &kthena_core::ObjectRef| {
+            if !seen.insert((kind.to_owned(), id.clone())) {
+                problems.push(format!("{file}: {kind} {id}: defined more than once"));
+            }
+        };
+        match object {
+            Object::ModelRoute(mr) => {
+                let id = convert::object_ref(mr.as_ref());
+                check_unique("ModelRoute", &id);
+                match convert::model_route(&mr) {
+                    Ok(r) => config.routes.push(r),
+                    Err(errs) => problems.extend(
+                        errs.into_iter()
+                            .map(|e| format!("{file}: ModelRoute {id}: {e}")),
+                    ),
+                }
+                config
+                    .dump
+                    .modelroutes
+                    .push(serde_json::to_value(&mr).unwrap_or_default());
+            }
+            Object::ModelServer(ms) => {
+                let id = convert::object_ref(ms.as_ref());
+                check_unique("ModelServer", &id);
+                match convert::model_server(&ms) {
+                    Ok(s) => config.servers.push(s),
+                    Err(errs) => problems.extend(
+                        errs.into_iter()
+                            .map(|e| format!("{file}: ModelServer {id}: {e}")),
+                    ),
+                }
+                config
+                    .dump
+                    .modelservers
+                    .push(serde_json::to_value(&ms).unwrap_or_default());
+            }
+            Object::Pod(pod) => {
+                let info = PodInfo::from_pod(&pod);
+                check_unique("Pod", &info.id);
+                config.pods.push(info);
+                config
+                    .dump
+                    .pods
+                    .push(serde_json::to_value(&pod).unwrap_or_default());
+            }
+            Object::Other { api_version, kind } => {
+                ignored.insert(format!("{api_version}/{kind}"));
+            }
+            other => {
+                ignored.insert(kind_name(&other).to_owned());
+            }
+        }
+    }
+    if !ignored.is_empty() {
+        tracing::debug!(kinds = ?ignored, "manifests of kinds standalone mode does not use were ignored");
+    }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+fn kind_name(o: &Object) -> &'static str {
+    match o {
+        Object::ExternalModelProvider(_) => "ExternalModelProvider",
+        Object::GatewayClass(_) => "GatewayClass",
+        Object::Gateway(_) => "Gateway",
+        Object::HttpRoute(_) => "HTTPRoute",
+        Object::ReferenceGrant(_) => "ReferenceGrant",
+        Object::InferencePool(_) | Object::InferencePoolV1alpha2(_) => "InferencePool",
+        Object::InferenceModel(_) => "InferenceModel",
+        Object::InferenceObjective(_) => "InferenceObjective",
+        _ => "other",
+    }
+}
+
+/// A fingerprint of every manifest file's name and content.
+fn fingerprint(dir: &Path) -> std::io::Result<u64> {
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in files {
+        f.hash(&mut h);
+        std::fs::read(&f)?.hash(&mut h);
+    }
+    Ok(h.finish())
+}
+
+fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if !path.is_dir() {
+        out.push(path.to_owned());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(path)? {
+        let p = entry?.path();
+        let manifest = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if manifest {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Watches a manifest folder and applies every good version of it.
+#[derive(Debug)]
+pub struct ManifestWatcher {
+    dir: PathBuf,
+    interval: Duration,
+    index: Addr<Index>,
+    last: Option<u64>,
+}
+
+impl ManifestWatcher {
+    /// A watcher of `dir`, checking every `interval`.
+    pub fn new(dir: PathBuf, interval: Duration, index: Addr<Index>) -> Self {
+        Self {
+            dir,
+            interval,
+            index,
+            last: None,
+        }
+    }
+
+    fn check(&mut self) {
+        let print = match fingerprint(&self.dir) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(dir = %self.dir.display(), error = %e, "reading manifests; keeping the last good configuration");
+                return;
+            }
+        };
+        if self.last == Some(print) {
+            return;
+        }
+        self.last = Some(print);
+        match load(&self.dir) {
+            Ok(config) => {
+                tracing::info!(
+                    dir = %self.dir.display(),
+                    modelroutes = config.routes.len(),
+                    modelservers = config.servers.len(),
+                    pods = config.pods.len(),
+                    "manifests loaded"
+                );
+                self.index.do_send(Apply(config));
+            }
+            Err(problems) => {
+                for p in &problems {
+                    tracing::error!(problem = %p, "invalid manifest");
+                }
+                tracing::error!(
+                    dir = %self.dir.display(),
+                    problems = problems.len(),
+                    "manifests not applied; keeping the last good configuration"
+                );
+            }
+        }
+    }
+}
+
+impl Actor for ManifestWatcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = tracing::info_span!("manifest_watcher", dir = %self.dir.display()).entered();
+        self.check();
+        ctx.run_interval(self.interval, |act, _| act.check());
+    }
+}

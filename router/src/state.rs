@@ -1,0 +1,55 @@
+//! What the request path reads: immutable snapshots published by the actors.
+//!
+//! Actors are the only writers; a request loads the current `Arc`s (a few atomic operations)
+//! and never waits on a mailbox.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use kthena_core::{ObjectRef, RouteTable};
+use serde::Serialize;
+
+use crate::pool::PoolSnapshot;
+
+/// The snapshot cell of one ModelServer, written by its EndpointPool actor.
+pub type PoolCell = Arc<ArcSwap<PoolSnapshot>>;
+
+/// Every ModelServer's cell, by ModelServer.
+pub type PoolMap = HashMap<ObjectRef, PoolCell>;
+
+/// State shared between the actors (writers) and the request handlers (readers).
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The route table, written by the RouteSet actor.
+    pub routes: ArcSwap<RouteTable>,
+    /// The ModelServers, written by the Index actor.
+    pub pools: ArcSwap<PoolMap>,
+    /// The objects of the configuration in force, for the debug endpoints.
+    pub dump: ArcSwap<ConfigDump>,
+    ready: AtomicBool,
+}
+
+impl Shared {
+    /// True once the first configuration is in force.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks the first configuration as loaded.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+}
+
+/// The objects in force, as JSON, for `/debug/config_dump/*`.
+#[derive(Debug, Default, Serialize)]
+pub struct ConfigDump {
+    /// ModelRoutes.
+    pub modelroutes: Vec<serde_json::Value>,
+    /// ModelServers.
+    pub modelservers: Vec<serde_json::Value>,
+    /// Pods.
+    pub pods: Vec<serde_json::Value>,
+}
