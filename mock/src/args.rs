@@ -1,0 +1,123 @@
+//! Command line of `kthena-mock`: every flag has a default and a `KTHENA_MOCK_*` env var.
+
+use std::{io::Write, net::SocketAddr, time::Duration};
+
+use actix_web::web;
+use anyhow::Context;
+use clap::Parser;
+use kthena_mock::{Config, State, duration::parse_duration};
+use tracing_subscriber::EnvFilter;
+
+/// A vLLM-compatible mock inference engine for tests, benchmarks and demos.
+#[derive(Debug, Parser)]
+#[command(name = "kthena-mock", version, about)]
+pub struct Args {
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, env = "KTHENA_MOCK_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+
+    /// Model names served (repeatable or comma-separated); the first labels the metrics.
+    #[arg(
+        long,
+        env = "KTHENA_MOCK_SERVED_MODEL_NAME",
+        value_delimiter = ',',
+        default_value = "mock-model"
+    )]
+    served_model_name: Vec<String>,
+
+    /// LoRA adapters loaded at start, comma-separated, each `name` or `name=path`.
+    #[arg(long, env = "KTHENA_MOCK_LORA", value_delimiter = ',')]
+    lora: Vec<String>,
+
+    /// Delay before the first token, e.g. `50ms` (a bare number is milliseconds).
+    #[arg(long, env = "KTHENA_MOCK_TIME_TO_FIRST_TOKEN", default_value = "0", value_parser = parse_duration)]
+    time_to_first_token: Duration,
+
+    /// Delay between two tokens, e.g. `5ms` (a bare number is milliseconds).
+    #[arg(long, env = "KTHENA_MOCK_INTER_TOKEN_LATENCY", default_value = "0", value_parser = parse_duration)]
+    inter_token_latency: Duration,
+
+    /// Completion tokens generated per request (fewer when the request's max_tokens is lower).
+    #[arg(long, env = "KTHENA_MOCK_TOKENS", default_value_t = 8)]
+    tokens: usize,
+
+    /// Fraction of completion requests answered 500, deterministically: every Nth request
+    /// fails with N = round(1/rate); 1.0 fails all, 0 none.
+    #[arg(long, env = "KTHENA_MOCK_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    failure_rate: f64,
+
+    /// Name echoed in the `x-mock-pod` header of every response.
+    #[arg(long, env = "KTHENA_MOCK_POD_NAME", default_value = "mock")]
+    pod_name: String,
+
+    /// HTTP worker threads.
+    #[arg(long, env = "KTHENA_MOCK_WORKERS", default_value_t = 1)]
+    workers: usize,
+}
+
+impl Args {
+    /// Binds, prints `kthena-mock listening on <ip>:<port>` on stdout, then serves until
+    /// the process is stopped.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Self {
+            listen,
+            served_model_name,
+            lora,
+            time_to_first_token,
+            inter_token_latency,
+            tokens,
+            failure_rate,
+            pod_name,
+            workers,
+        } = self;
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+
+        let served_model_names = served_model_name
+            .into_iter()
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .collect();
+        let loras = lora
+            .iter()
+            .map(|item| item.trim())
+            .filter(|item| !item.is_empty())
+            .map(|item| match item.split_once('=') {
+                Some((name, path)) => (name.to_owned(), path.to_owned()),
+                None => (item.to_owned(), item.to_owned()),
+            })
+            .collect();
+        let config = Config {
+            served_model_names,
+            loras,
+            time_to_first_token,
+            inter_token_latency,
+            tokens,
+            failure_rate,
+            pod_name,
+        };
+        tracing::info!(?config, workers, "starting");
+        let state = web::Data::new(State::new(config)?);
+        let (addr, server) = kthena_mock::bind(listen, workers, state)
+            .with_context(|| format!("cannot listen on {listen}"))?;
+
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "kthena-mock listening on {addr}")?;
+        stdout.flush()?;
+        drop(stdout);
+
+        server.await.context("server failed")
+    }
+}
+
+/// A fraction within 0.0..=1.0.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("{text:?} is not a number within 0.0..=1.0")),
+    }
+}

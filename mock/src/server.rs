@@ -1,0 +1,254 @@
+//! Shared state, route registration and the HTTP server.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        RwLock, RwLockReadGuard, RwLockWriteGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use actix_web::{
+    App, HttpResponse, HttpServer,
+    dev::Server,
+    http::header::{HeaderName, HeaderValue},
+    middleware::DefaultHeaders,
+    web,
+};
+
+use crate::{MockError, completions, lora, metrics::Metrics};
+
+/// Header naming the mock instance that answered, so tests can tell endpoints apart.
+pub const POD_HEADER: &str = "x-mock-pod";
+
+/// How the mock behaves; built from the command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Model names requests may use; the first one labels the metrics and parents adapters.
+    pub served_model_names: Vec<String>,
+    /// LoRA adapters loaded at start, as (name, path).
+    pub loras: Vec<(String, String)>,
+    /// Delay before the first token.
+    pub time_to_first_token: Duration,
+    /// Delay between two tokens.
+    pub inter_token_latency: Duration,
+    /// Tokens generated per request (fewer when the request's `max_tokens` is smaller).
+    pub tokens: usize,
+    /// Fraction of completion requests answered 500: every Nth request fails with
+    /// N = round(1 / rate), so 1.0 fails all, 0.5 every second one and 0 none.
+    pub failure_rate: f64,
+    /// Value of the `x-mock-pod` response header.
+    pub pod_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            served_model_names: vec!["mock-model".to_owned()],
+            loras: Vec::new(),
+            time_to_first_token: Duration::ZERO,
+            inter_token_latency: Duration::ZERO,
+            tokens: 8,
+            failure_rate: 0.0,
+            pod_name: "mock".to_owned(),
+        }
+    }
+}
+
+/// A configuration the mock cannot run with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No served model name.
+    #[error("at least one served model name is required")]
+    NoServedModel,
+    /// `--failure-rate` outside 0..=1.
+    #[error("failure rate {0} is not within 0.0..=1.0")]
+    FailureRate(f64),
+    /// `--pod-name` cannot be sent as a header value.
+    #[error("pod name {0:?} is not a valid header value")]
+    PodName(String),
+    /// The metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A loaded LoRA adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lora {
+    /// Name requests use as `model`.
+    pub name: String,
+    /// Path given when it was loaded.
+    pub path: String,
+}
+
+/// State shared by every worker: configuration, loaded adapters, request counter, metrics.
+#[derive(Debug)]
+pub struct State {
+    config: Config,
+    pod_header: HeaderValue,
+    fail_every: Option<u64>,
+    requests: AtomicU64,
+    loras: RwLock<Vec<Lora>>,
+    started: u64,
+    metrics: Metrics,
+}
+
+impl State {
+    /// Validates `config` and builds the state, with its own metrics registry.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        let first = config
+            .served_model_names
+            .first()
+            .ok_or(ConfigError::NoServedModel)?;
+        let metrics = Metrics::new(first)?;
+        if !(0.0..=1.0).contains(&config.failure_rate) {
+            return Err(ConfigError::FailureRate(config.failure_rate));
+        }
+        let fail_every = (config.failure_rate > 0.0)
+            .then(|| (1.0 / config.failure_rate).round().max(1.0) as u64);
+        let pod_header = HeaderValue::from_str(&config.pod_name)
+            .map_err(|_| ConfigError::PodName(config.pod_name.clone()))?;
+        let loras = config
+            .loras
+            .iter()
+            .map(|(name, path)| Lora {
+                name: name.clone(),
+                path: path.clone(),
+            })
+            .collect();
+        Ok(Self {
+            pod_header,
+            fail_every,
+            requests: AtomicU64::new(0),
+            loras: RwLock::new(loras),
+            started: now(),
+            metrics,
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Unix seconds when the mock started (`created` of `/v1/models`).
+    pub fn started(&self) -> u64 {
+        self.started
+    }
+
+    /// The first served model name.
+    pub fn base_model(&self) -> &str {
+        self.config
+            .served_model_names
+            .first()
+            .map(String::as_str)
+            .expect("State::new rejects an empty served model list")
+    }
+
+    /// The model a request names, checked against served names and loaded adapters;
+    /// a request without `model` gets the first served name, as in vLLM.
+    pub fn resolve_model(&self, requested: Option<&str>) -> Result<String, MockError> {
+        let Some(model) = requested else {
+            return Ok(self.base_model().to_owned());
+        };
+        let served = self.config.served_model_names.iter().any(|m| m == model);
+        if served || self.loras().iter().any(|l| l.name == model) {
+            Ok(model.to_owned())
+        } else {
+            Err(MockError::ModelNotFound(model.to_owned()))
+        }
+    }
+
+    /// Counts a completion request and fails it when `--failure-rate` says so.
+    pub fn check_failure(&self) -> Result<(), MockError> {
+        let Some(every) = self.fail_every else {
+            return Ok(());
+        };
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(every) {
+            Err(MockError::Injected(n))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The loaded adapters, in load order.
+    pub fn loras(&self) -> RwLockReadGuard<'_, Vec<Lora>> {
+        self.loras
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The loaded adapters, for loading or unloading.
+    pub fn loras_mut(&self) -> RwLockWriteGuard<'_, Vec<Lora>> {
+        self.loras
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Registers every route of the mock, with `state` as app data and the `x-mock-pod` header
+/// on every answer (errors included).
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
+    let pod = (
+        HeaderName::from_static(POD_HEADER),
+        state.pod_header.clone(),
+    );
+    cfg.app_data(state).service(
+        web::scope("")
+            .wrap(DefaultHeaders::new().add(pod))
+            .route("/v1/chat/completions", web::post().to(completions::chat))
+            .route("/v1/completions", web::post().to(completions::completion))
+            .route("/v1/models", web::get().to(lora::models))
+            .route("/v1/load_lora_adapter", web::post().to(lora::load))
+            .route("/v1/unload_lora_adapter", web::post().to(lora::unload))
+            .route("/health", web::get().to(HttpResponse::Ok))
+            .route("/metrics", web::get().to(metrics)),
+    );
+}
+
+async fn metrics(state: web::Data<State>) -> HttpResponse {
+    match state.metrics.render() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type(crate::metrics::content_type())
+            .body(text),
+        Err(error) => HttpResponse::InternalServerError().body(error.to_string()),
+    }
+}
+
+/// Binds `listen` (port 0 picks a free port) with `workers` workers and TCP_NODELAY on
+/// accepted sockets. Returns the bound address and the server, which serves once awaited.
+pub fn bind(
+    listen: SocketAddr,
+    workers: usize,
+    state: web::Data<State>,
+) -> std::io::Result<(SocketAddr, Server)> {
+    let server = HttpServer::new(move || {
+        let state = state.clone();
+        App::new().configure(move |cfg| configure(cfg, state))
+    })
+    .workers(workers.max(1))
+    .tcp_nodelay(true)
+    .bind(listen)?;
+    let addr = server.addrs().first().copied().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("{listen} resolved to no address"),
+        )
+    })?;
+    Ok((addr, server.run()))
+}
+
+/// Unix seconds now, for `created` fields.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
