@@ -37,8 +37,9 @@ pub struct Args {
     #[arg(long, env = "KTHENA_MOCK_INTER_TOKEN_LATENCY", default_value = "0", value_parser = parse_duration)]
     inter_token_latency: Duration,
 
-    /// Completion tokens generated per request (fewer when the request's max_tokens is lower).
-    #[arg(long, env = "KTHENA_MOCK_TOKENS", default_value_t = 8)]
+    /// Completion tokens generated per request (fewer when the request's max_tokens is lower);
+    /// the default, 6, is exactly one "This is simulated message from <model>!".
+    #[arg(long, env = "KTHENA_MOCK_TOKENS", default_value_t = 6)]
     tokens: usize,
 
     /// Fraction of completion requests answered 500, deterministically: every Nth request
