@@ -148,25 +148,27 @@ impl PoolSnapshot {
     /// Among endpoints passing `keep`, one with the fewest in flight; the n-th call takes the
     /// (n mod k)-th of the k tied ones.
     fn least_loaded(&self, keep: impl Fn(&&Arc<Endpoint>) -> bool) -> Option<&Arc<Endpoint>> {
-        let min = self
+        // Minimum and number of ties in one pass: counts move concurrently, so a second
+        // pass may disagree, and must never be relied on for the divisor.
+        let (mut min, mut ties) = (usize::MAX, 0usize);
+        for e in self.endpoints.iter().filter(&keep) {
+            let n = e.in_flight();
+            if n < min {
+                (min, ties) = (n, 1);
+            } else if n == min {
+                ties += 1;
+            }
+        }
+        if ties == 0 {
+            return None;
+        }
+        let turn = self.rotation.fetch_add(1, Ordering::Relaxed) % ties;
+        let mut tied = self
             .endpoints
             .iter()
             .filter(&keep)
-            .map(|e| e.in_flight())
-            .min()?;
-        let tied = || {
-            self.endpoints
-                .iter()
-                .filter(&keep)
-                .filter(move |e| e.in_flight() == min)
-        };
-        let k = tied().count();
-        let turn = self.rotation.fetch_add(1, Ordering::Relaxed) % k;
-        // In-flight counts may move between the two passes; fall back to the first tied one.
-        tied()
-            .nth(turn)
-            .or_else(|| tied().next())
-            .or_else(|| self.endpoints.iter().find(keep))
+            .filter(|e| e.in_flight() == min);
+        tied.nth(turn).or_else(|| self.endpoints.iter().find(keep))
     }
 }
 
@@ -237,6 +239,32 @@ mod tests {
         }
         assert_eq!(seen.get("a"), None);
         assert_eq!((seen["b"], seen["c"]), (5, 5));
+    }
+
+    #[test]
+    fn pick_never_fails_while_counts_change_concurrently() {
+        let pods: Vec<PodInfo> = (1..=4)
+            .map(|i| {
+                pod(
+                    &format!("p{i}"),
+                    "default",
+                    "x",
+                    Some(&format!("10.0.0.{i}")),
+                )
+            })
+            .collect();
+        let snap = PoolSnapshot::build(server(), &pods, None);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..20_000 {
+                        let e = snap.pick(&[]).expect("endpoints exist");
+                        let _guard = e.begin();
+                    }
+                });
+            }
+        });
+        assert!(snap.endpoints.iter().all(|e| e.in_flight() == 0));
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl Handler<SetRoutes> for RouteSet {
         for s in table.skipped() {
             tracing::warn!(route = %s.route, reason = %s.reason, "modelroute not served");
         }
-        tracing::info!(routes = count, "route table published");
         self.shared.routes.store(Arc::new(table));
+        tracing::info!(routes = count, "route table published");
     }
 }

@@ -137,13 +137,16 @@ fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Watches a manifest folder and applies every good version of it.
+/// Watches a manifest folder and applies every good, settled version of it.
 #[derive(Debug)]
 pub struct ManifestWatcher {
     dir: PathBuf,
     interval: Duration,
     index: Addr<Index>,
+    /// Fingerprint of the folder last loaded (applied or rejected).
     last: Option<u64>,
+    /// Fingerprint seen at the previous check, not yet loaded.
+    pending: Option<u64>,
 }
 
 impl ManifestWatcher {
@@ -154,6 +157,7 @@ impl ManifestWatcher {
             interval,
             index,
             last: None,
+            pending: None,
         }
     }
 
@@ -166,10 +170,25 @@ impl ManifestWatcher {
             }
         };
         if self.last == Some(print) {
+            self.pending = None;
+            return;
+        }
+        // A folder is loaded only once it looks the same at two checks in a row: an editor
+        // that truncates then writes, or a rename racing the directory listing, is never
+        // mistaken for the new configuration. The first load does not wait.
+        if self.last.is_some() && self.pending != Some(print) {
+            self.pending = Some(print);
+            return;
+        }
+        let loaded = load(&self.dir);
+        if fingerprint(&self.dir).ok() != Some(print) {
+            // Changed while being read: read it again at the next check.
+            self.pending = None;
             return;
         }
         self.last = Some(print);
-        match load(&self.dir) {
+        self.pending = None;
+        match loaded {
             Ok(config) => {
                 tracing::info!(
                     dir = %self.dir.display(),

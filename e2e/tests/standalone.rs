@@ -1,0 +1,390 @@
+//! The router in standalone mode, end to end: real binaries on loopback, mock engines behind.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use kthena_e2e::{Env, chat, client, get, post};
+
+const SMALL: &str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B";
+const BIG: &str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B";
+
+/// The walkthrough's world from examples/: three engine Pods and the example routes.
+fn walkthrough() -> Env {
+    let mut env = Env::new();
+    env.mock(
+        "small-v1",
+        &[("app", "deepseek-r1-1-5b"), ("version", "v1")],
+        &["--served-model-name", SMALL],
+    );
+    env.mock(
+        "small-v2",
+        &[("app", "deepseek-r1-1-5b"), ("version", "v2")],
+        &["--served-model-name", SMALL],
+    );
+    env.mock(
+        "big",
+        &[("app", "deepseek-r1-7b")],
+        &["--served-model-name", BIG, "--lora", "lora-A,lora-B"],
+    );
+    for f in [
+        "modelserver-deepseek-r1-1-5b.yaml",
+        "modelserver-deepseek-r1-7b.yaml",
+        "modelserver-deepseek-r1-1-5b-canary.yaml",
+        "modelroute-simple.yaml",
+        "modelroute-lora.yaml",
+        "modelroute-subset.yaml",
+        "modelroute-multi-models.yaml",
+    ] {
+        env.example(f);
+    }
+    env
+}
+
+fn content(answer: &kthena_e2e::Answer) -> String {
+    answer.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[actix_rt::test]
+async fn walkthrough_scenarios_answer_as_documented() {
+    let env = walkthrough();
+    let router = env.router(&[]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+
+    let simple = post(&c, &url, &[], chat("deepseek-r1")).await;
+    assert_eq!(simple.status, 200, "{}", simple.body);
+    assert_eq!(
+        content(&simple),
+        format!("This is simulated message from {SMALL}!")
+    );
+
+    let lora = post(&c, &url, &[], chat("lora-A")).await;
+    assert_eq!(
+        (lora.status, lora.pod.as_deref()),
+        (200, Some("big")),
+        "{}",
+        lora.body
+    );
+    assert_eq!(content(&lora), "This is simulated message from lora-A!");
+
+    let premium = post(
+        &c,
+        &url,
+        &[("user-type", "premium")],
+        chat("deepseek-multi"),
+    )
+    .await;
+    assert_eq!(premium.pod.as_deref(), Some("big"), "{}", premium.body);
+    assert_eq!(
+        content(&premium),
+        format!("This is simulated message from {BIG}!")
+    );
+    for headers in [vec![], vec![("user-type", "free")]] {
+        let other = post(&c, &url, &headers, chat("deepseek-multi")).await;
+        assert_eq!(
+            content(&other),
+            format!("This is simulated message from {SMALL}!"),
+            "{headers:?}"
+        );
+    }
+
+    // deepseek-subset: exactly 70/30 over 100 consecutive requests.
+    let mut split = BTreeMap::new();
+    for _ in 0..100 {
+        let a = post(&c, &url, &[], chat("deepseek-r1-canary")).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        *split.entry(a.pod.unwrap_or_default()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        split,
+        BTreeMap::from([("small-v1".to_owned(), 70), ("small-v2".to_owned(), 30)])
+    );
+
+    let models = get(&c, &router.url("/v1/models")).await.json();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "deepseek-r1",
+        "deepseek-multi",
+        "deepseek-r1-canary",
+        "lora-A",
+        "lora-B",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    assert_eq!(models["object"], "list");
+
+    // The access log has Kthena's tokens.
+    let line = router.process.wait_for("model_name=lora-A");
+    for token in [
+        " model_route=default/deepseek-lora",
+        " model_server=default/deepseek-r1-7b",
+        " selected_pod=default/big",
+    ] {
+        assert!(line.contains(token), "{token} missing in {line}");
+    }
+}
+
+#[actix_rt::test]
+async fn errors_have_documented_status_and_body() {
+    let mut env = Env::new();
+    env.mock(
+        "engine",
+        &[("app", "engine")],
+        &["--served-model-name", "m"],
+    );
+    env.model_server("engine", "engine", "");
+    env.model_server("empty", "nobody", "");
+    env.route("live", "m", "engine");
+    env.route("dead", "dead", "empty");
+    let router = env.router(&["--max-body-bytes", "2048"]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    let big = format!(r#"{{"model":"m","prompt":"{}"}}"#, "x".repeat(4096));
+    let cases: [(&str, String, u16, &str); 6] = [
+        (
+            "invalid JSON",
+            "{not json".into(),
+            400,
+            "invalid request body",
+        ),
+        (
+            "missing model",
+            r#"{"messages":[]}"#.into(),
+            404,
+            "model not found",
+        ),
+        ("unknown model", chat("nope"), 404, "route not found"),
+        (
+            "no ready pod",
+            chat("dead"),
+            503,
+            "no available pods for model server: default/empty",
+        ),
+        (
+            "oversized body",
+            big,
+            413,
+            "request body is larger than 2048 bytes",
+        ),
+        ("routed", chat("m"), 200, "simulated message"),
+    ];
+    for (what, body, status, message) in cases {
+        let a = post(&c, &url, &[], body).await;
+        assert_eq!(a.status, status, "{what}: {}", a.body);
+        assert!(a.body.contains(message), "{what}: {}", a.body);
+        if status != 200 {
+            let e = a.json();
+            assert_eq!(e["error"]["code"], status, "{what}: {}", a.body);
+            assert!(
+                e["error"]["type"].is_string() && e["error"]["message"].is_string(),
+                "{what}"
+            );
+        }
+    }
+    let metrics = get(&c, &format!("http://{}/metrics", router.metrics))
+        .await
+        .body;
+    assert!(metrics.contains(r#"kthena_router_requests_total{error_type="route_not_found",model="unknown",path="/v1/chat/completions",status_code="404"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"kthena_router_tokens_total{model="m",path="/v1/chat/completions",token_type="output"} 6"#), "{metrics}");
+    let dump = get(
+        &c,
+        &format!("http://{}/debug/config_dump/modelroutes", router.debug),
+    )
+    .await;
+    assert_eq!(dump.status, 200);
+    assert!(dump.body.contains("\"dead\""), "{}", dump.body);
+}
+
+#[actix_rt::test]
+async fn stream_chunks_reach_the_client_before_the_engine_finishes() {
+    let mut env = Env::new();
+    env.mock(
+        "slow",
+        &[("app", "slow")],
+        &["--served-model-name", "m", "--inter-token-latency", "150ms"],
+    );
+    env.model_server("slow", "slow", "");
+    env.route("slow", "m", "slow");
+    let router = env.router(&[]);
+    let body = serde_json::json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let resp = client()
+        .post(router.url("/v1/chat/completions"))
+        .send_json(&body)
+        .await
+        .expect("stream starts");
+    assert_eq!(resp.status().as_u16(), 200);
+    let start = Instant::now();
+    let mut chunks = Vec::new();
+    let mut stream = resp;
+    while let Some(chunk) = stream.next().await {
+        chunks.push((start.elapsed(), chunk.expect("chunk")));
+    }
+    let text: String = chunks
+        .iter()
+        .map(|(_, c)| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    // The router asked for usage but the client did not: no usage chunk reaches the client.
+    assert!(!text.contains("\"usage\""), "{text}");
+    // Six tokens 150 ms apart: the first arrives while the engine still has ~750 ms to go.
+    let first = chunks.first().expect("a chunk").0;
+    let last = chunks.last().expect("a chunk").0;
+    assert!(
+        last - first >= Duration::from_millis(500),
+        "chunks were bunched: first {first:?}, last {last:?}"
+    );
+    // The router still counted the output tokens from the hidden usage chunk.
+    router.process.wait_for("tokens=1/6");
+}
+
+#[actix_rt::test]
+async fn retry_moves_a_failed_request_to_the_healthy_endpoint() {
+    let mut env = Env::new();
+    env.mock(
+        "broken",
+        &[("app", "pair")],
+        &["--served-model-name", "m", "--failure-rate", "1.0"],
+    );
+    env.mock("healthy", &[("app", "pair")], &["--served-model-name", "m"]);
+    // A ready Pod where nothing listens: connect errors are retried too.
+    env.pod("gone", &[("app", "pair")], Some("127.0.0.254"));
+    env.model_server(
+        "pair",
+        "pair",
+        "  trafficPolicy:\n    retry: {attempts: 2, retryInterval: 1ms}\n",
+    );
+    env.route("pair", "m", "pair");
+    let router = env.router(&[]);
+    let c = client();
+    for i in 0..12 {
+        let a = post(&c, &router.url("/v1/chat/completions"), &[], chat("m")).await;
+        assert_eq!(
+            (a.status, a.pod.as_deref()),
+            (200, Some("healthy")),
+            "request {i}: {}",
+            a.body
+        );
+    }
+    assert!(
+        !router.process.lines_with("upstream_attempts=2").is_empty()
+            || !router.process.lines_with("upstream_attempts=3").is_empty()
+    );
+
+    // Without retries the engine's 500 is passed through.
+    let mut env = Env::new();
+    env.mock(
+        "broken",
+        &[("app", "one")],
+        &["--served-model-name", "m", "--failure-rate", "1.0"],
+    );
+    env.model_server("one", "one", "");
+    env.route("one", "m", "one");
+    let router = env.router(&[]);
+    let a = post(&c, &router.url("/v1/chat/completions"), &[], chat("m")).await;
+    assert_eq!(a.status, 500, "{}", a.body);
+}
+
+#[actix_rt::test]
+async fn a_stalled_engine_gives_504_after_the_timeout() {
+    let mut env = Env::new();
+    env.mock(
+        "stalled",
+        &[("app", "stalled")],
+        &["--served-model-name", "m", "--time-to-first-token", "5s"],
+    );
+    env.model_server("stalled", "stalled", "  trafficPolicy: {timeout: 300ms}\n");
+    env.route("stalled", "m", "stalled");
+    let router = env.router(&[]);
+    let started = Instant::now();
+    let a = post(
+        &client(),
+        &router.url("/v1/chat/completions"),
+        &[],
+        chat("m"),
+    )
+    .await;
+    assert_eq!(a.status, 504, "{}", a.body);
+    assert!(
+        a.body.contains("upstream timed out after 300ms"),
+        "{}",
+        a.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[actix_rt::test]
+async fn live_manifest_edits_under_load_lose_no_request() {
+    let mut env = Env::new();
+    env.mock("blue", &[("app", "blue")], &["--served-model-name", "m"]);
+    env.mock("green", &[("app", "green")], &["--served-model-name", "m"]);
+    env.model_server("blue", "blue", "");
+    env.model_server("green", "green", "");
+    env.route("switch", "m", "blue");
+    let router = env.router(&[]);
+    let url = router.url("/v1/chat/completions");
+    // Load from threads of their own, so this thread can block waiting on the router's log.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, stop) = (url.clone(), stop.clone());
+            std::thread::spawn(move || {
+                actix_rt::System::new().block_on(async move {
+                    let c = client();
+                    let mut seen = BTreeMap::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let a = post(&c, &url, &[], chat("m")).await;
+                        assert_eq!(a.status, 200, "{}", a.body);
+                        *seen.entry(a.pod.unwrap_or_default()).or_insert(0u32) += 1;
+                    }
+                    seen
+                })
+            })
+        })
+        .collect();
+    // The load is running before the first edit.
+    router.process.wait_for("model_name=m");
+    // Flip the route between the two servers, and once through an invalid version that must
+    // be rejected while the last good configuration keeps serving.
+    for (i, target) in ["green", "blue", "green"].iter().enumerate() {
+        env.route("switch", "m", target);
+        router.process.wait_for("route table published");
+        if i == 1 {
+            env.write("mr-broken.yaml", "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\nmetadata: {name: broken}\nspec:\n  modelName: x\n  rules:\n  - modelMatch: {uri: {regex: '('}}\n    targetModels: [{modelServerName: blue}]\n");
+            let err = router.process.wait_for("invalid manifest");
+            assert!(
+                err.contains("mr-broken.yaml")
+                    && err.contains("ModelRoute default/broken")
+                    && err.contains("spec.rules[0].modelMatch.uri.regex"),
+                "{err}"
+            );
+            std::fs::remove_file(env.dir.join("mr-broken.yaml")).expect("remove broken route");
+        }
+    }
+    let c = client();
+    let after = post(&c, &url, &[], chat("m")).await;
+    assert_eq!(after.pod.as_deref(), Some("green"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = BTreeMap::new();
+    for task in load {
+        for (pod, n) in task.join().expect("load thread") {
+            *total.entry(pod).or_insert(0) += n;
+        }
+    }
+    assert!(
+        total.get("blue").copied().unwrap_or(0) > 0 && total.get("green").copied().unwrap_or(0) > 0,
+        "{total:?}"
+    );
+}
