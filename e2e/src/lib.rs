@@ -104,6 +104,36 @@ impl Process {
         }
     }
 
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "kill -TERM {}",
+            self.child.id()
+        );
+    }
+
+    /// Waits (bounded) for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("polling the child") {
+                return status.code();
+            }
+            // Exit is observed by polling: there is no portable child-exit channel in std.
+            std::thread::yield_now();
+        }
+        panic!(
+            "{} did not exit within {WAIT:?}:\n{}",
+            self.name,
+            self.output()
+        )
+    }
+
     /// Every line printed so far.
     pub fn output(&self) -> String {
         self.log.lock().expect("log lock").join("\n")

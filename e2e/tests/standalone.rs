@@ -388,3 +388,32 @@ async fn live_manifest_edits_under_load_lose_no_request() {
         "{total:?}"
     );
 }
+
+#[actix_rt::test]
+async fn sigterm_drains_a_stream_in_flight_then_exits() {
+    let mut env = Env::new();
+    env.mock(
+        "slow",
+        &[("app", "slow")],
+        &["--served-model-name", "m", "--inter-token-latency", "100ms"],
+    );
+    env.model_server("slow", "slow", "");
+    env.route("slow", "m", "slow");
+    let mut router = env.router(&["--drain-timeout", "10s"]);
+    let body = serde_json::json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let mut stream = client()
+        .post(router.url("/v1/chat/completions"))
+        .send_json(&body)
+        .await
+        .expect("stream starts");
+    let first = stream.next().await.expect("a first chunk").expect("chunk");
+    assert!(first.starts_with(b"data: "));
+    router.process.terminate();
+    router.process.wait_for("shutting down");
+    let mut rest = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        rest.extend_from_slice(&chunk.expect("the stream finishes cleanly"));
+    }
+    assert!(String::from_utf8_lossy(&rest).ends_with("data: [DONE]\n\n"));
+    assert_eq!(router.process.wait_exit(), Some(0));
+}

@@ -88,7 +88,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let route_set = RouteSet::new(shared.clone(), BuildOptions::default()).start();
     let index = Index::new(shared.clone(), route_set).start();
     let _watcher = ManifestWatcher::new(manifests, opts.manifests_interval, index).start();
-    let listener = Listener::new(router_socket, ctx.clone(), opts.workers).start();
+    let listener =
+        Listener::new(router_socket, ctx.clone(), opts.workers, opts.drain_timeout).start();
 
     let registry = web::Data::new(registry);
     let metrics_server = HttpServer::new(move || {

@@ -153,6 +153,15 @@ where
     let mode = if sse || out.stream {
         Mode::Sse(SseFilter::new(out.hide_usage))
     } else {
+        // The body passes unchanged, so its length does too.
+        let length = resp
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(n) = length {
+            builder.no_chunking(n);
+        }
         Mode::Json(JsonCapture::default())
     };
     builder.streaming(UpstreamBody {

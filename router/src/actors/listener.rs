@@ -18,17 +18,20 @@ pub struct Listener {
     socket: Option<TcpListener>,
     ctx: RouterContext,
     workers: usize,
+    drain: Duration,
     handle: Option<ServerHandle>,
     addr: Option<SocketAddr>,
 }
 
 impl Listener {
-    /// A listener that will serve `socket` with `workers` threads.
-    pub fn new(socket: TcpListener, ctx: RouterContext, workers: usize) -> Self {
+    /// A listener that will serve `socket` with `workers` threads; a graceful stop waits up
+    /// to `drain` for requests in flight.
+    pub fn new(socket: TcpListener, ctx: RouterContext, workers: usize, drain: Duration) -> Self {
         Self {
             socket: Some(socket),
             ctx,
             workers,
+            drain,
             handle: None,
             addr: None,
         }
@@ -53,7 +56,7 @@ impl Actor for Listener {
         .workers(self.workers)
         .tcp_nodelay(true)
         .disable_signals()
-        .shutdown_timeout(30)
+        .shutdown_timeout(self.drain.as_secs().max(1))
         .listen(socket);
         match server {
             Ok(server) => {
