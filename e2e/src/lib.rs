@@ -401,10 +401,28 @@ pub async fn post(
     for (k, v) in headers {
         req = req.insert_header((*k, *v));
     }
-    let mut resp = req
+    let resp = req
         .send_body(body.into())
         .await
         .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    answer(url, resp).await
+}
+
+/// GETs `url`.
+pub async fn get(client: &awc::Client, url: &str) -> Answer {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    answer(url, resp).await
+}
+
+/// Reads a whole response.
+async fn answer<S>(url: &str, mut resp: awc::ClientResponse<S>) -> Answer
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+{
     let body = resp
         .body()
         .limit(16 << 20)
@@ -417,25 +435,6 @@ pub async fn post(
             .get("x-mock-pod")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
-}
-
-/// GETs `url`.
-pub async fn get(client: &awc::Client, url: &str) -> Answer {
-    let mut resp = client
-        .get(url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let body = resp
-        .body()
-        .limit(16 << 20)
-        .await
-        .unwrap_or_else(|e| panic!("reading {url}: {e}"));
-    Answer {
-        status: resp.status().as_u16(),
-        pod: None,
         body: String::from_utf8_lossy(&body).into_owned(),
     }
 }
