@@ -18,6 +18,8 @@ use crate::usage::{JsonCapture, SseFilter};
 /// Headers that describe one connection and are never forwarded (RFC 9110 §7.6.1), plus the
 /// ones the proxy sets itself.
 const HOP_BY_HOP: &[&str] = &[
+    // The router holds the whole request body already: 100-continue was answered downstream.
+    "expect",
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -119,7 +121,8 @@ fn build_request(
     let headers = req.headers();
     let connection = headers.get(header::CONNECTION);
     for (name, value) in headers.iter() {
-        if !hop_by_hop(name, connection) {
+        // The response is read on the way (usage, SSE events): ask for it uncompressed.
+        if !hop_by_hop(name, connection) && name != header::ACCEPT_ENCODING {
             up = up.append_header((name.clone(), value.clone()));
         }
     }
@@ -260,5 +263,31 @@ impl<S> Drop for UpstreamBody<S> {
     fn drop(&mut self) {
         // Ended early: the Exchange's own drop logs the client disconnect.
         self.ex.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_headers_do_not_cross_the_proxy() {
+        let connection = HeaderValue::from_static("close, X-Session-Hop");
+        let cases = [
+            ("connection", true),
+            ("keep-alive", true),
+            ("transfer-encoding", true),
+            ("expect", true),
+            ("host", true),
+            ("content-length", true),
+            ("x-session-hop", true),
+            ("authorization", false),
+            ("user-type", false),
+            ("x-request-id", false),
+        ];
+        for (name, dropped) in cases {
+            let name = HeaderName::from_static(name);
+            assert_eq!(hop_by_hop(&name, Some(&connection)), dropped, "{name}");
+        }
     }
 }
