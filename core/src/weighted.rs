@@ -7,15 +7,33 @@
 //! 100, every 1,000), contains each target exactly in proportion to its weight, and the targets
 //! are interleaved rather than bunched. A weight of 0 is never picked.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Picks indexes in proportion to fixed weights. `pick` is wait-free and can be called from
-/// any number of threads through a shared reference.
+/// Longest precomputed cycle; larger weight sums (HTTPRoute weights go up to 1,000,000) run
+/// the same algorithm step by step under a lock instead of allocating the whole cycle.
+const MAX_SCHEDULE: usize = 4096;
+
+/// Picks indexes in proportion to fixed weights. `pick` can be called from any number of
+/// threads through a shared reference; with small weight sums it is wait-free.
 #[derive(Debug)]
 pub struct WeightedPicker {
-    /// One full cycle of picks.
-    schedule: Box<[u16]>,
-    cursor: AtomicUsize,
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    /// One full cycle of picks, walked by an atomic cursor.
+    Schedule {
+        schedule: Box<[u16]>,
+        cursor: AtomicUsize,
+    },
+    /// Reduced weights, their sum, and the running SWRR state.
+    Stepwise {
+        weights: Box<[i64]>,
+        total: i64,
+        current: Mutex<Vec<i64>>,
+    },
 }
 
 impl WeightedPicker {
@@ -26,57 +44,99 @@ impl WeightedPicker {
     pub fn new(weights: &[u32]) -> Self {
         assert!(weights.len() <= usize::from(u16::MAX), "too many weights");
         let g = weights.iter().copied().filter(|w| *w > 0).fold(0, gcd);
-        if g == 0 {
+        let reduced: Vec<i64> = weights
+            .iter()
+            .map(|w| w.checked_div(g).map_or(0, i64::from))
+            .collect();
+        let total: i64 = reduced.iter().sum();
+        if usize::try_from(total).is_ok_and(|t| t > MAX_SCHEDULE) {
+            let current = Mutex::new(vec![0; reduced.len()]);
             return Self {
-                schedule: Box::new([]),
-                cursor: AtomicUsize::new(0),
+                inner: Inner::Stepwise {
+                    weights: reduced.into(),
+                    total,
+                    current,
+                },
             };
         }
-        let reduced: Vec<i64> = weights.iter().map(|w| i64::from(w / g)).collect();
-        let total: i64 = reduced.iter().sum();
         let mut current = vec![0i64; reduced.len()];
         let mut schedule = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
         for _ in 0..total {
-            let mut best = 0;
-            for (i, w) in reduced.iter().enumerate() {
-                current[i] += w;
-                // Strictly greater keeps the lowest index on ties, so the order is deterministic.
-                if current[i] > current[best] {
-                    best = i;
-                }
-            }
-            current[best] -= total;
-            schedule.push(u16::try_from(best).expect("index bounded by the assert above"));
+            schedule.push(
+                u16::try_from(step(&reduced, total, &mut current))
+                    .expect("index bounded by the assert above"),
+            );
         }
         Self {
-            schedule: schedule.into_boxed_slice(),
-            cursor: AtomicUsize::new(0),
+            inner: Inner::Schedule {
+                schedule: schedule.into_boxed_slice(),
+                cursor: AtomicUsize::new(0),
+            },
         }
     }
 
     /// The next index, or `None` when every weight is 0.
     #[inline]
     pub fn pick(&self) -> Option<usize> {
-        if self.schedule.is_empty() {
-            return None;
+        match &self.inner {
+            Inner::Schedule { schedule, cursor } => {
+                if schedule.is_empty() {
+                    return None;
+                }
+                let n = cursor.fetch_add(1, Ordering::Relaxed);
+                Some(usize::from(schedule[n % schedule.len()]))
+            }
+            Inner::Stepwise {
+                weights,
+                total,
+                current,
+            } => {
+                let mut current = current
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                Some(step(weights, *total, &mut current))
+            }
         }
-        let n = self.cursor.fetch_add(1, Ordering::Relaxed);
-        Some(usize::from(self.schedule[n % self.schedule.len()]))
     }
 
     /// Number of picks after which the sequence repeats; 0 when every weight is 0.
     pub fn cycle_len(&self) -> usize {
-        self.schedule.len()
+        match &self.inner {
+            Inner::Schedule { schedule, .. } => schedule.len(),
+            Inner::Stepwise { total, .. } => usize::try_from(*total).unwrap_or(usize::MAX),
+        }
     }
+}
+
+/// One step of smooth weighted round-robin: every entry gains its weight, the largest is
+/// picked and pays back the total. Strictly greater keeps the lowest index on ties.
+fn step(weights: &[i64], total: i64, current: &mut [i64]) -> usize {
+    let mut best = 0;
+    for (i, w) in weights.iter().enumerate() {
+        current[i] += w;
+        if current[i] > current[best] {
+            best = i;
+        }
+    }
+    current[best] -= total;
+    best
 }
 
 impl Clone for WeightedPicker {
     /// A picker with the same weights, starting at the beginning of the cycle.
     fn clone(&self) -> Self {
-        Self {
-            schedule: self.schedule.clone(),
-            cursor: AtomicUsize::new(0),
-        }
+        let inner = match &self.inner {
+            Inner::Schedule { schedule, .. } => Inner::Schedule {
+                schedule: schedule.clone(),
+                cursor: AtomicUsize::new(0),
+            },
+            Inner::Stepwise { weights, total, .. } => Inner::Stepwise {
+                weights: weights.clone(),
+                total: *total,
+                current: Mutex::new(vec![0; weights.len()]),
+            },
+        };
+        Self { inner }
     }
 }
 
@@ -136,6 +196,17 @@ mod tests {
         assert_eq!(WeightedPicker::new(&[70, 30]).cycle_len(), 10);
         assert_eq!(WeightedPicker::new(&[100]).cycle_len(), 1);
         assert_eq!(WeightedPicker::new(&[97, 3]).cycle_len(), 100);
+    }
+
+    #[test]
+    fn large_weight_sums_stay_exact_without_a_huge_schedule() {
+        let p = WeightedPicker::new(&[999_999, 1]);
+        assert_eq!(p.cycle_len(), 1_000_000);
+        let p = WeightedPicker::new(&[6_000, 3_000, 1_000]);
+        // gcd 1000 reduces it to a 10-pick schedule.
+        assert_eq!(p.cycle_len(), 10);
+        let p = WeightedPicker::new(&[5_001, 4_999]);
+        assert_eq!(counts(&p, 10_000, 2), vec![5_001, 4_999]);
     }
 
     #[test]
