@@ -5,6 +5,8 @@
 //! with the same messages. Every problem is reported with its field path; an object with any
 //! problem is not converted at all.
 
+pub mod http_route;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -363,4 +365,46 @@ pub fn route_table<'a>(
         })
         .collect();
     (RouteTable::build(converted, options), errors)
+}
+
+/// Converts a Gateway: listeners with ports in range, protocols, lowercase hostnames.
+pub fn gateway(
+    g: &gateway_api::apis::standard::gateways::Gateway,
+) -> Result<core::Gateway, FieldErrors> {
+    let mut errs = FieldErrors::new();
+    let listeners = g
+        .spec
+        .listeners
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let path = format!("spec.listeners[{i}]");
+            let port = match u16::try_from(l.port) {
+                Ok(p) if p > 0 => p,
+                _ => {
+                    errs.push(
+                        format!("{path}.port"),
+                        format!("must be between 1 and 65535, got {}", l.port),
+                    );
+                    return None;
+                }
+            };
+            let protocol = match l.protocol.as_str() {
+                "HTTP" => core::gateway::Protocol::Http,
+                "HTTPS" => core::gateway::Protocol::Https,
+                other => core::gateway::Protocol::Other(other.to_owned()),
+            };
+            Some(core::gateway::Listener {
+                name: l.name.clone(),
+                port,
+                protocol,
+                hostname: l.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
+            })
+        })
+        .collect();
+    errs.into_result(core::Gateway {
+        id: object_ref(g),
+        class_name: g.spec.gateway_class_name.clone(),
+        listeners,
+    })
 }

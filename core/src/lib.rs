@@ -9,6 +9,8 @@
 //! router, the webhook and the operator all call the same functions, so they cannot disagree.
 
 pub mod field_error;
+pub mod gateway;
+pub mod http_route;
 pub mod listener;
 pub mod model_server;
 pub mod object_ref;
@@ -20,6 +22,12 @@ pub mod validate;
 pub mod weighted;
 
 pub use field_error::{FieldError, FieldErrors};
+pub use gateway::{Gateway, PortListeners};
+pub use http_route::{
+    BackendRef, BackendTarget, Filter, HeaderModifier, HttpMatch, HttpRequest, HttpRequestView,
+    HttpRoute, HttpRouteTable, HttpRule, HttpSelection, InferencePoolApi, PathMatch, PathModifier,
+    Redirect, Timeouts, UrlRewrite, ValueMatch,
+};
 pub use listener::ListenerRef;
 pub use model_server::{Engine, KvConnector, ModelServer, PdGroup, Protocol, RetryPolicy};
 pub use object_ref::ObjectRef;
