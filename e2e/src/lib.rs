@@ -305,6 +305,12 @@ impl Env {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        // A flag given by the test replaces the default (clap refuses repeated flags).
+        for flag in flags.iter().filter(|f| f.starts_with("--")) {
+            if let Some(i) = args.iter().position(|a| a == flag) {
+                args.drain(i..i + 2);
+            }
+        }
         args.extend(flags.iter().map(|f| (*f).to_owned()));
         let p = Process::spawn(
             "router",
@@ -379,6 +385,14 @@ impl Answer {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
+}
+
+/// A port that was free a moment ago (for manifests that must name a port up front).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding an ephemeral port")
 }
 
 /// A client with generous timeouts for tests.

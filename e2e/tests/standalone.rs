@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use kthena_e2e::{Env, chat, client, get, post};
+use kthena_e2e::{Env, chat, client, free_port, get, post};
 
 const SMALL: &str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B";
 const BIG: &str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B";
@@ -416,4 +416,53 @@ async fn sigterm_drains_a_stream_in_flight_then_exits() {
     }
     assert!(String::from_utf8_lossy(&rest).ends_with("data: [DONE]\n\n"));
     assert_eq!(router.process.wait_exit(), Some(0));
+}
+
+#[actix_rt::test]
+async fn same_model_name_on_two_gateways_answers_from_different_engines() {
+    let mut env = Env::new();
+    env.mock("small", &[("app", "small")], &["--served-model-name", "m"]);
+    env.mock("big", &[("app", "big")], &["--served-model-name", "m"]);
+    env.model_server("small", "small", "");
+    env.model_server("big", "big", "");
+    let (a, b) = (free_port(), free_port());
+    for (name, port) in [("default", a), ("gateway-b", b)] {
+        env.write(
+            &format!("gw-{name}.yaml"),
+            &format!(
+                "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: {name}, namespace: default}}\n\
+                 spec:\n  gatewayClassName: kthena-router\n  listeners:\n  - {{name: http, port: {port}, protocol: HTTP}}\n"
+            ),
+        );
+    }
+    for (route, gateway, server) in [("on-a", "default", "small"), ("on-b", "gateway-b", "big")] {
+        env.write(
+            &format!("mr-{route}.yaml"),
+            &format!(
+                "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\nmetadata: {{name: {route}, namespace: default}}\n\
+                 spec:\n  modelName: m\n  parentRefs: [{{name: {gateway}, sectionName: http}}]\n  \
+                 rules: [{{targetModels: [{{modelServerName: {server}}}]}}]\n"
+            ),
+        );
+    }
+    let port = a.to_string();
+    let router = env.router(&["--enable-gateway-api", "--port", &port]);
+    // Gateway ports are bound before the route table is published, which env.router waited for.
+    let bound = router
+        .process
+        .lines_with(&format!("server=gateway addr=127.0.0.1:{b}"));
+    assert_eq!(bound.len(), 1, "{}", router.process.output());
+    let c = client();
+    for (port, engine) in [(a, "small"), (b, "big")] {
+        let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
+        let answer = post(&c, &url, &[], chat("m")).await;
+        assert_eq!(
+            (answer.status, answer.pod.as_deref()),
+            (200, Some(engine)),
+            "port {port}: {}",
+            answer.body
+        );
+    }
+    let line = router.process.wait_for("gateway=default/gateway-b");
+    assert!(line.contains(" model_route=default/on-b"), "{line}");
 }

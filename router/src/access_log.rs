@@ -40,6 +40,9 @@ pub struct Entry<'a> {
     pub error: Option<ErrorField<'a>>,
     /// The body's `model`.
     pub model_name: &'a str,
+    /// The Gateway the request came through, `namespace/name` (gateway mode).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub gateway: &'a str,
     /// The ModelRoute, `namespace/name`.
     #[serde(skip_serializing_if = "str::is_empty")]
     pub model_route: &'a str,
@@ -113,6 +116,7 @@ pub fn text(e: &Entry<'_>) -> String {
     }
     let _ = write!(s, " model_name={}", e.model_name);
     for (k, v) in [
+        ("gateway", e.gateway),
         ("model_route", e.model_route),
         ("model_server", e.model_server),
         ("selected_pod", e.selected_pod),

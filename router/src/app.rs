@@ -12,7 +12,7 @@ use kthena_core::BuildOptions;
 use prometheus::Registry;
 
 use crate::access_log::AccessLog;
-use crate::actors::index::Index;
+use crate::actors::index::{Index, ListenerSpawner};
 use crate::actors::listener::{Listener, Stop};
 use crate::actors::route_set::RouteSet;
 use crate::exchange::Observability;
@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub drain_timeout: Duration,
     /// Access log settings.
     pub access_log: AccessLog,
+    /// Gateway API settings.
+    pub gateway: crate::source::GatewayOptions,
 }
 
 fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -85,9 +87,23 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), opts.debug_port),
     )?;
 
-    let route_set = RouteSet::new(shared.clone(), BuildOptions::default()).start();
-    let index = Index::new(shared.clone(), route_set).start();
-    let _watcher = ManifestWatcher::new(manifests, opts.manifests_interval, index).start();
+    let gateway_mode = opts.gateway.enabled;
+    let route_set = RouteSet::new(shared.clone(), BuildOptions { gateway_mode }).start();
+    let spawner = gateway_mode.then(|| ListenerSpawner {
+        ctx: ctx.clone(),
+        address: opts.listen_address,
+        main_port: router_socket.local_addr().map_or(opts.port, |a| a.port()),
+        workers: opts.workers,
+        drain: opts.drain_timeout,
+    });
+    let index = Index::new(shared.clone(), route_set, spawner).start();
+    let _watcher = ManifestWatcher::new(
+        manifests,
+        opts.manifests_interval,
+        opts.gateway.clone(),
+        index,
+    )
+    .start();
     let listener =
         Listener::new(router_socket, ctx.clone(), opts.workers, opts.drain_timeout).start();
 

@@ -44,6 +44,20 @@ pub struct Args {
     /// Write an access log line per request to stdout.
     #[arg(long, env = "ACCESS_LOG_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub access_log: bool,
+    /// Serve Gateway API Gateways: ModelRoutes bind to their listeners through parentRefs,
+    /// every listener port is served.
+    #[arg(long, env = "KTHENA_ROUTER_ENABLE_GATEWAY_API", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_gateway_api: bool,
+    /// GatewayClasses with this `controllerName` are ours (as is the class `kthena-router`).
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_CONTROLLER_NAME",
+        default_value = "volcano.sh/kthena-router"
+    )]
+    pub controller_name: String,
+    /// Namespace of the router (the default Gateway lives here).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub namespace: String,
     /// Access log format.
     #[arg(long, env = "ACCESS_LOG_FORMAT", value_enum, default_value_t = Format::Text)]
     pub access_log_format: Format,
@@ -72,6 +86,9 @@ impl Args {
             drain_timeout,
             access_log,
             access_log_format,
+            enable_gateway_api,
+            controller_name,
+            namespace,
         } = self;
         RunOptions {
             port,
@@ -86,6 +103,12 @@ impl Args {
             access_log: crate::access_log::AccessLog {
                 enabled: access_log,
                 format: access_log_format,
+            },
+            gateway: crate::source::GatewayOptions {
+                enabled: enable_gateway_api,
+                controller_name,
+                namespace,
+                port,
             },
         }
     }

@@ -14,6 +14,9 @@ pub enum RouterError {
     /// The body has no non-empty string `model`.
     #[error("model not found")]
     ModelNotFound,
+    /// Gateway mode: no listener of the port accepts the request's host.
+    #[error("no matching listener found")]
+    NoListener,
     /// No ModelRoute serves the request.
     #[error("route not found")]
     RouteNotFound,
@@ -47,6 +50,7 @@ impl RouterError {
             RouterError::InvalidJson(_) | RouterError::ClientBody(_) => "invalid_request_error",
             RouterError::ModelNotFound => "model_not_found",
             RouterError::RouteNotFound => "route_not_found",
+            RouterError::NoListener => "listener_not_found",
             RouterError::ModelServerNotFound(_) => "model_server_not_found",
             RouterError::ExternalProviderUnsupported(_) => "not_implemented",
             RouterError::NoAvailablePods(_) => "no_available_pods",
@@ -63,6 +67,7 @@ impl ResponseError for RouterError {
             RouterError::InvalidJson(_) | RouterError::ClientBody(_) => StatusCode::BAD_REQUEST,
             RouterError::ModelNotFound
             | RouterError::RouteNotFound
+            | RouterError::NoListener
             | RouterError::ModelServerNotFound(_) => StatusCode::NOT_FOUND,
             RouterError::ExternalProviderUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
             RouterError::NoAvailablePods(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -37,6 +37,8 @@ pub struct Exchange {
     pub model_name: String,
     /// Bounded metric label: the route's model or LoRA name, `unknown` before routing.
     pub model_label: String,
+    /// `namespace/name` of the Gateway the request came through (gateway mode).
+    pub gateway: String,
     /// `namespace/name` of the ModelRoute.
     pub route: String,
     /// `namespace/name` of the ModelServer.
@@ -82,6 +84,7 @@ impl Exchange {
             request_id: String::new(),
             model_name: String::new(),
             model_label: "unknown".to_owned(),
+            gateway: String::new(),
             route: String::new(),
             server: String::new(),
             pod: String::new(),
@@ -170,6 +173,7 @@ impl Exchange {
             status_code: status,
             error: error.map(|(kind, message)| ErrorField { kind, message }),
             model_name: &self.model_name,
+            gateway: &self.gateway,
             model_route: &self.route,
             model_server: &self.server,
             selected_pod: &self.pod,

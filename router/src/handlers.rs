@@ -121,12 +121,30 @@ async fn route(
     };
     ex.model_name.clone_from(&view.model);
     let table = ctx.shared.routes.load();
+    let ports = ctx.shared.ports.load();
+    let via = if table.gateway_mode() {
+        let host = req
+            .headers()
+            .get(actix_web::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().host());
+        let port = req.app_config().local_addr().port();
+        match ports.get(&port).and_then(|l| l.select(host)) {
+            Some(l) => Some(l),
+            None => return Err((RouterError::NoListener, ex)),
+        }
+    } else {
+        None
+    };
+    if let Some(l) = via {
+        ex.gateway = l.gateway.to_string();
+    }
     let request = View {
         model: &view.model,
         path: req.path(),
         headers: req.headers(),
     };
-    let selection = match table.select(&request, None) {
+    let selection = match table.select(&request, via) {
         Ok(s) => s,
         Err(_) => return Err((RouterError::RouteNotFound, ex)),
     };

@@ -5,7 +5,7 @@
 
 pub mod manifests;
 
-use kthena_core::{ModelServer, Route};
+use kthena_core::{Gateway, ModelServer, ObjectRef, Route};
 
 use crate::pool::PodInfo;
 use crate::state::ConfigDump;
@@ -19,6 +19,41 @@ pub struct Config {
     pub servers: Vec<ModelServer>,
     /// Every Pod.
     pub pods: Vec<PodInfo>,
+    /// Gateways of our classes (gateway mode only).
+    pub gateways: Vec<Gateway>,
     /// The objects as read, for the debug endpoints.
     pub dump: ConfigDump,
+}
+
+/// The GatewayClass every Kthena installation handles, whatever its controllerName.
+pub const DEFAULT_CLASS_NAME: &str = "kthena-router";
+
+/// Gateway API settings of a source.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// `--enable-gateway-api`.
+    pub enabled: bool,
+    /// GatewayClasses with this controllerName are ours.
+    pub controller_name: String,
+    /// The router's namespace, home of the default Gateway.
+    pub namespace: String,
+    /// `--port`, the default Gateway's port.
+    pub port: u16,
+}
+
+impl GatewayOptions {
+    /// The Gateway Kthena creates when it is missing: `<namespace>/default`, class
+    /// `kthena-router`, one HTTP listener `default` on `--port` with no hostname.
+    pub fn default_gateway(&self) -> Gateway {
+        Gateway {
+            id: ObjectRef::new(self.namespace.clone(), "default"),
+            class_name: DEFAULT_CLASS_NAME.to_owned(),
+            listeners: vec![kthena_core::gateway::Listener {
+                name: "default".to_owned(),
+                port: self.port,
+                protocol: kthena_core::gateway::Protocol::Http,
+                hostname: None,
+            }],
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
-use kthena_core::{ObjectRef, RouteTable};
+use kthena_core::{ObjectRef, PortListeners, RouteTable};
 use serde::Serialize;
 
 use crate::pool::PoolSnapshot;
@@ -26,6 +26,8 @@ pub struct Shared {
     pub routes: ArcSwap<RouteTable>,
     /// The ModelServers, written by the Index actor.
     pub pools: ArcSwap<PoolMap>,
+    /// Gateway mode: the Gateway listeners of each served port, written by the Index actor.
+    pub ports: ArcSwap<HashMap<u16, PortListeners>>,
     /// The objects of the configuration in force, for the debug endpoints.
     pub dump: ArcSwap<ConfigDump>,
     ready: AtomicBool,

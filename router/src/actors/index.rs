@@ -1,14 +1,18 @@
 //! The Index actor: applies whole configurations, in order, to the other actors.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, Addr, AtomicResponse, Context, Handler, Message, WrapFuture};
 use arc_swap::ArcSwap;
-use kthena_core::ObjectRef;
+use kthena_core::{ObjectRef, PortListeners};
 
 use super::endpoint_pool::{EndpointPool, Update};
+use super::listener::{Listener, Stop};
 use super::route_set::{RouteSet, SetRoutes};
+use crate::handlers::RouterContext;
 use crate::pool::PoolSnapshot;
 use crate::source::Config;
 use crate::state::{PoolCell, PoolMap, Shared};
@@ -22,16 +26,83 @@ pub struct Index {
     shared: Arc<Shared>,
     route_set: Addr<RouteSet>,
     pools: HashMap<ObjectRef, (Addr<EndpointPool>, PoolCell)>,
+    spawner: Option<ListenerSpawner>,
+    listeners: HashMap<u16, Addr<Listener>>,
+}
+
+/// How the Index starts a Listener actor for a Gateway port (gateway mode).
+#[derive(Debug, Clone)]
+pub struct ListenerSpawner {
+    /// Handlers' context.
+    pub ctx: RouterContext,
+    /// Address to bind.
+    pub address: IpAddr,
+    /// `--port`, already served by its own listener.
+    pub main_port: u16,
+    /// Worker threads per listener.
+    pub workers: usize,
+    /// Drain time on stop.
+    pub drain: Duration,
 }
 
 impl Index {
     /// An Index publishing into `shared` and driving `route_set`.
-    pub fn new(shared: Arc<Shared>, route_set: Addr<RouteSet>) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        route_set: Addr<RouteSet>,
+        spawner: Option<ListenerSpawner>,
+    ) -> Self {
         Self {
             shared,
             route_set,
             pools: HashMap::new(),
+            spawner,
+            listeners: HashMap::new(),
         }
+    }
+
+    /// Publishes the listeners of every port and serves exactly the ports of the Gateways.
+    fn apply_gateways(&mut self, gateways: &[kthena_core::Gateway]) {
+        let Some(spawner) = self.spawner.clone() else {
+            return;
+        };
+        let mut ports: HashMap<u16, PortListeners> = HashMap::new();
+        for g in gateways {
+            for l in &g.listeners {
+                if l.protocol != kthena_core::gateway::Protocol::Http {
+                    tracing::warn!(gateway = %g.id, listener = %l.name, protocol = ?l.protocol, "listener protocol not served");
+                    continue;
+                }
+                ports.entry(l.port).or_default().add(&g.id, l);
+            }
+        }
+        for port in ports.keys().copied().filter(|p| *p != spawner.main_port) {
+            if self.listeners.contains_key(&port) {
+                continue;
+            }
+            let addr = SocketAddr::new(spawner.address, port);
+            match TcpListener::bind(addr) {
+                Ok(socket) => {
+                    tracing::info!(server = %"gateway", addr = %addr, "listening");
+                    let l =
+                        Listener::new(socket, spawner.ctx.clone(), spawner.workers, spawner.drain);
+                    self.listeners.insert(port, l.start());
+                }
+                Err(e) => tracing::error!(port, error = %e, "cannot bind a Gateway listener port"),
+            }
+        }
+        self.listeners.retain(|port, addr| {
+            let keep = ports.contains_key(port);
+            if !keep {
+                tracing::info!(port, "Gateway listener port no longer used: draining");
+                addr.do_send(Stop {
+                    graceful: true,
+                    drain: spawner.drain,
+                });
+            }
+            keep
+        });
+        self.shared.ports.store(Arc::new(ports));
     }
 
     fn publish_pools(&self) {
@@ -76,6 +147,7 @@ impl Handler<Apply> for Index {
             }
         }
         self.publish_pools();
+        self.apply_gateways(&config.gateways);
         self.shared.dump.store(Arc::new(config.dump));
         let routes = self.route_set.send(SetRoutes(config.routes));
         AtomicResponse::new(Box::pin(routes.into_actor(self).map(

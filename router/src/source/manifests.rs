@@ -14,17 +14,19 @@ use actix::{Actor, Addr, AsyncContext, Context};
 use kthena_api::convert;
 use kthena_api::manifest::{self, Object};
 
-use super::Config;
+use super::{Config, DEFAULT_CLASS_NAME, GatewayOptions};
 use crate::actors::index::{Apply, Index};
 use crate::pool::PodInfo;
 
 /// Reads every manifest under `dir` into a configuration, or returns every problem found.
-pub fn load(dir: &Path) -> Result<Config, Vec<String>> {
+pub fn load(dir: &Path, gw: &GatewayOptions) -> Result<Config, Vec<String>> {
     let objects = manifest::load(dir).map_err(|e| vec![e.to_string()])?;
     let mut config = Config::default();
     let mut problems = Vec::new();
     let mut seen = BTreeSet::new();
     let mut ignored = BTreeSet::new();
+    let mut our_classes: BTreeSet<String> = [DEFAULT_CLASS_NAME.to_owned()].into();
+    let mut gateways = Vec::new();
     for (file, object) in objects {
         let file = file.display();
         let mut check_unique = |kind: &str, id: &kthena_core::ObjectRef| {
@@ -72,6 +74,22 @@ pub fn load(dir: &Path) -> Result<Config, Vec<String>> {
                     .pods
                     .push(serde_json::to_value(&pod).unwrap_or_default());
             }
+            Object::GatewayClass(c) if gw.enabled => {
+                if c.spec.controller_name == gw.controller_name {
+                    our_classes.insert(c.metadata.name.clone().unwrap_or_default());
+                }
+            }
+            Object::Gateway(g) if gw.enabled => {
+                let id = convert::object_ref(g.as_ref());
+                check_unique("Gateway", &id);
+                match convert::gateway(&g) {
+                    Ok(converted) => gateways.push(converted),
+                    Err(errs) => problems.extend(
+                        errs.into_iter()
+                            .map(|e| format!("{file}: Gateway {id}: {e}")),
+                    ),
+                }
+            }
             Object::Other { api_version, kind } => {
                 ignored.insert(format!("{api_version}/{kind}"));
             }
@@ -79,6 +97,14 @@ pub fn load(dir: &Path) -> Result<Config, Vec<String>> {
                 ignored.insert(kind_name(&other).to_owned());
             }
         }
+    }
+    if gw.enabled {
+        gateways.retain(|g| our_classes.contains(&g.class_name));
+        let default = gw.default_gateway();
+        if !gateways.iter().any(|g| g.id == default.id) {
+            gateways.push(default);
+        }
+        config.gateways = gateways;
     }
     if !ignored.is_empty() {
         tracing::debug!(kinds = ?ignored, "manifests of kinds standalone mode does not use were ignored");
@@ -142,6 +168,7 @@ fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 pub struct ManifestWatcher {
     dir: PathBuf,
     interval: Duration,
+    gateway: GatewayOptions,
     index: Addr<Index>,
     /// Fingerprint of the folder last loaded (applied or rejected).
     last: Option<u64>,
@@ -151,10 +178,16 @@ pub struct ManifestWatcher {
 
 impl ManifestWatcher {
     /// A watcher of `dir`, checking every `interval`.
-    pub fn new(dir: PathBuf, interval: Duration, index: Addr<Index>) -> Self {
+    pub fn new(
+        dir: PathBuf,
+        interval: Duration,
+        gateway: GatewayOptions,
+        index: Addr<Index>,
+    ) -> Self {
         Self {
             dir,
             interval,
+            gateway,
             index,
             last: None,
             pending: None,
@@ -180,7 +213,7 @@ impl ManifestWatcher {
             self.pending = Some(print);
             return;
         }
-        let loaded = load(&self.dir);
+        let loaded = load(&self.dir, &self.gateway);
         if fingerprint(&self.dir).ok() != Some(print) {
             // Changed while being read: read it again at the next check.
             self.pending = None;
