@@ -408,3 +408,74 @@ pub fn gateway(
         listeners,
     })
 }
+
+fn pool_port(errs: &mut FieldErrors, path: &str, n: i32) -> u16 {
+    match u16::try_from(n) {
+        Ok(p) if p > 0 => p,
+        _ => {
+            errs.push(path, format!("must be between 1 and 65535, got {n}"));
+            0
+        }
+    }
+}
+
+fn pool_selector(
+    errs: &mut FieldErrors,
+    path: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) {
+    if labels.is_empty() {
+        errs.push(path, "must have at least 1 label");
+    }
+    for (k, v) in labels {
+        if let Err(e) = validate::label_key(k).and_then(|()| validate::label_value(v)) {
+            errs.push(format!("{path}[{k}]"), e);
+        }
+    }
+}
+
+/// Converts an `inference.networking.k8s.io/v1` InferencePool (the first target port serves).
+pub fn inference_pool_v1(
+    p: &crate::inference::v1::InferencePool,
+) -> Result<core::InferencePool, FieldErrors> {
+    let mut errs = FieldErrors::new();
+    pool_selector(
+        &mut errs,
+        "spec.selector.matchLabels",
+        &p.spec.selector.match_labels,
+    );
+    let port = match p.spec.target_ports.first() {
+        Some(t) => pool_port(&mut errs, "spec.targetPorts[0].number", t.number),
+        None => {
+            errs.push("spec.targetPorts", "must have at least 1 port");
+            0
+        }
+    };
+    errs.into_result(core::InferencePool {
+        id: object_ref(p),
+        api: core::http_route::InferencePoolApi::V1,
+        match_labels: p.spec.selector.match_labels.clone(),
+        port,
+        endpoint_picker: Some(p.spec.endpoint_picker_ref.name.clone()).filter(|n| !n.is_empty()),
+    })
+}
+
+/// Converts an `inference.networking.x-k8s.io/v1alpha2` InferencePool.
+pub fn inference_pool_v1alpha2(
+    p: &crate::inference::v1alpha2::InferencePool,
+) -> Result<core::InferencePool, FieldErrors> {
+    let mut errs = FieldErrors::new();
+    pool_selector(&mut errs, "spec.selector", &p.spec.selector);
+    let port = pool_port(
+        &mut errs,
+        "spec.targetPortNumber",
+        p.spec.target_port_number,
+    );
+    errs.into_result(core::InferencePool {
+        id: object_ref(p),
+        api: core::http_route::InferencePoolApi::V1Alpha2,
+        match_labels: p.spec.selector.clone(),
+        port,
+        endpoint_picker: Some(p.spec.extension_ref.name.clone()).filter(|n| !n.is_empty()),
+    })
+}

@@ -11,6 +11,7 @@
 pub mod field_error;
 pub mod gateway;
 pub mod http_route;
+pub mod inference_pool;
 pub mod listener;
 pub mod model_server;
 pub mod object_ref;
@@ -28,6 +29,7 @@ pub use http_route::{
     HttpRoute, HttpRouteTable, HttpRule, HttpSelection, InferencePoolApi, PathMatch, PathModifier,
     Redirect, Timeouts, UrlRewrite, ValueMatch,
 };
+pub use inference_pool::InferencePool;
 pub use listener::ListenerRef;
 pub use model_server::{Engine, KvConnector, ModelServer, PdGroup, Protocol, RetryPolicy};
 pub use object_ref::ObjectRef;

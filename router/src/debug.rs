@@ -40,7 +40,7 @@ async fn pods(ctx: web::Data<RouterContext>) -> HttpResponse {
         .map(|cell| {
             let snap = cell.load();
             json!({
-                "modelServer": snap.server.id.to_string(),
+                "pool": snap.upstream.key.to_string(),
                 "endpoints": snap.endpoints.iter().map(|e| json!({
                     "pod": e.pod.to_string(),
                     "address": e.addr.to_string(),
@@ -49,6 +49,6 @@ async fn pods(ctx: web::Data<RouterContext>) -> HttpResponse {
             })
         })
         .collect();
-    endpoints.sort_by(|a, b| a["modelServer"].as_str().cmp(&b["modelServer"].as_str()));
+    endpoints.sort_by(|a, b| a["pool"].as_str().cmp(&b["pool"].as_str()));
     HttpResponse::Ok().json(json!({"pods": dump.pods, "endpoints": endpoints}))
 }

@@ -26,9 +26,9 @@ pub enum RouterError {
     /// The chosen target is an ExternalModelProvider, which this router does not call yet.
     #[error("external model providers are not supported yet: {0}")]
     ExternalProviderUnsupported(ObjectRef),
-    /// The ModelServer has no Running and Ready Pod.
-    #[error("no available pods for model server: {0}")]
-    NoAvailablePods(ObjectRef),
+    /// The ModelServer (or InferencePool) has no Running and Ready Pod.
+    #[error("no available pods for {0}")]
+    NoAvailablePods(crate::pool::PoolKey),
     /// The body is larger than `--max-body-bytes`.
     #[error("request body is larger than {0} bytes")]
     BodyTooLarge(usize),

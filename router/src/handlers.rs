@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::body::BodyView;
 use crate::error::RouterError;
 use crate::exchange::{Exchange, Observability};
+use crate::pool::PoolKey;
 use crate::proxy::{self, Outbound};
 use crate::state::Shared;
 
@@ -157,18 +158,19 @@ async fn route(
         }
     };
     ex.server = server_id.to_string();
-    let Some(pool) = ctx.shared.pools.load().get(server_id).cloned() else {
+    let key = PoolKey::ModelServer(server_id.clone());
+    let Some(pool) = ctx.shared.pools.load().get(&key).cloned() else {
         return Err((RouterError::ModelServerNotFound(server_id.clone()), ex));
     };
     let snap = pool.load();
     if snap.endpoints.is_empty() {
-        return Err((RouterError::NoAvailablePods(server_id.clone()), ex));
+        return Err((RouterError::NoAvailablePods(key), ex));
     }
     // LoRA routes keep the adapter name; others carry the ModelServer's model, when set.
     let upstream_model = if selection.lora {
         None
     } else {
-        snap.server.model.as_deref()
+        snap.upstream.model.as_deref()
     };
     ex.upstream_model = upstream_model.unwrap_or(&view.model).to_owned();
     let inject = view.needs_usage_injection();

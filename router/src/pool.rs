@@ -5,8 +5,94 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::fmt;
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::Pod;
-use kthena_core::{ModelServer, ObjectRef};
+use kthena_core::http_route::InferencePoolApi;
+use kthena_core::{InferencePool, ModelServer, ObjectRef, RetryPolicy};
+
+/// The object a pool of endpoints belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PoolKey {
+    /// A ModelServer.
+    ModelServer(ObjectRef),
+    /// An InferencePool of one API group.
+    InferencePool(InferencePoolApi, ObjectRef),
+}
+
+impl PoolKey {
+    /// The object.
+    pub fn id(&self) -> &ObjectRef {
+        match self {
+            PoolKey::ModelServer(id) | PoolKey::InferencePool(_, id) => id,
+        }
+    }
+}
+
+impl fmt::Display for PoolKey {
+    /// `model server: ns/name` (Kthena's words) or `inference pool: ns/name`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolKey::ModelServer(id) => write!(f, "model server: {id}"),
+            PoolKey::InferencePool(_, id) => write!(f, "inference pool: {id}"),
+        }
+    }
+}
+
+/// Where requests of a pool go and how: a ModelServer or an InferencePool, converted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The object.
+    pub key: PoolKey,
+    /// Pods of the object's namespace with these labels are endpoints.
+    pub match_labels: BTreeMap<String, String>,
+    /// Port on each Pod.
+    pub port: u16,
+    /// Model sent upstream for non-LoRA routes (ModelServer `spec.model`).
+    pub model: Option<String>,
+    /// Wait for response headers, per attempt.
+    pub timeout: Duration,
+    /// Retries.
+    pub retry: RetryPolicy,
+}
+
+impl Upstream {
+    /// True when a Pod with `labels` in `namespace` is an endpoint.
+    pub fn selects(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
+        namespace == self.key.id().namespace
+            && self
+                .match_labels
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
+impl From<ModelServer> for Upstream {
+    fn from(s: ModelServer) -> Self {
+        Self {
+            key: PoolKey::ModelServer(s.id),
+            match_labels: s.match_labels,
+            port: s.port,
+            model: s.model,
+            timeout: s.timeout,
+            retry: s.retry,
+        }
+    }
+}
+
+impl From<InferencePool> for Upstream {
+    fn from(p: InferencePool) -> Self {
+        Self {
+            key: PoolKey::InferencePool(p.api, p.id),
+            match_labels: p.match_labels,
+            port: p.port,
+            model: None,
+            timeout: kthena_core::model_server::DEFAULT_TIMEOUT,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
 
 /// A Pod as endpoint discovery sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,25 +181,25 @@ impl Drop for InFlight {
     }
 }
 
-/// The published state of one ModelServer: its spec and its ready endpoints.
+/// The published state of one pool: its upstream and its ready endpoints.
 #[derive(Debug)]
 pub struct PoolSnapshot {
-    /// The converted ModelServer.
-    pub server: ModelServer,
+    /// The converted ModelServer or InferencePool.
+    pub upstream: Upstream,
     /// Ready endpoints, in Pod name order.
     pub endpoints: Vec<Arc<Endpoint>>,
     rotation: AtomicUsize,
 }
 
 impl PoolSnapshot {
-    /// The endpoints of `server` among `pods`, reusing the `Endpoint`s (and so the in-flight
+    /// The endpoints of `upstream` among `pods`, reusing the `Endpoint`s (and so the in-flight
     /// counts) of `previous` for Pods that did not change address.
-    pub fn build(server: ModelServer, pods: &[PodInfo], previous: Option<&PoolSnapshot>) -> Self {
+    pub fn build(upstream: Upstream, pods: &[PodInfo], previous: Option<&PoolSnapshot>) -> Self {
         let mut endpoints: Vec<Arc<Endpoint>> = pods
             .iter()
-            .filter(|p| server.selects(&p.id.namespace, &p.labels))
+            .filter(|p| upstream.selects(&p.id.namespace, &p.labels))
             .filter_map(|p| {
-                let addr = SocketAddr::new(p.ready_ip?, server.port);
+                let addr = SocketAddr::new(p.ready_ip?, upstream.port);
                 let reused = previous.and_then(|prev| {
                     prev.endpoints
                         .iter()
@@ -128,7 +214,7 @@ impl PoolSnapshot {
             .collect();
         endpoints.sort_by(|a, b| a.pod.cmp(&b.pod));
         Self {
-            server,
+            upstream,
             endpoints,
             rotation: AtomicUsize::new(0),
         }
@@ -208,7 +294,7 @@ mod tests {
             pod("c", "default", "y", Some("10.0.0.3")),
             pod("d", "other", "x", Some("10.0.0.4")),
         ];
-        let snap = PoolSnapshot::build(server(), &pods, None);
+        let snap = PoolSnapshot::build(server().into(), &pods, None);
         let addrs: Vec<String> = snap.endpoints.iter().map(|e| e.addr.to_string()).collect();
         assert_eq!(addrs, ["10.0.0.1:8000"]);
     }
@@ -216,9 +302,9 @@ mod tests {
     #[test]
     fn rebuild_keeps_in_flight_counts() {
         let pods = [pod("a", "default", "x", Some("10.0.0.1"))];
-        let first = PoolSnapshot::build(server(), &pods, None);
+        let first = PoolSnapshot::build(server().into(), &pods, None);
         let _guard = first.endpoints[0].begin();
-        let second = PoolSnapshot::build(server(), &pods, Some(&first));
+        let second = PoolSnapshot::build(server().into(), &pods, Some(&first));
         assert_eq!(second.endpoints[0].in_flight(), 1);
     }
 
@@ -229,7 +315,7 @@ mod tests {
             pod("b", "default", "x", Some("10.0.0.2")),
             pod("c", "default", "x", Some("10.0.0.3")),
         ];
-        let snap = PoolSnapshot::build(server(), &pods, None);
+        let snap = PoolSnapshot::build(server().into(), &pods, None);
         let _busy = snap.endpoints[0].begin();
         let mut seen = std::collections::BTreeMap::new();
         for _ in 0..10 {
@@ -253,7 +339,7 @@ mod tests {
                 )
             })
             .collect();
-        let snap = PoolSnapshot::build(server(), &pods, None);
+        let snap = PoolSnapshot::build(server().into(), &pods, None);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
@@ -273,7 +359,7 @@ mod tests {
             pod("a", "default", "x", Some("10.0.0.1")),
             pod("b", "default", "x", Some("10.0.0.2")),
         ];
-        let snap = PoolSnapshot::build(server(), &pods, None);
+        let snap = PoolSnapshot::build(server().into(), &pods, None);
         let a: SocketAddr = "10.0.0.1:8000".parse().unwrap();
         let b: SocketAddr = "10.0.0.2:8000".parse().unwrap();
         for _ in 0..4 {

@@ -65,8 +65,8 @@ pub async fn forward(
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
     let first = out.pool.load_full();
-    let attempts = 1 + first.server.retry.attempts;
-    let interval = first.server.retry.interval;
+    let attempts = 1 + first.upstream.retry.attempts;
+    let interval = first.upstream.retry.interval;
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut last_err = None;
     ex.upstream_started = Some(std::time::Instant::now());
@@ -77,14 +77,14 @@ pub async fn forward(
         // Each attempt sees the current endpoints: a Pod that became ready counts.
         let snap = out.pool.load_full();
         let Some(endpoint) = snap.pick(&tried) else {
-            return Err((RouterError::NoAvailablePods(snap.server.id.clone()), ex));
+            return Err((RouterError::NoAvailablePods(snap.upstream.key.clone()), ex));
         };
         let guard = endpoint.begin();
         tried.push(endpoint.addr);
         ex.attempts = attempt + 1;
         ex.pod = endpoint.pod.to_string();
         ex.upstream_active();
-        let timeout = snap.server.timeout;
+        let timeout = snap.upstream.timeout;
         let request = build_request(client, out.req, endpoint.addr, &ex.request_id);
         let last = attempt + 1 == attempts;
         match actix_rt::time::timeout(timeout, request.send_body(out.body.clone())).await {

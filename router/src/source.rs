@@ -19,6 +19,8 @@ pub struct Config {
     pub servers: Vec<ModelServer>,
     /// Every Pod.
     pub pods: Vec<PodInfo>,
+    /// Converted InferencePools (both API groups; gateway mode only).
+    pub pools: Vec<kthena_core::InferencePool>,
     /// Gateways of our classes (gateway mode only).
     pub gateways: Vec<Gateway>,
     /// The objects as read, for the debug endpoints.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
-use kthena_core::{ObjectRef, PortListeners, RouteTable};
+use kthena_core::{PortListeners, RouteTable};
 use serde::Serialize;
 
 use crate::pool::PoolSnapshot;
@@ -16,8 +16,8 @@ use crate::pool::PoolSnapshot;
 /// The snapshot cell of one ModelServer, written by its EndpointPool actor.
 pub type PoolCell = Arc<ArcSwap<PoolSnapshot>>;
 
-/// Every ModelServer's cell, by ModelServer.
-pub type PoolMap = HashMap<ObjectRef, PoolCell>;
+/// Every pool's cell, by ModelServer or InferencePool.
+pub type PoolMap = HashMap<crate::pool::PoolKey, PoolCell>;
 
 /// State shared between the actors (writers) and the request handlers (readers).
 #[derive(Debug, Default)]

@@ -11,7 +11,7 @@ use kthena_router::access_log::{AccessLog, Format};
 use kthena_router::exchange::Observability;
 use kthena_router::handlers::{self, RouterContext};
 use kthena_router::metrics::Metrics;
-use kthena_router::pool::PoolSnapshot;
+use kthena_router::pool::{PoolKey, PoolSnapshot};
 use kthena_router::state::Shared;
 
 fn route(name: &str, model: &str, server: &str) -> Route {
@@ -56,12 +56,16 @@ fn context(ready: bool) -> RouterContext {
         kv_connector: None,
     };
     let cell = Arc::new(ArcSwap::from_pointee(PoolSnapshot::build(
-        server,
+        server.into(),
         &[],
         None,
     )));
     shared.pools.store(Arc::new(
-        [(ObjectRef::new("default", "empty"), cell)].into(),
+        [(
+            PoolKey::ModelServer(ObjectRef::new("default", "empty")),
+            cell,
+        )]
+        .into(),
     ));
     if ready {
         shared.set_ready();

@@ -3,12 +3,11 @@
 use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message};
-use kthena_core::ModelServer;
 
-use crate::pool::{PodInfo, PoolSnapshot};
+use crate::pool::{PodInfo, PoolSnapshot, Upstream};
 use crate::state::PoolCell;
 
-/// Owns one ModelServer's spec and the Pods it selects; publishes a [`PoolSnapshot`] into its
+/// Owns one pool's upstream (ModelServer or InferencePool) and the Pods it selects; publishes a [`PoolSnapshot`] into its
 /// cell whenever either changes. In-flight counts survive republishing.
 #[derive(Debug)]
 pub struct EndpointPool {
@@ -27,16 +26,16 @@ impl Actor for EndpointPool {
 
     fn started(&mut self, _: &mut Context<Self>) {
         let snap = self.cell.load();
-        tracing::debug!(server = %snap.server.id, endpoints = snap.endpoints.len(), "endpoint pool started");
+        tracing::debug!(server = %snap.upstream.key, endpoints = snap.endpoints.len(), "endpoint pool started");
     }
 }
 
-/// The ModelServer spec and the Pods of the configuration in force.
+/// The upstream and the Pods of the configuration in force.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Update {
-    /// The converted ModelServer.
-    pub server: ModelServer,
+    /// The converted ModelServer or InferencePool.
+    pub upstream: Upstream,
     /// Every known Pod (the pool keeps those it selects).
     pub pods: Arc<Vec<PodInfo>>,
 }
@@ -44,10 +43,10 @@ pub struct Update {
 impl Handler<Update> for EndpointPool {
     type Result = ();
 
-    fn handle(&mut self, Update { server, pods }: Update, _: &mut Context<Self>) {
+    fn handle(&mut self, Update { upstream, pods }: Update, _: &mut Context<Self>) {
         let previous = self.cell.load();
-        let next = PoolSnapshot::build(server, &pods, Some(&previous));
-        let changed = next.server != previous.server
+        let next = PoolSnapshot::build(upstream, &pods, Some(&previous));
+        let changed = next.upstream != previous.upstream
             || next.endpoints.len() != previous.endpoints.len()
             || next
                 .endpoints
@@ -55,7 +54,7 @@ impl Handler<Update> for EndpointPool {
                 .zip(&previous.endpoints)
                 .any(|(a, b)| !Arc::ptr_eq(a, b));
         if changed {
-            tracing::info!(server = %next.server.id, endpoints = next.endpoints.len(), "endpoints published");
+            tracing::info!(server = %next.upstream.key, endpoints = next.endpoints.len(), "endpoints published");
             self.cell.store(Arc::new(next));
         }
     }

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, Addr, AtomicResponse, Context, Handler, Message, WrapFuture};
 use arc_swap::ArcSwap;
-use kthena_core::{ObjectRef, PortListeners};
+use kthena_core::PortListeners;
 
 use super::endpoint_pool::{EndpointPool, Update};
 use super::listener::{Listener, Stop};
 use super::route_set::{RouteSet, SetRoutes};
 use crate::handlers::RouterContext;
-use crate::pool::PoolSnapshot;
+use crate::pool::{PoolKey, PoolSnapshot, Upstream};
 use crate::source::Config;
 use crate::state::{PoolCell, PoolMap, Shared};
 
@@ -25,7 +25,7 @@ use crate::state::{PoolCell, PoolMap, Shared};
 pub struct Index {
     shared: Arc<Shared>,
     route_set: Addr<RouteSet>,
-    pools: HashMap<ObjectRef, (Addr<EndpointPool>, PoolCell)>,
+    pools: HashMap<PoolKey, (Addr<EndpointPool>, PoolCell)>,
     spawner: Option<ListenerSpawner>,
     listeners: HashMap<u16, Addr<Listener>>,
 }
@@ -129,20 +129,25 @@ impl Handler<Apply> for Index {
 
     fn handle(&mut self, Apply(config): Apply, _: &mut Context<Self>) -> Self::Result {
         let pods = Arc::new(config.pods);
-        let wanted: HashSet<ObjectRef> = config.servers.iter().map(|s| s.id.clone()).collect();
-        for server in config.servers {
-            match self.pools.get(&server.id) {
+        let upstreams: Vec<Upstream> = config
+            .servers
+            .into_iter()
+            .map(Upstream::from)
+            .chain(config.pools.into_iter().map(Upstream::from))
+            .collect();
+        let wanted: HashSet<PoolKey> = upstreams.iter().map(|u| u.key.clone()).collect();
+        for upstream in upstreams {
+            match self.pools.get(&upstream.key) {
                 Some((addr, _)) => addr.do_send(Update {
-                    server,
+                    upstream,
                     pods: pods.clone(),
                 }),
                 None => {
-                    let id = server.id.clone();
-                    let cell: PoolCell = Arc::new(ArcSwap::from_pointee(PoolSnapshot::build(
-                        server, &pods, None,
-                    )));
+                    let key = upstream.key.clone();
+                    let snapshot = PoolSnapshot::build(upstream, &pods, None);
+                    let cell: PoolCell = Arc::new(ArcSwap::from_pointee(snapshot));
                     let addr = EndpointPool::new(cell.clone()).start();
-                    self.pools.insert(id, (addr, cell));
+                    self.pools.insert(key, (addr, cell));
                 }
             }
         }

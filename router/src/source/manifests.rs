@@ -90,6 +90,28 @@ pub fn load(dir: &Path, gw: &GatewayOptions) -> Result<Config, Vec<String>> {
                     ),
                 }
             }
+            Object::InferencePool(p) if gw.enabled => {
+                let id = convert::object_ref(p.as_ref());
+                check_unique("InferencePool", &id);
+                match convert::inference_pool_v1(&p) {
+                    Ok(pool) => config.pools.push(pool),
+                    Err(errs) => problems.extend(
+                        errs.into_iter()
+                            .map(|e| format!("{file}: InferencePool {id}: {e}")),
+                    ),
+                }
+            }
+            Object::InferencePoolV1alpha2(p) if gw.enabled => {
+                let id = convert::object_ref(p.as_ref());
+                check_unique("InferencePool.v1alpha2", &id);
+                match convert::inference_pool_v1alpha2(&p) {
+                    Ok(pool) => config.pools.push(pool),
+                    Err(errs) => problems.extend(
+                        errs.into_iter()
+                            .map(|e| format!("{file}: InferencePool {id}: {e}")),
+                    ),
+                }
+            }
             Object::Other { api_version, kind } => {
                 ignored.insert(format!("{api_version}/{kind}"));
             }
