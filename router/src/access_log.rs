@@ -14,12 +14,60 @@ pub enum Format {
 }
 
 /// Where and how requests are logged.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AccessLog {
     /// Logging on (`ACCESS_LOG_ENABLED`).
     pub enabled: bool,
     /// Line format.
     pub format: Format,
+    writer: Option<std::sync::mpsc::SyncSender<String>>,
+}
+
+/// Lines queued for the writer thread before requests wait for it.
+const QUEUE: usize = 16 * 1024;
+
+impl AccessLog {
+    /// An access log writing to stdout from a thread of its own, so a request costs a queue
+    /// push instead of a write syscall; lines are flushed as soon as the queue is empty.
+    pub fn stdout(enabled: bool, format: Format) -> Self {
+        if !enabled {
+            return Self::disabled();
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<String>(QUEUE);
+        let spawned = std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || {
+                let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+                while let Ok(line) = rx.recv() {
+                    // A closed stdout must not fail requests; the lines are lost then.
+                    let _ = writeln!(out, "{line}");
+                    while let Ok(line) = rx.try_recv() {
+                        let _ = writeln!(out, "{line}");
+                    }
+                    let _ = out.flush();
+                }
+            });
+        match spawned {
+            Ok(_) => Self {
+                enabled,
+                format,
+                writer: Some(tx),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "starting the access log writer; access log off");
+                Self::disabled()
+            }
+        }
+    }
+
+    /// No access log.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            format: Format::Text,
+            writer: None,
+        }
+    }
 }
 
 /// One request's log record. Durations are in milliseconds.
@@ -87,18 +135,14 @@ pub struct ErrorField<'a> {
 }
 
 impl AccessLog {
-    /// Writes `entry` to stdout as one line.
+    /// Queues `entry` as one line.
     pub fn write(&self, entry: &Entry<'_>) {
-        if !self.enabled {
-            return;
-        }
+        let Some(writer) = &self.writer else { return };
         let line = match self.format {
             Format::Json => serde_json::to_string(entry).unwrap_or_default(),
             Format::Text => text(entry),
         };
-        let mut out = std::io::stdout().lock();
-        // A closed stdout must not fail requests.
-        let _ = writeln!(out, "{line}");
+        let _ = writer.send(line);
     }
 }
 

@@ -25,7 +25,7 @@ pub struct Observability {
 pub struct Exchange {
     obs: Arc<Observability>,
     started: Instant,
-    timestamp: String,
+    arrived: std::time::SystemTime,
     /// HTTP method.
     pub method: String,
     /// URL path.
@@ -77,7 +77,7 @@ impl Exchange {
         downstream.inc();
         Self {
             started: Instant::now(),
-            timestamp: k8s_openapi::jiff::Timestamp::now().to_string(),
+            arrived: std::time::SystemTime::now(),
             method: method.to_owned(),
             path: path.to_owned(),
             protocol,
@@ -163,10 +163,19 @@ impl Exchange {
                 .inc_by(u.completion_tokens);
         }
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        if !self.obs.access_log.enabled {
+            return;
+        }
         let up = self.upstream_started.unwrap_or(end);
         let headers = self.headers_at.unwrap_or(end);
         self.obs.access_log.write(&Entry {
-            timestamp: std::mem::take(&mut self.timestamp),
+            timestamp: k8s_openapi::jiff::Timestamp::try_from(self.arrived)
+                .map(|t| {
+                    t.round(k8s_openapi::jiff::Unit::Millisecond)
+                        .unwrap_or(t)
+                        .to_string()
+                })
+                .unwrap_or_default(),
             method: &self.method,
             path: &self.path,
             protocol: self.protocol,
