@@ -14,60 +14,48 @@ pub enum Format {
 }
 
 /// Where and how requests are logged.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct AccessLog {
     /// Logging on (`ACCESS_LOG_ENABLED`).
     pub enabled: bool,
     /// Line format.
     pub format: Format,
-    writer: Option<std::sync::mpsc::SyncSender<String>>,
 }
 
-/// Lines queued for the writer thread before requests wait for it.
-const QUEUE: usize = 16 * 1024;
+/// A worker's buffer is written out when it grows past this, or at the next flush tick.
+const FLUSH_BYTES: usize = 32 * 1024;
 
-impl AccessLog {
-    /// An access log writing to stdout from a thread of its own, so a request costs a queue
-    /// push instead of a write syscall; lines are flushed as soon as the queue is empty.
-    pub fn stdout(enabled: bool, format: Format) -> Self {
-        if !enabled {
-            return Self::disabled();
-        }
-        let (tx, rx) = std::sync::mpsc::sync_channel::<String>(QUEUE);
-        let spawned = std::thread::Builder::new()
-            .name("access-log".into())
-            .spawn(move || {
-                let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
-                while let Ok(line) = rx.recv() {
-                    // A closed stdout must not fail requests; the lines are lost then.
-                    let _ = writeln!(out, "{line}");
-                    while let Ok(line) = rx.try_recv() {
-                        let _ = writeln!(out, "{line}");
-                    }
-                    let _ = out.flush();
-                }
-            });
-        match spawned {
-            Ok(_) => Self {
-                enabled,
-                format,
-                writer: Some(tx),
-            },
-            Err(e) => {
-                tracing::error!(error = %e, "starting the access log writer; access log off");
-                Self::disabled()
-            }
+/// How often each worker writes out its buffered lines.
+pub const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Lines of this thread not yet written; written out when the thread ends too.
+struct Buffer(Vec<u8>);
+
+impl Buffer {
+    fn flush(&mut self) {
+        if !self.0.is_empty() {
+            // A closed stdout must not fail requests; the lines are lost then.
+            let _ = std::io::stdout().lock().write_all(&self.0);
+            self.0.clear();
         }
     }
+}
 
-    /// No access log.
-    pub fn disabled() -> Self {
-        Self {
-            enabled: false,
-            format: Format::Text,
-            writer: None,
-        }
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        self.flush();
     }
+}
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Buffer> = const { std::cell::RefCell::new(Buffer(Vec::new())) };
+}
+
+/// Writes out the lines this thread buffered. Each worker calls it every [`FLUSH_INTERVAL`],
+/// so a line reaches stdout within that time while a busy worker pays one write per batch
+/// instead of one per request.
+pub fn flush_thread() {
+    let _ = BUFFER.try_with(|b| b.borrow_mut().flush());
 }
 
 /// One request's log record. Durations are in milliseconds.
@@ -135,14 +123,23 @@ pub struct ErrorField<'a> {
 }
 
 impl AccessLog {
-    /// Queues `entry` as one line.
+    /// Buffers `entry` as one line of this thread's output (see [`flush_thread`]).
     pub fn write(&self, entry: &Entry<'_>) {
-        let Some(writer) = &self.writer else { return };
+        if !self.enabled {
+            return;
+        }
         let line = match self.format {
             Format::Json => serde_json::to_string(entry).unwrap_or_default(),
             Format::Text => text(entry),
         };
-        let _ = writer.send(line);
+        let _ = BUFFER.try_with(|b| {
+            let mut b = b.borrow_mut();
+            b.0.extend_from_slice(line.as_bytes());
+            b.0.push(b'\n');
+            if b.0.len() >= FLUSH_BYTES {
+                b.flush();
+            }
+        });
     }
 }
 

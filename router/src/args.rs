@@ -100,7 +100,10 @@ impl Args {
             max_body_bytes,
             workers: workers.max(1),
             drain_timeout,
-            access_log: crate::access_log::AccessLog::stdout(access_log, access_log_format),
+            access_log: crate::access_log::AccessLog {
+                enabled: access_log,
+                format: access_log_format,
+            },
             gateway: crate::source::GatewayOptions {
                 enabled: enable_gateway_api,
                 controller_name,

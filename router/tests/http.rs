@@ -7,7 +7,7 @@ use arc_swap::ArcSwap;
 use kthena_core::{
     Backend, BuildOptions, CreationOrder, ObjectRef, Route, RouteTable, Rule, Target,
 };
-use kthena_router::access_log::AccessLog;
+use kthena_router::access_log::{AccessLog, Format};
 use kthena_router::exchange::Observability;
 use kthena_router::handlers::{self, RouterContext};
 use kthena_router::metrics::Metrics;
@@ -73,7 +73,10 @@ fn context(ready: bool) -> RouterContext {
     let registry = prometheus::Registry::new();
     let obs = Arc::new(Observability {
         metrics: Metrics::new(&registry).expect("metrics register"),
-        access_log: AccessLog::disabled(),
+        access_log: AccessLog {
+            enabled: false,
+            format: Format::Text,
+        },
     });
     RouterContext {
         shared,

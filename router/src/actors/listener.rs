@@ -48,6 +48,14 @@ impl Actor for Listener {
         self.addr = socket.local_addr().ok();
         let data = web::Data::new(self.ctx.clone());
         let server = HttpServer::new(move || {
+            // The factory runs once on each worker thread: flush its access log lines there.
+            actix_rt::spawn(async {
+                let mut tick = actix_rt::time::interval(crate::access_log::FLUSH_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    crate::access_log::flush_thread();
+                }
+            });
             App::new()
                 .app_data(data.clone())
                 .app_data(web::Data::new(upstream::client()))
