@@ -30,11 +30,37 @@ pub struct RouterContext {
 /// Registers the router's routes. The app must carry `web::Data<RouterContext>` and a
 /// per-worker `web::Data<awc::Client>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // A static scope and a default service: a `{tail:.*}` pattern would run a regex per request.
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/v1/models", web::get().to(models))
         .route("/models", web::get().to(models))
-        .route("/v1/{tail:.*}", web::post().to(infer));
+        .service(
+            web::scope("/v1")
+                .route("/models", web::get().to(models))
+                .default_service(web::to(v1)),
+        );
+}
+
+/// Any other `/v1/*` request: POSTs are routed by model, other methods are refused.
+async fn v1(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<RouterContext>,
+    client: web::Data<awc::Client>,
+) -> HttpResponse {
+    if req.method() == actix_web::http::Method::POST {
+        infer(req, payload, ctx, client).await
+    } else {
+        HttpResponse::MethodNotAllowed()
+            .insert_header(("allow", "POST"))
+            .json(json!({
+                "error": {
+                    "message": format!("method {} is not allowed on {}", req.method(), req.path()),
+                    "type": "method_not_allowed",
+                    "code": 405,
+                }
+            }))
+    }
 }
 
 async fn healthz() -> HttpResponse {

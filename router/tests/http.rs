@@ -187,3 +187,16 @@ async fn errors_are_openai_shaped_with_kthena_texts() {
         assert!(text.contains(message), "{body}: {text}");
     }
 }
+
+#[actix_web::test]
+async fn other_methods_on_v1_are_refused_with_405() {
+    let app = app!(context(true));
+    let req = test::TestRequest::get()
+        .uri("/v1/chat/completions")
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status().as_u16(), 405);
+    assert_eq!(resp.headers().get("allow").unwrap(), "POST");
+    let got: serde_json::Value = test::read_body_json(resp).await;
+    assert_eq!(got["error"]["code"], 405);
+}
