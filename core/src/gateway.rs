@@ -1,6 +1,7 @@
 //! Gateways as the data plane uses them: listeners by port, and which listener a request's
 //! `Host` selects.
 
+use crate::http_route::{hostname_matches, normalize_host};
 use crate::{ListenerRef, ObjectRef};
 
 /// A Gateway of one of our GatewayClasses, converted.
@@ -64,13 +65,13 @@ impl PortListeners {
     /// hostname, then the longest matching wildcard, then a listener without hostname. Among
     /// equals, the first added wins.
     pub fn select(&self, host: Option<&str>) -> Option<&ListenerRef> {
-        let host = host.map(strip_port).unwrap_or_default();
+        let host = normalize_host(host.unwrap_or_default());
         let mut best: Option<(usize, &ListenerRef)> = None;
         for (r, hostname) in &self.entries {
             let rank = match hostname.as_deref() {
                 None => 1,
-                Some(h) if !h.starts_with("*.") && h.eq_ignore_ascii_case(host) => usize::MAX,
-                Some(h) if hostname_matches(h, host) => 2 + h.len(),
+                Some(h) if !h.starts_with("*.") && h == host => usize::MAX,
+                Some(h) if h.starts_with("*.") && hostname_matches(h, &host) => 2 + h.len(),
                 Some(_) => continue,
             };
             if best.is_none_or(|(b, _)| rank > b) {
@@ -78,31 +79,6 @@ impl PortListeners {
             }
         }
         best.map(|(_, r)| r)
-    }
-}
-
-/// `host` without a `:port` suffix (IPv6 literals in brackets kept whole).
-pub fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..=h.len()]);
-    }
-    host.rsplit_once(':')
-        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(host, |(h, _)| h)
-}
-
-/// Gateway API hostname matching: `*.example.com` matches any name with one or more labels
-/// before `.example.com` (not `example.com` itself); other patterns match case-insensitively.
-pub fn hostname_matches(pattern: &str, host: &str) -> bool {
-    match pattern.strip_prefix("*.") {
-        Some(suffix) => {
-            host.len() > suffix.len() + 1
-                && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-                && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
-        }
-        None => pattern.eq_ignore_ascii_case(host),
     }
 }
 
@@ -157,17 +133,5 @@ mod tests {
         let p = listeners(&[Some("a.example.com")]);
         assert!(p.select(Some("b.example.com")).is_none());
         assert!(p.select(None).is_none());
-    }
-
-    #[test]
-    fn ports_are_stripped() {
-        for (host, want) in [
-            ("a.b:80", "a.b"),
-            ("a.b", "a.b"),
-            ("[::1]:8080", "[::1]"),
-            ("[::1]", "[::1]"),
-        ] {
-            assert_eq!(strip_port(host), want);
-        }
     }
 }
