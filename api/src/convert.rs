@@ -394,11 +394,32 @@ pub fn gateway(
                 "HTTPS" => core::gateway::Protocol::Https,
                 other => core::gateway::Protocol::Other(other.to_owned()),
             };
+            let allowed = l.allowed_routes.as_ref();
+            let from = allowed.and_then(|a| a.namespaces.as_ref());
+            use gateway_api::apis::standard::gateways::GatewayListenersAllowedRoutesNamespacesFrom as From;
+            let allowed_namespaces = match from.and_then(|n| n.from.as_ref()) {
+                Some(From::All) => core::gateway::AllowedNamespaces::All,
+                Some(From::Selector) => core::gateway::AllowedNamespaces::Selector(
+                    from.and_then(|n| n.selector.as_ref())
+                        .and_then(|s| s.match_labels.clone())
+                        .unwrap_or_default(),
+                ),
+                Some(From::Same) | None => core::gateway::AllowedNamespaces::Same,
+            };
+            let kinds = allowed.and_then(|a| a.kinds.as_ref());
+            let allows_http_routes = kinds.is_none_or(|ks| {
+                ks.is_empty()
+                    || ks.iter().any(|k| {
+                        k.kind == "HTTPRoute" && k.group.as_deref().is_none_or(|g| g == GATEWAY_GROUP)
+                    })
+            }) && matches!(protocol, core::gateway::Protocol::Http | core::gateway::Protocol::Https);
             Some(core::gateway::Listener {
                 name: l.name.clone(),
                 port,
                 protocol,
                 hostname: l.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
+                allowed_namespaces,
+                allows_http_routes,
             })
         })
         .collect();
@@ -478,4 +499,17 @@ pub fn inference_pool_v1alpha2(
         port,
         endpoint_picker: Some(p.spec.extension_ref.name.clone()).filter(|n| !n.is_empty()),
     })
+}
+
+/// The Gateways among a route's `parentRefs` (other parent kinds are not ours and are left
+/// out), namespaces defaulted to the route's.
+pub fn gateway_parents(refs: &[ParentReference], route: &ObjectRef) -> Vec<core::ParentRef> {
+    let mut ignored = FieldErrors::new();
+    refs.iter()
+        .filter(|p| {
+            p.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
+                && p.kind.as_deref().unwrap_or("Gateway") == "Gateway"
+        })
+        .filter_map(|p| parent_ref(&mut ignored, "spec.parentRefs", p, route))
+        .collect()
 }

@@ -26,6 +26,41 @@ pub struct Listener {
     pub protocol: Protocol,
     /// `hostname`, lowercase; `None` matches every host.
     pub hostname: Option<String>,
+    /// `allowedRoutes.namespaces.from`: which namespaces' HTTPRoutes may attach.
+    pub allowed_namespaces: AllowedNamespaces,
+    /// `allowedRoutes.kinds` admits HTTPRoute (true by default on HTTP and HTTPS listeners).
+    pub allows_http_routes: bool,
+}
+
+/// `allowedRoutes.namespaces.from`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AllowedNamespaces {
+    /// Only the Gateway's namespace (the default).
+    #[default]
+    Same,
+    /// Every namespace.
+    All,
+    /// Namespaces whose labels match `matchLabels`.
+    Selector(std::collections::BTreeMap<String, String>),
+}
+
+impl AllowedNamespaces {
+    /// True when a route in `namespace` (labelled `labels`, when known) may attach to a
+    /// listener of a Gateway in `gateway_namespace`.
+    pub fn admits(
+        &self,
+        gateway_namespace: &str,
+        namespace: &str,
+        labels: Option<&std::collections::BTreeMap<String, String>>,
+    ) -> bool {
+        match self {
+            AllowedNamespaces::Same => gateway_namespace == namespace,
+            AllowedNamespaces::All => true,
+            AllowedNamespaces::Selector(want) => {
+                labels.is_some_and(|have| want.iter().all(|(k, v)| have.get(k) == Some(v)))
+            }
+        }
+    }
 }
 
 /// Listener protocol.
@@ -82,6 +117,52 @@ impl PortListeners {
     }
 }
 
+/// An HTTPRoute with the Gateways it names in `parentRefs`.
+#[derive(Debug, Clone)]
+pub struct ParentedHttpRoute {
+    /// The route.
+    pub route: crate::HttpRoute,
+    /// Its Gateway parents.
+    pub parents: Vec<crate::ParentRef>,
+}
+
+/// The HTTPRoute table of every listener of `gateways`: a route attaches to a listener that
+/// one of its parentRefs selects (Gateway, `sectionName`, `port`), whose `allowedRoutes`
+/// admit HTTPRoutes from the route's namespace (`namespace_labels` answers for `Selector`),
+/// and whose hostname intersects the route's (see [`crate::http_route::HttpRouteTable::build`]).
+pub fn http_route_tables(
+    gateways: &[Gateway],
+    routes: &[ParentedHttpRoute],
+    namespace_labels: impl Fn(&str) -> Option<std::collections::BTreeMap<String, String>>,
+) -> std::collections::HashMap<ListenerRef, crate::http_route::HttpRouteTable> {
+    let mut tables = std::collections::HashMap::new();
+    for g in gateways {
+        for l in g.listeners.iter().filter(|l| l.allows_http_routes) {
+            let listener = ListenerRef {
+                gateway: g.id.clone(),
+                section_name: l.name.clone(),
+                port: l.port,
+            };
+            let attached: Vec<crate::HttpRoute> = routes
+                .iter()
+                .filter(|r| r.parents.iter().any(|p| p.selects(&listener)))
+                .filter(|r| {
+                    let ns = &r.route.id.namespace;
+                    l.allowed_namespaces
+                        .admits(&g.id.namespace, ns, namespace_labels(ns).as_ref())
+                })
+                .map(|r| r.route.clone())
+                .collect();
+            if !attached.is_empty() {
+                let table =
+                    crate::http_route::HttpRouteTable::build(attached, l.hostname.as_deref());
+                tables.insert(listener, table);
+            }
+        }
+    }
+    tables
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +176,8 @@ mod tests {
                 port: 80,
                 protocol: Protocol::Http,
                 hostname: h.map(str::to_owned),
+                allowed_namespaces: AllowedNamespaces::Same,
+                allows_http_routes: true,
             };
             p.add(&gw, &l);
         }
@@ -125,6 +208,29 @@ mod tests {
                 want,
                 "{host:?}"
             );
+        }
+    }
+
+    #[test]
+    fn allowed_namespaces() {
+        let labels = std::collections::BTreeMap::from([("team".to_owned(), "a".to_owned())]);
+        let selector = AllowedNamespaces::Selector(labels.clone());
+        let cases = [
+            (AllowedNamespaces::Same, "gw", "gw", None, true),
+            (AllowedNamespaces::Same, "gw", "other", None, false),
+            (AllowedNamespaces::All, "gw", "other", None, true),
+            (selector.clone(), "gw", "other", Some(&labels), true),
+            (selector.clone(), "gw", "other", None, false),
+            (
+                selector,
+                "gw",
+                "other",
+                Some(&std::collections::BTreeMap::new()),
+                false,
+            ),
+        ];
+        for (allowed, gw, ns, labels, want) in cases {
+            assert_eq!(allowed.admits(gw, ns, labels), want, "{allowed:?} {ns}");
         }
     }
 

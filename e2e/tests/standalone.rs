@@ -466,3 +466,151 @@ async fn same_model_name_on_two_gateways_answers_from_different_engines() {
     let line = router.process.wait_for("gateway=default/gateway-b");
     assert!(line.contains(" model_route=default/on-b"), "{line}");
 }
+
+/// Writes a Gateway `name` with one HTTP listener `http` on `port`, routes from All namespaces.
+fn gateway(env: &Env, name: &str, port: u16) {
+    env.write(
+        &format!("gw-{name}.yaml"),
+        &format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: {name}, namespace: default}}\n\
+             spec:\n  gatewayClassName: kthena-router\n  listeners:\n  - name: http\n    port: {port}\n    protocol: HTTP\n    \
+             allowedRoutes: {{namespaces: {{from: All}}}}\n"
+        ),
+    );
+}
+
+/// Writes an InferencePool `name` (v1) selecting `app: <app>` on the env's mock port.
+fn inference_pool(env: &Env, name: &str, app: &str) {
+    let port = env.port.expect("a mock first");
+    env.write(
+        &format!("pool-{name}.yaml"),
+        &format!(
+            "apiVersion: inference.networking.k8s.io/v1\nkind: InferencePool\nmetadata: {{name: {name}, namespace: default}}\n\
+             spec:\n  selector: {{matchLabels: {{app: {app}}}}}\n  targetPorts: [{{number: {port}}}]\n  \
+             endpointPickerRef: {{name: {name}-epp, port: {{number: 9002}}}}\n"
+        ),
+    );
+}
+
+#[actix_rt::test]
+async fn httproutes_send_requests_to_inference_pools_by_model_header() {
+    let mut env = Env::new();
+    env.mock(
+        "qwen-0",
+        &[("app", "qwen")],
+        &["--served-model-name", "qwen"],
+    );
+    env.mock(
+        "deepseek-0",
+        &[("app", "deepseek")],
+        &["--served-model-name", "deepseek-r1"],
+    );
+    inference_pool(&env, "qwen-pool", "qwen");
+    inference_pool(&env, "deepseek-pool", "deepseek");
+    let port = free_port();
+    gateway(&env, "default", port);
+    env.write(
+        "httproute.yaml",
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: by-model, namespace: default}\n\
+         spec:\n  parentRefs: [{name: default}]\n  rules:\n  \
+         - matches: [{path: {type: PathPrefix, value: /}, headers: [{name: X-Gateway-Model-Name, value: qwen}]}]\n    \
+           backendRefs: [{group: inference.networking.k8s.io, kind: InferencePool, name: qwen-pool}]\n  \
+         - matches: [{path: {type: PathPrefix, value: /}, headers: [{name: X-Gateway-Model-Name, value: deepseek-r1}]}]\n    \
+           filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-served-by, value: deepseek-pool}]}}]\n    \
+           backendRefs: [{group: inference.networking.k8s.io, kind: InferencePool, name: deepseek-pool}]\n",
+    );
+    let p = port.to_string();
+    let router = env.router(&["--enable-gateway-api", "--port", &p]);
+    let c = client();
+    let url = router.url("/v1/completions");
+    for (model, engine) in [("qwen", "qwen-0"), ("deepseek-r1", "deepseek-0")] {
+        let body = serde_json::json!({"model": model, "prompt": "hi"}).to_string();
+        let a = post(&c, &url, &[], body).await;
+        assert_eq!(
+            (a.status, a.pod.as_deref()),
+            (200, Some(engine)),
+            "{model}: {}",
+            a.body
+        );
+        assert_eq!(
+            a.json()["choices"][0]["text"],
+            format!("This is simulated message from {model}!")
+        );
+    }
+    // The response header filter applies to the deepseek rule only.
+    let resp = c
+        .post(&url)
+        .send_body(serde_json::json!({"model": "deepseek-r1", "prompt": "hi"}).to_string())
+        .await
+        .expect("answer");
+    assert_eq!(
+        resp.headers()
+            .get("x-served-by")
+            .map(|v| v.to_str().unwrap()),
+        Some("deepseek-pool")
+    );
+    // No rule matches another model: 404 route not found.
+    let other = post(&c, &url, &[], chat("llama")).await;
+    assert_eq!(other.status, 404, "{}", other.body);
+    let line = router.process.wait_for("model_name=qwen");
+    for token in [
+        " gateway=default/default",
+        " http_route=default/by-model",
+        " inference_pool=default/qwen-pool",
+    ] {
+        assert!(line.contains(token), "{token} missing in {line}");
+    }
+}
+
+#[actix_rt::test]
+async fn httproute_path_prefix_slash_serves_completions_and_redirects() {
+    let mut env = Env::new();
+    env.mock(
+        "engine-0",
+        &[("app", "engine")],
+        &["--served-model-name", "m"],
+    );
+    inference_pool(&env, "pool", "engine");
+    let port = free_port();
+    gateway(&env, "default", port);
+    env.write(
+        "httproute.yaml",
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: all, namespace: default}\n\
+         spec:\n  parentRefs: [{name: default, sectionName: http}]\n  rules:\n  \
+         - matches: [{path: {type: PathPrefix, value: /old}}]\n    \
+           filters: [{type: RequestRedirect, requestRedirect: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /v1}, statusCode: 301}}]\n  \
+         - matches: [{path: {type: PathPrefix, value: /}}]\n    \
+           backendRefs: [{group: inference.networking.k8s.io, kind: InferencePool, name: pool, weight: 1}]\n  \
+         - matches: [{path: {type: Exact, value: /empty}}]\n",
+    );
+    let p = port.to_string();
+    let router = env.router(&["--enable-gateway-api", "--port", &p]);
+    let c = client();
+    let body = serde_json::json!({"model": "m", "prompt": "hi"}).to_string();
+    let a = post(&c, &router.url("/v1/completions"), &[], body.clone()).await;
+    assert_eq!(
+        (a.status, a.pod.as_deref()),
+        (200, Some("engine-0")),
+        "{}",
+        a.body
+    );
+    let no_follow = awc::Client::builder().disable_redirects().finish();
+    let redirected = no_follow
+        .post(router.url("/old/completions"))
+        .send_body(body.clone())
+        .await
+        .expect("answer");
+    assert_eq!(redirected.status().as_u16(), 301);
+    let location = redirected
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        location.ends_with(&format!(":{port}/v1/completions")),
+        "{location}"
+    );
+    // A rule without backends answers 500, as the Gateway API asks.
+    let empty = post(&c, &router.url("/empty"), &[], body).await;
+    assert_eq!(empty.status, 500, "{}", empty.body);
+}

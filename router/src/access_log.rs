@@ -82,6 +82,12 @@ pub struct Entry<'a> {
     /// The ModelRoute, `namespace/name`.
     #[serde(skip_serializing_if = "str::is_empty")]
     pub model_route: &'a str,
+    /// The HTTPRoute, `namespace/name` (gateway mode).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub http_route: &'a str,
+    /// The InferencePool, `namespace/name` (gateway mode).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub inference_pool: &'a str,
     /// The ModelServer, `namespace/name`.
     #[serde(skip_serializing_if = "str::is_empty")]
     pub model_server: &'a str,
@@ -159,6 +165,8 @@ pub fn text(e: &Entry<'_>) -> String {
     for (k, v) in [
         ("gateway", e.gateway),
         ("model_route", e.model_route),
+        ("http_route", e.http_route),
+        ("inference_pool", e.inference_pool),
         ("model_server", e.model_server),
         ("selected_pod", e.selected_pod),
         ("upstream_model", e.upstream_model),

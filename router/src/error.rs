@@ -20,6 +20,18 @@ pub enum RouterError {
     /// No ModelRoute serves the request.
     #[error("route not found")]
     RouteNotFound,
+    /// The HTTPRoute rule has no backend to send to (no backendRefs, or all weights 0).
+    #[error("no backend for httproute {0}")]
+    NoBackend(ObjectRef),
+    /// The HTTPRoute backend names a pool that does not exist.
+    #[error("backend not found: {0}")]
+    BackendNotFound(crate::pool::PoolKey),
+    /// The HTTPRoute backend is of a kind this router does not serve yet.
+    #[error("unsupported backend: {0}")]
+    UnsupportedBackend(String),
+    /// The HTTPRoute rule has a filter this router does not implement.
+    #[error("unsupported httproute filter: {0}")]
+    UnsupportedFilter(String),
     /// The chosen target names a ModelServer that does not exist.
     #[error("can't find model server: {0}")]
     ModelServerNotFound(ObjectRef),
@@ -52,6 +64,10 @@ impl RouterError {
             RouterError::RouteNotFound => "route_not_found",
             RouterError::NoListener => "listener_not_found",
             RouterError::ModelServerNotFound(_) => "model_server_not_found",
+            RouterError::NoBackend(_) => "no_backend",
+            RouterError::BackendNotFound(_) => "backend_not_found",
+            RouterError::UnsupportedBackend(_) => "unsupported_backend",
+            RouterError::UnsupportedFilter(_) => "unsupported_filter",
             RouterError::ExternalProviderUnsupported(_) => "not_implemented",
             RouterError::NoAvailablePods(_) => "no_available_pods",
             RouterError::BodyTooLarge(_) => "request_too_large",
@@ -70,6 +86,11 @@ impl ResponseError for RouterError {
             | RouterError::NoListener
             | RouterError::ModelServerNotFound(_) => StatusCode::NOT_FOUND,
             RouterError::ExternalProviderUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            // The Gateway API asks for 500 when a rule's backends are all invalid.
+            RouterError::NoBackend(_)
+            | RouterError::BackendNotFound(_)
+            | RouterError::UnsupportedBackend(_)
+            | RouterError::UnsupportedFilter(_) => StatusCode::INTERNAL_SERVER_ERROR,
             RouterError::NoAvailablePods(_) => StatusCode::SERVICE_UNAVAILABLE,
             RouterError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RouterError::Upstream(_) => StatusCode::BAD_GATEWAY,

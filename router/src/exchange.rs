@@ -41,6 +41,10 @@ pub struct Exchange {
     pub gateway: String,
     /// `namespace/name` of the ModelRoute.
     pub route: String,
+    /// `namespace/name` of the HTTPRoute (gateway mode).
+    pub http_route: String,
+    /// `namespace/name` of the InferencePool (gateway mode).
+    pub pool: String,
     /// `namespace/name` of the ModelServer.
     pub server: String,
     /// `namespace/name` of the Pod of the last attempt.
@@ -86,6 +90,8 @@ impl Exchange {
             model_label: "unknown".to_owned(),
             gateway: String::new(),
             route: String::new(),
+            http_route: String::new(),
+            pool: String::new(),
             server: String::new(),
             pod: String::new(),
             upstream_model: String::new(),
@@ -184,6 +190,8 @@ impl Exchange {
             model_name: &self.model_name,
             gateway: &self.gateway,
             model_route: &self.route,
+            http_route: &self.http_route,
+            inference_pool: &self.pool,
             model_server: &self.server,
             selected_pod: &self.pod,
             request_id: &self.request_id,

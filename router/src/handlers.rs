@@ -38,7 +38,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/v1")
                 .route("/models", web::get().to(models))
                 .default_service(web::to(v1)),
-        );
+        )
+        // Other paths: only HTTPRoutes (gateway mode) can serve them.
+        .default_service(web::to(v1));
 }
 
 /// Any other `/v1/*` request: POSTs are routed by model, other methods are refused.
@@ -171,10 +173,39 @@ async fn route(
         path: req.path(),
         headers: req.headers(),
     };
-    let selection = match table.select(&request, via) {
-        Ok(s) => s,
-        Err(_) => return Err((RouterError::RouteNotFound, ex)),
+    // ModelRoutes first, on /v1/ paths (as in Kthena); then the listener's HTTPRoutes.
+    let selection = if req.path().starts_with("/v1/") {
+        table.select(&request, via).ok()
+    } else {
+        None
     };
+    match (selection, via) {
+        (Some(selection), _) => {
+            to_model_server(req, &body, &view, selection, ctx, client, ex).await
+        }
+        (None, Some(listener)) => {
+            let tables = ctx.shared.http_routes.load();
+            match tables.get(listener) {
+                Some(t) => {
+                    to_http_route(req, &body, &view, t, listener.port, ctx, client, ex).await
+                }
+                None => Err((RouterError::RouteNotFound, ex)),
+            }
+        }
+        (None, None) => Err((RouterError::RouteNotFound, ex)),
+    }
+}
+
+/// Proxies a request a ModelRoute selected to its ModelServer.
+async fn to_model_server(
+    req: &HttpRequest,
+    body: &Bytes,
+    view: &BodyView,
+    selection: kthena_core::Selection<'_>,
+    ctx: &RouterContext,
+    client: &awc::Client,
+    mut ex: Exchange,
+) -> Result<HttpResponse, (RouterError, Exchange)> {
     ex.set_model_label(&view.model);
     ex.route = selection.route.id.to_string();
     let server_id = match &selection.target.backend {
@@ -200,15 +231,140 @@ async fn route(
     };
     ex.upstream_model = upstream_model.unwrap_or(&view.model).to_owned();
     let inject = view.needs_usage_injection();
-    let body = view.rewrite(&body, upstream_model, inject);
+    let body = view.rewrite(body, upstream_model, inject);
     drop(snap);
-    let out = Outbound {
+    let out = Outbound::new(req, body, pool, view.stream, inject);
+    proxy::forward(client, out, ex).await
+}
+
+/// The request as HTTPRoute rules see it: the body's `model` is the `X-Gateway-Model-Name`
+/// header, whatever the client sent in it.
+struct HttpView<'a> {
+    req: &'a HttpRequest,
+    model: &'a str,
+}
+
+/// Header carrying the body's model to HTTPRoute matches (and upstream).
+const MODEL_NAME_HEADER: &str = "x-gateway-model-name";
+
+impl kthena_core::http_route::HttpRequestView for HttpView<'_> {
+    fn method(&self) -> &str {
+        self.req.method().as_str()
+    }
+    fn path(&self) -> &str {
+        self.req.path()
+    }
+    fn query(&self) -> Option<&str> {
+        self.req.uri().query()
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        if name == MODEL_NAME_HEADER {
+            return Some(self.model);
+        }
+        self.req.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+    fn host(&self) -> Option<&str> {
+        self.req
+            .headers()
+            .get(actix_web::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| self.req.uri().host())
+    }
+}
+
+/// Proxies a request an HTTPRoute of the listener selected: redirect, filters, backend.
+#[allow(clippy::too_many_arguments)]
+async fn to_http_route(
+    req: &HttpRequest,
+    body: &Bytes,
+    view: &BodyView,
+    table: &kthena_core::http_route::HttpRouteTable,
+    listener_port: u16,
+    ctx: &RouterContext,
+    client: &awc::Client,
+    mut ex: Exchange,
+) -> Result<HttpResponse, (RouterError, Exchange)> {
+    use kthena_core::http_route::{BackendTarget, Filter};
+    let hv = HttpView {
         req,
-        body,
-        pool,
-        stream: view.stream,
-        hide_usage: inject,
+        model: &view.model,
     };
+    let Some(sel) = table.select(&hv) else {
+        return Err((RouterError::RouteNotFound, ex));
+    };
+    ex.http_route = sel.route.id.to_string();
+    if let Some(kind) = sel.rule.unsupported_filter() {
+        return Err((RouterError::UnsupportedFilter(kind.to_owned()), ex));
+    }
+    if let Some(redirect) = sel.rule.redirect() {
+        let location = redirect.location(&hv, &sel.matched.path, "http", listener_port);
+        let status = actix_web::http::StatusCode::from_u16(redirect.status_code)
+            .unwrap_or(actix_web::http::StatusCode::FOUND);
+        ex.finish(status.as_u16(), None);
+        return Ok(HttpResponse::build(status)
+            .insert_header(("location", location))
+            .finish());
+    }
+    let Some(backend) = sel.backend else {
+        return Err((RouterError::NoBackend(sel.route.id.clone()), ex));
+    };
+    let key = match &backend.target {
+        BackendTarget::InferencePool { api, pool } => PoolKey::InferencePool(*api, pool.clone()),
+        BackendTarget::Service { service, .. } => {
+            return Err((
+                RouterError::UnsupportedBackend(format!("Service {service}")),
+                ex,
+            ));
+        }
+        BackendTarget::Unsupported {
+            group,
+            kind,
+            object,
+        } => {
+            return Err((
+                RouterError::UnsupportedBackend(format!("{group}/{kind} {object}")),
+                ex,
+            ));
+        }
+    };
+    ex.pool = key.id().to_string();
+    let Some(pool) = ctx.shared.pools.load().get(&key).cloned() else {
+        return Err((RouterError::BackendNotFound(key), ex));
+    };
+    if pool.load().endpoints.is_empty() {
+        return Err((RouterError::NoAvailablePods(key), ex));
+    }
+    let inject = view.needs_usage_injection();
+    let body = view.rewrite(body, None, inject);
+    let mut out = Outbound::new(req, body, pool, view.stream, inject);
+    // Request headers as the backend sees them: the model header set, then the filters.
+    let mut headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.as_str() != MODEL_NAME_HEADER)
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    headers.push((MODEL_NAME_HEADER.to_owned(), view.model.clone()));
+    for filter in sel.rule.filters() {
+        match filter {
+            Filter::RequestHeaderModifier(m) => m.apply(&mut headers),
+            Filter::ResponseHeaderModifier(m) => out.response_headers.push(m.clone()),
+            Filter::UrlRewrite(r) => {
+                out.path = r.rewritten_path(&sel.matched.path, req.path());
+                if let Some(host) = &r.hostname {
+                    headers.retain(|(n, _)| !n.eq_ignore_ascii_case("host"));
+                    out.host = Some(host.clone());
+                }
+            }
+            Filter::RequestRedirect(_) | Filter::Unsupported { .. } => {}
+        }
+    }
+    out.headers = Some(headers);
+    let timeouts = sel.rule.timeouts();
+    out.attempt_timeout = timeouts
+        .backend_request
+        .or(timeouts.request)
+        .filter(|t| !t.is_zero());
     proxy::forward(client, out, ex).await
 }
 

@@ -55,6 +55,41 @@ pub struct Outbound<'a> {
     pub stream: bool,
     /// The router injected `include_usage`; hide the usage chunk from the client.
     pub hide_usage: bool,
+    /// Path (and no query change) sent upstream instead of the client's (URLRewrite).
+    pub path: Option<String>,
+    /// Request headers sent upstream instead of the client's (HTTPRoute filters); hop-by-hop
+    /// headers are still dropped.
+    pub headers: Option<Vec<(String, String)>>,
+    /// `Host` sent upstream (URLRewrite hostname).
+    pub host: Option<String>,
+    /// Edits of the response headers (ResponseHeaderModifier), in order.
+    pub response_headers: Vec<kthena_core::http_route::HeaderModifier>,
+    /// Per-attempt timeout instead of the pool's (HTTPRoute timeouts).
+    pub attempt_timeout: Option<std::time::Duration>,
+}
+
+impl<'a> Outbound<'a> {
+    /// A request forwarded as the client sent it, apart from `body`.
+    pub fn new(
+        req: &'a HttpRequest,
+        body: Bytes,
+        pool: PoolCell,
+        stream: bool,
+        hide_usage: bool,
+    ) -> Self {
+        Self {
+            req,
+            body,
+            pool,
+            stream,
+            hide_usage,
+            path: None,
+            headers: None,
+            host: None,
+            response_headers: Vec::new(),
+            attempt_timeout: None,
+        }
+    }
 }
 
 /// Sends `out` to the least-loaded endpoint, retrying on another one as the ModelServer's
@@ -84,8 +119,8 @@ pub async fn forward(
         ex.attempts = attempt + 1;
         ex.pod = endpoint.pod.to_string();
         ex.upstream_active();
-        let timeout = snap.upstream.timeout;
-        let request = build_request(client, out.req, endpoint.addr, &ex.request_id);
+        let timeout = out.attempt_timeout.unwrap_or(snap.upstream.timeout);
+        let request = build_request(client, &out, endpoint.addr, &ex.request_id);
         let last = attempt + 1 == attempts;
         match actix_rt::time::timeout(timeout, request.send_body(out.body.clone())).await {
             Err(_) => {
@@ -109,22 +144,52 @@ pub async fn forward(
 
 fn build_request(
     client: &awc::Client,
-    req: &HttpRequest,
+    out: &Outbound<'_>,
     addr: SocketAddr,
     request_id: &str,
 ) -> awc::ClientRequest {
+    let req = out.req;
     let uri = req.uri();
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut up = client
-        .request(req.method().clone(), format!("http://{addr}{path}"))
-        .no_decompress();
+    let target = match (&out.path, uri.query()) {
+        (Some(path), Some(q)) => format!("http://{addr}{path}?{q}"),
+        (Some(path), None) => format!("http://{addr}{path}"),
+        (None, _) => format!(
+            "http://{addr}{}",
+            uri.path_and_query().map_or("/", |p| p.as_str())
+        ),
+    };
+    let mut up = client.request(req.method().clone(), target).no_decompress();
     let headers = req.headers();
     let connection = headers.get(header::CONNECTION);
-    for (name, value) in headers.iter() {
-        // The response is read on the way (usage, SSE events): ask for it uncompressed.
-        if !hop_by_hop(name, connection) && name != header::ACCEPT_ENCODING {
-            up = up.append_header((name.clone(), value.clone()));
+    match &out.headers {
+        None => {
+            for (name, value) in headers.iter() {
+                // The response is read on the way (usage, SSE events): ask for it uncompressed.
+                if !hop_by_hop(name, connection) && name != header::ACCEPT_ENCODING {
+                    up = up.append_header((name.clone(), value.clone()));
+                }
+            }
         }
+        Some(list) => {
+            for (name, value) in list {
+                let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) else {
+                    continue;
+                };
+                if !hop_by_hop(&name, connection) && name != header::ACCEPT_ENCODING {
+                    up = up.append_header((name, value));
+                }
+            }
+        }
+    }
+    if let Some(host) = out
+        .host
+        .as_deref()
+        .and_then(|h| HeaderValue::from_str(h).ok())
+    {
+        up = up.insert_header((header::HOST, host));
     }
     if !headers.contains_key("x-request-id")
         && let Ok(v) = HeaderValue::from_str(request_id)
@@ -147,7 +212,27 @@ where
     ex.upstream_status = Some(status.as_u16());
     ex.headers_at = Some(std::time::Instant::now());
     let mut builder = HttpResponse::build(status);
-    copy_response_headers(resp.headers(), &mut builder);
+    if out.response_headers.is_empty() {
+        copy_response_headers(resp.headers(), &mut builder);
+    } else {
+        let mut list: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .filter(|(n, _)| !hop_by_hop(n, resp.headers().get(header::CONNECTION)))
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        for m in &out.response_headers {
+            m.apply(&mut list);
+        }
+        for (n, v) in list {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(n.as_bytes()),
+                HeaderValue::from_str(&v),
+            ) {
+                builder.append_header((n, v));
+            }
+        }
+    }
     let sse = resp
         .headers()
         .get(header::CONTENT_TYPE)

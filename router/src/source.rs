@@ -21,6 +21,8 @@ pub struct Config {
     pub pods: Vec<PodInfo>,
     /// Converted InferencePools (both API groups; gateway mode only).
     pub pools: Vec<kthena_core::InferencePool>,
+    /// HTTPRoutes with their Gateway parents (gateway mode only).
+    pub http_routes: Vec<kthena_core::gateway::ParentedHttpRoute>,
     /// Gateways of our classes (gateway mode only).
     pub gateways: Vec<Gateway>,
     /// The objects as read, for the debug endpoints.
@@ -55,6 +57,8 @@ impl GatewayOptions {
                 port: self.port,
                 protocol: kthena_core::gateway::Protocol::Http,
                 hostname: None,
+                allowed_namespaces: kthena_core::gateway::AllowedNamespaces::All,
+                allows_http_routes: true,
             }],
         }
     }

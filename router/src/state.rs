@@ -28,6 +28,9 @@ pub struct Shared {
     pub pools: ArcSwap<PoolMap>,
     /// Gateway mode: the Gateway listeners of each served port, written by the Index actor.
     pub ports: ArcSwap<HashMap<u16, PortListeners>>,
+    /// Gateway mode: the HTTPRoutes attached to each listener, written by the RouteSet actor.
+    pub http_routes:
+        ArcSwap<HashMap<kthena_core::ListenerRef, kthena_core::http_route::HttpRouteTable>>,
     /// The objects of the configuration in force, for the debug endpoints.
     pub dump: ArcSwap<ConfigDump>,
     ready: AtomicBool,

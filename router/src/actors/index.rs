@@ -154,7 +154,11 @@ impl Handler<Apply> for Index {
         self.publish_pools();
         self.apply_gateways(&config.gateways);
         self.shared.dump.store(Arc::new(config.dump));
-        let routes = self.route_set.send(SetRoutes(config.routes));
+        let routes = self.route_set.send(SetRoutes {
+            routes: config.routes,
+            http_routes: config.http_routes,
+            gateways: config.gateways,
+        });
         AtomicResponse::new(Box::pin(routes.into_actor(self).map(
             move |result, act, _| {
                 if let Err(e) = result {

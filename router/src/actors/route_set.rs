@@ -25,15 +25,37 @@ impl Actor for RouteSet {
     type Context = Context<Self>;
 }
 
-/// Replace every route; answered once the new table is published.
+/// Replace every route; answered once the new tables are published.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct SetRoutes(pub Vec<Route>);
+pub struct SetRoutes {
+    /// ModelRoutes.
+    pub routes: Vec<Route>,
+    /// HTTPRoutes with their Gateway parents (gateway mode).
+    pub http_routes: Vec<kthena_core::gateway::ParentedHttpRoute>,
+    /// Our Gateways (gateway mode).
+    pub gateways: Vec<kthena_core::Gateway>,
+}
 
 impl Handler<SetRoutes> for RouteSet {
     type Result = ();
 
-    fn handle(&mut self, SetRoutes(routes): SetRoutes, _: &mut Context<Self>) {
+    fn handle(&mut self, set: SetRoutes, _: &mut Context<Self>) {
+        let SetRoutes {
+            routes,
+            http_routes,
+            gateways,
+        } = set;
+        if self.options.gateway_mode {
+            // Namespace labels are not known in standalone mode: Selector admits nothing.
+            let tables = kthena_core::gateway::http_route_tables(&gateways, &http_routes, |_| None);
+            tracing::info!(
+                httproutes = http_routes.len(),
+                listeners = tables.len(),
+                "httproute tables published"
+            );
+            self.shared.http_routes.store(Arc::new(tables));
+        }
         let count = routes.len();
         let table = RouteTable::build(routes, self.options);
         for s in table.skipped() {

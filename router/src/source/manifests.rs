@@ -90,6 +90,23 @@ pub fn load(dir: &Path, gw: &GatewayOptions) -> Result<Config, Vec<String>> {
                     ),
                 }
             }
+            Object::HttpRoute(r) if gw.enabled => {
+                let id = convert::object_ref(r.as_ref());
+                check_unique("HTTPRoute", &id);
+                match convert::http_route::http_route(&r) {
+                    Ok(route) => {
+                        let refs = r.spec.parent_refs.as_deref().unwrap_or_default();
+                        let parents = convert::gateway_parents(refs, &id);
+                        config
+                            .http_routes
+                            .push(kthena_core::gateway::ParentedHttpRoute { route, parents });
+                    }
+                    Err(errs) => problems.extend(
+                        errs.into_iter()
+                            .map(|e| format!("{file}: HTTPRoute {id}: {e}")),
+                    ),
+                }
+            }
             Object::InferencePool(p) if gw.enabled => {
                 let id = convert::object_ref(p.as_ref());
                 check_unique("InferencePool", &id);
