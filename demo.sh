@@ -4,6 +4,9 @@
 #
 #   ./demo.sh              start everything, print curl lines to try, run until Ctrl-C
 #   DEMO_CHECK=1 ./demo.sh start, check the four scenarios answer as documented, stop
+#   DEMO_GATEWAY=1 ./demo.sh  the same with --enable-gateway-api: Gateways on 8080 and 8081
+#                          (examples/gateway*.yaml), the HTTPRoute to InferencePools
+#                          (examples/httproute.yaml, examples/inferencepool.yaml)
 #
 # Env: PORT (router, default 8080), METRICS_PORT (9090), DEBUG_PORT (15000).
 set -euo pipefail
@@ -49,12 +52,21 @@ mock() {
   wait_for "$LOGS/$name.log" "kthena-mock listening on"
 }
 
-mock 127.0.0.11 deepseek-r1-1-5b-v1-0 "$SMALL"
-mock 127.0.0.12 deepseek-r1-1-5b-v2-0 "$SMALL"
-mock 127.0.0.21 deepseek-r1-7b-0 "$BIG" --lora lora-A,lora-B
+# The engines also answer to short names, for requests that reach them through InferencePools
+# (which, unlike ModelServers, do not rewrite the model).
+mock 127.0.0.11 deepseek-r1-1-5b-v1-0 "$SMALL,deepseek-r1-1-5b"
+mock 127.0.0.12 deepseek-r1-1-5b-v2-0 "$SMALL,deepseek-r1-1-5b"
+mock 127.0.0.21 deepseek-r1-7b-0 "$BIG,deepseek-r1-7b" --lora lora-A,lora-B
+
+GATEWAY_FLAGS=()
+if [[ "${DEMO_GATEWAY:-}" == 1 ]]; then
+  # examples/gateway.yaml puts Gateway default on 8080: the router's port must match.
+  PORT=8080
+  GATEWAY_FLAGS=(--enable-gateway-api)
+fi
 
 "$BIN/kthena-router" --manifests examples --listen-address 127.0.0.1 --port "$PORT" \
-  --metrics-port "$METRICS_PORT" --debug-port "$DEBUG_PORT" \
+  --metrics-port "$METRICS_PORT" --debug-port "$DEBUG_PORT" "${GATEWAY_FLAGS[@]}" \
   >"$LOGS/access.log" 2>"$LOGS/router.log" &
 pids+=($!)
 wait_for "$LOGS/router.log" "route table published"
@@ -89,7 +101,18 @@ if [[ "${DEMO_CHECK:-}" == 1 ]]; then
     esac
   done
   expect "deepseek-subset 70/30 over 100" "$v1/$v2" "70/30"
-  expect "unknown model -> 404" "$(chat nope)" "route not found"
+  if [[ "${DEMO_GATEWAY:-}" == 1 ]]; then
+    gw() { # gw PORT MODEL
+      curl -s "http://127.0.0.1:$1/v1/chat/completions" -H 'content-type: application/json' \
+        -d "{\"model\":\"$2\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}"
+    }
+    expect "deepseek-r1-gw on 8080 -> 1.5B" "$(gw 8080 deepseek-r1-gw)" "simulated message from $SMALL!"
+    expect "deepseek-r1-gw on 8081 -> 7B" "$(gw 8081 deepseek-r1-gw)" "simulated message from $BIG!"
+    expect "HTTPRoute: deepseek-r1-7b -> 7B pool" "$(gw 8080 deepseek-r1-7b)" "simulated message from deepseek-r1-7b!"
+    expect "HTTPRoute: other models -> 1.5B pool" "$(gw 8080 deepseek-r1-1-5b)" "simulated message from deepseek-r1-1-5b!"
+  else
+    expect "unknown model -> 404" "$(chat nope)" "route not found"
+  fi
   echo "demo checks passed"
   exit 0
 fi

@@ -52,7 +52,19 @@ fn every_example_is_a_known_kind_that_converts_and_passes_cel() {
                     .unwrap_or_else(|e| panic!("{at}: CEL: {e:?}"));
                 convert::model_server(s).unwrap_or_else(|e| panic!("{at}: {e}"));
             }
-            Object::Gateway(_) | Object::Pod(_) => {}
+            Object::HttpRoute(r) => {
+                convert::http_route::http_route(r).unwrap_or_else(|e| panic!("{at}: {e}"));
+            }
+            Object::InferencePool(p) => {
+                convert::inference_pool_v1(p).unwrap_or_else(|e| panic!("{at}: {e}"));
+            }
+            Object::InferencePoolV1alpha2(p) => {
+                convert::inference_pool_v1alpha2(p).unwrap_or_else(|e| panic!("{at}: {e}"));
+            }
+            Object::Gateway(g) => {
+                convert::gateway(g).unwrap_or_else(|e| panic!("{at}: {e}"));
+            }
+            Object::Pod(_) => {}
             other => panic!("{at}: unexpected object in examples/: {other:?}"),
         }
     }
