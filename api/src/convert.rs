@@ -513,3 +513,66 @@ pub fn gateway_parents(refs: &[ParentReference], route: &ObjectRef) -> Vec<core:
         .filter_map(|p| parent_ref(&mut ignored, "spec.parentRefs", p, route))
         .collect()
 }
+
+/// Converts an `inference.networking.x-k8s.io/v1alpha2` InferenceModel. Target weights are
+/// all set or all unset (then equal), 1 to 1,000,000.
+pub fn inference_model(
+    m: &crate::inference::v1alpha2::InferenceModel,
+) -> Result<core::InferenceModel, FieldErrors> {
+    use crate::inference::v1alpha2::inferencemodel::Criticality;
+    let mut errs = FieldErrors::new();
+    let id = object_ref(m);
+    let spec = &m.spec;
+    if spec.model_name.is_empty() {
+        errs.push("spec.modelName", "must not be empty");
+    }
+    let r = &spec.pool_ref;
+    let api = core::http_route::InferencePoolApi::from_group(&r.group);
+    if api.is_none() || r.kind != "InferencePool" {
+        errs.push(
+            "spec.poolRef",
+            format!(
+                "unsupported pool {:?}: only InferencePool of the inference.networking groups",
+                format!("{}/{}", r.group, r.kind)
+            ),
+        );
+    }
+    let targets = spec.target_models.as_deref().unwrap_or_default();
+    let set = targets.iter().filter(|t| t.weight.is_some()).count();
+    if set != 0 && set != targets.len() {
+        errs.push(
+            "spec.targetModels",
+            "weights must be set on all targets or on none",
+        );
+    }
+    let mut converted = Vec::with_capacity(targets.len());
+    for (i, t) in targets.iter().enumerate() {
+        let weight = t.weight.unwrap_or(1);
+        match u32::try_from(weight) {
+            Ok(w) if (1..=1_000_000).contains(&w) => converted.push((t.name.clone(), w)),
+            _ => errs.push(
+                format!("spec.targetModels[{i}].weight"),
+                format!("must be between 1 and 1000000, got {weight}"),
+            ),
+        }
+        if t.name.is_empty() {
+            errs.push(format!("spec.targetModels[{i}].name"), "must not be empty");
+        }
+    }
+    let criticality = match spec.criticality {
+        Some(Criticality::Critical) => core::inference_model::Criticality::Critical,
+        Some(Criticality::Sheddable) => core::inference_model::Criticality::Sheddable,
+        Some(Criticality::Standard) | None => core::inference_model::Criticality::Standard,
+    };
+    let pool = (
+        api.unwrap_or(core::http_route::InferencePoolApi::V1Alpha2),
+        ObjectRef::new(id.namespace.clone(), r.name.clone()),
+    );
+    errs.into_result(core::InferenceModel::new(
+        id,
+        spec.model_name.clone(),
+        pool,
+        criticality,
+        converted,
+    ))
+}

@@ -11,6 +11,7 @@
 pub mod field_error;
 pub mod gateway;
 pub mod http_route;
+pub mod inference_model;
 pub mod inference_pool;
 pub mod listener;
 pub mod model_server;
@@ -29,6 +30,7 @@ pub use http_route::{
     HttpRoute, HttpRouteTable, HttpRule, HttpSelection, InferencePoolApi, PathMatch, PathModifier,
     Redirect, Timeouts, UrlRewrite, ValueMatch,
 };
+pub use inference_model::InferenceModel;
 pub use inference_pool::InferencePool;
 pub use listener::ListenerRef;
 pub use model_server::{Engine, KvConnector, ModelServer, PdGroup, Protocol, RetryPolicy};

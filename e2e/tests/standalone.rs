@@ -614,3 +614,65 @@ async fn httproute_path_prefix_slash_serves_completions_and_redirects() {
     let empty = post(&c, &router.url("/empty"), &[], body).await;
     assert_eq!(empty.status, 500, "{}", empty.body);
 }
+
+#[actix_rt::test]
+async fn inference_model_splits_its_model_exactly_over_target_models() {
+    let mut env = Env::new();
+    env.mock(
+        "food-0",
+        &[("app", "food")],
+        &["--served-model-name", "food-review-1,food-review-2"],
+    );
+    let engine_port = env.port.expect("mock port");
+    env.write(
+        "pool.yaml",
+        &format!(
+            "apiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferencePool\nmetadata: {{name: food-pool, namespace: default}}\n\
+             spec:\n  selector: {{app: food}}\n  targetPortNumber: {engine_port}\n  extensionRef: {{name: food-epp}}\n"
+        ),
+    );
+    env.write(
+        "model.yaml",
+        "apiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferenceModel\nmetadata: {name: food-review, namespace: default}\n\
+         spec:\n  modelName: food-review\n  criticality: Critical\n  poolRef: {name: food-pool}\n  \
+         targetModels: [{name: food-review-1, weight: 70}, {name: food-review-2, weight: 30}]\n",
+    );
+    let port = free_port();
+    gateway(&env, "default", port);
+    env.write(
+        "httproute.yaml",
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: food, namespace: default}\n\
+         spec:\n  parentRefs: [{name: default}]\n  rules:\n  \
+         - backendRefs: [{group: inference.networking.x-k8s.io, kind: InferencePool, name: food-pool}]\n",
+    );
+    let p = port.to_string();
+    let router = env.router(&["--enable-gateway-api", "--port", &p]);
+    let c = client();
+    let mut split = BTreeMap::new();
+    for _ in 0..100 {
+        let a = post(
+            &c,
+            &router.url("/v1/chat/completions"),
+            &[],
+            chat("food-review"),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        *split.entry(content(&a)).or_insert(0) += 1;
+    }
+    assert_eq!(
+        split,
+        BTreeMap::from([
+            (
+                "This is simulated message from food-review-1!".to_owned(),
+                70
+            ),
+            (
+                "This is simulated message from food-review-2!".to_owned(),
+                30
+            ),
+        ])
+    );
+    let line = router.process.wait_for("model_name=food-review");
+    assert!(line.contains(" inference_pool=default/food-pool"), "{line}");
+}

@@ -334,8 +334,18 @@ async fn to_http_route(
     if pool.load().endpoints.is_empty() {
         return Err((RouterError::NoAvailablePods(key), ex));
     }
+    // An InferenceModel for this model on this pool splits it over its target models.
+    let models = ctx.shared.inference_models.load();
+    let target = match models.get(&(key.clone(), view.model.clone())) {
+        Some(m) => {
+            ex.set_model_label(&m.model_name);
+            m.pick_target()
+        }
+        None => None,
+    };
+    ex.upstream_model = target.unwrap_or(&view.model).to_owned();
     let inject = view.needs_usage_injection();
-    let body = view.rewrite(body, None, inject);
+    let body = view.rewrite(body, target, inject);
     let mut out = Outbound::new(req, body, pool, view.stream, inject);
     // Request headers as the backend sees them: the model header set, then the filters.
     let mut headers: Vec<(String, String)> = req

@@ -23,6 +23,8 @@ pub struct Config {
     pub pools: Vec<kthena_core::InferencePool>,
     /// HTTPRoutes with their Gateway parents (gateway mode only).
     pub http_routes: Vec<kthena_core::gateway::ParentedHttpRoute>,
+    /// Converted InferenceModels (gateway mode only).
+    pub inference_models: Vec<kthena_core::InferenceModel>,
     /// Gateways of our classes (gateway mode only).
     pub gateways: Vec<Gateway>,
     /// The objects as read, for the debug endpoints.

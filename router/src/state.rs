@@ -31,6 +31,9 @@ pub struct Shared {
     /// Gateway mode: the HTTPRoutes attached to each listener, written by the RouteSet actor.
     pub http_routes:
         ArcSwap<HashMap<kthena_core::ListenerRef, kthena_core::http_route::HttpRouteTable>>,
+    /// Gateway mode: InferenceModels by served pool and model name, written by the RouteSet.
+    pub inference_models:
+        ArcSwap<HashMap<(crate::pool::PoolKey, String), kthena_core::InferenceModel>>,
     /// The objects of the configuration in force, for the debug endpoints.
     pub dump: ArcSwap<ConfigDump>,
     ready: AtomicBool,

@@ -158,6 +158,7 @@ impl Handler<Apply> for Index {
             routes: config.routes,
             http_routes: config.http_routes,
             gateways: config.gateways,
+            inference_models: config.inference_models,
         });
         AtomicResponse::new(Box::pin(routes.into_actor(self).map(
             move |result, act, _| {

@@ -35,6 +35,8 @@ pub struct SetRoutes {
     pub http_routes: Vec<kthena_core::gateway::ParentedHttpRoute>,
     /// Our Gateways (gateway mode).
     pub gateways: Vec<kthena_core::Gateway>,
+    /// InferenceModels (gateway mode).
+    pub inference_models: Vec<kthena_core::InferenceModel>,
 }
 
 impl Handler<SetRoutes> for RouteSet {
@@ -45,7 +47,22 @@ impl Handler<SetRoutes> for RouteSet {
             routes,
             http_routes,
             gateways,
+            inference_models,
         } = set;
+        let mut models = std::collections::HashMap::new();
+        for m in inference_models {
+            let pool = crate::pool::PoolKey::InferencePool(m.pool.0, m.pool.1.clone());
+            let key = (pool, m.model_name.clone());
+            if let Some(first) = models
+                .get(&key)
+                .map(|f: &kthena_core::InferenceModel| f.id.clone())
+            {
+                tracing::warn!(model = %m.model_name, kept = %first, ignored = %m.id, "two InferenceModels claim one model on one pool");
+                continue;
+            }
+            models.insert(key, m);
+        }
+        self.shared.inference_models.store(Arc::new(models));
         if self.options.gateway_mode {
             // Namespace labels are not known in standalone mode: Selector admits nothing.
             let tables = kthena_core::gateway::http_route_tables(&gateways, &http_routes, |_| None);

@@ -107,6 +107,17 @@ pub fn load(dir: &Path, gw: &GatewayOptions) -> Result<Config, Vec<String>> {
                     ),
                 }
             }
+            Object::InferenceModel(m) if gw.enabled => {
+                let id = convert::object_ref(m.as_ref());
+                check_unique("InferenceModel", &id);
+                match convert::inference_model(&m) {
+                    Ok(model) => config.inference_models.push(model),
+                    Err(errs) => problems.extend(
+                        errs.into_iter()
+                            .map(|e| format!("{file}: InferenceModel {id}: {e}")),
+                    ),
+                }
+            }
             Object::InferencePool(p) if gw.enabled => {
                 let id = convert::object_ref(p.as_ref());
                 check_unique("InferencePool", &id);
