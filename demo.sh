@@ -110,6 +110,8 @@ if [[ "${DEMO_CHECK:-}" == 1 ]]; then
     expect "deepseek-r1-gw on 8081 -> 7B" "$(gw 8081 deepseek-r1-gw)" "simulated message from $BIG!"
     expect "HTTPRoute: deepseek-r1-7b -> 7B pool" "$(gw 8080 deepseek-r1-7b)" "simulated message from deepseek-r1-7b!"
     expect "HTTPRoute: other models -> 1.5B pool" "$(gw 8080 deepseek-r1-1-5b)" "simulated message from deepseek-r1-1-5b!"
+    expect "InferenceModel: deepseek-r1-lora -> lora-A" "$(gw 8080 deepseek-r1-lora)" "simulated message from lora-A!"
+    expect "InferenceModel: deepseek-r1-lora -> lora-B" "$(gw 8080 deepseek-r1-lora)" "simulated message from lora-B!"
   else
     expect "unknown model -> 404" "$(chat nope)" "route not found"
   fi

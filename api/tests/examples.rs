@@ -64,6 +64,9 @@ fn every_example_is_a_known_kind_that_converts_and_passes_cel() {
             Object::Gateway(g) => {
                 convert::gateway(g).unwrap_or_else(|e| panic!("{at}: {e}"));
             }
+            Object::InferenceModel(m) => {
+                convert::inference_model(m).unwrap_or_else(|e| panic!("{at}: {e}"));
+            }
             Object::Pod(_) => {}
             other => panic!("{at}: unexpected object in examples/: {other:?}"),
         }
