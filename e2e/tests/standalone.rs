@@ -552,6 +552,27 @@ async fn httproutes_send_requests_to_inference_pools_by_model_header() {
     // No rule matches another model: 404 route not found.
     let other = post(&c, &url, &[], chat("llama")).await;
     assert_eq!(other.status, 404, "{}", other.body);
+    let dump = get(
+        &c,
+        &format!("http://{}/debug/config_dump/httproutes", router.debug),
+    )
+    .await
+    .json();
+    assert_eq!(
+        dump["attached"][0]["httproutes"][0], "default/by-model",
+        "{dump}"
+    );
+    let pools = get(
+        &c,
+        &format!("http://{}/debug/config_dump/inferencepools", router.debug),
+    )
+    .await
+    .json();
+    assert_eq!(
+        pools["inferencepools"].as_array().map(Vec::len),
+        Some(2),
+        "{pools}"
+    );
     let line = router.process.wait_for("model_name=qwen");
     for token in [
         " gateway=default/default",

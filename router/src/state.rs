@@ -60,4 +60,12 @@ pub struct ConfigDump {
     pub modelservers: Vec<serde_json::Value>,
     /// Pods.
     pub pods: Vec<serde_json::Value>,
+    /// Gateways (gateway mode).
+    pub gateways: Vec<serde_json::Value>,
+    /// HTTPRoutes (gateway mode).
+    pub httproutes: Vec<serde_json::Value>,
+    /// InferencePools, both API groups (gateway mode).
+    pub inferencepools: Vec<serde_json::Value>,
+    /// InferenceModels (gateway mode).
+    pub inferencemodels: Vec<serde_json::Value>,
 }

@@ -82,6 +82,10 @@ pub fn load(dir: &Path, gw: &GatewayOptions) -> Result<Config, Vec<String>> {
             Object::Gateway(g) if gw.enabled => {
                 let id = convert::object_ref(g.as_ref());
                 check_unique("Gateway", &id);
+                config
+                    .dump
+                    .gateways
+                    .push(serde_json::to_value(&g).unwrap_or_default());
                 match convert::gateway(&g) {
                     Ok(converted) => gateways.push(converted),
                     Err(errs) => problems.extend(
@@ -93,6 +97,10 @@ pub fn load(dir: &Path, gw: &GatewayOptions) -> Result<Config, Vec<String>> {
             Object::HttpRoute(r) if gw.enabled => {
                 let id = convert::object_ref(r.as_ref());
                 check_unique("HTTPRoute", &id);
+                config
+                    .dump
+                    .httproutes
+                    .push(serde_json::to_value(&r).unwrap_or_default());
                 match convert::http_route::http_route(&r) {
                     Ok(route) => {
                         let refs = r.spec.parent_refs.as_deref().unwrap_or_default();
@@ -110,6 +118,10 @@ pub fn load(dir: &Path, gw: &GatewayOptions) -> Result<Config, Vec<String>> {
             Object::InferenceModel(m) if gw.enabled => {
                 let id = convert::object_ref(m.as_ref());
                 check_unique("InferenceModel", &id);
+                config
+                    .dump
+                    .inferencemodels
+                    .push(serde_json::to_value(&m).unwrap_or_default());
                 match convert::inference_model(&m) {
                     Ok(model) => config.inference_models.push(model),
                     Err(errs) => problems.extend(
@@ -121,6 +133,10 @@ pub fn load(dir: &Path, gw: &GatewayOptions) -> Result<Config, Vec<String>> {
             Object::InferencePool(p) if gw.enabled => {
                 let id = convert::object_ref(p.as_ref());
                 check_unique("InferencePool", &id);
+                config
+                    .dump
+                    .inferencepools
+                    .push(serde_json::to_value(&p).unwrap_or_default());
                 match convert::inference_pool_v1(&p) {
                     Ok(pool) => config.pools.push(pool),
                     Err(errs) => problems.extend(
@@ -132,6 +148,10 @@ pub fn load(dir: &Path, gw: &GatewayOptions) -> Result<Config, Vec<String>> {
             Object::InferencePoolV1alpha2(p) if gw.enabled => {
                 let id = convert::object_ref(p.as_ref());
                 check_unique("InferencePool.v1alpha2", &id);
+                config
+                    .dump
+                    .inferencepools
+                    .push(serde_json::to_value(&p).unwrap_or_default());
                 match convert::inference_pool_v1alpha2(&p) {
                     Ok(pool) => config.pools.push(pool),
                     Err(errs) => problems.extend(
