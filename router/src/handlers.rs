@@ -179,16 +179,17 @@ async fn route(
     } else {
         None
     };
+    let inbound = Inbound {
+        req,
+        body: &body,
+        view: &view,
+    };
     match (selection, via) {
-        (Some(selection), _) => {
-            to_model_server(req, &body, &view, selection, ctx, client, ex).await
-        }
+        (Some(selection), _) => to_model_server(inbound, selection, ctx, client, ex).await,
         (None, Some(listener)) => {
             let tables = ctx.shared.http_routes.load();
             match tables.get(listener) {
-                Some(t) => {
-                    to_http_route(req, &body, &view, t, listener.port, ctx, client, ex).await
-                }
+                Some(t) => to_http_route(inbound, t, listener.port, ctx, client, ex).await,
                 None => Err((RouterError::RouteNotFound, ex)),
             }
         }
@@ -196,11 +197,17 @@ async fn route(
     }
 }
 
+/// A request with its body read and peeked at.
+#[derive(Clone, Copy)]
+struct Inbound<'a> {
+    req: &'a HttpRequest,
+    body: &'a Bytes,
+    view: &'a BodyView,
+}
+
 /// Proxies a request a ModelRoute selected to its ModelServer.
 async fn to_model_server(
-    req: &HttpRequest,
-    body: &Bytes,
-    view: &BodyView,
+    Inbound { req, body, view }: Inbound<'_>,
     selection: kthena_core::Selection<'_>,
     ctx: &RouterContext,
     client: &awc::Client,
@@ -273,11 +280,8 @@ impl kthena_core::http_route::HttpRequestView for HttpView<'_> {
 }
 
 /// Proxies a request an HTTPRoute of the listener selected: redirect, filters, backend.
-#[allow(clippy::too_many_arguments)]
 async fn to_http_route(
-    req: &HttpRequest,
-    body: &Bytes,
-    view: &BodyView,
+    Inbound { req, body, view }: Inbound<'_>,
     table: &kthena_core::http_route::HttpRouteTable,
     listener_port: u16,
     ctx: &RouterContext,
