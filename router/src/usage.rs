@@ -56,15 +56,16 @@ impl SseFilter {
 
     /// What to send to the client for `chunk` (possibly empty).
     pub fn push(&mut self, chunk: Bytes) -> Bytes {
-        let fast =
-            self.pending.is_empty() && chunk.ends_with(b"\n\n") && !contains(&chunk, b"\"usage\"");
+        let fast = self.pending.is_empty()
+            && (chunk.ends_with(b"\n\n") || chunk.ends_with(b"\r\n\r\n"))
+            && !contains(&chunk, b"\"usage\"");
         if fast {
             return chunk;
         }
         self.pending.extend_from_slice(&chunk);
         let mut out = BytesMut::new();
-        while let Some(end) = find(&self.pending, b"\n\n") {
-            let event = self.pending.split_to(end + 2).freeze();
+        while let Some(end) = event_end(&self.pending) {
+            let event = self.pending.split_to(end).freeze();
             if self.inspect(&event) {
                 out.extend_from_slice(&event);
             }
@@ -104,6 +105,17 @@ impl SseFilter {
             }
         }
         keep
+    }
+}
+
+/// The length of the first complete event of `buf` (separator included): events end with a
+/// blank line, `\n\n` or `\r\n\r\n`.
+fn event_end(buf: &[u8]) -> Option<usize> {
+    let lf = find(buf, b"\n\n").map(|i| i + 2);
+    let crlf = find(buf, b"\r\n\r\n").map(|i| i + 4);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -192,6 +204,20 @@ mod tests {
             assert_eq!(out, format!("{CHUNK}{DONE}"), "cut at {cut}");
             assert!(usage.is_some());
         }
+    }
+
+    #[test]
+    fn crlf_separated_events_stream_too() {
+        let chunk = CHUNK.replace("\n\n", "\r\n\r\n");
+        let usage = USAGE.replace("\n\n", "\r\n\r\n");
+        let done = DONE.replace("\n\n", "\r\n\r\n");
+        let mut f = SseFilter::new(true);
+        // Each event is passed on as soon as it is complete, not at the end of the stream.
+        let first = f.push(Bytes::from(format!("{chunk}{}", &usage[..10])));
+        assert_eq!(first, Bytes::from(chunk.clone()));
+        let second = f.push(Bytes::from(format!("{}{done}", &usage[10..])));
+        assert_eq!(second, Bytes::from(done));
+        assert_eq!(f.usage.map(|u| u.completion_tokens), Some(7));
     }
 
     #[test]
