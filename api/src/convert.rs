@@ -46,6 +46,19 @@ pub fn object_ref<K: kube::Resource>(obj: &K) -> ObjectRef {
     )
 }
 
+/// The age order of `obj` (`id` is its [`object_ref`]): creation time, then namespace/name.
+pub fn creation_order<K: kube::Resource>(obj: &K, id: &ObjectRef) -> core::CreationOrder {
+    core::CreationOrder {
+        created_unix_nanos: obj
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .and_then(|t| i64::try_from(t.0.as_nanosecond()).ok()),
+        namespace: id.namespace.clone(),
+        name: id.name.clone(),
+    }
+}
+
 /// Converts a ModelRoute: regexes compiled, header names lowercased, defaults applied,
 /// parentRefs resolved to Gateways, every rule of [`validate::route`] checked.
 pub fn model_route(mr: &ModelRoute) -> Result<core::Route, FieldErrors> {
@@ -68,15 +81,7 @@ pub fn model_route(mr: &ModelRoute) -> Result<core::Route, FieldErrors> {
         .map(|(i, r)| rule(&mut errs, &format!("spec.rules[{i}]"), r, &id.namespace))
         .collect();
     let route = core::Route {
-        order: core::CreationOrder {
-            created_unix_nanos: mr
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .and_then(|t| i64::try_from(t.0.as_nanosecond()).ok()),
-            namespace: id.namespace.clone(),
-            name: id.name.clone(),
-        },
+        order: creation_order(mr, &id),
         id,
         model_name: Some(spec.model_name.clone()).filter(|n| !n.is_empty()),
         lora_adapters: spec.lora_adapters.clone(),

@@ -47,15 +47,7 @@ pub fn http_route(r: &HttpRoute) -> Result<core::HttpRoute, FieldErrors> {
         .map(|(i, rule)| http_rule(&mut errs, &format!("spec.rules[{i}]"), rule, &id.namespace))
         .collect();
     let route = core::HttpRoute {
-        order: core::CreationOrder {
-            created_unix_nanos: r
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .and_then(|t| i64::try_from(t.0.as_nanosecond()).ok()),
-            namespace: id.namespace.clone(),
-            name: id.name.clone(),
-        },
+        order: super::creation_order(r, &id),
         id,
         hostnames: spec.hostnames.clone().unwrap_or_default(),
         rules,
