@@ -182,6 +182,14 @@ pub fn load(path: &Path) -> Result<Vec<(PathBuf, Object)>, ManifestError> {
     Ok(out)
 }
 
+/// The manifest files under `path` (itself, when it is a file): `*.yaml`, `*.yml` and
+/// `*.json`, recursively, in name order. [`load`] reads exactly these.
+pub fn files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    collect(path, &mut files)?;
+    Ok(files)
+}
+
 fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     if !path.is_dir() {
         files.push(path.to_owned());

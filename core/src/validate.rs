@@ -123,16 +123,7 @@ pub fn label_key(key: &str) -> Result<(), String> {
         None => (None, key),
     };
     if let Some(p) = prefix {
-        let ok = !p.is_empty()
-            && p.len() <= 253
-            && p.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-            });
+        let ok = !p.is_empty() && p.len() <= 253 && p.split('.').all(dns_label);
         if !ok {
             return Err(format!(
                 "invalid label key {key:?}: prefix must be a DNS subdomain"
@@ -158,6 +149,16 @@ pub fn label_value(value: &str) -> Result<(), String> {
              starting and ending with an alphanumeric"
         ))
     }
+}
+
+/// An RFC 1123 DNS label: 1-63 lowercase alphanumerics or '-', not starting or ending with '-'.
+pub fn dns_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.len() <= 63
+        && l.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !l.starts_with('-')
+        && !l.ends_with('-')
 }
 
 fn is_label_name(s: &str) -> bool {

@@ -234,15 +234,7 @@ fn hostname(h: &str, wildcard: bool) -> Result<(), String> {
     } else {
         h
     };
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if name.len() > 253 || !name.split('.').all(label_ok) {
+    if name.len() > 253 || !name.split('.').all(crate::validate::dns_label) {
         let star = if wildcard {
             ", optionally starting with \"*.\""
         } else {

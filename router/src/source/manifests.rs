@@ -202,35 +202,13 @@ fn kind_name(o: &Object) -> &'static str {
 
 /// A fingerprint of every manifest file's name and content.
 fn fingerprint(dir: &Path) -> std::io::Result<u64> {
-    let mut files = Vec::new();
-    walk(dir, &mut files)?;
-    files.sort();
+    let files = manifest::files(dir)?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for f in files {
         f.hash(&mut h);
         std::fs::read(&f)?.hash(&mut h);
     }
     Ok(h.finish())
-}
-
-fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if !path.is_dir() {
-        out.push(path.to_owned());
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(path)? {
-        let p = entry?.path();
-        let manifest = p
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if manifest {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
 
 /// Watches a manifest folder and applies every good, settled version of it.
