@@ -1,46 +1,4 @@
-//! Condition types and reasons written on our objects' `status.conditions`.
-//!
-//! Gateway API objects use the types and reasons of the Gateway API specification; the ones
-//! below are for the Kthena kinds, chosen to read the same way.
+//! Condition types and reasons written on our objects' `status.conditions`: the constants
+//! live in [`kthena_core::conditions`], beside the pure functions that choose them.
 
-/// Condition types.
-pub mod types {
-    /// ModelRoute: the spec is valid and the route is served (or would be, see the reason).
-    pub const ACCEPTED: &str = "Accepted";
-    /// ModelRoute: every target names an existing ModelServer / ExternalModelProvider.
-    pub const RESOLVED_REFS: &str = "ResolvedRefs";
-    /// ModelServer, ExternalModelProvider: usable for traffic.
-    pub const READY: &str = "Ready";
-    /// ExternalModelProvider: the credential Secret was found.
-    pub const CREDENTIALS_RESOLVED: &str = "CredentialsResolved";
-}
-
-/// Condition reasons.
-pub mod reasons {
-    /// Accepted=True.
-    pub const ACCEPTED: &str = "Accepted";
-    /// Accepted=False: the spec breaks a rule; the message lists every field at fault.
-    pub const INVALID: &str = "Invalid";
-    /// Accepted=False: an older route claims the same model name on the same listeners.
-    pub const CONFLICTED: &str = "Conflicted";
-    /// Accepted=False: the route has `parentRefs` but the Gateway API is not enabled.
-    pub const GATEWAY_API_DISABLED: &str = "GatewayAPIDisabled";
-    /// Accepted=False: no referenced Gateway (listener) exists or is ours.
-    pub const NO_MATCHING_PARENT: &str = "NoMatchingParent";
-    /// Accepted=False: the Gateway's `allowedRoutes` does not admit the route.
-    pub const NOT_ALLOWED_BY_LISTENERS: &str = "NotAllowedByListeners";
-    /// ResolvedRefs=True.
-    pub const RESOLVED_REFS: &str = "ResolvedRefs";
-    /// ResolvedRefs=False: a target names an object that does not exist.
-    pub const BACKEND_NOT_FOUND: &str = "BackendNotFound";
-    /// Ready=True.
-    pub const READY: &str = "Ready";
-    /// Ready=False: no selected Pod is Running and Ready.
-    pub const NO_READY_ENDPOINTS: &str = "NoReadyEndpoints";
-    /// CredentialsResolved=True.
-    pub const CREDENTIAL_RESOLVED: &str = "CredentialResolved";
-    /// CredentialsResolved=False: the Secret does not exist.
-    pub const CREDENTIAL_NOT_FOUND: &str = "CredentialNotFound";
-    /// CredentialsResolved=False: the Secret lacks the key.
-    pub const CREDENTIAL_KEY_NOT_FOUND: &str = "CredentialKeyNotFound";
-}
+pub use kthena_core::conditions::{reasons, types};

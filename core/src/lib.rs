@@ -8,6 +8,7 @@
 //! Nothing here knows about Kubernetes clients, actors, async runtimes or HTTP libraries: the
 //! router, the webhook and the operator all call the same functions, so they cannot disagree.
 
+pub mod conditions;
 pub mod field_error;
 pub mod gateway;
 pub mod http_route;
@@ -18,6 +19,7 @@ pub mod model_server;
 pub mod object_ref;
 pub mod request;
 pub mod route;
+pub mod status;
 pub mod string_match;
 pub mod table;
 pub mod validate;

@@ -195,6 +195,30 @@ async fn errors_have_documented_status_and_body() {
         .body;
     assert!(metrics.contains(r#"kthena_router_requests_total{error_type="route_not_found",model="unknown",path="/v1/chat/completions",status_code="404"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"kthena_router_tokens_total{model="m",path="/v1/chat/completions",token_type="output"} 6"#), "{metrics}");
+    let status = get(&c, &format!("http://{}/debug/status", router.debug))
+        .await
+        .json();
+    let empty = status["upstreams"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["name"] == "default/empty"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        empty["conditions"][0]["reason"], "NoReadyEndpoints",
+        "{status}"
+    );
+    assert_eq!(empty["readyEndpoints"], 0, "{status}");
+    let routes = status["modelroutes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(routes.len(), 2, "{status}");
+    assert!(
+        routes
+            .iter()
+            .all(|r| r["conditions"][0]["status"] == "True"),
+        "{status}"
+    );
     let dump = get(
         &c,
         &format!("http://{}/debug/config_dump/modelroutes", router.debug),
@@ -561,6 +585,16 @@ async fn httproutes_send_requests_to_inference_pools_by_model_header() {
     assert_eq!(
         dump["attached"][0]["httproutes"][0], "default/by-model",
         "{dump}"
+    );
+    let status = get(&c, &format!("http://{}/debug/status", router.debug))
+        .await
+        .json();
+    let parent = &status["httproutes"][0]["parents"][0];
+    assert_eq!(parent["conditions"][0]["type"], "Accepted", "{status}");
+    assert_eq!(parent["conditions"][0]["status"], "True", "{status}");
+    assert_eq!(
+        parent["conditions"][1]["reason"], "ResolvedRefs",
+        "{status}"
     );
     let pools = get(
         &c,

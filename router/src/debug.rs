@@ -6,9 +6,11 @@ use serde_json::json;
 use crate::handlers::RouterContext;
 
 /// Registers `/debug/config_dump/{modelroutes,modelservers,pods,gateways,httproutes,
-/// inferencepools,inferencemodels}` (Kthena's paths, plus InferenceModels).
+/// inferencepools,inferencemodels}` (Kthena's paths, plus InferenceModels) and `/debug/status`
+/// (the status conditions the router computes for each object).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/debug/config_dump/gateways", web::get().to(gateways))
+    cfg.route("/debug/status", web::get().to(status))
+        .route("/debug/config_dump/gateways", web::get().to(gateways))
         .route("/debug/config_dump/httproutes", web::get().to(httproutes))
         .route(
             "/debug/config_dump/inferencepools",
@@ -97,4 +99,105 @@ async fn inferencepools(ctx: web::Data<RouterContext>) -> HttpResponse {
 async fn inferencemodels(ctx: web::Data<RouterContext>) -> HttpResponse {
     let dump = ctx.shared.dump.load();
     HttpResponse::Ok().json(json!({"inferencemodels": dump.inferencemodels}))
+}
+
+fn conditions(cs: &[kthena_core::status::Condition]) -> serde_json::Value {
+    cs.iter()
+        .map(|c| {
+            json!({
+                "type": c.kind,
+                "status": if c.status { "True" } else { "False" },
+                "reason": c.reason,
+                "message": c.message,
+            })
+        })
+        .collect()
+}
+
+fn parents(ps: &[kthena_core::status::ParentStatus]) -> serde_json::Value {
+    ps.iter()
+        .map(|p| {
+            json!({
+                "parentRef": {
+                    "namespace": p.parent.gateway.namespace,
+                    "name": p.parent.gateway.name,
+                    "sectionName": p.parent.section_name,
+                    "port": p.parent.port,
+                },
+                "conditions": conditions(&p.conditions),
+            })
+        })
+        .collect()
+}
+
+/// Status of every ModelRoute, ModelServer, HTTPRoute and InferencePool, computed by
+/// `kthena_core::status` from the configuration in force.
+async fn status(ctx: web::Data<RouterContext>) -> HttpResponse {
+    use crate::pool::PoolKey;
+    use kthena_core::status;
+    let inputs = ctx.shared.status_inputs.load();
+    let pools = ctx.shared.pools.load();
+    let listeners: Vec<kthena_core::ListenerRef> = inputs
+        .gateways
+        .iter()
+        .flat_map(|g| {
+            g.listeners.iter().map(|l| kthena_core::ListenerRef {
+                gateway: g.id.clone(),
+                section_name: l.name.clone(),
+                port: l.port,
+            })
+        })
+        .collect();
+    let backend_exists = |b: &kthena_core::Backend| match b {
+        kthena_core::Backend::ModelServer(id) => {
+            pools.contains_key(&PoolKey::ModelServer(id.clone()))
+        }
+        kthena_core::Backend::ExternalProvider(_) => false,
+    };
+    let modelroutes: Vec<_> = inputs
+        .routes
+        .iter()
+        .map(|r| {
+            let s = status::model_route(r, inputs.gateway_mode, &listeners, backend_exists);
+            json!({"name": r.id.to_string(), "conditions": conditions(&s.conditions), "parents": parents(&s.parents)})
+        })
+        .collect();
+    let mut upstreams: Vec<_> = pools
+        .iter()
+        .map(|(key, cell)| {
+            let snap = cell.load();
+            let kind = match key {
+                PoolKey::ModelServer(_) => "ModelServer",
+                PoolKey::InferencePool(..) => "InferencePool",
+            };
+            json!({
+                "kind": kind,
+                "name": key.id().to_string(),
+                "readyEndpoints": snap.endpoints.len(),
+                "conditions": conditions(&status::ready(snap.endpoints.len())),
+            })
+        })
+        .collect();
+    upstreams.sort_by(|a, b| {
+        (a["kind"].as_str(), a["name"].as_str()).cmp(&(b["kind"].as_str(), b["name"].as_str()))
+    });
+    let pool_exists = |t: &kthena_core::http_route::BackendTarget| match t {
+        kthena_core::http_route::BackendTarget::InferencePool { api, pool } => {
+            pools.contains_key(&PoolKey::InferencePool(*api, pool.clone()))
+        }
+        _ => false,
+    };
+    let httproutes: Vec<_> = inputs
+        .http_routes
+        .iter()
+        .map(|r| {
+            let ps = status::http_route_parents(r, &inputs.gateways, pool_exists);
+            json!({"name": r.route.id.to_string(), "parents": parents(&ps)})
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "modelroutes": modelroutes,
+        "upstreams": upstreams,
+        "httproutes": httproutes,
+    }))
 }

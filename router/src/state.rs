@@ -34,6 +34,8 @@ pub struct Shared {
     /// Gateway mode: InferenceModels by served pool and model name, written by the RouteSet.
     pub inference_models:
         ArcSwap<HashMap<(crate::pool::PoolKey, String), kthena_core::InferenceModel>>,
+    /// The converted objects status is computed from, written by the Index actor.
+    pub status_inputs: ArcSwap<StatusInputs>,
     /// The objects of the configuration in force, for the debug endpoints.
     pub dump: ArcSwap<ConfigDump>,
     ready: AtomicBool,
@@ -68,4 +70,17 @@ pub struct ConfigDump {
     pub inferencepools: Vec<serde_json::Value>,
     /// InferenceModels (gateway mode).
     pub inferencemodels: Vec<serde_json::Value>,
+}
+
+/// What the status functions need beyond the published tables.
+#[derive(Debug, Default)]
+pub struct StatusInputs {
+    /// Every converted ModelRoute, served or not.
+    pub routes: Vec<kthena_core::Route>,
+    /// Our Gateways (gateway mode).
+    pub gateways: Vec<kthena_core::Gateway>,
+    /// HTTPRoutes with their parents (gateway mode).
+    pub http_routes: Vec<kthena_core::gateway::ParentedHttpRoute>,
+    /// True in gateway mode.
+    pub gateway_mode: bool,
 }

@@ -154,6 +154,14 @@ impl Handler<Apply> for Index {
         self.publish_pools();
         self.apply_gateways(&config.gateways);
         self.shared.dump.store(Arc::new(config.dump));
+        self.shared
+            .status_inputs
+            .store(Arc::new(crate::state::StatusInputs {
+                routes: config.routes.clone(),
+                gateways: config.gateways.clone(),
+                http_routes: config.http_routes.clone(),
+                gateway_mode: self.spawner.is_some(),
+            }));
         let routes = self.route_set.send(SetRoutes {
             routes: config.routes,
             http_routes: config.http_routes,

@@ -1,0 +1,304 @@
+//! Status conditions as pure functions of the configuration: what the router makes of each
+//! object. The operator writes them to the API server; standalone mode serves them on the
+//! debug port. Condition types and reasons are the constants of [`crate::conditions`].
+
+use crate::conditions::{reasons, types};
+use crate::gateway::{AllowedNamespaces, Gateway, ParentedHttpRoute};
+use crate::http_route::BackendTarget;
+use crate::{Backend, FieldErrors, ListenerRef, ObjectRef, ParentRef, Route};
+
+/// One condition, without the timestamps and generation the writer adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// Condition type, e.g. `Accepted`.
+    pub kind: &'static str,
+    /// True or False.
+    pub status: bool,
+    /// Reason, e.g. `NoMatchingParent`.
+    pub reason: &'static str,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl Condition {
+    fn new(
+        kind: &'static str,
+        status: bool,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// The status of a route with respect to one parent Gateway reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentStatus {
+    /// The reference, resolved.
+    pub parent: ParentRef,
+    /// `Accepted` and `ResolvedRefs` for this parent.
+    pub conditions: Vec<Condition>,
+}
+
+/// A route's status: object-level conditions and per-parent entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteStatus {
+    /// `Accepted` and `ResolvedRefs`.
+    pub conditions: Vec<Condition>,
+    /// One entry per Gateway parentRef.
+    pub parents: Vec<ParentStatus>,
+}
+
+/// The status of a ModelRoute that failed conversion: Accepted=False/Invalid listing every
+/// problem with its field.
+pub fn invalid(errors: &FieldErrors) -> Vec<Condition> {
+    vec![Condition::new(
+        types::ACCEPTED,
+        false,
+        reasons::INVALID,
+        errors.to_string(),
+    )]
+}
+
+/// The status of a valid ModelRoute.
+///
+/// Accepted: outside gateway mode a route with parentRefs is not served (`GatewayAPIDisabled`);
+/// in gateway mode each parentRef must select a listener of one of our Gateways
+/// (`NoMatchingParent` otherwise) and the route is Accepted when at least one does.
+/// ResolvedRefs: every target must name an existing object (`BackendNotFound` lists those that
+/// do not).
+pub fn model_route(
+    route: &Route,
+    gateway_mode: bool,
+    listeners: &[ListenerRef],
+    backend_exists: impl Fn(&Backend) -> bool,
+) -> RouteStatus {
+    let missing: Vec<String> = route
+        .rules
+        .iter()
+        .flat_map(|r| r.targets())
+        .filter(|t| !backend_exists(&t.backend))
+        .map(|t| t.backend.object().to_string())
+        .collect();
+    let resolved = if missing.is_empty() {
+        Condition::new(
+            types::RESOLVED_REFS,
+            true,
+            reasons::RESOLVED_REFS,
+            "all targets exist",
+        )
+    } else {
+        Condition::new(
+            types::RESOLVED_REFS,
+            false,
+            reasons::BACKEND_NOT_FOUND,
+            format!("targets not found: {}", missing.join(", ")),
+        )
+    };
+    let mut parents = Vec::new();
+    let accepted = if route.parents.is_empty() {
+        Condition::new(types::ACCEPTED, true, reasons::ACCEPTED, "route accepted")
+    } else if !gateway_mode {
+        Condition::new(
+            types::ACCEPTED,
+            false,
+            reasons::GATEWAY_API_DISABLED,
+            "route has parentRefs but the Gateway API is not enabled",
+        )
+    } else {
+        for p in &route.parents {
+            let found = listeners.iter().any(|l| p.selects(l));
+            let accepted = if found {
+                Condition::new(types::ACCEPTED, true, reasons::ACCEPTED, "route accepted")
+            } else {
+                no_matching_parent(p)
+            };
+            parents.push(ParentStatus {
+                parent: p.clone(),
+                conditions: vec![accepted, resolved.clone()],
+            });
+        }
+        let any = parents.iter().any(|p| p.conditions[0].status);
+        if any {
+            Condition::new(types::ACCEPTED, true, reasons::ACCEPTED, "route accepted")
+        } else {
+            Condition::new(
+                types::ACCEPTED,
+                false,
+                reasons::NO_MATCHING_PARENT,
+                "no parentRef names a listener of our Gateways",
+            )
+        }
+    };
+    RouteStatus {
+        conditions: vec![accepted, resolved],
+        parents,
+    }
+}
+
+fn no_matching_parent(p: &ParentRef) -> Condition {
+    let mut what = format!("Gateway {}", p.gateway);
+    if let Some(s) = &p.section_name {
+        what.push_str(&format!(" listener {s:?}"));
+    }
+    if let Some(port) = p.port {
+        what.push_str(&format!(" port {port}"));
+    }
+    Condition::new(
+        types::ACCEPTED,
+        false,
+        reasons::NO_MATCHING_PARENT,
+        format!("{what} is not one of ours"),
+    )
+}
+
+/// The status of a ModelServer (or InferencePool) with `ready` endpoints.
+pub fn ready(ready: usize) -> Vec<Condition> {
+    if ready > 0 {
+        vec![Condition::new(
+            types::READY,
+            true,
+            reasons::READY,
+            format!("{ready} ready endpoints"),
+        )]
+    } else {
+        vec![Condition::new(
+            types::READY,
+            false,
+            reasons::NO_READY_ENDPOINTS,
+            "no selected Pod is Running and Ready",
+        )]
+    }
+}
+
+/// The `parents[]` of an HTTPRoute, one per Gateway parentRef.
+///
+/// Accepted: `NoMatchingParent` when no listener of our Gateways is selected,
+/// `NotAllowedByListeners` when the selected listeners' `allowedRoutes` refuse the route,
+/// `NoMatchingListenerHostname` when none of their hostnames meets the route's.
+/// ResolvedRefs: `InvalidKind` for backendRefs of kinds not served, `BackendNotFound` for
+/// InferencePools that do not exist.
+pub fn http_route_parents(
+    route: &ParentedHttpRoute,
+    gateways: &[Gateway],
+    pool_exists: impl Fn(&BackendTarget) -> bool,
+) -> Vec<ParentStatus> {
+    let r = &route.route;
+    let backends: Vec<&BackendTarget> = r
+        .rules
+        .iter()
+        .flat_map(|rule| rule.backends())
+        .map(|b| &b.target)
+        .collect();
+    let invalid_kind: Vec<String> = backends
+        .iter()
+        .filter_map(|b| match b {
+            BackendTarget::Unsupported {
+                group,
+                kind,
+                object,
+            } => Some(format!("{group}/{kind} {object}")),
+            BackendTarget::Service { service, .. } => {
+                Some(format!("Service {service} (not served yet)"))
+            }
+            BackendTarget::InferencePool { .. } => None,
+        })
+        .collect();
+    let missing: Vec<String> = backends
+        .iter()
+        .filter(|b| matches!(b, BackendTarget::InferencePool { .. }) && !pool_exists(b))
+        .map(|b| match b {
+            BackendTarget::InferencePool { pool, .. } => pool.to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    let resolved = if !invalid_kind.is_empty() {
+        Condition::new(
+            types::RESOLVED_REFS,
+            false,
+            reasons::INVALID_KIND,
+            format!("unsupported backends: {}", invalid_kind.join(", ")),
+        )
+    } else if !missing.is_empty() {
+        Condition::new(
+            types::RESOLVED_REFS,
+            false,
+            reasons::BACKEND_NOT_FOUND,
+            format!("InferencePools not found: {}", missing.join(", ")),
+        )
+    } else {
+        Condition::new(
+            types::RESOLVED_REFS,
+            true,
+            reasons::RESOLVED_REFS,
+            "all backendRefs resolved",
+        )
+    };
+    route
+        .parents
+        .iter()
+        .map(|p| {
+            let selected: Vec<(&Gateway, &crate::gateway::Listener)> = gateways
+                .iter()
+                .filter(|g| g.id == p.gateway)
+                .flat_map(|g| g.listeners.iter().map(move |l| (g, l)))
+                .filter(|(g, l)| {
+                    p.selects(&ListenerRef {
+                        gateway: g.id.clone(),
+                        section_name: l.name.clone(),
+                        port: l.port,
+                    })
+                })
+                .collect();
+            let allowed: Vec<_> = selected
+                .iter()
+                .filter(|(g, l)| {
+                    l.allows_http_routes && admits(&l.allowed_namespaces, &g.id, &r.id)
+                })
+                .collect();
+            let hostname_ok = allowed.iter().any(|(_, l)| match &l.hostname {
+                None => true,
+                Some(lh) => {
+                    r.hostnames.is_empty()
+                        || r.hostnames.iter().any(|rh| {
+                            crate::http_route::intersect_hostnames(lh, &rh.to_ascii_lowercase())
+                                .is_some()
+                        })
+                }
+            });
+            let accepted = if selected.is_empty() {
+                no_matching_parent(p)
+            } else if allowed.is_empty() {
+                Condition::new(
+                    types::ACCEPTED,
+                    false,
+                    reasons::NOT_ALLOWED_BY_LISTENERS,
+                    "the listeners' allowedRoutes do not admit this route",
+                )
+            } else if !hostname_ok {
+                Condition::new(
+                    types::ACCEPTED,
+                    false,
+                    reasons::NO_MATCHING_LISTENER_HOSTNAME,
+                    "no hostname of the route matches the listeners'",
+                )
+            } else {
+                Condition::new(types::ACCEPTED, true, reasons::ACCEPTED, "route accepted")
+            };
+            ParentStatus {
+                parent: p.clone(),
+                conditions: vec![accepted, resolved.clone()],
+            }
+        })
+        .collect()
+}
+
+/// `allowedRoutes` for a route `route` on Gateway `gateway` (namespace labels unknown here).
+fn admits(allowed: &AllowedNamespaces, gateway: &ObjectRef, route: &ObjectRef) -> bool {
+    allowed.admits(&gateway.namespace, &route.namespace, None)
+}

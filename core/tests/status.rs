@@ -1,0 +1,299 @@
+//! Every status reason the pure status functions choose, table-driven.
+
+use kthena_core::conditions::reasons;
+use kthena_core::gateway::{AllowedNamespaces, Listener, ParentedHttpRoute, Protocol};
+use kthena_core::http_route::{
+    BackendRef, BackendTarget, HttpRoute, HttpRule, InferencePoolApi, Timeouts,
+};
+use kthena_core::status::{self, Condition};
+use kthena_core::{
+    Backend, CreationOrder, FieldErrors, Gateway, ListenerRef, ObjectRef, ParentRef, Route, Rule,
+    Target,
+};
+
+fn route(parents: Vec<ParentRef>, servers: &[&str]) -> Route {
+    let targets = servers
+        .iter()
+        .map(|s| Target {
+            backend: Backend::ModelServer(ObjectRef::new("team", *s)),
+            weight: 100,
+        })
+        .collect();
+    Route {
+        id: ObjectRef::new("team", "r"),
+        order: CreationOrder {
+            created_unix_nanos: Some(1),
+            namespace: "team".into(),
+            name: "r".into(),
+        },
+        model_name: Some("m".into()),
+        lora_adapters: vec![],
+        parents,
+        rules: vec![Rule::new(None, None, targets)],
+        rate_limit: None,
+    }
+}
+
+fn parent(gw: &str, section: Option<&str>, port: Option<u16>) -> ParentRef {
+    ParentRef {
+        gateway: ObjectRef::new("infra", gw),
+        section_name: section.map(Into::into),
+        port,
+    }
+}
+
+/// Expected (status, reason) of a condition.
+type Want = (bool, &'static str);
+
+fn cond<'a>(cs: &'a [Condition], kind: &str) -> &'a Condition {
+    cs.iter()
+        .find(|c| c.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {cs:?}"))
+}
+
+#[test]
+fn model_route_reasons() {
+    let listeners = [ListenerRef::new("infra", "gw", "http", 8080)];
+    let exists = |b: &Backend| b.object().name == "live";
+    let cases: Vec<(&str, Route, bool, Want, Want)> = vec![
+        (
+            "unbound",
+            route(vec![], &["live"]),
+            false,
+            (true, reasons::ACCEPTED),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "missing target",
+            route(vec![], &["live", "gone"]),
+            false,
+            (true, reasons::ACCEPTED),
+            (false, reasons::BACKEND_NOT_FOUND),
+        ),
+        (
+            "parents without gateway mode",
+            route(vec![parent("gw", None, None)], &["live"]),
+            false,
+            (false, reasons::GATEWAY_API_DISABLED),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "bound to our listener",
+            route(vec![parent("gw", Some("http"), None)], &["live"]),
+            true,
+            (true, reasons::ACCEPTED),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "unknown gateway",
+            route(vec![parent("other", None, None)], &["live"]),
+            true,
+            (false, reasons::NO_MATCHING_PARENT),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "unknown section",
+            route(vec![parent("gw", Some("https"), None)], &["live"]),
+            true,
+            (false, reasons::NO_MATCHING_PARENT),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "wrong port",
+            route(vec![parent("gw", None, Some(9))], &["live"]),
+            true,
+            (false, reasons::NO_MATCHING_PARENT),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "one of two parents",
+            route(
+                vec![parent("other", None, None), parent("gw", None, None)],
+                &["live"],
+            ),
+            true,
+            (true, reasons::ACCEPTED),
+            (true, reasons::RESOLVED_REFS),
+        ),
+    ];
+    for (what, r, gateway_mode, accepted, resolved) in cases {
+        let s = status::model_route(&r, gateway_mode, &listeners, exists);
+        let a = cond(&s.conditions, "Accepted");
+        let rr = cond(&s.conditions, "ResolvedRefs");
+        assert_eq!((a.status, a.reason), accepted, "{what}: {a:?}");
+        assert_eq!((rr.status, rr.reason), resolved, "{what}: {rr:?}");
+        if gateway_mode {
+            assert_eq!(s.parents.len(), r.parents.len(), "{what}");
+        }
+    }
+    let s = status::model_route(
+        &route(
+            vec![parent("other", None, None), parent("gw", None, None)],
+            &["live"],
+        ),
+        true,
+        &listeners,
+        exists,
+    );
+    assert_eq!(
+        s.parents[0].conditions[0].reason,
+        reasons::NO_MATCHING_PARENT
+    );
+    assert_eq!(s.parents[1].conditions[0].reason, reasons::ACCEPTED);
+}
+
+#[test]
+fn invalid_route_lists_its_fields() {
+    let mut errs = FieldErrors::new();
+    errs.push("spec.rules[0].modelMatch.uri.regex", "invalid regex \"(\"");
+    let c = &status::invalid(&errs)[0];
+    assert_eq!((c.status, c.reason), (false, reasons::INVALID));
+    assert!(
+        c.message.contains("spec.rules[0].modelMatch.uri.regex"),
+        "{}",
+        c.message
+    );
+}
+
+#[test]
+fn ready_counts_endpoints() {
+    assert_eq!(status::ready(3)[0].reason, reasons::READY);
+    assert!(status::ready(3)[0].message.starts_with("3 "));
+    assert_eq!(
+        (status::ready(0)[0].status, status::ready(0)[0].reason),
+        (false, reasons::NO_READY_ENDPOINTS)
+    );
+}
+
+fn gateway(hostname: Option<&str>, allowed: AllowedNamespaces, http_routes: bool) -> Gateway {
+    Gateway {
+        id: ObjectRef::new("infra", "gw"),
+        class_name: "kthena-router".into(),
+        listeners: vec![Listener {
+            name: "http".into(),
+            port: 8080,
+            protocol: Protocol::Http,
+            hostname: hostname.map(Into::into),
+            allowed_namespaces: allowed,
+            allows_http_routes: http_routes,
+        }],
+    }
+}
+
+fn http_route(
+    hostnames: &[&str],
+    backends: Vec<BackendTarget>,
+    parents: Vec<ParentRef>,
+) -> ParentedHttpRoute {
+    let backends = backends
+        .into_iter()
+        .map(|target| BackendRef { target, weight: 1 })
+        .collect();
+    ParentedHttpRoute {
+        route: HttpRoute {
+            id: ObjectRef::new("team", "h"),
+            order: CreationOrder {
+                created_unix_nanos: Some(1),
+                namespace: "team".into(),
+                name: "h".into(),
+            },
+            hostnames: hostnames.iter().map(|h| (*h).to_owned()).collect(),
+            rules: vec![HttpRule::new(
+                None,
+                vec![],
+                vec![],
+                backends,
+                Timeouts::default(),
+            )],
+        },
+        parents,
+    }
+}
+
+fn pool(name: &str) -> BackendTarget {
+    BackendTarget::InferencePool {
+        api: InferencePoolApi::V1,
+        pool: ObjectRef::new("team", name),
+    }
+}
+
+#[test]
+fn http_route_parent_reasons() {
+    let all = AllowedNamespaces::All;
+    let exists = |b: &BackendTarget| matches!(b, BackendTarget::InferencePool { pool, .. } if pool.name == "live");
+    let to_gw = || vec![parent("gw", None, None)];
+    let cases: Vec<(&str, Gateway, ParentedHttpRoute, Want, Want)> = vec![
+        (
+            "accepted",
+            gateway(None, all.clone(), true),
+            http_route(&[], vec![pool("live")], to_gw()),
+            (true, reasons::ACCEPTED),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "no such gateway",
+            gateway(None, all.clone(), true),
+            http_route(&[], vec![pool("live")], vec![parent("nope", None, None)]),
+            (false, reasons::NO_MATCHING_PARENT),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "other namespace, Same",
+            gateway(None, AllowedNamespaces::Same, true),
+            http_route(&[], vec![pool("live")], to_gw()),
+            (false, reasons::NOT_ALLOWED_BY_LISTENERS),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "kinds exclude HTTPRoute",
+            gateway(None, all.clone(), false),
+            http_route(&[], vec![pool("live")], to_gw()),
+            (false, reasons::NOT_ALLOWED_BY_LISTENERS),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "hostnames disjoint",
+            gateway(Some("*.a.com"), all.clone(), true),
+            http_route(&["x.b.com"], vec![pool("live")], to_gw()),
+            (false, reasons::NO_MATCHING_LISTENER_HOSTNAME),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "hostnames meet",
+            gateway(Some("*.a.com"), all.clone(), true),
+            http_route(&["x.a.com"], vec![pool("live")], to_gw()),
+            (true, reasons::ACCEPTED),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "missing pool",
+            gateway(None, all.clone(), true),
+            http_route(&[], vec![pool("gone")], to_gw()),
+            (true, reasons::ACCEPTED),
+            (false, reasons::BACKEND_NOT_FOUND),
+        ),
+        (
+            "unsupported kind",
+            gateway(None, all, true),
+            http_route(
+                &[],
+                vec![BackendTarget::Unsupported {
+                    group: "x.io".into(),
+                    kind: "Thing".into(),
+                    object: ObjectRef::new("team", "t"),
+                }],
+                to_gw(),
+            ),
+            (true, reasons::ACCEPTED),
+            (false, reasons::INVALID_KIND),
+        ),
+    ];
+    for (what, gw, route, accepted, resolved) in cases {
+        let parents = status::http_route_parents(&route, &[gw], exists);
+        assert_eq!(parents.len(), 1, "{what}");
+        let cs = &parents[0].conditions;
+        let (a, r) = (cond(cs, "Accepted"), cond(cs, "ResolvedRefs"));
+        assert_eq!((a.status, a.reason), accepted, "{what}: {a:?}");
+        assert_eq!((r.status, r.reason), resolved, "{what}: {r:?}");
+    }
+}
