@@ -13,6 +13,10 @@ pub mod types {
     pub const READY: &str = "Ready";
     /// ExternalModelProvider: the credential Secret was found.
     pub const CREDENTIALS_RESOLVED: &str = "CredentialsResolved";
+    /// Gateway, listener: the configuration is in the data plane.
+    pub const PROGRAMMED: &str = "Programmed";
+    /// Listener: conflicts with another listener on its port.
+    pub const CONFLICTED: &str = "Conflicted";
 }
 
 /// Condition reasons.
@@ -39,6 +43,18 @@ pub mod reasons {
     pub const BACKEND_NOT_FOUND: &str = "BackendNotFound";
     /// Ready=True.
     pub const READY: &str = "Ready";
+    /// Programmed=True.
+    pub const PROGRAMMED: &str = "Programmed";
+    /// Gateway Accepted=True with some listeners invalid, or False with all of them.
+    pub const LISTENERS_NOT_VALID: &str = "ListenersNotValid";
+    /// Listener Accepted=False: its port cannot be bound.
+    pub const PORT_UNAVAILABLE: &str = "PortUnavailable";
+    /// Listener Accepted=False: a protocol this router does not serve.
+    pub const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
+    /// Listener ResolvedRefs=False: `allowedRoutes.kinds` names no kind this router serves.
+    pub const INVALID_ROUTE_KINDS: &str = "InvalidRouteKinds";
+    /// Listener Conflicted=False.
+    pub const NO_CONFLICTS: &str = "NoConflicts";
     /// Ready=False: no selected Pod is Running and Ready.
     pub const NO_READY_ENDPOINTS: &str = "NoReadyEndpoints";
     /// CredentialsResolved=True.

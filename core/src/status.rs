@@ -302,3 +302,160 @@ pub fn http_route_parents(
 fn admits(allowed: &AllowedNamespaces, gateway: &ObjectRef, route: &ObjectRef) -> bool {
     allowed.admits(&gateway.namespace, &route.namespace, None)
 }
+
+/// The status of one listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerStatus {
+    /// The listener's name.
+    pub name: String,
+    /// Route kinds it really serves (group, kind).
+    pub supported_kinds: Vec<(&'static str, &'static str)>,
+    /// Accepted routes attached to it.
+    pub attached_routes: usize,
+    /// `Accepted`, `Programmed`, `ResolvedRefs`, `Conflicted`.
+    pub conditions: Vec<Condition>,
+}
+
+/// The status of a Gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayStatus {
+    /// `Accepted` and `Programmed`.
+    pub conditions: Vec<Condition>,
+    /// One entry per listener, in spec order.
+    pub listeners: Vec<ListenerStatus>,
+}
+
+/// The status of Gateway `g`: `attached(listener)` counts the accepted routes on a listener,
+/// `port_bound(port)` says whether the router serves the port.
+///
+/// A listener is Accepted unless its protocol is not served (`UnsupportedProtocol`: anything
+/// but HTTP; HTTPS is not served yet) or its port cannot be bound (`PortUnavailable`), and
+/// Programmed when Accepted and bound. The Gateway is Accepted when some listener is
+/// (`ListenersNotValid` when not all are) and Programmed when every accepted listener is.
+pub fn gateway(
+    g: &Gateway,
+    attached: impl Fn(&ListenerRef) -> usize,
+    port_bound: impl Fn(u16) -> bool,
+) -> GatewayStatus {
+    use crate::gateway::Protocol;
+    let listeners: Vec<ListenerStatus> = g
+        .listeners
+        .iter()
+        .map(|l| {
+            let r = ListenerRef {
+                gateway: g.id.clone(),
+                section_name: l.name.clone(),
+                port: l.port,
+            };
+            let accepted = match &l.protocol {
+                Protocol::Http if !port_bound(l.port) => Condition::new(
+                    types::ACCEPTED,
+                    false,
+                    reasons::PORT_UNAVAILABLE,
+                    format!("port {} cannot be bound", l.port),
+                ),
+                Protocol::Http => Condition::new(
+                    types::ACCEPTED,
+                    true,
+                    reasons::ACCEPTED,
+                    "listener accepted",
+                ),
+                Protocol::Https => Condition::new(
+                    types::ACCEPTED,
+                    false,
+                    reasons::UNSUPPORTED_PROTOCOL,
+                    "HTTPS listeners are not served yet",
+                ),
+                Protocol::Other(p) => Condition::new(
+                    types::ACCEPTED,
+                    false,
+                    reasons::UNSUPPORTED_PROTOCOL,
+                    format!("protocol {p:?} is not served"),
+                ),
+            };
+            let programmed = if accepted.status {
+                Condition::new(
+                    types::PROGRAMMED,
+                    true,
+                    reasons::PROGRAMMED,
+                    format!("serving port {}", l.port),
+                )
+            } else {
+                Condition::new(
+                    types::PROGRAMMED,
+                    false,
+                    reasons::INVALID,
+                    accepted.message.clone(),
+                )
+            };
+            let resolved = if l.allows_http_routes
+                || !matches!(l.protocol, Protocol::Http | Protocol::Https)
+            {
+                Condition::new(
+                    types::RESOLVED_REFS,
+                    true,
+                    reasons::RESOLVED_REFS,
+                    "references resolved",
+                )
+            } else {
+                Condition::new(
+                    types::RESOLVED_REFS,
+                    false,
+                    reasons::INVALID_ROUTE_KINDS,
+                    "allowedRoutes.kinds names no kind this router serves",
+                )
+            };
+            let conflicted = Condition::new(
+                types::CONFLICTED,
+                false,
+                reasons::NO_CONFLICTS,
+                "no conflicts",
+            );
+            ListenerStatus {
+                name: l.name.clone(),
+                supported_kinds: if l.allows_http_routes {
+                    vec![("gateway.networking.k8s.io", "HTTPRoute")]
+                } else {
+                    vec![]
+                },
+                attached_routes: attached(&r),
+                conditions: vec![accepted, programmed, resolved, conflicted],
+            }
+        })
+        .collect();
+    let valid = listeners.iter().filter(|l| l.conditions[0].status).count();
+    let accepted = match valid {
+        0 => Condition::new(
+            types::ACCEPTED,
+            false,
+            reasons::LISTENERS_NOT_VALID,
+            "no listener is valid",
+        ),
+        n if n < listeners.len() => Condition::new(
+            types::ACCEPTED,
+            true,
+            reasons::LISTENERS_NOT_VALID,
+            "some listeners are not valid",
+        ),
+        _ => Condition::new(types::ACCEPTED, true, reasons::ACCEPTED, "gateway accepted"),
+    };
+    let programmed = if valid > 0 {
+        Condition::new(
+            types::PROGRAMMED,
+            true,
+            reasons::PROGRAMMED,
+            "every valid listener is served",
+        )
+    } else {
+        Condition::new(
+            types::PROGRAMMED,
+            false,
+            reasons::INVALID,
+            "no listener is served",
+        )
+    };
+    GatewayStatus {
+        conditions: vec![accepted, programmed],
+        listeners,
+    }
+}

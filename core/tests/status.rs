@@ -297,3 +297,102 @@ fn http_route_parent_reasons() {
         assert_eq!((r.status, r.reason), resolved, "{what}: {r:?}");
     }
 }
+
+#[test]
+fn gateway_and_listener_reasons() {
+    let mut gw = gateway(None, AllowedNamespaces::All, true);
+    let mk = |name: &str, port: u16, protocol: Protocol, http_routes: bool| Listener {
+        name: name.into(),
+        port,
+        protocol,
+        hostname: None,
+        allowed_namespaces: AllowedNamespaces::All,
+        allows_http_routes: http_routes,
+    };
+    gw.listeners = vec![
+        mk("ok", 8080, Protocol::Http, true),
+        mk("taken", 8081, Protocol::Http, true),
+        mk("tls", 8443, Protocol::Https, true),
+        mk("tcp", 9000, Protocol::Other("TCP".into()), false),
+        mk("no-kinds", 8082, Protocol::Http, false),
+    ];
+    let s = status::gateway(
+        &gw,
+        |l| if l.section_name == "ok" { 2 } else { 0 },
+        |port| port != 8081,
+    );
+    let want: [(&str, Want, Want, Want); 5] = [
+        (
+            "ok",
+            (true, reasons::ACCEPTED),
+            (true, reasons::PROGRAMMED),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "taken",
+            (false, reasons::PORT_UNAVAILABLE),
+            (false, reasons::INVALID),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "tls",
+            (false, reasons::UNSUPPORTED_PROTOCOL),
+            (false, reasons::INVALID),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "tcp",
+            (false, reasons::UNSUPPORTED_PROTOCOL),
+            (false, reasons::INVALID),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "no-kinds",
+            (true, reasons::ACCEPTED),
+            (true, reasons::PROGRAMMED),
+            (false, reasons::INVALID_ROUTE_KINDS),
+        ),
+    ];
+    for (l, (name, accepted, programmed, resolved)) in s.listeners.iter().zip(want) {
+        assert_eq!(l.name, name);
+        let c = &l.conditions;
+        assert_eq!(
+            (cond(c, "Accepted").status, cond(c, "Accepted").reason),
+            accepted,
+            "{name}"
+        );
+        assert_eq!(
+            (cond(c, "Programmed").status, cond(c, "Programmed").reason),
+            programmed,
+            "{name}"
+        );
+        assert_eq!(
+            (
+                cond(c, "ResolvedRefs").status,
+                cond(c, "ResolvedRefs").reason
+            ),
+            resolved,
+            "{name}"
+        );
+        assert_eq!(
+            cond(c, "Conflicted").reason,
+            reasons::NO_CONFLICTS,
+            "{name}"
+        );
+    }
+    assert_eq!(s.listeners[0].attached_routes, 2);
+    assert_eq!(
+        s.listeners[0].supported_kinds,
+        vec![("gateway.networking.k8s.io", "HTTPRoute")]
+    );
+    assert!(s.listeners[4].supported_kinds.is_empty());
+    let a = cond(&s.conditions, "Accepted");
+    assert_eq!((a.status, a.reason), (true, reasons::LISTENERS_NOT_VALID));
+    assert!(cond(&s.conditions, "Programmed").status);
+
+    gw.listeners = vec![mk("taken", 8081, Protocol::Http, true)];
+    let s = status::gateway(&gw, |_| 0, |_| false);
+    let a = cond(&s.conditions, "Accepted");
+    assert_eq!((a.status, a.reason), (false, reasons::LISTENERS_NOT_VALID));
+    assert_eq!(cond(&s.conditions, "Programmed").reason, reasons::INVALID);
+}

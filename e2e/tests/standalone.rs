@@ -731,3 +731,62 @@ async fn inference_model_splits_its_model_exactly_over_target_models() {
     let line = router.process.wait_for("model_name=food-review");
     assert!(line.contains(" inference_pool=default/food-pool"), "{line}");
 }
+
+#[actix_rt::test]
+async fn a_taken_port_is_port_unavailable_while_other_listeners_serve() {
+    let mut env = Env::new();
+    env.mock(
+        "engine-0",
+        &[("app", "engine")],
+        &["--served-model-name", "m"],
+    );
+    env.model_server("engine", "engine", "");
+    env.route("r", "m", "engine");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port to hold");
+    let taken_port = taken.local_addr().expect("address").port();
+    let free = free_port();
+    env.write(
+        "gw-default.yaml",
+        &format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: default, namespace: default}}\n\
+             spec:\n  gatewayClassName: kthena-router\n  listeners:\n  \
+             - {{name: http, port: {free}, protocol: HTTP}}\n  - {{name: busy, port: {taken_port}, protocol: HTTP}}\n"
+        ),
+    );
+    let p = free.to_string();
+    let router = env.router(&["--enable-gateway-api", "--port", &p]);
+    let c = client();
+    let a = post(&c, &router.url("/v1/chat/completions"), &[], chat("m")).await;
+    assert_eq!(
+        (a.status, a.pod.as_deref()),
+        (200, Some("engine-0")),
+        "{}",
+        a.body
+    );
+    let status = get(&c, &format!("http://{}/debug/status", router.debug))
+        .await
+        .json();
+    let gw = &status["gateways"][0];
+    let listener = |name: &str| {
+        gw["listeners"]
+            .as_array()
+            .and_then(|ls| ls.iter().find(|l| l["name"] == name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let busy = listener("busy");
+    assert_eq!(
+        busy["conditions"][0]["reason"], "PortUnavailable",
+        "{status}"
+    );
+    assert_eq!(busy["conditions"][1]["type"], "Programmed", "{status}");
+    assert_eq!(busy["conditions"][1]["status"], "False", "{status}");
+    let http = listener("http");
+    assert_eq!(http["conditions"][1]["status"], "True", "{status}");
+    assert_eq!(http["attachedRoutes"], 1, "{status}");
+    assert_eq!(
+        gw["conditions"][0]["reason"], "ListenersNotValid",
+        "{status}"
+    );
+    drop(taken);
+}

@@ -195,7 +195,46 @@ async fn status(ctx: web::Data<RouterContext>) -> HttpResponse {
             json!({"name": r.route.id.to_string(), "parents": parents(&ps)})
         })
         .collect();
+    let tables = ctx.shared.http_routes.load();
+    let attached = |l: &kthena_core::ListenerRef| {
+        let http = tables
+            .get(l)
+            .map_or(0, |t| t.routes().len() - t.skipped().len());
+        let model = inputs
+            .routes
+            .iter()
+            .filter(|r| {
+                if r.parents.is_empty() {
+                    r.id.namespace == l.gateway.namespace
+                } else {
+                    r.parents.iter().any(|p| p.selects(l))
+                }
+            })
+            .count();
+        http + model
+    };
+    let gateways: Vec<_> = inputs
+        .gateways
+        .iter()
+        .map(|g| {
+            let s = status::gateway(g, attached, |port| !inputs.unbound_ports.contains(&port));
+            let listeners: Vec<_> = s
+                .listeners
+                .iter()
+                .map(|l| {
+                    json!({
+                        "name": l.name,
+                        "supportedKinds": l.supported_kinds.iter().map(|(g, k)| json!({"group": g, "kind": k})).collect::<Vec<_>>(),
+                        "attachedRoutes": l.attached_routes,
+                        "conditions": conditions(&l.conditions),
+                    })
+                })
+                .collect();
+            json!({"name": g.id.to_string(), "conditions": conditions(&s.conditions), "listeners": listeners})
+        })
+        .collect();
     HttpResponse::Ok().json(json!({
+        "gateways": gateways,
         "modelroutes": modelroutes,
         "upstreams": upstreams,
         "httproutes": httproutes,

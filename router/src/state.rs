@@ -83,4 +83,6 @@ pub struct StatusInputs {
     pub http_routes: Vec<kthena_core::gateway::ParentedHttpRoute>,
     /// True in gateway mode.
     pub gateway_mode: bool,
+    /// Gateway listener ports that could not be bound.
+    pub unbound_ports: Vec<u16>,
 }

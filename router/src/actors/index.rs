@@ -62,9 +62,11 @@ impl Index {
     }
 
     /// Publishes the listeners of every port and serves exactly the ports of the Gateways.
-    fn apply_gateways(&mut self, gateways: &[kthena_core::Gateway]) {
+    /// Returns the ports that could not be bound.
+    fn apply_gateways(&mut self, gateways: &[kthena_core::Gateway]) -> Vec<u16> {
+        let mut unbound = Vec::new();
         let Some(spawner) = self.spawner.clone() else {
-            return;
+            return unbound;
         };
         let mut ports: HashMap<u16, PortListeners> = HashMap::new();
         for g in gateways {
@@ -88,7 +90,10 @@ impl Index {
                         Listener::new(socket, spawner.ctx.clone(), spawner.workers, spawner.drain);
                     self.listeners.insert(port, l.start());
                 }
-                Err(e) => tracing::error!(port, error = %e, "cannot bind a Gateway listener port"),
+                Err(e) => {
+                    tracing::error!(port, error = %e, "cannot bind a Gateway listener port");
+                    unbound.push(port);
+                }
             }
         }
         self.listeners.retain(|port, addr| {
@@ -102,7 +107,12 @@ impl Index {
             }
             keep
         });
+        // An unbound port serves nothing: requests cannot reach it anyway.
+        for port in &unbound {
+            ports.remove(port);
+        }
         self.shared.ports.store(Arc::new(ports));
+        unbound
     }
 
     fn publish_pools(&self) {
@@ -152,7 +162,7 @@ impl Handler<Apply> for Index {
             }
         }
         self.publish_pools();
-        self.apply_gateways(&config.gateways);
+        let unbound_ports = self.apply_gateways(&config.gateways);
         self.shared.dump.store(Arc::new(config.dump));
         self.shared
             .status_inputs
@@ -161,6 +171,7 @@ impl Handler<Apply> for Index {
                 gateways: config.gateways.clone(),
                 http_routes: config.http_routes.clone(),
                 gateway_mode: self.spawner.is_some(),
+                unbound_ports,
             }));
         let routes = self.route_set.send(SetRoutes {
             routes: config.routes,
