@@ -459,3 +459,45 @@ pub fn gateway(
         listeners,
     }
 }
+
+/// The `parents[]` of an InferencePool: one entry per Gateway whose HTTPRoutes send traffic
+/// to it. Accepted says, when the pool names an endpoint picker, that the picker is not
+/// called (the router picks the endpoint itself).
+pub fn inference_pool_parents(
+    pool: &crate::InferencePool,
+    routes: &[ParentedHttpRoute],
+) -> Vec<(ObjectRef, Vec<Condition>)> {
+    let uses_pool = |r: &ParentedHttpRoute| {
+        r.route.rules.iter().flat_map(|rule| rule.backends()).any(|b| {
+            matches!(&b.target, BackendTarget::InferencePool { api, pool: p } if *api == pool.api && *p == pool.id)
+        })
+    };
+    let mut gateways: Vec<ObjectRef> = routes
+        .iter()
+        .filter(|r| uses_pool(r))
+        .flat_map(|r| r.parents.iter().map(|p| p.gateway.clone()))
+        .collect();
+    gateways.sort();
+    gateways.dedup();
+    let message = match &pool.endpoint_picker {
+        Some(epp) => format!(
+            "pool served; endpoint picker {epp:?} is not called: the router picks endpoints itself"
+        ),
+        None => "pool served".to_owned(),
+    };
+    gateways
+        .into_iter()
+        .map(|g| {
+            let conditions = vec![
+                Condition::new(types::ACCEPTED, true, reasons::ACCEPTED, message.clone()),
+                Condition::new(
+                    types::RESOLVED_REFS,
+                    true,
+                    reasons::RESOLVED_REFS,
+                    "references resolved",
+                ),
+            ];
+            (g, conditions)
+        })
+        .collect()
+}

@@ -396,3 +396,34 @@ fn gateway_and_listener_reasons() {
     assert_eq!((a.status, a.reason), (false, reasons::LISTENERS_NOT_VALID));
     assert_eq!(cond(&s.conditions, "Programmed").reason, reasons::INVALID);
 }
+
+#[test]
+fn inference_pool_parents_are_the_gateways_routing_to_it() {
+    let live = kthena_core::InferencePool {
+        id: ObjectRef::new("team", "live"),
+        api: InferencePoolApi::V1,
+        match_labels: [("app".to_owned(), "x".to_owned())].into(),
+        port: 8000,
+        endpoint_picker: Some("live-epp".into()),
+    };
+    let routes = [
+        http_route(
+            &[],
+            vec![pool("live")],
+            vec![parent("gw", None, None), parent("gw", Some("http"), None)],
+        ),
+        http_route(
+            &[],
+            vec![pool("other")],
+            vec![parent("elsewhere", None, None)],
+        ),
+    ];
+    let parents = status::inference_pool_parents(&live, &routes);
+    assert_eq!(parents.len(), 1);
+    assert_eq!(parents[0].0, ObjectRef::new("infra", "gw"));
+    let accepted = cond(&parents[0].1, "Accepted");
+    assert!(
+        accepted.status && accepted.message.contains("\"live-epp\" is not called"),
+        "{accepted:?}"
+    );
+}

@@ -596,6 +596,22 @@ async fn httproutes_send_requests_to_inference_pools_by_model_header() {
         parent["conditions"][1]["reason"], "ResolvedRefs",
         "{status}"
     );
+    let qwen = status["inferencepools"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "default/qwen-pool"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        qwen["parents"][0]["parentRef"]["name"], "default",
+        "{status}"
+    );
+    let message = qwen["parents"][0]["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("\"qwen-pool-epp\" is not called"),
+        "{status}"
+    );
     let pools = get(
         &c,
         &format!("http://{}/debug/config_dump/inferencepools", router.debug),

@@ -233,7 +233,24 @@ async fn status(ctx: web::Data<RouterContext>) -> HttpResponse {
             json!({"name": g.id.to_string(), "conditions": conditions(&s.conditions), "listeners": listeners})
         })
         .collect();
+    let inferencepools: Vec<_> = inputs
+        .pools
+        .iter()
+        .map(|p| {
+            let parents: Vec<_> = status::inference_pool_parents(p, &inputs.http_routes)
+                .iter()
+                .map(|(g, cs)| {
+                    json!({
+                        "parentRef": {"namespace": g.namespace, "name": g.name},
+                        "conditions": conditions(cs),
+                    })
+                })
+                .collect();
+            json!({"name": p.id.to_string(), "group": p.api.group(), "parents": parents})
+        })
+        .collect();
     HttpResponse::Ok().json(json!({
+        "inferencepools": inferencepools,
         "gateways": gateways,
         "modelroutes": modelroutes,
         "upstreams": upstreams,

@@ -85,4 +85,6 @@ pub struct StatusInputs {
     pub gateway_mode: bool,
     /// Gateway listener ports that could not be bound.
     pub unbound_ports: Vec<u16>,
+    /// InferencePools (gateway mode).
+    pub pools: Vec<kthena_core::InferencePool>,
 }

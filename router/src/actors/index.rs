@@ -139,6 +139,7 @@ impl Handler<Apply> for Index {
 
     fn handle(&mut self, Apply(config): Apply, _: &mut Context<Self>) -> Self::Result {
         let pods = Arc::new(config.pods);
+        let inference_pools = config.pools.clone();
         let upstreams: Vec<Upstream> = config
             .servers
             .into_iter()
@@ -172,6 +173,7 @@ impl Handler<Apply> for Index {
                 http_routes: config.http_routes.clone(),
                 gateway_mode: self.spawner.is_some(),
                 unbound_ports,
+                pools: inference_pools,
             }));
         let routes = self.route_set.send(SetRoutes {
             routes: config.routes,
