@@ -418,6 +418,18 @@ pub fn gateway(
                         k.kind == "HTTPRoute" && k.group.as_deref().is_none_or(|g| g == GATEWAY_GROUP)
                     })
             }) && matches!(protocol, core::gateway::Protocol::Http | core::gateway::Protocol::Https);
+            let gw_ns = g.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+            let certificate_refs = l
+                .tls
+                .as_ref()
+                .and_then(|t| t.certificate_refs.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|c| {
+                    c.group.as_deref().unwrap_or("").is_empty() && c.kind.as_deref().unwrap_or("Secret") == "Secret"
+                })
+                .map(|c| ObjectRef::new(c.namespace.as_deref().unwrap_or(gw_ns), c.name.clone()))
+                .collect();
             Some(core::gateway::Listener {
                 name: l.name.clone(),
                 port,
@@ -425,6 +437,7 @@ pub fn gateway(
                 hostname: l.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
                 allowed_namespaces,
                 allows_http_routes,
+                certificate_refs,
             })
         })
         .collect();

@@ -43,6 +43,8 @@ pub enum Object {
     /// Core `v1` Pod (standalone mode: a Pod's `status.podIP` and Ready condition make it an
     /// endpoint).
     Pod(Box<k8s_openapi::api::core::v1::Pod>),
+    /// Core `v1` Secret (standalone mode: `kubernetes.io/tls` Secrets of HTTPS listeners).
+    Secret(Box<k8s_openapi::api::core::v1::Secret>),
     /// Any other kind (Deployments, Services, ...): left to the caller.
     Other {
         /// `apiVersion`.
@@ -124,6 +126,7 @@ fn typed(h: &TypeHeader, v: serde_norway::Value) -> Result<Object, serde_norway:
     let gateway_version = matches!(version, "v1" | "v1beta1");
     Ok(match (group, h.kind.as_str()) {
         ("", "Pod") if version == "v1" => Object::Pod(de(v)?),
+        ("", "Secret") if version == "v1" => Object::Secret(de(v)?),
         (crate::GROUP, "ModelRoute") if version == crate::VERSION => Object::ModelRoute(de(v)?),
         (crate::GROUP, "ModelServer") if version == crate::VERSION => Object::ModelServer(de(v)?),
         (crate::GROUP, "ExternalModelProvider") if version == crate::VERSION => {

@@ -53,6 +53,8 @@ pub mod reasons {
     pub const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
     /// Listener ResolvedRefs=False: `allowedRoutes.kinds` names no kind this router serves.
     pub const INVALID_ROUTE_KINDS: &str = "InvalidRouteKinds";
+    /// Listener ResolvedRefs=False: a certificateRef names no usable `kubernetes.io/tls` Secret.
+    pub const INVALID_CERTIFICATE_REF: &str = "InvalidCertificateRef";
     /// Listener Conflicted=False.
     pub const NO_CONFLICTS: &str = "NoConflicts";
     /// Ready=False: no selected Pod is Running and Ready.

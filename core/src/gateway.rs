@@ -30,6 +30,9 @@ pub struct Listener {
     pub allowed_namespaces: AllowedNamespaces,
     /// `allowedRoutes.kinds` admits HTTPRoute (true by default on HTTP and HTTPS listeners).
     pub allows_http_routes: bool,
+    /// `tls.certificateRefs` (Secrets, namespace defaulted to the Gateway's) of an HTTPS
+    /// listener that terminates TLS.
+    pub certificate_refs: Vec<ObjectRef>,
 }
 
 /// `allowedRoutes.namespaces.from`.
@@ -178,6 +181,7 @@ mod tests {
                 hostname: h.map(str::to_owned),
                 allowed_namespaces: AllowedNamespaces::Same,
                 allows_http_routes: true,
+                certificate_refs: vec![],
             };
             p.add(&gw, &l);
         }

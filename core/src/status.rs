@@ -326,16 +326,19 @@ pub struct GatewayStatus {
 }
 
 /// The status of Gateway `g`: `attached(listener)` counts the accepted routes on a listener,
-/// `port_bound(port)` says whether the router serves the port.
+/// `port_bound(port)` says whether the router serves the port, `certificate(listener)` tells
+/// why an HTTPS listener's certificate is unusable.
 ///
 /// A listener is Accepted unless its protocol is not served (`UnsupportedProtocol`: anything
-/// but HTTP; HTTPS is not served yet) or its port cannot be bound (`PortUnavailable`), and
-/// Programmed when Accepted and bound. The Gateway is Accepted when some listener is
+/// but HTTP and HTTPS) or its port cannot be bound (`PortUnavailable`); an HTTPS listener
+/// whose certificate is unusable has ResolvedRefs=False (`InvalidCertificateRef`). It is
+/// Programmed when Accepted, bound and resolved. The Gateway is Accepted when some listener is
 /// (`ListenersNotValid` when not all are) and Programmed when every accepted listener is.
 pub fn gateway(
     g: &Gateway,
     attached: impl Fn(&ListenerRef) -> usize,
     port_bound: impl Fn(u16) -> bool,
+    certificate: impl Fn(&ListenerRef) -> Option<String>,
 ) -> GatewayStatus {
     use crate::gateway::Protocol;
     let listeners: Vec<ListenerStatus> = g
@@ -348,23 +351,17 @@ pub fn gateway(
                 port: l.port,
             };
             let accepted = match &l.protocol {
-                Protocol::Http if !port_bound(l.port) => Condition::new(
+                Protocol::Http | Protocol::Https if !port_bound(l.port) => Condition::new(
                     types::ACCEPTED,
                     false,
                     reasons::PORT_UNAVAILABLE,
                     format!("port {} cannot be bound", l.port),
                 ),
-                Protocol::Http => Condition::new(
+                Protocol::Http | Protocol::Https => Condition::new(
                     types::ACCEPTED,
                     true,
                     reasons::ACCEPTED,
                     "listener accepted",
-                ),
-                Protocol::Https => Condition::new(
-                    types::ACCEPTED,
-                    false,
-                    reasons::UNSUPPORTED_PROTOCOL,
-                    "HTTPS listeners are not served yet",
                 ),
                 Protocol::Other(p) => Condition::new(
                     types::ACCEPTED,
@@ -373,22 +370,19 @@ pub fn gateway(
                     format!("protocol {p:?} is not served"),
                 ),
             };
-            let programmed = if accepted.status {
-                Condition::new(
-                    types::PROGRAMMED,
-                    true,
-                    reasons::PROGRAMMED,
-                    format!("serving port {}", l.port),
-                )
+            let cert_problem = if l.protocol == Protocol::Https {
+                certificate(&r)
             } else {
-                Condition::new(
-                    types::PROGRAMMED,
-                    false,
-                    reasons::INVALID,
-                    accepted.message.clone(),
-                )
+                None
             };
-            let resolved = if l.allows_http_routes
+            let resolved = if let Some(problem) = &cert_problem {
+                Condition::new(
+                    types::RESOLVED_REFS,
+                    false,
+                    reasons::INVALID_CERTIFICATE_REF,
+                    problem.clone(),
+                )
+            } else if l.allows_http_routes
                 || !matches!(l.protocol, Protocol::Http | Protocol::Https)
             {
                 Condition::new(
@@ -403,6 +397,23 @@ pub fn gateway(
                     false,
                     reasons::INVALID_ROUTE_KINDS,
                     "allowedRoutes.kinds names no kind this router serves",
+                )
+            };
+            let programmed = if !accepted.status {
+                Condition::new(
+                    types::PROGRAMMED,
+                    false,
+                    reasons::INVALID,
+                    accepted.message.clone(),
+                )
+            } else if let Some(problem) = cert_problem {
+                Condition::new(types::PROGRAMMED, false, reasons::INVALID, problem)
+            } else {
+                Condition::new(
+                    types::PROGRAMMED,
+                    true,
+                    reasons::PROGRAMMED,
+                    format!("serving port {}", l.port),
                 )
             };
             let conflicted = Condition::new(

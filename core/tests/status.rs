@@ -176,6 +176,7 @@ fn gateway(hostname: Option<&str>, allowed: AllowedNamespaces, http_routes: bool
             hostname: hostname.map(Into::into),
             allowed_namespaces: allowed,
             allows_http_routes: http_routes,
+            certificate_refs: vec![],
         }],
     }
 }
@@ -308,20 +309,26 @@ fn gateway_and_listener_reasons() {
         hostname: None,
         allowed_namespaces: AllowedNamespaces::All,
         allows_http_routes: http_routes,
+        certificate_refs: vec![],
     };
     gw.listeners = vec![
         mk("ok", 8080, Protocol::Http, true),
         mk("taken", 8081, Protocol::Http, true),
         mk("tls", 8443, Protocol::Https, true),
+        mk("bad-cert", 8444, Protocol::Https, true),
         mk("tcp", 9000, Protocol::Other("TCP".into()), false),
         mk("no-kinds", 8082, Protocol::Http, false),
     ];
+    let bad_cert = |l: &ListenerRef| {
+        (l.section_name == "bad-cert").then(|| "Secret team/x not found".to_owned())
+    };
     let s = status::gateway(
         &gw,
         |l| if l.section_name == "ok" { 2 } else { 0 },
         |port| port != 8081,
+        bad_cert,
     );
-    let want: [(&str, Want, Want, Want); 5] = [
+    let want: [(&str, Want, Want, Want); 6] = [
         (
             "ok",
             (true, reasons::ACCEPTED),
@@ -336,9 +343,15 @@ fn gateway_and_listener_reasons() {
         ),
         (
             "tls",
-            (false, reasons::UNSUPPORTED_PROTOCOL),
-            (false, reasons::INVALID),
+            (true, reasons::ACCEPTED),
+            (true, reasons::PROGRAMMED),
             (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "bad-cert",
+            (true, reasons::ACCEPTED),
+            (false, reasons::INVALID),
+            (false, reasons::INVALID_CERTIFICATE_REF),
         ),
         (
             "tcp",
@@ -385,13 +398,13 @@ fn gateway_and_listener_reasons() {
         s.listeners[0].supported_kinds,
         vec![("gateway.networking.k8s.io", "HTTPRoute")]
     );
-    assert!(s.listeners[4].supported_kinds.is_empty());
+    assert!(s.listeners[5].supported_kinds.is_empty());
     let a = cond(&s.conditions, "Accepted");
     assert_eq!((a.status, a.reason), (true, reasons::LISTENERS_NOT_VALID));
     assert!(cond(&s.conditions, "Programmed").status);
 
     gw.listeners = vec![mk("taken", 8081, Protocol::Http, true)];
-    let s = status::gateway(&gw, |_| 0, |_| false);
+    let s = status::gateway(&gw, |_| 0, |_| false, |_| None);
     let a = cond(&s.conditions, "Accepted");
     assert_eq!((a.status, a.reason), (false, reasons::LISTENERS_NOT_VALID));
     assert_eq!(cond(&s.conditions, "Programmed").reason, reasons::INVALID);

@@ -806,3 +806,90 @@ async fn a_taken_port_is_port_unavailable_while_other_listeners_serve() {
     );
     drop(taken);
 }
+
+#[actix_rt::test]
+async fn an_https_listener_serves_with_the_secret_certificate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let issued =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("test certificate");
+    let indent = |pem: String| {
+        pem.lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
+    let mut env = Env::new();
+    env.mock(
+        "engine-0",
+        &[("app", "engine")],
+        &["--served-model-name", "m"],
+    );
+    env.model_server("engine", "engine", "");
+    env.route("r", "m", "engine");
+    env.write(
+        "secret.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: router-tls, namespace: default}}\ntype: kubernetes.io/tls\n\
+             stringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
+            indent(issued.cert.pem()),
+            indent(issued.key_pair.serialize_pem())
+        ),
+    );
+    let (plain, tls) = (free_port(), free_port());
+    env.write(
+        "gw-default.yaml",
+        &format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: default, namespace: default}}\n\
+             spec:\n  gatewayClassName: kthena-router\n  listeners:\n  - {{name: http, port: {plain}, protocol: HTTP}}\n  \
+             - name: https\n    port: {tls}\n    protocol: HTTPS\n    tls:\n      mode: Terminate\n      \
+             certificateRefs: [{{name: router-tls}}]\n  - name: broken\n    port: {}\n    protocol: HTTPS\n    \
+             tls: {{certificateRefs: [{{name: missing}}]}}\n",
+            free_port()
+        ),
+    );
+    let p = plain.to_string();
+    let router = env.router(&["--enable-gateway-api", "--port", &p]);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(issued.cert.der().clone())
+        .expect("trust the test certificate");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let https = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(std::sync::Arc::new(config)))
+        .finish();
+    let url = format!("https://localhost:{tls}/v1/chat/completions");
+    let a = post(&https, &url, &[], chat("m")).await;
+    assert_eq!(
+        (a.status, a.pod.as_deref()),
+        (200, Some("engine-0")),
+        "{}",
+        a.body
+    );
+    let c = client();
+    let status = get(&c, &format!("http://{}/debug/status", router.debug))
+        .await
+        .json();
+    let listeners = status["gateways"][0]["listeners"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let find = |name: &str| {
+        listeners
+            .iter()
+            .find(|l| l["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(find("https")["conditions"][1]["status"], "True", "{status}");
+    assert_eq!(
+        find("broken")["conditions"][2]["reason"],
+        "InvalidCertificateRef",
+        "{status}"
+    );
+    assert_eq!(
+        find("broken")["conditions"][1]["status"],
+        "False",
+        "{status}"
+    );
+}

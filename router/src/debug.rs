@@ -217,7 +217,10 @@ async fn status(ctx: web::Data<RouterContext>) -> HttpResponse {
         .gateways
         .iter()
         .map(|g| {
-            let s = status::gateway(g, attached, |port| !inputs.unbound_ports.contains(&port));
+            let certificate = |l: &kthena_core::ListenerRef| {
+                inputs.bad_certificates.iter().find(|(r, _)| r == l).map(|(_, e)| e.clone())
+            };
+            let s = status::gateway(g, attached, |port| !inputs.unbound_ports.contains(&port), certificate);
             let listeners: Vec<_> = s
                 .listeners
                 .iter()

@@ -22,5 +22,6 @@ pub mod pool;
 pub mod proxy;
 pub mod source;
 pub mod state;
+pub mod tls;
 pub mod upstream;
 pub mod usage;

@@ -25,6 +25,8 @@ pub struct Config {
     pub http_routes: Vec<kthena_core::gateway::ParentedHttpRoute>,
     /// Converted InferenceModels (gateway mode only).
     pub inference_models: Vec<kthena_core::InferenceModel>,
+    /// `kubernetes.io/tls` Secrets: PEM certificate chain and key (gateway mode only).
+    pub tls_secrets: std::collections::HashMap<ObjectRef, TlsSecret>,
     /// Gateways of our classes (gateway mode only).
     pub gateways: Vec<Gateway>,
     /// The objects as read, for the debug endpoints.
@@ -61,7 +63,17 @@ impl GatewayOptions {
                 hostname: None,
                 allowed_namespaces: kthena_core::gateway::AllowedNamespaces::All,
                 allows_http_routes: true,
+                certificate_refs: vec![],
             }],
         }
     }
+}
+
+/// A `kubernetes.io/tls` Secret's `tls.crt` and `tls.key`, PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSecret {
+    /// Certificate chain.
+    pub cert_pem: Vec<u8>,
+    /// Private key.
+    pub key_pem: Vec<u8>,
 }

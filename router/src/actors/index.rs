@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, Addr, AtomicResponse, Context, Handler, Message, WrapFuture};
 use arc_swap::ArcSwap;
-use kthena_core::PortListeners;
+use kthena_core::{ListenerRef, ObjectRef, PortListeners};
 
 use super::endpoint_pool::{EndpointPool, Update};
 use super::listener::{Listener, Stop};
 use super::route_set::{RouteSet, SetRoutes};
 use crate::handlers::RouterContext;
 use crate::pool::{PoolKey, PoolSnapshot, Upstream};
-use crate::source::Config;
+use crate::source::{Config, TlsSecret};
 use crate::state::{PoolCell, PoolMap, Shared};
 
 /// Starts one EndpointPool per ModelServer, feeds them Pods, and hands routes to the RouteSet.
@@ -28,6 +28,7 @@ pub struct Index {
     pools: HashMap<PoolKey, (Addr<EndpointPool>, PoolCell)>,
     spawner: Option<ListenerSpawner>,
     listeners: HashMap<u16, Addr<Listener>>,
+    tls_keys: HashMap<u16, crate::tls::SharedKeys>,
 }
 
 /// How the Index starts a Listener actor for a Gateway port (gateway mode).
@@ -58,24 +59,83 @@ impl Index {
             pools: HashMap::new(),
             spawner,
             listeners: HashMap::new(),
+            tls_keys: HashMap::new(),
         }
     }
 
     /// Publishes the listeners of every port and serves exactly the ports of the Gateways.
-    /// Returns the ports that could not be bound.
-    fn apply_gateways(&mut self, gateways: &[kthena_core::Gateway]) -> Vec<u16> {
+    /// Serves exactly the ports of the Gateways and publishes their listeners. Returns the
+    /// ports that could not be bound and the HTTPS listeners whose certificate is unusable.
+    fn apply_gateways(
+        &mut self,
+        gateways: &[kthena_core::Gateway],
+        secrets: &HashMap<ObjectRef, TlsSecret>,
+    ) -> (Vec<u16>, Vec<(ListenerRef, String)>) {
+        use kthena_core::gateway::Protocol;
         let mut unbound = Vec::new();
+        let mut bad_certs = Vec::new();
         let Some(spawner) = self.spawner.clone() else {
-            return unbound;
+            return (unbound, bad_certs);
         };
         let mut ports: HashMap<u16, PortListeners> = HashMap::new();
+        let mut protocols: HashMap<u16, Protocol> = HashMap::new();
+        let mut keys: HashMap<u16, crate::tls::PortKeys> = HashMap::new();
         for g in gateways {
             for l in &g.listeners {
-                if l.protocol != kthena_core::gateway::Protocol::Http {
+                if matches!(l.protocol, Protocol::Other(_)) {
                     tracing::warn!(gateway = %g.id, listener = %l.name, protocol = ?l.protocol, "listener protocol not served");
                     continue;
                 }
+                let main = l.port == spawner.main_port;
+                let first = protocols.entry(l.port).or_insert_with(|| {
+                    if main {
+                        Protocol::Http
+                    } else {
+                        l.protocol.clone()
+                    }
+                });
+                if *first != l.protocol {
+                    tracing::warn!(gateway = %g.id, listener = %l.name, port = l.port, "listener protocol differs from the port's; not served");
+                    continue;
+                }
+                if l.protocol == Protocol::Https {
+                    let r = ListenerRef {
+                        gateway: g.id.clone(),
+                        section_name: l.name.clone(),
+                        port: l.port,
+                    };
+                    let key = l
+                        .certificate_refs
+                        .first()
+                        .ok_or_else(|| "no certificateRefs".to_owned())
+                        .and_then(|s| {
+                            secrets
+                                .get(s)
+                                .ok_or_else(|| format!("Secret {s} not found"))
+                        })
+                        .and_then(crate::tls::certified_key);
+                    match key {
+                        Ok(k) => keys
+                            .entry(l.port)
+                            .or_default()
+                            .push((l.hostname.clone(), k)),
+                        Err(e) => {
+                            tracing::error!(gateway = %g.id, listener = %l.name, error = %e, "HTTPS listener not served");
+                            bad_certs.push((r, e));
+                            continue;
+                        }
+                    }
+                }
                 ports.entry(l.port).or_default().add(&g.id, l);
+            }
+        }
+        for (port, k) in &keys {
+            match self.tls_keys.get(port) {
+                Some(shared) => shared.store(Arc::new(k.clone())),
+                None => {
+                    self.tls_keys
+                        .insert(*port, Arc::new(arc_swap::ArcSwap::from_pointee(k.clone())));
+                }
             }
         }
         for port in ports.keys().copied().filter(|p| *p != spawner.main_port) {
@@ -85,9 +145,14 @@ impl Index {
             let addr = SocketAddr::new(spawner.address, port);
             match TcpListener::bind(addr) {
                 Ok(socket) => {
-                    tracing::info!(server = %"gateway", addr = %addr, "listening");
-                    let l =
+                    let mut l =
                         Listener::new(socket, spawner.ctx.clone(), spawner.workers, spawner.drain);
+                    let https = protocols.get(&port) == Some(&Protocol::Https);
+                    if let (true, Some(shared)) = (https, self.tls_keys.get(&port)) {
+                        l = l.with_tls(crate::tls::server_config(shared.clone()));
+                    }
+                    let server = if https { "gateway-https" } else { "gateway" };
+                    tracing::info!(server = %server, addr = %addr, "listening");
                     self.listeners.insert(port, l.start());
                 }
                 Err(e) => {
@@ -107,12 +172,13 @@ impl Index {
             }
             keep
         });
+        self.tls_keys.retain(|port, _| keys.contains_key(port));
         // An unbound port serves nothing: requests cannot reach it anyway.
         for port in &unbound {
             ports.remove(port);
         }
         self.shared.ports.store(Arc::new(ports));
-        unbound
+        (unbound, bad_certs)
     }
 
     fn publish_pools(&self) {
@@ -163,7 +229,8 @@ impl Handler<Apply> for Index {
             }
         }
         self.publish_pools();
-        let unbound_ports = self.apply_gateways(&config.gateways);
+        let (unbound_ports, bad_certificates) =
+            self.apply_gateways(&config.gateways, &config.tls_secrets);
         self.shared.dump.store(Arc::new(config.dump));
         self.shared
             .status_inputs
@@ -173,6 +240,7 @@ impl Handler<Apply> for Index {
                 http_routes: config.http_routes.clone(),
                 gateway_mode: self.spawner.is_some(),
                 unbound_ports,
+                bad_certificates,
                 pools: inference_pools,
             }));
         let routes = self.route_set.send(SetRoutes {

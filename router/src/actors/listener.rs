@@ -19,6 +19,7 @@ pub struct Listener {
     ctx: RouterContext,
     workers: usize,
     drain: Duration,
+    tls: Option<rustls::ServerConfig>,
     handle: Option<ServerHandle>,
     addr: Option<SocketAddr>,
 }
@@ -32,9 +33,18 @@ impl Listener {
             ctx,
             workers,
             drain,
+            tls: None,
             handle: None,
             addr: None,
         }
+    }
+}
+
+impl Listener {
+    /// Terminates TLS with `config` (an HTTPS Gateway listener).
+    pub fn with_tls(mut self, config: rustls::ServerConfig) -> Self {
+        self.tls = Some(config);
+        self
     }
 }
 
@@ -64,8 +74,11 @@ impl Actor for Listener {
         .workers(self.workers)
         .tcp_nodelay(true)
         .disable_signals()
-        .shutdown_timeout(self.drain.as_secs().max(1))
-        .listen(socket);
+        .shutdown_timeout(self.drain.as_secs().max(1));
+        let server = match self.tls.take() {
+            Some(config) => server.listen_rustls_0_23(socket, config),
+            None => server.listen(socket),
+        };
         match server {
             Ok(server) => {
                 let server = server.run();

@@ -130,6 +130,28 @@ pub fn load(dir: &Path, gw: &GatewayOptions) -> Result<Config, Vec<String>> {
                     ),
                 }
             }
+            Object::Secret(secret) if gw.enabled => {
+                let id = convert::object_ref(secret.as_ref());
+                let field = |k: &str| {
+                    secret
+                        .data
+                        .as_ref()
+                        .and_then(|d| d.get(k))
+                        .map(|b| b.0.clone())
+                        .or_else(|| {
+                            secret
+                                .string_data
+                                .as_ref()
+                                .and_then(|d| d.get(k))
+                                .map(|s| s.clone().into_bytes())
+                        })
+                };
+                if let (Some(cert_pem), Some(key_pem)) = (field("tls.crt"), field("tls.key")) {
+                    config
+                        .tls_secrets
+                        .insert(id, super::TlsSecret { cert_pem, key_pem });
+                }
+            }
             Object::InferencePool(p) if gw.enabled => {
                 let id = convert::object_ref(p.as_ref());
                 check_unique("InferencePool", &id);
