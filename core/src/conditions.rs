@@ -55,6 +55,9 @@ pub mod reasons {
     pub const INVALID_ROUTE_KINDS: &str = "InvalidRouteKinds";
     /// Listener ResolvedRefs=False: a certificateRef names no usable `kubernetes.io/tls` Secret.
     pub const INVALID_CERTIFICATE_REF: &str = "InvalidCertificateRef";
+    /// Listener ResolvedRefs=False: a certificateRef points to another namespace without a
+    /// ReferenceGrant.
+    pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
     /// Listener Conflicted=False.
     pub const NO_CONFLICTS: &str = "NoConflicts";
     /// Ready=False: no selected Pod is Running and Ready.

@@ -327,7 +327,7 @@ pub struct GatewayStatus {
 
 /// The status of Gateway `g`: `attached(listener)` counts the accepted routes on a listener,
 /// `port_bound(port)` says whether the router serves the port, `certificate(listener)` tells
-/// why an HTTPS listener's certificate is unusable.
+/// why an HTTPS listener's certificate is unusable (a reason of [`reasons`] and a message).
 ///
 /// A listener is Accepted unless its protocol is not served (`UnsupportedProtocol`: anything
 /// but HTTP and HTTPS) or its port cannot be bound (`PortUnavailable`); an HTTPS listener
@@ -338,7 +338,7 @@ pub fn gateway(
     g: &Gateway,
     attached: impl Fn(&ListenerRef) -> usize,
     port_bound: impl Fn(u16) -> bool,
-    certificate: impl Fn(&ListenerRef) -> Option<String>,
+    certificate: impl Fn(&ListenerRef) -> Option<(&'static str, String)>,
 ) -> GatewayStatus {
     use crate::gateway::Protocol;
     let listeners: Vec<ListenerStatus> = g
@@ -375,13 +375,8 @@ pub fn gateway(
             } else {
                 None
             };
-            let resolved = if let Some(problem) = &cert_problem {
-                Condition::new(
-                    types::RESOLVED_REFS,
-                    false,
-                    reasons::INVALID_CERTIFICATE_REF,
-                    problem.clone(),
-                )
+            let resolved = if let Some((reason, problem)) = &cert_problem {
+                Condition::new(types::RESOLVED_REFS, false, reason, problem.clone())
             } else if l.allows_http_routes
                 || !matches!(l.protocol, Protocol::Http | Protocol::Https)
             {
@@ -406,7 +401,7 @@ pub fn gateway(
                     reasons::INVALID,
                     accepted.message.clone(),
                 )
-            } else if let Some(problem) = cert_problem {
+            } else if let Some((_, problem)) = cert_problem {
                 Condition::new(types::PROGRAMMED, false, reasons::INVALID, problem)
             } else {
                 Condition::new(

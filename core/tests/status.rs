@@ -320,7 +320,12 @@ fn gateway_and_listener_reasons() {
         mk("no-kinds", 8082, Protocol::Http, false),
     ];
     let bad_cert = |l: &ListenerRef| {
-        (l.section_name == "bad-cert").then(|| "Secret team/x not found".to_owned())
+        (l.section_name == "bad-cert").then(|| {
+            (
+                reasons::INVALID_CERTIFICATE_REF,
+                "Secret team/x not found".to_owned(),
+            )
+        })
     };
     let s = status::gateway(
         &gw,

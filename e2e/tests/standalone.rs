@@ -842,7 +842,9 @@ async fn an_https_listener_serves_with_the_secret_certificate() {
              spec:\n  gatewayClassName: kthena-router\n  listeners:\n  - {{name: http, port: {plain}, protocol: HTTP}}\n  \
              - name: https\n    port: {tls}\n    protocol: HTTPS\n    tls:\n      mode: Terminate\n      \
              certificateRefs: [{{name: router-tls}}]\n  - name: broken\n    port: {}\n    protocol: HTTPS\n    \
-             tls: {{certificateRefs: [{{name: missing}}]}}\n",
+             tls: {{certificateRefs: [{{name: missing}}]}}\n  - name: foreign\n    port: {}\n    protocol: HTTPS\n    \
+             tls: {{certificateRefs: [{{name: router-tls, namespace: elsewhere}}]}}\n",
+            free_port(),
             free_port()
         ),
     );
@@ -890,6 +892,11 @@ async fn an_https_listener_serves_with_the_secret_certificate() {
     assert_eq!(
         find("broken")["conditions"][1]["status"],
         "False",
+        "{status}"
+    );
+    assert_eq!(
+        find("foreign")["conditions"][2]["reason"],
+        "RefNotPermitted",
         "{status}"
     );
 }

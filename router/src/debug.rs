@@ -218,7 +218,7 @@ async fn status(ctx: web::Data<RouterContext>) -> HttpResponse {
         .iter()
         .map(|g| {
             let certificate = |l: &kthena_core::ListenerRef| {
-                inputs.bad_certificates.iter().find(|(r, _)| r == l).map(|(_, e)| e.clone())
+                inputs.bad_certificates.iter().find(|(r, ..)| r == l).map(|(_, why, e)| (*why, e.clone()))
             };
             let s = status::gateway(g, attached, |port| !inputs.unbound_ports.contains(&port), certificate);
             let listeners: Vec<_> = s

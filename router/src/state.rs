@@ -85,8 +85,8 @@ pub struct StatusInputs {
     pub gateway_mode: bool,
     /// Gateway listener ports that could not be bound.
     pub unbound_ports: Vec<u16>,
-    /// HTTPS listeners whose certificate could not be used, and why.
-    pub bad_certificates: Vec<(kthena_core::ListenerRef, String)>,
+    /// HTTPS listeners whose certificate could not be used: reason and message.
+    pub bad_certificates: Vec<(kthena_core::ListenerRef, &'static str, String)>,
     /// InferencePools (gateway mode).
     pub pools: Vec<kthena_core::InferencePool>,
 }

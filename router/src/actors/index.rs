@@ -70,7 +70,7 @@ impl Index {
         &mut self,
         gateways: &[kthena_core::Gateway],
         secrets: &HashMap<ObjectRef, TlsSecret>,
-    ) -> (Vec<u16>, Vec<(ListenerRef, String)>) {
+    ) -> (Vec<u16>, Vec<(ListenerRef, &'static str, String)>) {
         use kthena_core::gateway::Protocol;
         let mut unbound = Vec::new();
         let mut bad_certs = Vec::new();
@@ -104,24 +104,33 @@ impl Index {
                         section_name: l.name.clone(),
                         port: l.port,
                     };
-                    let key = l
-                        .certificate_refs
-                        .first()
-                        .ok_or_else(|| "no certificateRefs".to_owned())
-                        .and_then(|s| {
-                            secrets
-                                .get(s)
-                                .ok_or_else(|| format!("Secret {s} not found"))
-                        })
-                        .and_then(crate::tls::certified_key);
+                    use kthena_core::conditions::reasons;
+                    let key = match l.certificate_refs.first() {
+                        None => Err((
+                            reasons::INVALID_CERTIFICATE_REF,
+                            "no certificateRefs".to_owned(),
+                        )),
+                        // Cross-namespace references need a ReferenceGrant, not read yet.
+                        Some(s) if s.namespace != g.id.namespace => Err((
+                            reasons::REF_NOT_PERMITTED,
+                            format!(
+                                "Secret {s} is in another namespace and ReferenceGrants are not supported yet"
+                            ),
+                        )),
+                        Some(s) => secrets
+                            .get(s)
+                            .ok_or_else(|| format!("Secret {s} not found"))
+                            .and_then(crate::tls::certified_key)
+                            .map_err(|e| (reasons::INVALID_CERTIFICATE_REF, e)),
+                    };
                     match key {
                         Ok(k) => keys
                             .entry(l.port)
                             .or_default()
                             .push((l.hostname.clone(), k)),
-                        Err(e) => {
+                        Err((reason, e)) => {
                             tracing::error!(gateway = %g.id, listener = %l.name, error = %e, "HTTPS listener not served");
-                            bad_certs.push((r, e));
+                            bad_certs.push((r, reason, e));
                             continue;
                         }
                     }
