@@ -367,6 +367,21 @@ impl Router {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.api)
     }
+
+    /// GETs `path` on the debug port.
+    pub async fn debug(&self, path: &str) -> Answer {
+        get(&client(), &format!("http://{}{path}", self.debug)).await
+    }
+
+    /// Waits for the access log line of a request for `model`, checks that it has every
+    /// token (` key=value`), and returns it.
+    pub fn access_log_line(&self, model: &str, tokens: &[&str]) -> String {
+        let line = self.process.wait_for(&format!("model_name={model}"));
+        for token in tokens {
+            assert!(line.contains(token), "{token} missing in {line}");
+        }
+        line
+    }
 }
 
 /// A response as the tests look at it.

@@ -123,14 +123,14 @@ async fn walkthrough_scenarios_answer_as_documented() {
     assert_eq!(models["object"], "list");
 
     // The access log has Kthena's tokens.
-    let line = router.process.wait_for("model_name=lora-A");
-    for token in [
-        " model_route=default/deepseek-lora",
-        " model_server=default/deepseek-r1-7b",
-        " selected_pod=default/big",
-    ] {
-        assert!(line.contains(token), "{token} missing in {line}");
-    }
+    router.access_log_line(
+        "lora-A",
+        &[
+            " model_route=default/deepseek-lora",
+            " model_server=default/deepseek-r1-7b",
+            " selected_pod=default/big",
+        ],
+    );
 }
 
 #[actix_rt::test]
@@ -195,9 +195,7 @@ async fn errors_have_documented_status_and_body() {
         .body;
     assert!(metrics.contains(r#"kthena_router_requests_total{error_type="route_not_found",model="unknown",path="/v1/chat/completions",status_code="404"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"kthena_router_tokens_total{model="m",path="/v1/chat/completions",token_type="output"} 6"#), "{metrics}");
-    let status = get(&c, &format!("http://{}/debug/status", router.debug))
-        .await
-        .json();
+    let status = router.debug("/debug/status").await.json();
     let empty = status["upstreams"]
         .as_array()
         .and_then(|u| u.iter().find(|u| u["name"] == "default/empty"))
@@ -219,11 +217,7 @@ async fn errors_have_documented_status_and_body() {
             .all(|r| r["conditions"][0]["status"] == "True"),
         "{status}"
     );
-    let dump = get(
-        &c,
-        &format!("http://{}/debug/config_dump/modelroutes", router.debug),
-    )
-    .await;
+    let dump = router.debug("/debug/config_dump/modelroutes").await;
     assert_eq!(dump.status, 200);
     assert!(dump.body.contains("\"dead\""), "{}", dump.body);
 }
@@ -451,20 +445,14 @@ async fn same_model_name_on_two_gateways_answers_from_different_engines() {
     env.model_server("big", "big", "");
     let (a, b) = (free_port(), free_port());
     for (name, port) in [("default", a), ("gateway-b", b)] {
-        env.write(
-            &format!("gw-{name}.yaml"),
-            &format!(
-                "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: {name}, namespace: default}}\n\
-                 spec:\n  gatewayClassName: kthena-router\n  listeners:\n  - {{name: http, port: {port}, protocol: HTTP}}\n"
-            ),
-        );
+        gateway(&env, name, port);
     }
-    for (route, gateway, server) in [("on-a", "default", "small"), ("on-b", "gateway-b", "big")] {
+    for (route, parent, server) in [("on-a", "default", "small"), ("on-b", "gateway-b", "big")] {
         env.write(
             &format!("mr-{route}.yaml"),
             &format!(
                 "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\nmetadata: {{name: {route}, namespace: default}}\n\
-                 spec:\n  modelName: m\n  parentRefs: [{{name: {gateway}, sectionName: http}}]\n  \
+                 spec:\n  modelName: m\n  parentRefs: [{{name: {parent}, sectionName: http}}]\n  \
                  rules: [{{targetModels: [{{modelServerName: {server}}}]}}]\n"
             ),
         );
@@ -576,19 +564,12 @@ async fn httproutes_send_requests_to_inference_pools_by_model_header() {
     // No rule matches another model: 404 route not found.
     let other = post(&c, &url, &[], chat("llama")).await;
     assert_eq!(other.status, 404, "{}", other.body);
-    let dump = get(
-        &c,
-        &format!("http://{}/debug/config_dump/httproutes", router.debug),
-    )
-    .await
-    .json();
+    let dump = router.debug("/debug/config_dump/httproutes").await.json();
     assert_eq!(
         dump["attached"][0]["httproutes"][0], "default/by-model",
         "{dump}"
     );
-    let status = get(&c, &format!("http://{}/debug/status", router.debug))
-        .await
-        .json();
+    let status = router.debug("/debug/status").await.json();
     let parent = &status["httproutes"][0]["parents"][0];
     assert_eq!(parent["conditions"][0]["type"], "Accepted", "{status}");
     assert_eq!(parent["conditions"][0]["status"], "True", "{status}");
@@ -612,25 +593,23 @@ async fn httproutes_send_requests_to_inference_pools_by_model_header() {
         message.contains("\"qwen-pool-epp\" is not called"),
         "{status}"
     );
-    let pools = get(
-        &c,
-        &format!("http://{}/debug/config_dump/inferencepools", router.debug),
-    )
-    .await
-    .json();
+    let pools = router
+        .debug("/debug/config_dump/inferencepools")
+        .await
+        .json();
     assert_eq!(
         pools["inferencepools"].as_array().map(Vec::len),
         Some(2),
         "{pools}"
     );
-    let line = router.process.wait_for("model_name=qwen");
-    for token in [
-        " gateway=default/default",
-        " http_route=default/by-model",
-        " inference_pool=default/qwen-pool",
-    ] {
-        assert!(line.contains(token), "{token} missing in {line}");
-    }
+    router.access_log_line(
+        "qwen",
+        &[
+            " gateway=default/default",
+            " http_route=default/by-model",
+            " inference_pool=default/qwen-pool",
+        ],
+    );
 }
 
 #[actix_rt::test]
@@ -744,8 +723,7 @@ async fn inference_model_splits_its_model_exactly_over_target_models() {
             ),
         ])
     );
-    let line = router.process.wait_for("model_name=food-review");
-    assert!(line.contains(" inference_pool=default/food-pool"), "{line}");
+    router.access_log_line("food-review", &[" inference_pool=default/food-pool"]);
 }
 
 #[actix_rt::test]
@@ -779,9 +757,7 @@ async fn a_taken_port_is_port_unavailable_while_other_listeners_serve() {
         "{}",
         a.body
     );
-    let status = get(&c, &format!("http://{}/debug/status", router.debug))
-        .await
-        .json();
+    let status = router.debug("/debug/status").await.json();
     let gw = &status["gateways"][0];
     let listener = |name: &str| {
         gw["listeners"]
@@ -868,10 +844,7 @@ async fn an_https_listener_serves_with_the_secret_certificate() {
         "{}",
         a.body
     );
-    let c = client();
-    let status = get(&c, &format!("http://{}/debug/status", router.debug))
-        .await
-        .json();
+    let status = router.debug("/debug/status").await.json();
     let listeners = status["gateways"][0]["listeners"]
         .as_array()
         .cloned()
