@@ -62,7 +62,7 @@ GATEWAY_FLAGS=()
 if [[ "${DEMO_GATEWAY:-}" == 1 ]]; then
   # examples/gateway.yaml puts Gateway default on 8080: the router's port must match.
   PORT=8080
-  GATEWAY_FLAGS=(--enable-gateway-api)
+  GATEWAY_FLAGS=(--enable-gateway-api --enable-gateway-api-inference-extension)
 fi
 
 "$BIN/kthena-router" --manifests examples --listen-address 127.0.0.1 --port "$PORT" \

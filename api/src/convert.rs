@@ -443,6 +443,7 @@ pub fn gateway(
         .collect();
     errs.into_result(core::Gateway {
         id: object_ref(g),
+        order: creation_order(g, &object_ref(g)),
         class_name: g.spec.gateway_class_name.clone(),
         listeners,
     })
@@ -593,4 +594,118 @@ pub fn inference_model(
         criticality,
         converted,
     ))
+}
+
+/// `metadata.generation`, the number every status condition of the object repeats.
+pub fn generation(o: &impl kube::Resource) -> Option<i64> {
+    o.meta().generation
+}
+
+/// Converts a ReferenceGrant (`gateway.networking.k8s.io`, v1 or v1beta1).
+pub fn reference_grant(
+    g: &gateway_api::apis::standard::referencegrants::ReferenceGrant,
+) -> core::ReferenceGrant {
+    use core::reference_grant::{GrantFrom, GrantTo};
+    core::ReferenceGrant {
+        id: object_ref(g),
+        from: g
+            .spec
+            .from
+            .iter()
+            .map(|f| GrantFrom {
+                group: f.group.clone(),
+                kind: f.kind.clone(),
+                namespace: f.namespace.clone(),
+            })
+            .collect(),
+        to: g
+            .spec
+            .to
+            .iter()
+            .map(|t| GrantTo {
+                group: t.group.clone(),
+                kind: t.kind.clone(),
+                name: t.name.clone().filter(|n| !n.is_empty()),
+            })
+            .collect(),
+    }
+}
+
+/// Converts a core Service: its selector and TCP ports (`targetPort` defaults to `port`).
+pub fn service(s: &k8s_openapi::api::core::v1::Service) -> Result<core::Service, FieldErrors> {
+    use core::service::{ServicePort, TargetPort};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let mut errs = FieldErrors::new();
+    let spec = s.spec.clone().unwrap_or_default();
+    let mut ports = Vec::new();
+    for (i, p) in spec.ports.iter().flatten().enumerate() {
+        if p.protocol.as_deref().is_some_and(|proto| proto != "TCP") {
+            continue;
+        }
+        let path = format!("spec.ports[{i}]");
+        let Ok(port) = u16::try_from(p.port)
+            .map_err(|_| ())
+            .and_then(|n| if n == 0 { Err(()) } else { Ok(n) })
+        else {
+            errs.push(
+                format!("{path}.port"),
+                format!("must be between 1 and 65535, got {}", p.port),
+            );
+            continue;
+        };
+        let target = match &p.target_port {
+            None => TargetPort::Number(port),
+            Some(IntOrString::Int(n)) => match u16::try_from(*n) {
+                Ok(0) => TargetPort::Number(port),
+                Ok(t) => TargetPort::Number(t),
+                Err(_) => {
+                    errs.push(
+                        format!("{path}.targetPort"),
+                        format!("must be between 1 and 65535, got {n}"),
+                    );
+                    continue;
+                }
+            },
+            Some(IntOrString::String(name)) => match name.parse::<u16>() {
+                Ok(t) if t > 0 => TargetPort::Number(t),
+                _ => TargetPort::Name(name.clone()),
+            },
+        };
+        ports.push(ServicePort { port, target });
+    }
+    errs.into_result(core::Service {
+        id: object_ref(s),
+        selector: spec.selector.filter(|sel| !sel.is_empty()),
+        ports,
+    })
+}
+
+/// Converts an `inference.networking.x-k8s.io/v1alpha2` InferenceObjective.
+pub fn inference_objective(
+    o: &crate::inference::v1alpha2::InferenceObjective,
+) -> Result<core::InferenceObjective, FieldErrors> {
+    let mut errs = FieldErrors::new();
+    let id = object_ref(o);
+    let r = &o.spec.pool_ref;
+    let api = core::http_route::InferencePoolApi::from_group(&r.group);
+    if api.is_none() || (!r.kind.is_empty() && r.kind != "InferencePool") {
+        errs.push(
+            "spec.poolRef",
+            format!(
+                "unsupported pool {:?}: only InferencePool of the inference.networking groups",
+                format!("{}/{}", r.group, r.kind)
+            ),
+        );
+    }
+    if r.name.is_empty() {
+        errs.push("spec.poolRef.name", "must not be empty");
+    }
+    errs.into_result(core::InferenceObjective {
+        pool: (
+            api.unwrap_or(core::http_route::InferencePoolApi::V1),
+            ObjectRef::new(id.namespace.clone(), r.name.clone()),
+        ),
+        id,
+        priority: o.spec.priority.unwrap_or(0),
+    })
 }

@@ -45,7 +45,11 @@ pub enum Object {
     Pod(Box<k8s_openapi::api::core::v1::Pod>),
     /// Core `v1` Secret (standalone mode: `kubernetes.io/tls` Secrets of HTTPS listeners).
     Secret(Box<k8s_openapi::api::core::v1::Secret>),
-    /// Any other kind (Deployments, Services, ...): left to the caller.
+    /// Core `v1` Service (HTTPRoute backends: its selector and ports).
+    Service(Box<k8s_openapi::api::core::v1::Service>),
+    /// Core `v1` Namespace (its labels answer `allowedRoutes` selectors).
+    Namespace(Box<k8s_openapi::api::core::v1::Namespace>),
+    /// Any other kind (Deployments, ConfigMaps, ...): left to the caller.
     Other {
         /// `apiVersion`.
         api_version: String,
@@ -127,6 +131,8 @@ fn typed(h: &TypeHeader, v: serde_norway::Value) -> Result<Object, serde_norway:
     Ok(match (group, h.kind.as_str()) {
         ("", "Pod") if version == "v1" => Object::Pod(de(v)?),
         ("", "Secret") if version == "v1" => Object::Secret(de(v)?),
+        ("", "Service") if version == "v1" => Object::Service(de(v)?),
+        ("", "Namespace") if version == "v1" => Object::Namespace(de(v)?),
         (crate::GROUP, "ModelRoute") if version == crate::VERSION => Object::ModelRoute(de(v)?),
         (crate::GROUP, "ModelServer") if version == crate::VERSION => Object::ModelServer(de(v)?),
         (crate::GROUP, "ExternalModelProvider") if version == crate::VERSION => {

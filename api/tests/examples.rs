@@ -67,6 +67,10 @@ fn every_example_is_a_known_kind_that_converts_and_passes_cel() {
             Object::InferenceModel(m) => {
                 convert::inference_model(m).unwrap_or_else(|e| panic!("{at}: {e}"));
             }
+            Object::InferenceObjective(o) => {
+                let o = convert::inference_objective(o).unwrap_or_else(|e| panic!("{at}: {e}"));
+                assert!(o.priority > 0, "{at}");
+            }
             Object::Pod(_) => {}
             other => panic!("{at}: unexpected object in examples/: {other:?}"),
         }

@@ -58,6 +58,17 @@ pub mod reasons {
     /// Listener ResolvedRefs=False: a certificateRef points to another namespace without a
     /// ReferenceGrant.
     pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
+    /// HTTPRoute Accepted=False: a field holds a value this router does not support (or
+    /// that does not convert).
+    pub const UNSUPPORTED_VALUE: &str = "UnsupportedValue";
+    /// InferenceModel Accepted=False: an older InferenceModel serves the name on the pool.
+    pub const MODEL_NAME_IN_USE: &str = "ModelNameInUse";
+    /// InferenceModel Accepted=False: the pool it names is not served.
+    pub const POOL_NOT_FOUND: &str = "PoolNotFound";
+    /// Listener Conflicted=True: the port serves another protocol.
+    pub const PROTOCOL_CONFLICT: &str = "ProtocolConflict";
+    /// Listener Conflicted=True: another listener serves the same hostname on the port.
+    pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";
     /// Listener Conflicted=False.
     pub const NO_CONFLICTS: &str = "NoConflicts";
     /// Ready=False: no selected Pod is Running and Ready.

@@ -4,11 +4,16 @@
 use crate::http_route::{hostname_matches, normalize_host};
 use crate::{ListenerRef, ObjectRef};
 
+/// The Gateway API group.
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+
 /// A Gateway of one of our GatewayClasses, converted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gateway {
     /// The Gateway object.
     pub id: ObjectRef,
+    /// `metadata.creationTimestamp`: the older Gateway wins a listener conflict.
+    pub order: crate::CreationOrder,
     /// `spec.gatewayClassName`.
     pub class_name: String,
     /// `spec.listeners`, in order.
@@ -77,6 +82,17 @@ pub enum Protocol {
     Other(String),
 }
 
+impl Protocol {
+    /// The protocol as the Gateway spec writes it.
+    pub fn name(&self) -> &str {
+        match self {
+            Protocol::Http => "HTTP",
+            Protocol::Https => "HTTPS",
+            Protocol::Other(p) => p,
+        }
+    }
+}
+
 /// The listeners of every Gateway sharing one port, and the choice among them per request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortListeners {
@@ -120,6 +136,108 @@ impl PortListeners {
     }
 }
 
+/// The label every namespace carries with its own name (set by the API server).
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Namespace labels, for `allowedRoutes.namespaces.from: Selector`.
+#[derive(Debug, Clone, Default)]
+pub struct Namespaces {
+    labels: std::collections::HashMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+impl Namespaces {
+    /// Records the labels of namespace `name`.
+    pub fn insert(&mut self, name: String, labels: std::collections::BTreeMap<String, String>) {
+        self.labels.insert(name, labels);
+    }
+
+    /// The labels of `namespace`. A namespace not recorded carries only
+    /// [`NAMESPACE_NAME_LABEL`], as the API server sets it on every namespace; a recorded one
+    /// always carries it too.
+    pub fn labels(&self, namespace: &str) -> std::collections::BTreeMap<String, String> {
+        let mut labels = self.labels.get(namespace).cloned().unwrap_or_default();
+        labels.insert(NAMESPACE_NAME_LABEL.to_owned(), namespace.to_owned());
+        labels
+    }
+}
+
+/// A listener that is valid alone but cannot be served beside the others on its port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConflict {
+    /// The losing listener.
+    pub listener: ListenerRef,
+    /// `ProtocolConflict` or `HostnameConflict`.
+    pub reason: &'static str,
+    /// What it conflicts with.
+    pub message: String,
+}
+
+/// The listeners of `gateways` that conflict with an older one on the same port, across all
+/// our Gateways (one socket serves a port). Listeners are taken oldest Gateway first, in spec
+/// order: the first to use a port sets its protocol (`main_port`, served by `--port`, is
+/// always HTTP); a later listener of the other protocol is `ProtocolConflict`, one repeating
+/// an earlier listener's hostname (or lack of one) is `HostnameConflict`. Listeners of
+/// protocols the router does not serve take no part.
+pub fn conflicts(gateways: &[Gateway], main_port: Option<u16>) -> Vec<ListenerConflict> {
+    use crate::conditions::reasons;
+    let mut ordered: Vec<&Gateway> = gateways.iter().collect();
+    ordered.sort_by(|a, b| a.order.cmp(&b.order));
+    let mut ports: std::collections::HashMap<u16, (Protocol, String)> =
+        std::collections::HashMap::new();
+    let mut hosts: std::collections::HashMap<(u16, Option<&str>), String> =
+        std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for g in ordered {
+        for l in &g.listeners {
+            if matches!(l.protocol, Protocol::Other(_)) {
+                continue;
+            }
+            let name = format!("{}/{}", g.id, l.name);
+            let listener = ListenerRef {
+                gateway: g.id.clone(),
+                section_name: l.name.clone(),
+                port: l.port,
+            };
+            let (protocol, first) = ports.entry(l.port).or_insert_with(|| {
+                if Some(l.port) == main_port {
+                    (Protocol::Http, "the router's --port".to_owned())
+                } else {
+                    (l.protocol.clone(), format!("listener {name}"))
+                }
+            });
+            if *protocol != l.protocol {
+                out.push(ListenerConflict {
+                    listener,
+                    reason: reasons::PROTOCOL_CONFLICT,
+                    message: format!(
+                        "port {} serves {} ({first}), this listener asks for {}",
+                        l.port,
+                        protocol.name(),
+                        l.protocol.name()
+                    ),
+                });
+                continue;
+            }
+            match hosts.entry((l.port, l.hostname.as_deref())) {
+                std::collections::hash_map::Entry::Occupied(e) => out.push(ListenerConflict {
+                    listener,
+                    reason: reasons::HOSTNAME_CONFLICT,
+                    message: format!(
+                        "listener {} already serves hostname {} on port {}",
+                        e.get(),
+                        l.hostname.as_deref().unwrap_or("(any)"),
+                        l.port
+                    ),
+                }),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(name);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// An HTTPRoute with the Gateways it names in `parentRefs`.
 #[derive(Debug, Clone)]
 pub struct ParentedHttpRoute {
@@ -131,12 +249,12 @@ pub struct ParentedHttpRoute {
 
 /// The HTTPRoute table of every listener of `gateways`: a route attaches to a listener that
 /// one of its parentRefs selects (Gateway, `sectionName`, `port`), whose `allowedRoutes`
-/// admit HTTPRoutes from the route's namespace (`namespace_labels` answers for `Selector`),
+/// admit HTTPRoutes from the route's namespace (`namespaces` answers for `Selector`),
 /// and whose hostname intersects the route's (see [`crate::http_route::HttpRouteTable::build`]).
 pub fn http_route_tables(
     gateways: &[Gateway],
     routes: &[ParentedHttpRoute],
-    namespace_labels: impl Fn(&str) -> Option<std::collections::BTreeMap<String, String>>,
+    namespaces: &Namespaces,
 ) -> std::collections::HashMap<ListenerRef, crate::http_route::HttpRouteTable> {
     let mut tables = std::collections::HashMap::new();
     for g in gateways {
@@ -152,7 +270,7 @@ pub fn http_route_tables(
                 .filter(|r| {
                     let ns = &r.route.id.namespace;
                     l.allowed_namespaces
-                        .admits(&g.id.namespace, ns, namespace_labels(ns).as_ref())
+                        .admits(&g.id.namespace, ns, Some(&namespaces.labels(ns)))
                 })
                 .map(|r| r.route.clone())
                 .collect();

@@ -45,6 +45,16 @@ pub struct HttpRoute {
     pub rules: Vec<HttpRule>,
 }
 
+impl HttpRoute {
+    /// [`HttpRule::refuse_unpermitted`] on every rule, for this route's namespace.
+    pub fn refuse_unpermitted(&mut self, grants: &crate::ReferenceGrants) {
+        let namespace = self.id.namespace.clone();
+        for rule in &mut self.rules {
+            rule.refuse_unpermitted(&namespace, grants);
+        }
+    }
+}
+
 /// One rule of an HTTPRoute: alternative matches, filters, weighted backends and timeouts.
 #[derive(Debug, Clone)]
 pub struct HttpRule {
@@ -100,6 +110,34 @@ impl HttpRule {
     /// The backends, in order.
     pub fn backends(&self) -> &[BackendRef] {
         &self.backends
+    }
+
+    /// Marks every backend in another namespace that `grants` do not allow an HTTPRoute of
+    /// `namespace` to reference as [`BackendTarget::NotPermitted`]; weights are unchanged, so
+    /// its share of traffic gets an error.
+    pub fn refuse_unpermitted(&mut self, namespace: &str, grants: &crate::ReferenceGrants) {
+        for b in &mut self.backends {
+            let (group, kind, object) = b.target.group_kind_object();
+            let permitted = grants.permits(crate::reference_grant::Reference {
+                from_group: crate::gateway::GATEWAY_GROUP,
+                from_kind: "HTTPRoute",
+                from_namespace: namespace,
+                to_group: group,
+                to_kind: kind,
+                to: object,
+            });
+            if !permitted {
+                let target = std::mem::replace(
+                    &mut b.target,
+                    BackendTarget::Unsupported {
+                        group: String::new(),
+                        kind: String::new(),
+                        object: ObjectRef::new("", ""),
+                    },
+                );
+                b.target = BackendTarget::NotPermitted(Box::new(target));
+            }
+        }
     }
 
     /// `timeouts`.
@@ -186,6 +224,25 @@ pub enum BackendTarget {
         /// The named object.
         object: ObjectRef,
     },
+    /// A backend in another namespace that no ReferenceGrant there allows: its share of
+    /// traffic gets a 500 and the status says `RefNotPermitted`.
+    NotPermitted(Box<BackendTarget>),
+}
+
+impl BackendTarget {
+    /// The API group (`""` for core), kind and object the reference names.
+    pub fn group_kind_object(&self) -> (&str, &str, &ObjectRef) {
+        match self {
+            BackendTarget::InferencePool { api, pool } => (api.group(), "InferencePool", pool),
+            BackendTarget::Service { service, .. } => ("", "Service", service),
+            BackendTarget::Unsupported {
+                group,
+                kind,
+                object,
+            } => (group, kind, object),
+            BackendTarget::NotPermitted(inner) => inner.group_kind_object(),
+        }
+    }
 }
 
 /// The two API groups that serve an InferencePool kind.

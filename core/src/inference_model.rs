@@ -94,3 +94,15 @@ mod tests {
         assert_eq!(plain.pick_target(), None);
     }
 }
+
+/// An InferenceObjective (`inference.networking.x-k8s.io/v1alpha2`), converted: the priority
+/// of the requests that name it, kept for the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InferenceObjective {
+    /// The InferenceObjective object (its name is what requests name).
+    pub id: ObjectRef,
+    /// `poolRef`.
+    pub pool: (InferencePoolApi, ObjectRef),
+    /// `priority`: higher is served first; unset counts as 0.
+    pub priority: i64,
+}

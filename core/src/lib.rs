@@ -17,8 +17,10 @@ pub mod inference_pool;
 pub mod listener;
 pub mod model_server;
 pub mod object_ref;
+pub mod reference_grant;
 pub mod request;
 pub mod route;
+pub mod service;
 pub mod status;
 pub mod string_match;
 pub mod table;
@@ -32,15 +34,17 @@ pub use http_route::{
     HttpRoute, HttpRouteTable, HttpRule, HttpSelection, InferencePoolApi, PathMatch, PathModifier,
     Redirect, Timeouts, UrlRewrite, ValueMatch,
 };
-pub use inference_model::InferenceModel;
+pub use inference_model::{InferenceModel, InferenceObjective};
 pub use inference_pool::InferencePool;
 pub use listener::ListenerRef;
 pub use model_server::{Engine, KvConnector, ModelServer, PdGroup, Protocol, RetryPolicy};
 pub use object_ref::ObjectRef;
+pub use reference_grant::{ReferenceGrant, ReferenceGrants};
 pub use request::{Request, RequestView};
 pub use route::{
     Backend, CreationOrder, ModelMatch, ParentRef, RateLimit, RateUnit, Route, Rule, Target,
 };
+pub use service::Service;
 pub use string_match::StringMatch;
 pub use table::{BuildOptions, RouteTable, SelectError, Selection, SkipReason, Skipped};
 pub use weighted::WeightedPicker;

@@ -3,7 +3,7 @@
 //! debug port. Condition types and reasons are the constants of [`crate::conditions`].
 
 use crate::conditions::{reasons, types};
-use crate::gateway::{AllowedNamespaces, Gateway, ParentedHttpRoute};
+use crate::gateway::{Gateway, ParentedHttpRoute};
 use crate::http_route::BackendTarget;
 use crate::{Backend, FieldErrors, ListenerRef, ObjectRef, ParentRef, Route};
 
@@ -63,6 +63,70 @@ pub fn invalid(errors: &FieldErrors) -> Vec<Condition> {
         reasons::INVALID,
         errors.to_string(),
     )]
+}
+
+/// The conditions of a Gateway that does not convert: Accepted=False and Programmed=False,
+/// both `Invalid`, listing every problem.
+pub fn invalid_gateway(errors: &FieldErrors) -> Vec<Condition> {
+    vec![
+        Condition::new(types::ACCEPTED, false, reasons::INVALID, errors.to_string()),
+        Condition::new(
+            types::PROGRAMMED,
+            false,
+            reasons::INVALID,
+            "the Gateway is not valid",
+        ),
+    ]
+}
+
+/// The per-parent conditions of an HTTPRoute that does not convert (a bad regex, an unknown
+/// filter value, ...): Accepted=False/`UnsupportedValue` listing every problem.
+pub fn unsupported_value(errors: &FieldErrors) -> Vec<Condition> {
+    vec![Condition::new(
+        types::ACCEPTED,
+        false,
+        reasons::UNSUPPORTED_VALUE,
+        errors.to_string(),
+    )]
+}
+
+/// The conditions of a GatewayClass whose controllerName is ours.
+pub fn gateway_class(controller_name: &str) -> Vec<Condition> {
+    vec![Condition::new(
+        types::ACCEPTED,
+        true,
+        reasons::ACCEPTED,
+        format!("handled by {controller_name}"),
+    )]
+}
+
+/// The conditions of InferenceModel `id` serving `model_name`: `first` is the oldest
+/// InferenceModel claiming the name on the same pool (`ModelNameInUse` for the others);
+/// `PoolNotFound` when the pool is not served.
+pub fn inference_model(
+    model_name: &str,
+    first: &ObjectRef,
+    id: &ObjectRef,
+    pool_served: bool,
+) -> Vec<Condition> {
+    let c = if first != id {
+        Condition::new(
+            types::ACCEPTED,
+            false,
+            reasons::MODEL_NAME_IN_USE,
+            format!("InferenceModel {first} already serves {model_name:?} on this pool"),
+        )
+    } else if !pool_served {
+        Condition::new(
+            types::ACCEPTED,
+            false,
+            reasons::POOL_NOT_FOUND,
+            "the InferencePool is not served",
+        )
+    } else {
+        Condition::new(types::ACCEPTED, true, reasons::ACCEPTED, "model served")
+    };
+    vec![c]
 }
 
 /// The status of a valid ModelRoute.
@@ -176,60 +240,59 @@ pub fn ready(ready: usize) -> Vec<Condition> {
     }
 }
 
-/// The `parents[]` of an HTTPRoute, one per Gateway parentRef.
-///
-/// Accepted: `NoMatchingParent` when no listener of our Gateways is selected,
-/// `NotAllowedByListeners` when the selected listeners' `allowedRoutes` refuse the route,
-/// `NoMatchingListenerHostname` when none of their hostnames meets the route's.
-/// ResolvedRefs: `InvalidKind` for backendRefs of kinds not served, `BackendNotFound` for
-/// InferencePools that do not exist.
-pub fn http_route_parents(
-    route: &ParentedHttpRoute,
-    gateways: &[Gateway],
-    pool_exists: impl Fn(&BackendTarget) -> bool,
-) -> Vec<ParentStatus> {
-    let r = &route.route;
-    let backends: Vec<&BackendTarget> = r
-        .rules
-        .iter()
-        .flat_map(|rule| rule.backends())
-        .map(|b| &b.target)
-        .collect();
-    let invalid_kind: Vec<String> = backends
-        .iter()
-        .filter_map(|b| match b {
-            BackendTarget::Unsupported {
-                group,
-                kind,
-                object,
-            } => Some(format!("{group}/{kind} {object}")),
-            BackendTarget::Service { service, .. } => {
-                Some(format!("Service {service} (not served yet)"))
-            }
-            BackendTarget::InferencePool { .. } => None,
-        })
-        .collect();
-    let missing: Vec<String> = backends
-        .iter()
-        .filter(|b| matches!(b, BackendTarget::InferencePool { .. }) && !pool_exists(b))
-        .map(|b| match b {
-            BackendTarget::InferencePool { pool, .. } => pool.to_string(),
-            _ => String::new(),
-        })
-        .collect();
-    let resolved = if !invalid_kind.is_empty() {
+/// How a backendRef resolves, as the router sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendState {
+    /// The object exists and is served.
+    Resolved,
+    /// A kind this router does not serve (or not with the current flags); the message says
+    /// which.
+    InvalidKind(String),
+    /// In another namespace with no ReferenceGrant allowing it.
+    NotPermitted(String),
+    /// The object (or its port) does not exist.
+    NotFound(String),
+}
+
+/// The ResolvedRefs condition of a route whose backends are in `states`: `InvalidKind` first,
+/// then `RefNotPermitted`, then `BackendNotFound` (the spec sets no order; each message lists
+/// every backend of its kind).
+pub fn backends_resolved(states: &[BackendState]) -> Condition {
+    let list = |f: fn(&BackendState) -> Option<&String>| -> Vec<&str> {
+        states.iter().filter_map(f).map(String::as_str).collect()
+    };
+    let invalid = list(|s| match s {
+        BackendState::InvalidKind(m) => Some(m),
+        _ => None,
+    });
+    let refused = list(|s| match s {
+        BackendState::NotPermitted(m) => Some(m),
+        _ => None,
+    });
+    let missing = list(|s| match s {
+        BackendState::NotFound(m) => Some(m),
+        _ => None,
+    });
+    if !invalid.is_empty() {
         Condition::new(
             types::RESOLVED_REFS,
             false,
             reasons::INVALID_KIND,
-            format!("unsupported backends: {}", invalid_kind.join(", ")),
+            format!("unsupported backends: {}", invalid.join(", ")),
+        )
+    } else if !refused.is_empty() {
+        Condition::new(
+            types::RESOLVED_REFS,
+            false,
+            reasons::REF_NOT_PERMITTED,
+            format!("no ReferenceGrant allows: {}", refused.join(", ")),
         )
     } else if !missing.is_empty() {
         Condition::new(
             types::RESOLVED_REFS,
             false,
             reasons::BACKEND_NOT_FOUND,
-            format!("InferencePools not found: {}", missing.join(", ")),
+            format!("backends not found: {}", missing.join(", ")),
         )
     } else {
         Condition::new(
@@ -238,10 +301,35 @@ pub fn http_route_parents(
             reasons::RESOLVED_REFS,
             "all backendRefs resolved",
         )
-    };
+    }
+}
+
+/// The `parents[]` of an HTTPRoute, one per Gateway parentRef that names one of `gateways`
+/// (a parent that is not ours gets no entry: another controller owns it).
+///
+/// Accepted: `NoMatchingParent` when no listener is selected, `NotAllowedByListeners` when
+/// the selected listeners' `allowedRoutes` refuse the route (`namespaces` answers `Selector`),
+/// `NoMatchingListenerHostname` when none of their hostnames meets the route's.
+/// ResolvedRefs: from `backend(target)` for every backendRef, see [`backends_resolved`].
+pub fn http_route_parents(
+    route: &ParentedHttpRoute,
+    gateways: &[Gateway],
+    namespaces: &crate::gateway::Namespaces,
+    backend: impl Fn(&BackendTarget) -> BackendState,
+) -> Vec<ParentStatus> {
+    let r = &route.route;
+    let states: Vec<BackendState> = r
+        .rules
+        .iter()
+        .flat_map(|rule| rule.backends())
+        .map(|b| backend(&b.target))
+        .collect();
+    let resolved = backends_resolved(&states);
+    let labels = namespaces.labels(&r.id.namespace);
     route
         .parents
         .iter()
+        .filter(|p| gateways.iter().any(|g| g.id == p.gateway))
         .map(|p| {
             let selected: Vec<(&Gateway, &crate::gateway::Listener)> = gateways
                 .iter()
@@ -258,7 +346,12 @@ pub fn http_route_parents(
             let allowed: Vec<_> = selected
                 .iter()
                 .filter(|(g, l)| {
-                    l.allows_http_routes && admits(&l.allowed_namespaces, &g.id, &r.id)
+                    l.allows_http_routes
+                        && l.allowed_namespaces.admits(
+                            &g.id.namespace,
+                            &r.id.namespace,
+                            Some(&labels),
+                        )
                 })
                 .collect();
             let hostname_ok = allowed.iter().any(|(_, l)| match &l.hostname {
@@ -298,11 +391,6 @@ pub fn http_route_parents(
         .collect()
 }
 
-/// `allowedRoutes` for a route `route` on Gateway `gateway` (namespace labels unknown here).
-fn admits(allowed: &AllowedNamespaces, gateway: &ObjectRef, route: &ObjectRef) -> bool {
-    allowed.admits(&gateway.namespace, &route.namespace, None)
-}
-
 /// The status of one listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerStatus {
@@ -327,18 +415,20 @@ pub struct GatewayStatus {
 
 /// The status of Gateway `g`: `attached(listener)` counts the accepted routes on a listener,
 /// `port_bound(port)` says whether the router serves the port, `certificate(listener)` tells
-/// why an HTTPS listener's certificate is unusable (a reason of [`reasons`] and a message).
+/// why an HTTPS listener's certificate is unusable (a reason of [`reasons`] and a message),
+/// `conflicts` are those of [`crate::gateway::conflicts`].
 ///
 /// A listener is Accepted unless its protocol is not served (`UnsupportedProtocol`: anything
 /// but HTTP and HTTPS) or its port cannot be bound (`PortUnavailable`); an HTTPS listener
 /// whose certificate is unusable has ResolvedRefs=False (`InvalidCertificateRef`). It is
-/// Programmed when Accepted, bound and resolved. The Gateway is Accepted when some listener is
+/// Programmed when Accepted, bound, resolved and not Conflicted. The Gateway is Accepted when some listener is
 /// (`ListenersNotValid` when not all are) and Programmed when every accepted listener is.
 pub fn gateway(
     g: &Gateway,
     attached: impl Fn(&ListenerRef) -> usize,
     port_bound: impl Fn(u16) -> bool,
     certificate: impl Fn(&ListenerRef) -> Option<(&'static str, String)>,
+    conflicts: &[crate::gateway::ListenerConflict],
 ) -> GatewayStatus {
     use crate::gateway::Protocol;
     let listeners: Vec<ListenerStatus> = g
@@ -394,6 +484,7 @@ pub fn gateway(
                     "allowedRoutes.kinds names no kind this router serves",
                 )
             };
+            let conflict = conflicts.iter().find(|c| c.listener == r);
             let programmed = if !accepted.status {
                 Condition::new(
                     types::PROGRAMMED,
@@ -403,6 +494,13 @@ pub fn gateway(
                 )
             } else if let Some((_, problem)) = cert_problem {
                 Condition::new(types::PROGRAMMED, false, reasons::INVALID, problem)
+            } else if let Some(c) = conflict {
+                Condition::new(
+                    types::PROGRAMMED,
+                    false,
+                    reasons::INVALID,
+                    c.message.clone(),
+                )
             } else {
                 Condition::new(
                     types::PROGRAMMED,
@@ -411,12 +509,15 @@ pub fn gateway(
                     format!("serving port {}", l.port),
                 )
             };
-            let conflicted = Condition::new(
-                types::CONFLICTED,
-                false,
-                reasons::NO_CONFLICTS,
-                "no conflicts",
-            );
+            let conflicted = match conflict {
+                Some(c) => Condition::new(types::CONFLICTED, true, c.reason, c.message.clone()),
+                None => Condition::new(
+                    types::CONFLICTED,
+                    false,
+                    reasons::NO_CONFLICTS,
+                    "no conflicts",
+                ),
+            };
             ListenerStatus {
                 name: l.name.clone(),
                 supported_kinds: if l.allows_http_routes {

@@ -5,7 +5,7 @@ use kthena_core::gateway::{AllowedNamespaces, Listener, ParentedHttpRoute, Proto
 use kthena_core::http_route::{
     BackendRef, BackendTarget, HttpRoute, HttpRule, InferencePoolApi, Timeouts,
 };
-use kthena_core::status::{self, Condition};
+use kthena_core::status::{self, BackendState, Condition};
 use kthena_core::{
     Backend, CreationOrder, FieldErrors, Gateway, ListenerRef, ObjectRef, ParentRef, Route, Rule,
     Target,
@@ -168,6 +168,11 @@ fn ready_counts_endpoints() {
 fn gateway(hostname: Option<&str>, allowed: AllowedNamespaces, http_routes: bool) -> Gateway {
     Gateway {
         id: ObjectRef::new("infra", "gw"),
+        order: CreationOrder {
+            created_unix_nanos: Some(1),
+            namespace: "infra".into(),
+            name: "gw".into(),
+        },
         class_name: "kthena-router".into(),
         listeners: vec![Listener {
             name: "http".into(),
@@ -221,8 +226,16 @@ fn pool(name: &str) -> BackendTarget {
 #[test]
 fn http_route_parent_reasons() {
     let all = AllowedNamespaces::All;
-    let exists = |b: &BackendTarget| matches!(b, BackendTarget::InferencePool { pool, .. } if pool.name == "live");
+    let exists = |b: &BackendTarget| match b {
+        BackendTarget::InferencePool { pool, .. } if pool.name == "live" => BackendState::Resolved,
+        BackendTarget::InferencePool { pool, .. } => {
+            BackendState::NotFound(format!("InferencePool {pool}"))
+        }
+        BackendTarget::NotPermitted(_) => BackendState::NotPermitted("Service models/s".into()),
+        _ => BackendState::InvalidKind("x.io/Thing team/t".into()),
+    };
     let to_gw = || vec![parent("gw", None, None)];
+    let team_label = std::collections::BTreeMap::from([("team".to_owned(), "a".to_owned())]);
     let cases: Vec<(&str, Gateway, ParentedHttpRoute, Want, Want)> = vec![
         (
             "accepted",
@@ -232,11 +245,64 @@ fn http_route_parent_reasons() {
             (true, reasons::RESOLVED_REFS),
         ),
         (
-            "no such gateway",
+            "no such listener",
             gateway(None, all.clone(), true),
-            http_route(&[], vec![pool("live")], vec![parent("nope", None, None)]),
+            http_route(
+                &[],
+                vec![pool("live")],
+                vec![parent("gw", Some("nope"), None)],
+            ),
             (false, reasons::NO_MATCHING_PARENT),
             (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "no such port",
+            gateway(None, all.clone(), true),
+            http_route(&[], vec![pool("live")], vec![parent("gw", None, Some(9))]),
+            (false, reasons::NO_MATCHING_PARENT),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "namespace labels match the Selector",
+            gateway(None, AllowedNamespaces::Selector(team_label.clone()), true),
+            http_route(&[], vec![pool("live")], to_gw()),
+            (true, reasons::ACCEPTED),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "namespace name label matches the Selector",
+            gateway(
+                None,
+                AllowedNamespaces::Selector(
+                    [("kubernetes.io/metadata.name".to_owned(), "team".to_owned())].into(),
+                ),
+                true,
+            ),
+            http_route(&[], vec![pool("live")], to_gw()),
+            (true, reasons::ACCEPTED),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "namespace labels miss the Selector",
+            gateway(
+                None,
+                AllowedNamespaces::Selector([("team".to_owned(), "b".to_owned())].into()),
+                true,
+            ),
+            http_route(&[], vec![pool("live")], to_gw()),
+            (false, reasons::NOT_ALLOWED_BY_LISTENERS),
+            (true, reasons::RESOLVED_REFS),
+        ),
+        (
+            "backend in another namespace without a grant",
+            gateway(None, all.clone(), true),
+            http_route(
+                &[],
+                vec![BackendTarget::NotPermitted(Box::new(pool("live")))],
+                to_gw(),
+            ),
+            (true, reasons::ACCEPTED),
+            (false, reasons::REF_NOT_PERMITTED),
         ),
         (
             "other namespace, Same",
@@ -289,14 +355,170 @@ fn http_route_parent_reasons() {
             (false, reasons::INVALID_KIND),
         ),
     ];
+    let mut namespaces = kthena_core::gateway::Namespaces::default();
+    namespaces.insert("team".into(), team_label);
     for (what, gw, route, accepted, resolved) in cases {
-        let parents = status::http_route_parents(&route, &[gw], exists);
+        let parents = status::http_route_parents(&route, &[gw], &namespaces, exists);
         assert_eq!(parents.len(), 1, "{what}");
         let cs = &parents[0].conditions;
         let (a, r) = (cond(cs, "Accepted"), cond(cs, "ResolvedRefs"));
         assert_eq!((a.status, a.reason), accepted, "{what}: {a:?}");
         assert_eq!((r.status, r.reason), resolved, "{what}: {r:?}");
     }
+}
+
+#[test]
+fn http_route_parent_that_is_not_ours_gets_no_entry() {
+    let route = http_route(&[], vec![pool("live")], vec![parent("other", None, None)]);
+    let gw = gateway(None, AllowedNamespaces::All, true);
+    let parents = status::http_route_parents(&route, &[gw], &Default::default(), |_| {
+        BackendState::Resolved
+    });
+    assert!(parents.is_empty());
+}
+
+#[test]
+fn resolved_refs_names_every_bad_backend_of_the_chosen_reason() {
+    let c = status::backends_resolved(&[
+        BackendState::Resolved,
+        BackendState::NotFound("Service a/x".into()),
+        BackendState::NotFound("Service a/y port 80".into()),
+    ]);
+    assert_eq!((c.status, c.reason), (false, reasons::BACKEND_NOT_FOUND));
+    assert!(c.message.contains("Service a/x") && c.message.contains("a/y port 80"));
+    let c = status::backends_resolved(&[
+        BackendState::NotFound("Service a/x".into()),
+        BackendState::NotPermitted("core/Service b/y".into()),
+    ]);
+    assert_eq!(c.reason, reasons::REF_NOT_PERMITTED);
+    let c = status::backends_resolved(&[
+        BackendState::NotPermitted("core/Service b/y".into()),
+        BackendState::InvalidKind("x.io/Thing a/t".into()),
+    ]);
+    assert_eq!(c.reason, reasons::INVALID_KIND);
+    assert!(status::backends_resolved(&[]).status);
+}
+
+#[test]
+fn listener_conflicts_across_gateways_oldest_wins() {
+    let mk = |gw: &str, created: i64, listeners: Vec<(&str, u16, Protocol, Option<&str>)>| {
+        let mut g = gateway(None, AllowedNamespaces::All, true);
+        g.id = ObjectRef::new("infra", gw);
+        g.order = CreationOrder {
+            created_unix_nanos: Some(created),
+            namespace: "infra".into(),
+            name: gw.into(),
+        };
+        g.listeners = listeners
+            .into_iter()
+            .map(|(name, port, protocol, host)| Listener {
+                name: name.into(),
+                port,
+                protocol,
+                hostname: host.map(Into::into),
+                allowed_namespaces: AllowedNamespaces::All,
+                allows_http_routes: true,
+                certificate_refs: vec![],
+            })
+            .collect();
+        g
+    };
+    let gateways = [
+        // Listed first but younger: loses.
+        mk(
+            "young",
+            20,
+            vec![
+                ("https", 8443, Protocol::Http, None),
+                ("same-host", 9000, Protocol::Http, Some("a.example.com")),
+                ("other-host", 9000, Protocol::Http, Some("b.example.com")),
+                ("main", 8080, Protocol::Https, None),
+            ],
+        ),
+        mk(
+            "old",
+            10,
+            vec![
+                ("https", 8443, Protocol::Https, None),
+                ("host", 9000, Protocol::Http, Some("a.example.com")),
+                ("tcp", 8443, Protocol::Other("TCP".into()), None),
+            ],
+        ),
+    ];
+    let found = kthena_core::gateway::conflicts(&gateways, Some(8080));
+    let got: Vec<(&str, &str, &str)> = found
+        .iter()
+        .map(|c| {
+            (
+                c.listener.gateway.name.as_str(),
+                c.listener.section_name.as_str(),
+                c.reason,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("young", "https", reasons::PROTOCOL_CONFLICT),
+            ("young", "same-host", reasons::HOSTNAME_CONFLICT),
+            ("young", "main", reasons::PROTOCOL_CONFLICT),
+        ]
+    );
+    assert!(
+        found[0].message.contains("infra/old/https"),
+        "{}",
+        found[0].message
+    );
+    let s = status::gateway(&gateways[0], |_| 0, |_| true, |_| None, &found);
+    let c = &s.listeners[0].conditions;
+    assert_eq!(
+        (cond(c, "Conflicted").status, cond(c, "Conflicted").reason),
+        (true, reasons::PROTOCOL_CONFLICT)
+    );
+    assert_eq!(
+        (cond(c, "Programmed").status, cond(c, "Programmed").reason),
+        (false, reasons::INVALID)
+    );
+    let other = &s.listeners[2].conditions;
+    assert_eq!(cond(other, "Conflicted").reason, reasons::NO_CONFLICTS);
+    assert!(cond(other, "Programmed").status);
+}
+
+#[test]
+fn other_status_reasons() {
+    let a = ObjectRef::new("team", "a");
+    let b = ObjectRef::new("team", "b");
+    let reason = |cs: Vec<status::Condition>| (cs[0].status, cs[0].reason);
+    assert_eq!(
+        reason(status::inference_model("m", &a, &a, true)),
+        (true, reasons::ACCEPTED)
+    );
+    assert_eq!(
+        reason(status::inference_model("m", &a, &b, true)),
+        (false, reasons::MODEL_NAME_IN_USE)
+    );
+    assert_eq!(
+        reason(status::inference_model("m", &a, &a, false)),
+        (false, reasons::POOL_NOT_FOUND)
+    );
+    assert_eq!(
+        reason(status::gateway_class("volcano.sh/kthena-router")),
+        (true, reasons::ACCEPTED)
+    );
+    let mut errs = kthena_core::FieldErrors::new();
+    errs.push("spec.rules[0].matches[0].path.value", "invalid regex");
+    let cs = status::invalid_gateway(&errs);
+    assert_eq!(
+        (cs[0].reason, cs[1].kind, cs[1].status),
+        (reasons::INVALID, "Programmed", false)
+    );
+    let cs = status::unsupported_value(&errs);
+    assert_eq!(reason(cs.clone()), (false, reasons::UNSUPPORTED_VALUE));
+    assert!(
+        cs[0]
+            .message
+            .contains("spec.rules[0].matches[0].path.value")
+    );
 }
 
 #[test]
@@ -332,6 +554,7 @@ fn gateway_and_listener_reasons() {
         |l| if l.section_name == "ok" { 2 } else { 0 },
         |port| port != 8081,
         bad_cert,
+        &[],
     );
     let want: [(&str, Want, Want, Want); 6] = [
         (
@@ -409,7 +632,7 @@ fn gateway_and_listener_reasons() {
     assert!(cond(&s.conditions, "Programmed").status);
 
     gw.listeners = vec![mk("taken", 8081, Protocol::Http, true)];
-    let s = status::gateway(&gw, |_| 0, |_| false, |_| None);
+    let s = status::gateway(&gw, |_| 0, |_| false, |_| None, &[]);
     let a = cond(&s.conditions, "Accepted");
     assert_eq!((a.status, a.reason), (false, reasons::LISTENERS_NOT_VALID));
     assert_eq!(cond(&s.conditions, "Programmed").reason, reasons::INVALID);

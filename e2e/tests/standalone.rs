@@ -196,10 +196,10 @@ async fn errors_have_documented_status_and_body() {
     assert!(metrics.contains(r#"kthena_router_requests_total{error_type="route_not_found",model="unknown",path="/v1/chat/completions",status_code="404"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"kthena_router_tokens_total{model="m",path="/v1/chat/completions",token_type="output"} 6"#), "{metrics}");
     let status = router.debug("/debug/status").await.json();
-    let empty = status["upstreams"]
+    let empty = status["modelservers"]
         .as_array()
-        .and_then(|u| u.iter().find(|u| u["name"] == "default/empty"))
-        .cloned()
+        .and_then(|u| u.iter().find(|u| u["name"] == "empty"))
+        .map(|u| u["status"].clone())
         .unwrap_or_default();
     assert_eq!(
         empty["conditions"][0]["reason"], "NoReadyEndpoints",
@@ -214,7 +214,7 @@ async fn errors_have_documented_status_and_body() {
     assert!(
         routes
             .iter()
-            .all(|r| r["conditions"][0]["status"] == "True"),
+            .all(|r| r["status"]["conditions"][0]["status"] == "True"),
         "{status}"
     );
     let dump = router.debug("/debug/config_dump/modelroutes").await;
@@ -532,7 +532,12 @@ async fn httproutes_send_requests_to_inference_pools_by_model_header() {
            backendRefs: [{group: inference.networking.k8s.io, kind: InferencePool, name: deepseek-pool}]\n",
     );
     let p = port.to_string();
-    let router = env.router(&["--enable-gateway-api", "--port", &p]);
+    let router = env.router(&[
+        "--enable-gateway-api",
+        "--enable-gateway-api-inference-extension",
+        "--port",
+        &p,
+    ]);
     let c = client();
     let url = router.url("/v1/completions");
     for (model, engine) in [("qwen", "qwen-0"), ("deepseek-r1", "deepseek-0")] {
@@ -570,7 +575,11 @@ async fn httproutes_send_requests_to_inference_pools_by_model_header() {
         "{dump}"
     );
     let status = router.debug("/debug/status").await.json();
-    let parent = &status["httproutes"][0]["parents"][0];
+    let parent = &status["httproutes"][0]["status"]["parents"][0];
+    assert_eq!(
+        parent["controllerName"], "volcano.sh/kthena-router",
+        "{status}"
+    );
     assert_eq!(parent["conditions"][0]["type"], "Accepted", "{status}");
     assert_eq!(parent["conditions"][0]["status"], "True", "{status}");
     assert_eq!(
@@ -579,8 +588,8 @@ async fn httproutes_send_requests_to_inference_pools_by_model_header() {
     );
     let qwen = status["inferencepools"]
         .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["name"] == "default/qwen-pool"))
-        .cloned()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "qwen-pool"))
+        .map(|p| p["status"].clone())
         .unwrap_or_default();
     assert_eq!(
         qwen["parents"][0]["parentRef"]["name"], "default",
@@ -634,7 +643,12 @@ async fn httproute_path_prefix_slash_serves_completions_and_redirects() {
          - matches: [{path: {type: Exact, value: /empty}}]\n",
     );
     let p = port.to_string();
-    let router = env.router(&["--enable-gateway-api", "--port", &p]);
+    let router = env.router(&[
+        "--enable-gateway-api",
+        "--enable-gateway-api-inference-extension",
+        "--port",
+        &p,
+    ]);
     let c = client();
     let body = serde_json::json!({"model": "m", "prompt": "hi"}).to_string();
     let a = post(&c, &router.url("/v1/completions"), &[], body.clone()).await;
@@ -696,7 +710,12 @@ async fn inference_model_splits_its_model_exactly_over_target_models() {
          - backendRefs: [{group: inference.networking.x-k8s.io, kind: InferencePool, name: food-pool}]\n",
     );
     let p = port.to_string();
-    let router = env.router(&["--enable-gateway-api", "--port", &p]);
+    let router = env.router(&[
+        "--enable-gateway-api",
+        "--enable-gateway-api-inference-extension",
+        "--port",
+        &p,
+    ]);
     let c = client();
     let mut split = BTreeMap::new();
     for _ in 0..100 {
@@ -758,7 +777,7 @@ async fn a_taken_port_is_port_unavailable_while_other_listeners_serve() {
         a.body
     );
     let status = router.debug("/debug/status").await.json();
-    let gw = &status["gateways"][0];
+    let gw = &status["gateways"][0]["status"];
     let listener = |name: &str| {
         gw["listeners"]
             .as_array()
@@ -845,7 +864,7 @@ async fn an_https_listener_serves_with_the_secret_certificate() {
         a.body
     );
     let status = router.debug("/debug/status").await.json();
-    let listeners = status["gateways"][0]["listeners"]
+    let listeners = status["gateways"][0]["status"]["listeners"]
         .as_array()
         .cloned()
         .unwrap_or_default();
@@ -872,4 +891,162 @@ async fn an_https_listener_serves_with_the_secret_certificate() {
         "RefNotPermitted",
         "{status}"
     );
+}
+
+/// A Service backend in another namespace needs a ReferenceGrant; a listener admits routes by
+/// namespace labels; a listener asking for HTTPS on the HTTP `--port` conflicts; every
+/// condition repeats the object's generation; the Gateway reports its address.
+#[actix_rt::test]
+async fn service_backends_reference_grants_selectors_and_conflicts() {
+    let mut env = Env::new();
+    let ip = env.mock(
+        "engine-0",
+        &[("app", "engine")],
+        &["--served-model-name", "m"],
+    );
+    let mock_port = env.port.expect("mock port");
+    // The same engine as a Pod of namespace `models`, with a named container port.
+    env.write(
+        "pod-models.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: engine-0, namespace: models, labels: {{app: engine}}}}\n\
+             spec:\n  containers: [{{name: vllm, image: vllm, ports: [{{name: http, containerPort: {mock_port}}}]}}]\n\
+             status:\n  phase: Running\n  podIP: {ip}\n  conditions: [{{type: Ready, status: \"True\"}}]\n"
+        ),
+    );
+    env.write(
+        "service.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: svc, namespace: models}\n\
+         spec:\n  selector: {app: engine}\n  ports: [{port: 80, targetPort: http}]\n",
+    );
+    env.write(
+        "namespaces.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {team: a}}\n---\n\
+         apiVersion: v1\nkind: Namespace\nmetadata: {name: team-b, labels: {team: b}}\n",
+    );
+    let port = free_port();
+    env.write(
+        "gateway.yaml",
+        &format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {{name: kthena-router, generation: 2}}\n\
+             spec: {{controllerName: volcano.sh/kthena-router}}\n---\n\
+             apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: default, namespace: default, generation: 3}}\n\
+             spec:\n  gatewayClassName: kthena-router\n  listeners:\n  \
+             - name: http\n    port: {port}\n    protocol: HTTP\n    \
+               allowedRoutes: {{namespaces: {{from: Selector, selector: {{matchLabels: {{team: a}}}}}}}}\n  \
+             - name: clash\n    port: {port}\n    protocol: HTTPS\n    hostname: tls.example.com\n    \
+               tls: {{certificateRefs: [{{name: missing}}]}}\n"
+        ),
+    );
+    let route = |ns: &str| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: to-svc, namespace: {ns}, generation: 5}}\n\
+             spec:\n  parentRefs: [{{name: default, namespace: default, sectionName: http}}]\n  rules:\n  \
+             - backendRefs: [{{name: svc, namespace: models, port: 80}}]\n"
+        )
+    };
+    env.write("route-a.yaml", &route("team-a"));
+    env.write("route-b.yaml", &route("team-b"));
+    let p = port.to_string();
+    let router = env.router(&["--enable-gateway-api", "--port", &p]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+
+    // No ReferenceGrant in `models`: the backend's share of traffic is a 500.
+    let refused = post(&c, &url, &[], chat("m")).await;
+    assert_eq!(refused.status, 500, "{}", refused.body);
+    assert_eq!(
+        refused.json()["error"]["type"],
+        "ref_not_permitted",
+        "{}",
+        refused.body
+    );
+    let status = router.debug("/debug/status").await.json();
+    let find = |kind: &str, ns: &str, name: &str| {
+        status[kind]
+            .as_array()
+            .and_then(|l| l.iter().find(|o| o["namespace"] == ns && o["name"] == name))
+            .map(|o| o["status"].clone())
+            .unwrap_or_default()
+    };
+    let cond = |conditions: &serde_json::Value, kind: &str| {
+        conditions
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let a = find("httproutes", "team-a", "to-svc");
+    let parent = &a["parents"][0];
+    assert_eq!(parent["parentRef"]["sectionName"], "http", "{status}");
+    let resolved = cond(&parent["conditions"], "ResolvedRefs");
+    assert_eq!(resolved["reason"], "RefNotPermitted", "{status}");
+    assert_eq!(resolved["observedGeneration"], 5, "{status}");
+    assert_eq!(
+        cond(&parent["conditions"], "Accepted")["status"],
+        "True",
+        "{status}"
+    );
+    let b = find("httproutes", "team-b", "to-svc");
+    assert_eq!(
+        cond(&b["parents"][0]["conditions"], "Accepted")["reason"],
+        "NotAllowedByListeners",
+        "{status}"
+    );
+    let gw = find("gateways", "default", "default");
+    assert_eq!(
+        gw["addresses"],
+        serde_json::json!([{"type": "IPAddress", "value": "127.0.0.1"}]),
+        "{status}"
+    );
+    let clash = gw["listeners"]
+        .as_array()
+        .and_then(|ls| ls.iter().find(|l| l["name"] == "clash"))
+        .cloned()
+        .unwrap_or_default();
+    let conflicted = cond(&clash["conditions"], "Conflicted");
+    assert_eq!(
+        (&conflicted["status"], &conflicted["reason"]),
+        (&"True".into(), &"ProtocolConflict".into()),
+        "{status}"
+    );
+    assert_eq!(conflicted["observedGeneration"], 3, "{status}");
+    let http = gw["listeners"][0].clone();
+    assert_eq!(http["attachedRoutes"], 1, "{status}");
+    assert_eq!(
+        cond(&http["conditions"], "Programmed")["status"],
+        "True",
+        "{status}"
+    );
+    let class = find("gatewayclasses", "", "kthena-router");
+    let accepted = cond(&class["conditions"], "Accepted");
+    assert_eq!(
+        (&accepted["status"], &accepted["observedGeneration"]),
+        (&"True".into(), &2.into()),
+        "{status}"
+    );
+
+    // The grant in `models` lets team-a's HTTPRoutes use its Services: served, resolved.
+    env.write(
+        "grant.yaml",
+        "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: team-a, namespace: models}\n\
+         spec:\n  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: team-a}]\n  \
+         to: [{group: \"\", kind: Service}]\n",
+    );
+    router.process.wait_for("httproute tables published");
+    let served = post(&c, &url, &[], chat("m")).await;
+    assert_eq!(
+        (served.status, served.pod.as_deref()),
+        (200, Some("engine-0")),
+        "{}",
+        served.body
+    );
+    let status = router.debug("/debug/status").await.json();
+    let a = status["httproutes"]
+        .as_array()
+        .and_then(|l| l.iter().find(|o| o["namespace"] == "team-a"))
+        .cloned()
+        .unwrap_or_default();
+    let resolved = cond(&a["status"]["parents"][0]["conditions"], "ResolvedRefs");
+    assert_eq!(resolved["status"], "True", "{status}");
 }

@@ -48,6 +48,10 @@ pub struct Args {
     /// every listener port is served.
     #[arg(long, env = "KTHENA_ROUTER_ENABLE_GATEWAY_API", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub enable_gateway_api: bool,
+    /// Serve the Gateway API Inference Extension: InferencePools (v1 and v1alpha2),
+    /// InferenceModels and InferenceObjectives. Needs `--enable-gateway-api`.
+    #[arg(long, env = "KTHENA_ROUTER_ENABLE_GATEWAY_API_INFERENCE_EXTENSION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_gateway_api_inference_extension: bool,
     /// GatewayClasses with this `controllerName` are ours (as is the class `kthena-router`).
     #[arg(
         long,
@@ -72,6 +76,16 @@ fn duration(text: &str) -> Result<Duration, String> {
 }
 
 impl Args {
+    /// Checks flags that depend on each other.
+    pub fn check(&self) -> Result<(), String> {
+        if self.enable_gateway_api_inference_extension && !self.enable_gateway_api {
+            return Err(
+                "--enable-gateway-api-inference-extension requires --enable-gateway-api".to_owned(),
+            );
+        }
+        Ok(())
+    }
+
     /// The options of [`crate::app::run`].
     pub fn into_options(self) -> RunOptions {
         let Args {
@@ -87,6 +101,7 @@ impl Args {
             access_log,
             access_log_format,
             enable_gateway_api,
+            enable_gateway_api_inference_extension,
             controller_name,
             namespace,
         } = self;
@@ -109,6 +124,8 @@ impl Args {
                 controller_name,
                 namespace,
                 port,
+                inference_extension: enable_gateway_api_inference_extension,
+                addresses: vec![listen_address.to_string()],
             },
         }
     }
@@ -117,6 +134,7 @@ impl Args {
 impl Args {
     /// Runs the router until SIGINT or SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
+        self.check().map_err(anyhow::Error::msg)?;
         crate::app::run(self.into_options()).await
     }
 }

@@ -19,6 +19,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/debug/config_dump/inferencemodels",
             web::get().to(inferencemodels),
+        )
+        .route(
+            "/debug/config_dump/inferenceobjectives",
+            web::get().to(inferenceobjectives),
         );
     cfg.route("/debug/config_dump/modelroutes", web::get().to(modelroutes))
         .route(
@@ -96,167 +100,77 @@ async fn inferencepools(ctx: web::Data<RouterContext>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"inferencepools": dump.inferencepools}))
 }
 
+/// InferenceObjectives as read, and the priority each keeps for the scheduler.
+async fn inferenceobjectives(ctx: web::Data<RouterContext>) -> HttpResponse {
+    let dump = ctx.shared.dump.load();
+    let kept: Vec<_> = ctx
+        .shared
+        .objectives
+        .load()
+        .iter()
+        .map(|o| json!({"name": o.id.to_string(), "pool": o.pool.1.to_string(), "priority": o.priority}))
+        .collect();
+    HttpResponse::Ok()
+        .json(json!({"inferenceobjectives": dump.inferenceobjectives, "priorities": kept}))
+}
+
 async fn inferencemodels(ctx: web::Data<RouterContext>) -> HttpResponse {
     let dump = ctx.shared.dump.load();
     HttpResponse::Ok().json(json!({"inferencemodels": dump.inferencemodels}))
 }
 
-fn conditions(cs: &[kthena_core::status::Condition]) -> serde_json::Value {
-    cs.iter()
-        .map(|c| {
-            json!({
-                "type": c.kind,
-                "status": if c.status { "True" } else { "False" },
-                "reason": c.reason,
-                "message": c.message,
-            })
-        })
-        .collect()
-}
-
-fn parents(ps: &[kthena_core::status::ParentStatus]) -> serde_json::Value {
-    ps.iter()
-        .map(|p| {
-            json!({
-                "parentRef": {
-                    "namespace": p.parent.gateway.namespace,
-                    "name": p.parent.gateway.name,
-                    "sectionName": p.parent.section_name,
-                    "port": p.parent.port,
-                },
-                "conditions": conditions(&p.conditions),
-            })
-        })
-        .collect()
-}
-
-/// Status of every ModelRoute, ModelServer, HTTPRoute and InferencePool, computed by
-/// `kthena_core::status` from the configuration in force.
+/// Status of every object, computed by [`crate::status::report`] from the configuration in
+/// force, grouped by kind: `{"gateways": [{"namespace", "name", "generation", "status"}], ...}`.
 async fn status(ctx: web::Data<RouterContext>) -> HttpResponse {
-    use crate::pool::PoolKey;
-    use kthena_core::status;
+    use crate::state::StatusKind;
     let inputs = ctx.shared.status_inputs.load();
     let pools = ctx.shared.pools.load();
-    let listeners: Vec<kthena_core::ListenerRef> = inputs
-        .gateways
-        .iter()
-        .flat_map(|g| {
-            g.listeners.iter().map(|l| kthena_core::ListenerRef {
-                gateway: g.id.clone(),
-                section_name: l.name.clone(),
-                port: l.port,
-            })
-        })
-        .collect();
-    let backend_exists = |b: &kthena_core::Backend| match b {
-        kthena_core::Backend::ModelServer(id) => {
-            pools.contains_key(&PoolKey::ModelServer(id.clone()))
-        }
-        kthena_core::Backend::ExternalProvider(_) => false,
-    };
-    let modelroutes: Vec<_> = inputs
-        .routes
-        .iter()
-        .map(|r| {
-            let s = status::model_route(r, inputs.gateway_mode, &listeners, backend_exists);
-            json!({"name": r.id.to_string(), "conditions": conditions(&s.conditions), "parents": parents(&s.parents)})
-        })
-        .collect();
-    let mut upstreams: Vec<_> = pools
-        .iter()
-        .map(|(key, cell)| {
-            let snap = cell.load();
-            let kind = match key {
-                PoolKey::ModelServer(_) => "ModelServer",
-                PoolKey::InferencePool(..) => "InferencePool",
-            };
-            json!({
-                "kind": kind,
-                "name": key.id().to_string(),
-                "readyEndpoints": snap.endpoints.len(),
-                "conditions": conditions(&status::ready(snap.endpoints.len())),
-            })
-        })
-        .collect();
-    upstreams.sort_by(|a, b| {
-        (a["kind"].as_str(), a["name"].as_str()).cmp(&(b["kind"].as_str(), b["name"].as_str()))
-    });
-    let pool_exists = |t: &kthena_core::http_route::BackendTarget| match t {
-        kthena_core::http_route::BackendTarget::InferencePool { api, pool } => {
-            pools.contains_key(&PoolKey::InferencePool(*api, pool.clone()))
-        }
-        _ => false,
-    };
-    let httproutes: Vec<_> = inputs
-        .http_routes
-        .iter()
-        .map(|r| {
-            let ps = status::http_route_parents(r, &inputs.gateways, pool_exists);
-            json!({"name": r.route.id.to_string(), "parents": parents(&ps)})
-        })
-        .collect();
     let tables = ctx.shared.http_routes.load();
-    let attached = |l: &kthena_core::ListenerRef| {
-        let http = tables
-            .get(l)
-            .map_or(0, |t| t.routes().len() - t.skipped().len());
-        let model = inputs
-            .routes
-            .iter()
-            .filter(|r| {
-                if r.parents.is_empty() {
-                    r.id.namespace == l.gateway.namespace
-                } else {
-                    r.parents.iter().any(|p| p.selects(l))
-                }
-            })
-            .count();
-        http + model
-    };
-    let gateways: Vec<_> = inputs
-        .gateways
-        .iter()
-        .map(|g| {
-            let certificate = |l: &kthena_core::ListenerRef| {
-                inputs.bad_certificates.iter().find(|(r, ..)| r == l).map(|(_, why, e)| (*why, e.clone()))
-            };
-            let s = status::gateway(g, attached, |port| !inputs.unbound_ports.contains(&port), certificate);
-            let listeners: Vec<_> = s
-                .listeners
-                .iter()
-                .map(|l| {
-                    json!({
-                        "name": l.name,
-                        "supportedKinds": l.supported_kinds.iter().map(|(g, k)| json!({"group": g, "kind": k})).collect::<Vec<_>>(),
-                        "attachedRoutes": l.attached_routes,
-                        "conditions": conditions(&l.conditions),
-                    })
-                })
-                .collect();
-            json!({"name": g.id.to_string(), "conditions": conditions(&s.conditions), "listeners": listeners})
-        })
-        .collect();
-    let inferencepools: Vec<_> = inputs
-        .pools
-        .iter()
-        .map(|p| {
-            let parents: Vec<_> = status::inference_pool_parents(p, &inputs.http_routes)
-                .iter()
-                .map(|(g, cs)| {
-                    json!({
-                        "parentRef": {"namespace": g.namespace, "name": g.name},
-                        "conditions": conditions(cs),
-                    })
-                })
-                .collect();
-            json!({"name": p.id.to_string(), "group": p.api.group(), "parents": parents})
-        })
-        .collect();
-    HttpResponse::Ok().json(json!({
-        "inferencepools": inferencepools,
-        "gateways": gateways,
-        "modelroutes": modelroutes,
-        "upstreams": upstreams,
-        "httproutes": httproutes,
-    }))
+    let report = crate::status::report(crate::status::Sources {
+        inputs: &inputs,
+        pools: &pools,
+        tables: &tables,
+        controller_name: &inputs.controller_name,
+    });
+    let mut grouped = serde_json::Map::new();
+    for key in [
+        "gatewayclasses",
+        "gateways",
+        "httproutes",
+        "modelroutes",
+        "modelservers",
+        "inferencepools",
+        "inferencemodels",
+        "inferenceobjectives",
+    ] {
+        grouped.insert(key.to_owned(), json!([]));
+    }
+    for o in report {
+        let key = match o.kind {
+            StatusKind::GatewayClass => "gatewayclasses",
+            StatusKind::Gateway => "gateways",
+            StatusKind::HttpRoute => "httproutes",
+            StatusKind::ModelRoute => "modelroutes",
+            StatusKind::ModelServer => "modelservers",
+            StatusKind::InferencePool | StatusKind::InferencePoolV1alpha2 => "inferencepools",
+            StatusKind::InferenceModel => "inferencemodels",
+            StatusKind::InferenceObjective => "inferenceobjectives",
+            StatusKind::Pod | StatusKind::Service => continue,
+        };
+        let mut entry = json!({
+            "namespace": o.namespace,
+            "name": o.name,
+            "status": o.status,
+        });
+        if let Some(g) = o.generation {
+            entry["generation"] = json!(g);
+        }
+        if o.kind == StatusKind::InferencePoolV1alpha2 {
+            entry["group"] = json!("inference.networking.x-k8s.io");
+        }
+        if let Some(list) = grouped.get_mut(key).and_then(|v| v.as_array_mut()) {
+            list.push(entry);
+        }
+    }
+    HttpResponse::Ok().json(grouped)
 }

@@ -29,6 +29,9 @@ pub enum RouterError {
     /// The HTTPRoute backend is of a kind this router does not serve yet.
     #[error("unsupported backend: {0}")]
     UnsupportedBackend(String),
+    /// The HTTPRoute backend is in another namespace and no ReferenceGrant allows it.
+    #[error("backend reference not permitted by any ReferenceGrant: {0}")]
+    RefNotPermitted(String),
     /// The HTTPRoute rule has a filter this router does not implement.
     #[error("unsupported httproute filter: {0}")]
     UnsupportedFilter(String),
@@ -67,6 +70,7 @@ impl RouterError {
             RouterError::NoBackend(_) => "no_backend",
             RouterError::BackendNotFound(_) => "backend_not_found",
             RouterError::UnsupportedBackend(_) => "unsupported_backend",
+            RouterError::RefNotPermitted(_) => "ref_not_permitted",
             RouterError::UnsupportedFilter(_) => "unsupported_filter",
             RouterError::ExternalProviderUnsupported(_) => "not_implemented",
             RouterError::NoAvailablePods(_) => "no_available_pods",
@@ -90,6 +94,7 @@ impl ResponseError for RouterError {
             RouterError::NoBackend(_)
             | RouterError::BackendNotFound(_)
             | RouterError::UnsupportedBackend(_)
+            | RouterError::RefNotPermitted(_)
             | RouterError::UnsupportedFilter(_) => StatusCode::INTERNAL_SERVER_ERROR,
             RouterError::NoAvailablePods(_) => StatusCode::SERVICE_UNAVAILABLE,
             RouterError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -314,11 +314,15 @@ async fn to_http_route(
     };
     let key = match &backend.target {
         BackendTarget::InferencePool { api, pool } => PoolKey::InferencePool(*api, pool.clone()),
-        BackendTarget::Service { service, .. } => {
-            return Err((
-                RouterError::UnsupportedBackend(format!("Service {service}")),
-                ex,
-            ));
+        BackendTarget::Service { service, port } => PoolKey::Service(service.clone(), *port),
+        BackendTarget::NotPermitted(target) => {
+            let (group, kind, object) = target.group_kind_object();
+            let what = if group.is_empty() {
+                format!("{kind} {object}")
+            } else {
+                format!("{group}/{kind} {object}")
+            };
+            return Err((RouterError::RefNotPermitted(what), ex));
         }
         BackendTarget::Unsupported {
             group,

@@ -22,6 +22,7 @@ pub mod pool;
 pub mod proxy;
 pub mod source;
 pub mod state;
+pub mod status;
 pub mod tls;
 pub mod upstream;
 pub mod usage;

@@ -19,13 +19,17 @@ pub enum PoolKey {
     ModelServer(ObjectRef),
     /// An InferencePool of one API group.
     InferencePool(InferencePoolApi, ObjectRef),
+    /// A port of a Service (an HTTPRoute backend).
+    Service(ObjectRef, u16),
 }
 
 impl PoolKey {
     /// The object.
     pub fn id(&self) -> &ObjectRef {
         match self {
-            PoolKey::ModelServer(id) | PoolKey::InferencePool(_, id) => id,
+            PoolKey::ModelServer(id) | PoolKey::InferencePool(_, id) | PoolKey::Service(id, _) => {
+                id
+            }
         }
     }
 }
@@ -36,6 +40,7 @@ impl fmt::Display for PoolKey {
         match self {
             PoolKey::ModelServer(id) => write!(f, "model server: {id}"),
             PoolKey::InferencePool(_, id) => write!(f, "inference pool: {id}"),
+            PoolKey::Service(id, port) => write!(f, "service: {id}:{port}"),
         }
     }
 }
@@ -49,6 +54,9 @@ pub struct Upstream {
     pub match_labels: BTreeMap<String, String>,
     /// Port on each Pod.
     pub port: u16,
+    /// A named container port instead of `port` (Service `targetPort` by name): Pods without
+    /// it are not endpoints.
+    pub port_name: Option<String>,
     /// Model sent upstream for non-LoRA routes (ModelServer `spec.model`).
     pub model: Option<String>,
     /// Wait for response headers, per attempt.
@@ -74,6 +82,7 @@ impl From<ModelServer> for Upstream {
             key: PoolKey::ModelServer(s.id),
             match_labels: s.match_labels,
             port: s.port,
+            port_name: None,
             model: s.model,
             timeout: s.timeout,
             retry: s.retry,
@@ -87,9 +96,41 @@ impl From<InferencePool> for Upstream {
             key: PoolKey::InferencePool(p.api, p.id),
             match_labels: p.match_labels,
             port: p.port,
+            port_name: None,
             model: None,
             timeout: kthena_core::model_server::DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl Upstream {
+    /// The pool of port `port` of Service `s`: its selected Pods on the target port. `None`
+    /// when the Service has no selector or no such port.
+    pub fn for_service(s: &kthena_core::Service, port: u16) -> Option<Self> {
+        use kthena_core::service::TargetPort;
+        let selector = s.selector.clone()?;
+        let entry = s.port(port)?;
+        let (port_number, port_name) = match &entry.target {
+            TargetPort::Number(n) => (*n, None),
+            TargetPort::Name(name) => (0, Some(name.clone())),
+        };
+        Some(Self {
+            key: PoolKey::Service(s.id.clone(), port),
+            match_labels: selector,
+            port: port_number,
+            port_name,
+            model: None,
+            timeout: kthena_core::model_server::DEFAULT_TIMEOUT,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// The port of this pool on Pod `p`.
+    fn port_on(&self, p: &PodInfo) -> Option<u16> {
+        match &self.port_name {
+            None => Some(self.port),
+            Some(name) => p.named_ports.get(name).copied(),
         }
     }
 }
@@ -103,6 +144,8 @@ pub struct PodInfo {
     pub labels: BTreeMap<String, String>,
     /// `status.podIP`, when it is Running, Ready and not being deleted; `None` otherwise.
     pub ready_ip: Option<IpAddr>,
+    /// Named TCP container ports.
+    pub named_ports: BTreeMap<String, u16>,
 }
 
 impl PodInfo {
@@ -128,6 +171,14 @@ impl PodInfo {
             ),
             labels: pod.metadata.labels.clone().unwrap_or_default(),
             ready_ip: ip.filter(|_| running && ready && !deleting),
+            named_ports: pod
+                .spec
+                .iter()
+                .flat_map(|s| &s.containers)
+                .flat_map(|c| c.ports.iter().flatten())
+                .filter(|p| p.protocol.as_deref().is_none_or(|proto| proto == "TCP"))
+                .filter_map(|p| Some((p.name.clone()?, u16::try_from(p.container_port).ok()?)))
+                .collect(),
         }
     }
 }
@@ -199,7 +250,7 @@ impl PoolSnapshot {
             .iter()
             .filter(|p| upstream.selects(&p.id.namespace, &p.labels))
             .filter_map(|p| {
-                let addr = SocketAddr::new(p.ready_ip?, upstream.port);
+                let addr = SocketAddr::new(p.ready_ip?, upstream.port_on(p)?);
                 let reused = previous.and_then(|prev| {
                     prev.endpoints
                         .iter()
@@ -283,6 +334,7 @@ mod tests {
             id: ObjectRef::new(ns, name),
             labels: [("app".to_owned(), app.to_owned())].into(),
             ready_ip: ip.map(|i| i.parse().unwrap()),
+            named_ports: [("http".to_owned(), 9000)].into(),
         }
     }
 
@@ -297,6 +349,47 @@ mod tests {
         let snap = PoolSnapshot::build(server().into(), &pods, None);
         let addrs: Vec<String> = snap.endpoints.iter().map(|e| e.addr.to_string()).collect();
         assert_eq!(addrs, ["10.0.0.1:8000"]);
+    }
+
+    #[test]
+    fn service_port_leads_to_the_target_port_by_number_or_name() {
+        use kthena_core::service::{ServicePort, TargetPort};
+        let service = kthena_core::Service {
+            id: ObjectRef::new("default", "svc"),
+            selector: Some([("app".to_owned(), "x".to_owned())].into()),
+            ports: vec![
+                ServicePort {
+                    port: 80,
+                    target: TargetPort::Number(8000),
+                },
+                ServicePort {
+                    port: 81,
+                    target: TargetPort::Name("http".to_owned()),
+                },
+                ServicePort {
+                    port: 82,
+                    target: TargetPort::Name("grpc".to_owned()),
+                },
+            ],
+        };
+        let pods = [pod("a", "default", "x", Some("10.0.0.1"))];
+        let addrs = |port| {
+            let up = Upstream::for_service(&service, port).expect("port exists");
+            PoolSnapshot::build(up, &pods, None)
+                .endpoints
+                .iter()
+                .map(|e| e.addr.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(addrs(80), ["10.0.0.1:8000"]);
+        assert_eq!(addrs(81), ["10.0.0.1:9000"]);
+        assert!(addrs(82).is_empty(), "no container port named grpc");
+        assert!(Upstream::for_service(&service, 83).is_none());
+        let headless = kthena_core::Service {
+            selector: None,
+            ..service.clone()
+        };
+        assert!(Upstream::for_service(&headless, 80).is_none());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! - [`manifests`]: a folder of YAML files, watched (standalone mode).
 
+pub mod assemble;
 pub mod manifests;
 
 use kthena_core::{Gateway, ModelServer, ObjectRef, Route};
@@ -29,6 +30,29 @@ pub struct Config {
     pub tls_secrets: std::collections::HashMap<ObjectRef, TlsSecret>,
     /// Gateways of our classes (gateway mode only).
     pub gateways: Vec<Gateway>,
+    /// Names of the GatewayClasses whose controllerName is ours (gateway mode only).
+    pub gateway_classes: Vec<String>,
+    /// Services (HTTPRoute backends).
+    pub services: Vec<kthena_core::Service>,
+    /// Namespace labels.
+    pub namespaces: kthena_core::gateway::Namespaces,
+    /// ReferenceGrants (gateway mode only).
+    pub grants: kthena_core::ReferenceGrants,
+    /// InferenceObjectives (inference extension only).
+    pub objectives: Vec<kthena_core::InferenceObjective>,
+    /// `metadata.generation` of each object that has one.
+    pub generations: crate::state::Generations,
+    /// Each HTTPRoute's parentRefs: converted, and as the spec writes them.
+    pub parent_refs: crate::state::SpecParentRefs,
+    /// Gateway `status.addresses` values.
+    pub addresses: Vec<String>,
+    /// Whether the Inference Extension kinds were read.
+    pub inference_extension: bool,
+    /// `--controller-name`.
+    pub controller_name: String,
+    /// Objects left out because they do not convert (Kubernetes mode; standalone mode
+    /// refuses such a folder instead).
+    pub invalid: Vec<crate::state::Invalid>,
     /// The objects as read, for the debug endpoints.
     pub dump: ConfigDump,
 }
@@ -47,6 +71,11 @@ pub struct GatewayOptions {
     pub namespace: String,
     /// `--port`, the default Gateway's port.
     pub port: u16,
+    /// `--enable-gateway-api-inference-extension`: serve InferencePools, InferenceModels and
+    /// InferenceObjectives.
+    pub inference_extension: bool,
+    /// Addresses Gateways report in `status.addresses` (`IPAddress` or `Hostname` values).
+    pub addresses: Vec<String>,
 }
 
 impl GatewayOptions {
@@ -55,6 +84,11 @@ impl GatewayOptions {
     pub fn default_gateway(&self) -> Gateway {
         Gateway {
             id: ObjectRef::new(self.namespace.clone(), "default"),
+            order: kthena_core::CreationOrder {
+                created_unix_nanos: None,
+                namespace: self.namespace.clone(),
+                name: "default".to_owned(),
+            },
             class_name: DEFAULT_CLASS_NAME.to_owned(),
             listeners: vec![kthena_core::gateway::Listener {
                 name: "default".to_owned(),

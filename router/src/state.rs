@@ -34,6 +34,8 @@ pub struct Shared {
     /// Gateway mode: InferenceModels by served pool and model name, written by the RouteSet.
     pub inference_models:
         ArcSwap<HashMap<(crate::pool::PoolKey, String), kthena_core::InferenceModel>>,
+    /// InferenceObjectives (priorities kept for the scheduler), written by the Index actor.
+    pub objectives: ArcSwap<Vec<kthena_core::InferenceObjective>>,
     /// The converted objects status is computed from, written by the Index actor.
     pub status_inputs: ArcSwap<StatusInputs>,
     /// The objects of the configuration in force, for the debug endpoints.
@@ -70,6 +72,73 @@ pub struct ConfigDump {
     pub inferencepools: Vec<serde_json::Value>,
     /// InferenceModels (gateway mode).
     pub inferencemodels: Vec<serde_json::Value>,
+    /// InferenceObjectives (gateway mode).
+    pub inferenceobjectives: Vec<serde_json::Value>,
+}
+
+/// The kinds the router reads (and writes status on, for most).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum StatusKind {
+    /// `gateway.networking.k8s.io/v1` GatewayClass (cluster-scoped: namespace empty).
+    GatewayClass,
+    /// `gateway.networking.k8s.io/v1` Gateway.
+    Gateway,
+    /// `gateway.networking.k8s.io/v1` HTTPRoute.
+    HttpRoute,
+    /// Kthena ModelRoute.
+    ModelRoute,
+    /// Kthena ModelServer.
+    ModelServer,
+    /// `inference.networking.k8s.io/v1` InferencePool.
+    InferencePool,
+    /// `inference.networking.x-k8s.io/v1alpha2` InferencePool.
+    InferencePoolV1alpha2,
+    /// `inference.networking.x-k8s.io/v1alpha2` InferenceModel.
+    InferenceModel,
+    /// `inference.networking.x-k8s.io/v1alpha2` InferenceObjective.
+    InferenceObjective,
+    /// Core Pod (no status written).
+    Pod,
+    /// Core Service (no status written).
+    Service,
+}
+
+impl StatusKind {
+    /// The kind as Kubernetes spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            StatusKind::GatewayClass => "GatewayClass",
+            StatusKind::Gateway => "Gateway",
+            StatusKind::HttpRoute => "HTTPRoute",
+            StatusKind::ModelRoute => "ModelRoute",
+            StatusKind::ModelServer => "ModelServer",
+            StatusKind::InferencePool | StatusKind::InferencePoolV1alpha2 => "InferencePool",
+            StatusKind::InferenceModel => "InferenceModel",
+            StatusKind::InferenceObjective => "InferenceObjective",
+            StatusKind::Pod => "Pod",
+            StatusKind::Service => "Service",
+        }
+    }
+}
+
+/// `metadata.generation` by object.
+pub type Generations = HashMap<(StatusKind, kthena_core::ObjectRef), i64>;
+
+/// Each route's Gateway parentRefs: converted, and the spec's JSON (status repeats it).
+pub type SpecParentRefs =
+    HashMap<(StatusKind, kthena_core::ObjectRef), Vec<(kthena_core::ParentRef, serde_json::Value)>>;
+
+/// An object left out of the configuration because it does not convert.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    /// Its kind.
+    pub kind: StatusKind,
+    /// The object.
+    pub id: kthena_core::ObjectRef,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// Every problem, with its field path.
+    pub errors: kthena_core::FieldErrors,
 }
 
 /// What the status functions need beyond the published tables.
@@ -89,4 +158,26 @@ pub struct StatusInputs {
     pub bad_certificates: Vec<(kthena_core::ListenerRef, &'static str, String)>,
     /// InferencePools (gateway mode).
     pub pools: Vec<kthena_core::InferencePool>,
+    /// Our GatewayClasses.
+    pub gateway_classes: Vec<String>,
+    /// Listeners that conflict with older ones on their port.
+    pub conflicts: Vec<kthena_core::gateway::ListenerConflict>,
+    /// Namespace labels.
+    pub namespaces: kthena_core::gateway::Namespaces,
+    /// Services.
+    pub services: Vec<kthena_core::Service>,
+    /// Generations.
+    pub generations: Generations,
+    /// HTTPRoute parentRefs as written.
+    pub parent_refs: SpecParentRefs,
+    /// Objects left out.
+    pub invalid: Vec<Invalid>,
+    /// Gateway `status.addresses`.
+    pub addresses: Vec<String>,
+    /// InferenceModels (gateway mode).
+    pub inference_models: Vec<kthena_core::InferenceModel>,
+    /// Whether the Inference Extension kinds are served.
+    pub inference_extension: bool,
+    /// `--controller-name`.
+    pub controller_name: String,
 }

@@ -4,7 +4,7 @@
 //! again here because routes also come from manifest folders and older CRDs, and so the webhook,
 //! the status and the data plane agree on what is usable.
 
-use super::{BackendTarget, Filter, HeaderModifier, HttpRoute, HttpRule, PathMatch, PathModifier};
+use super::{Filter, HeaderModifier, HttpRoute, HttpRule, PathMatch, PathModifier};
 use crate::FieldErrors;
 use crate::validate::header_name;
 
@@ -140,11 +140,7 @@ fn rule_errors(errs: &mut FieldErrors, path: &str, rule: &HttpRule) {
                 format!("must be at most {MAX_WEIGHT}, got {}", b.weight),
             );
         }
-        let object = match &b.target {
-            BackendTarget::InferencePool { pool, .. } => pool,
-            BackendTarget::Service { service, .. } => service,
-            BackendTarget::Unsupported { object, .. } => object,
-        };
+        let (_, _, object) = b.target.group_kind_object();
         if object.name.is_empty() {
             errs.push(format!("{bpath}.name"), "must not be empty");
         }

@@ -70,13 +70,18 @@ impl Index {
         &mut self,
         gateways: &[kthena_core::Gateway],
         secrets: &HashMap<ObjectRef, TlsSecret>,
-    ) -> (Vec<u16>, Vec<(ListenerRef, &'static str, String)>) {
+        grants: &kthena_core::ReferenceGrants,
+    ) -> GatewayOutcome {
         use kthena_core::gateway::Protocol;
         let mut unbound = Vec::new();
         let mut bad_certs = Vec::new();
         let Some(spawner) = self.spawner.clone() else {
-            return (unbound, bad_certs);
+            return GatewayOutcome::default();
         };
+        let conflicts = kthena_core::gateway::conflicts(gateways, Some(spawner.main_port));
+        for c in &conflicts {
+            tracing::warn!(listener = %format!("{}/{}", c.listener.gateway, c.listener.section_name), reason = c.reason, message = %c.message, "listener not served");
+        }
         let mut ports: HashMap<u16, PortListeners> = HashMap::new();
         let mut protocols: HashMap<u16, Protocol> = HashMap::new();
         let mut keys: HashMap<u16, crate::tls::PortKeys> = HashMap::new();
@@ -86,37 +91,42 @@ impl Index {
                     tracing::warn!(gateway = %g.id, listener = %l.name, protocol = ?l.protocol, "listener protocol not served");
                     continue;
                 }
-                let main = l.port == spawner.main_port;
-                let first = protocols.entry(l.port).or_insert_with(|| {
-                    if main {
-                        Protocol::Http
-                    } else {
-                        l.protocol.clone()
-                    }
-                });
-                if *first != l.protocol {
-                    tracing::warn!(gateway = %g.id, listener = %l.name, port = l.port, "listener protocol differs from the port's; not served");
+                let r = ListenerRef {
+                    gateway: g.id.clone(),
+                    section_name: l.name.clone(),
+                    port: l.port,
+                };
+                if conflicts.iter().any(|c| c.listener == r) {
                     continue;
                 }
+                protocols
+                    .entry(l.port)
+                    .or_insert_with(|| l.protocol.clone());
                 if l.protocol == Protocol::Https {
-                    let r = ListenerRef {
-                        gateway: g.id.clone(),
-                        section_name: l.name.clone(),
-                        port: l.port,
-                    };
                     use kthena_core::conditions::reasons;
                     let key = match l.certificate_refs.first() {
                         None => Err((
                             reasons::INVALID_CERTIFICATE_REF,
                             "no certificateRefs".to_owned(),
                         )),
-                        // Cross-namespace references need a ReferenceGrant, not read yet.
-                        Some(s) if s.namespace != g.id.namespace => Err((
-                            reasons::REF_NOT_PERMITTED,
-                            format!(
-                                "Secret {s} is in another namespace and ReferenceGrants are not supported yet"
-                            ),
-                        )),
+                        Some(s)
+                            if !grants.permits(kthena_core::reference_grant::Reference {
+                                from_group: kthena_core::gateway::GATEWAY_GROUP,
+                                from_kind: "Gateway",
+                                from_namespace: &g.id.namespace,
+                                to_group: "",
+                                to_kind: "Secret",
+                                to: s,
+                            }) =>
+                        {
+                            Err((
+                                reasons::REF_NOT_PERMITTED,
+                                format!(
+                                    "Secret {s} is in another namespace and no ReferenceGrant there allows Gateways of {} to use it",
+                                    g.id.namespace
+                                ),
+                            ))
+                        }
                         Some(s) => secrets
                             .get(s)
                             .ok_or_else(|| format!("Secret {s} not found"))
@@ -187,7 +197,11 @@ impl Index {
             ports.remove(port);
         }
         self.shared.ports.store(Arc::new(ports));
-        (unbound, bad_certs)
+        GatewayOutcome {
+            unbound,
+            bad_certs,
+            conflicts,
+        }
     }
 
     fn publish_pools(&self) {
@@ -198,6 +212,40 @@ impl Index {
             .collect();
         self.shared.pools.store(Arc::new(map));
     }
+}
+
+/// What serving the Gateways found, for their status.
+#[derive(Debug, Default)]
+struct GatewayOutcome {
+    /// Ports that could not be bound.
+    unbound: Vec<u16>,
+    /// HTTPS listeners whose certificate is unusable: reason and message.
+    bad_certs: Vec<(ListenerRef, &'static str, String)>,
+    /// Listeners conflicting with older ones.
+    conflicts: Vec<kthena_core::gateway::ListenerConflict>,
+}
+
+/// The Service pools HTTPRoutes name: one per (Service, port) that exists with a selector.
+fn service_upstreams(config: &Config) -> Vec<Upstream> {
+    let mut wanted: Vec<(&ObjectRef, u16)> = config
+        .http_routes
+        .iter()
+        .flat_map(|r| r.route.rules.iter())
+        .flat_map(|rule| rule.backends())
+        .filter_map(|b| match &b.target {
+            kthena_core::BackendTarget::Service { service, port } => Some((service, *port)),
+            _ => None,
+        })
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    wanted
+        .into_iter()
+        .filter_map(|(id, port)| {
+            let service = config.services.iter().find(|s| &s.id == id)?;
+            Upstream::for_service(service, port)
+        })
+        .collect()
 }
 
 impl Actor for Index {
@@ -213,6 +261,7 @@ impl Handler<Apply> for Index {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, Apply(config): Apply, _: &mut Context<Self>) -> Self::Result {
+        let services = service_upstreams(&config);
         let pods = Arc::new(config.pods);
         let inference_pools = config.pools.clone();
         let upstreams: Vec<Upstream> = config
@@ -220,6 +269,7 @@ impl Handler<Apply> for Index {
             .into_iter()
             .map(Upstream::from)
             .chain(config.pools.into_iter().map(Upstream::from))
+            .chain(services)
             .collect();
         let wanted: HashSet<PoolKey> = upstreams.iter().map(|u| u.key.clone()).collect();
         for upstream in upstreams {
@@ -238,8 +288,7 @@ impl Handler<Apply> for Index {
             }
         }
         self.publish_pools();
-        let (unbound_ports, bad_certificates) =
-            self.apply_gateways(&config.gateways, &config.tls_secrets);
+        let outcome = self.apply_gateways(&config.gateways, &config.tls_secrets, &config.grants);
         self.shared.dump.store(Arc::new(config.dump));
         self.shared
             .status_inputs
@@ -248,15 +297,28 @@ impl Handler<Apply> for Index {
                 gateways: config.gateways.clone(),
                 http_routes: config.http_routes.clone(),
                 gateway_mode: self.spawner.is_some(),
-                unbound_ports,
-                bad_certificates,
+                unbound_ports: outcome.unbound,
+                bad_certificates: outcome.bad_certs,
                 pools: inference_pools,
+                gateway_classes: config.gateway_classes,
+                conflicts: outcome.conflicts,
+                namespaces: config.namespaces.clone(),
+                services: config.services,
+                generations: config.generations,
+                parent_refs: config.parent_refs,
+                invalid: config.invalid,
+                addresses: config.addresses,
+                inference_models: config.inference_models.clone(),
+                inference_extension: config.inference_extension,
+                controller_name: config.controller_name,
             }));
+        self.shared.objectives.store(Arc::new(config.objectives));
         let routes = self.route_set.send(SetRoutes {
             routes: config.routes,
             http_routes: config.http_routes,
             gateways: config.gateways,
             inference_models: config.inference_models,
+            namespaces: config.namespaces,
         });
         AtomicResponse::new(Box::pin(routes.into_actor(self).map(
             move |result, act, _| {

@@ -37,6 +37,8 @@ pub struct SetRoutes {
     pub gateways: Vec<kthena_core::Gateway>,
     /// InferenceModels (gateway mode).
     pub inference_models: Vec<kthena_core::InferenceModel>,
+    /// Namespace labels, for `allowedRoutes` selectors.
+    pub namespaces: kthena_core::gateway::Namespaces,
 }
 
 impl Handler<SetRoutes> for RouteSet {
@@ -48,6 +50,7 @@ impl Handler<SetRoutes> for RouteSet {
             http_routes,
             gateways,
             inference_models,
+            namespaces,
         } = set;
         let mut models = std::collections::HashMap::new();
         for m in inference_models {
@@ -64,8 +67,8 @@ impl Handler<SetRoutes> for RouteSet {
         }
         self.shared.inference_models.store(Arc::new(models));
         if self.options.gateway_mode {
-            // Namespace labels are not known in standalone mode: Selector admits nothing.
-            let tables = kthena_core::gateway::http_route_tables(&gateways, &http_routes, |_| None);
+            let tables =
+                kthena_core::gateway::http_route_tables(&gateways, &http_routes, &namespaces);
             tracing::info!(
                 httproutes = http_routes.len(),
                 listeners = tables.len(),

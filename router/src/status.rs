@@ -1,0 +1,428 @@
+//! The status of every object the router reads, computed by `kthena_core::status` from the
+//! configuration in force, in each kind's own Kubernetes shape (camelCase JSON, conditions
+//! with `observedGeneration`, without `lastTransitionTime`, which the writer adds).
+//!
+//! Standalone mode serves the report at `/debug/status`; in Kubernetes mode the status writer
+//! merges each entry into the stored object.
+
+use std::collections::HashMap;
+
+use kthena_core::http_route::{BackendTarget, HttpRouteTable};
+use kthena_core::status::{self, BackendState, Condition, ParentStatus};
+use kthena_core::{ListenerRef, ObjectRef};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::pool::PoolKey;
+use crate::state::{PoolMap, StatusInputs, StatusKind};
+
+/// The computed status of one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStatus {
+    /// Its kind.
+    pub kind: StatusKind,
+    /// Namespace (empty for cluster-scoped kinds).
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `metadata.generation` the status describes, when known.
+    pub generation: Option<i64>,
+    /// The `status` stanza.
+    pub status: Value,
+}
+
+/// Everything the report reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    /// The converted objects.
+    pub inputs: &'a StatusInputs,
+    /// The pools in force, with their endpoints.
+    pub pools: &'a PoolMap,
+    /// The HTTPRoute table of each listener.
+    pub tables: &'a HashMap<ListenerRef, HttpRouteTable>,
+    /// `--controller-name`, written in route `parents[]` entries.
+    pub controller_name: &'a str,
+}
+
+fn conditions(cs: &[Condition], generation: Option<i64>) -> Value {
+    cs.iter()
+        .map(|c| {
+            let mut v = json!({
+                "type": c.kind,
+                "status": if c.status { "True" } else { "False" },
+                "reason": c.reason,
+                "message": c.message,
+            });
+            if let Some(g) = generation {
+                v["observedGeneration"] = json!(g);
+            }
+            v
+        })
+        .collect()
+}
+
+impl Sources<'_> {
+    fn generation(&self, kind: StatusKind, id: &ObjectRef) -> Option<i64> {
+        self.inputs.generations.get(&(kind, id.clone())).copied()
+    }
+
+    fn entry(&self, kind: StatusKind, id: &ObjectRef, status: Value) -> ObjectStatus {
+        ObjectStatus {
+            kind,
+            namespace: id.namespace.clone(),
+            name: id.name.clone(),
+            generation: self.generation(kind, id),
+            status,
+        }
+    }
+
+    /// The spec's text of parentRef `p` of route `id`, or one built from it.
+    fn spec_parent(&self, kind: StatusKind, id: &ObjectRef, p: &kthena_core::ParentRef) -> Value {
+        self.inputs
+            .parent_refs
+            .get(&(kind, id.clone()))
+            .and_then(|refs| refs.iter().find(|(c, _)| c == p))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| {
+                let mut v = json!({
+                    "group": kthena_core::gateway::GATEWAY_GROUP,
+                    "kind": "Gateway",
+                    "namespace": p.gateway.namespace,
+                    "name": p.gateway.name,
+                });
+                if let Some(s) = &p.section_name {
+                    v["sectionName"] = json!(s);
+                }
+                if let Some(port) = p.port {
+                    v["port"] = json!(port);
+                }
+                v
+            })
+    }
+
+    fn parents(
+        &self,
+        kind: StatusKind,
+        id: &ObjectRef,
+        ps: &[ParentStatus],
+        generation: Option<i64>,
+    ) -> Value {
+        ps.iter()
+            .map(|p| {
+                json!({
+                    "parentRef": self.spec_parent(kind, id, &p.parent),
+                    "controllerName": self.controller_name,
+                    "conditions": conditions(&p.conditions, generation),
+                })
+            })
+            .collect()
+    }
+
+    fn listeners(&self) -> Vec<ListenerRef> {
+        self.inputs
+            .gateways
+            .iter()
+            .flat_map(|g| {
+                g.listeners.iter().map(|l| ListenerRef {
+                    gateway: g.id.clone(),
+                    section_name: l.name.clone(),
+                    port: l.port,
+                })
+            })
+            .collect()
+    }
+
+    /// How an HTTPRoute backendRef resolves.
+    fn backend(&self, target: &BackendTarget) -> BackendState {
+        match target {
+            BackendTarget::InferencePool { api, pool } => {
+                if !self.inputs.inference_extension {
+                    BackendState::InvalidKind(format!(
+                        "InferencePool {pool} (--enable-gateway-api-inference-extension is off)"
+                    ))
+                } else if self
+                    .pools
+                    .contains_key(&PoolKey::InferencePool(*api, pool.clone()))
+                {
+                    BackendState::Resolved
+                } else {
+                    BackendState::NotFound(format!("InferencePool {pool}"))
+                }
+            }
+            BackendTarget::Service { service, port } => {
+                match self.inputs.services.iter().find(|s| &s.id == service) {
+                    None => BackendState::NotFound(format!("Service {service}")),
+                    Some(s) if s.port(*port).is_none() => {
+                        BackendState::NotFound(format!("Service {service} port {port}"))
+                    }
+                    Some(s) if s.selector.is_none() => BackendState::NotFound(format!(
+                        "Service {service} has no selector (EndpointSlices are not read)"
+                    )),
+                    Some(_) => BackendState::Resolved,
+                }
+            }
+            BackendTarget::Unsupported {
+                group,
+                kind,
+                object,
+            } => BackendState::InvalidKind(format!("{group}/{kind} {object}")),
+            BackendTarget::NotPermitted(inner) => {
+                let (group, kind, object) = inner.group_kind_object();
+                let group = if group.is_empty() { "core" } else { group };
+                BackendState::NotPermitted(format!("{group}/{kind} {object}"))
+            }
+        }
+    }
+
+    fn gateway_classes(&self, out: &mut Vec<ObjectStatus>) {
+        for name in &self.inputs.gateway_classes {
+            let id = ObjectRef::new("", name.clone());
+            let generation = self.generation(StatusKind::GatewayClass, &id);
+            let accepted = status::gateway_class(self.controller_name);
+            let status = json!({"conditions": conditions(&accepted, generation)});
+            out.push(self.entry(StatusKind::GatewayClass, &id, status));
+        }
+    }
+
+    fn gateways(&self, out: &mut Vec<ObjectStatus>) {
+        let inputs = self.inputs;
+        let attached = |l: &ListenerRef| {
+            let http = self
+                .tables
+                .get(l)
+                .map_or(0, |t| t.routes().len() - t.skipped().len());
+            let model = inputs
+                .routes
+                .iter()
+                .filter(|r| {
+                    if r.parents.is_empty() {
+                        r.id.namespace == l.gateway.namespace
+                    } else {
+                        r.parents.iter().any(|p| p.selects(l))
+                    }
+                })
+                .count();
+            http + model
+        };
+        let addresses: Vec<Value> = inputs
+            .addresses
+            .iter()
+            .map(|a| {
+                let kind = if a.parse::<std::net::IpAddr>().is_ok() {
+                    "IPAddress"
+                } else {
+                    "Hostname"
+                };
+                json!({"type": kind, "value": a})
+            })
+            .collect();
+        for g in &inputs.gateways {
+            let generation = self.generation(StatusKind::Gateway, &g.id);
+            let certificate = |l: &ListenerRef| {
+                inputs
+                    .bad_certificates
+                    .iter()
+                    .find(|(r, ..)| r == l)
+                    .map(|(_, why, e)| (*why, e.clone()))
+            };
+            let s = status::gateway(
+                g,
+                attached,
+                |port| !inputs.unbound_ports.contains(&port),
+                certificate,
+                &inputs.conflicts,
+            );
+            let listeners: Vec<Value> = s
+                .listeners
+                .iter()
+                .map(|l| {
+                    json!({
+                        "name": l.name,
+                        "supportedKinds": l.supported_kinds.iter()
+                            .map(|(g, k)| json!({"group": g, "kind": k}))
+                            .collect::<Vec<_>>(),
+                        "attachedRoutes": l.attached_routes,
+                        "conditions": conditions(&l.conditions, generation),
+                    })
+                })
+                .collect();
+            let status = json!({
+                "addresses": addresses,
+                "conditions": conditions(&s.conditions, generation),
+                "listeners": listeners,
+            });
+            out.push(self.entry(StatusKind::Gateway, &g.id, status));
+        }
+    }
+
+    fn model_routes(&self, out: &mut Vec<ObjectStatus>) {
+        let listeners: Vec<ListenerRef> = self
+            .listeners()
+            .into_iter()
+            .filter(|l| !self.inputs.conflicts.iter().any(|c| &c.listener == l))
+            .collect();
+        let backend_exists = |b: &kthena_core::Backend| match b {
+            kthena_core::Backend::ModelServer(id) => {
+                self.pools.contains_key(&PoolKey::ModelServer(id.clone()))
+            }
+            kthena_core::Backend::ExternalProvider(_) => false,
+        };
+        for r in &self.inputs.routes {
+            let generation = self.generation(StatusKind::ModelRoute, &r.id);
+            let s = status::model_route(r, self.inputs.gateway_mode, &listeners, backend_exists);
+            let mut status = json!({
+                "conditions": conditions(&s.conditions, generation),
+            });
+            if let Some(g) = generation {
+                status["observedGeneration"] = json!(g);
+            }
+            if !s.parents.is_empty() {
+                status["parents"] =
+                    self.parents(StatusKind::ModelRoute, &r.id, &s.parents, generation);
+            }
+            out.push(self.entry(StatusKind::ModelRoute, &r.id, status));
+        }
+    }
+
+    fn upstreams(&self, out: &mut Vec<ObjectStatus>) {
+        for (key, cell) in self.pools {
+            let PoolKey::ModelServer(id) = key else {
+                continue;
+            };
+            let ready = cell.load().endpoints.len();
+            let generation = self.generation(StatusKind::ModelServer, id);
+            let mut status = json!({
+                "conditions": conditions(&status::ready(ready), generation),
+                "readyEndpoints": ready,
+            });
+            if let Some(g) = generation {
+                status["observedGeneration"] = json!(g);
+            }
+            out.push(self.entry(StatusKind::ModelServer, id, status));
+        }
+    }
+
+    fn http_routes(&self, out: &mut Vec<ObjectStatus>) {
+        for r in &self.inputs.http_routes {
+            let id = &r.route.id;
+            let generation = self.generation(StatusKind::HttpRoute, id);
+            let ps = status::http_route_parents(
+                r,
+                &self.inputs.gateways,
+                &self.inputs.namespaces,
+                |t| self.backend(t),
+            );
+            let status =
+                json!({"parents": self.parents(StatusKind::HttpRoute, id, &ps, generation)});
+            out.push(self.entry(StatusKind::HttpRoute, id, status));
+        }
+    }
+
+    fn inference_pools(&self, out: &mut Vec<ObjectStatus>) {
+        for p in &self.inputs.pools {
+            let (kind, field) = match p.api {
+                kthena_core::InferencePoolApi::V1 => (StatusKind::InferencePool, "parents"),
+                kthena_core::InferencePoolApi::V1Alpha2 => {
+                    (StatusKind::InferencePoolV1alpha2, "parent")
+                }
+            };
+            let generation = self.generation(kind, &p.id);
+            let parents: Vec<Value> = status::inference_pool_parents(p, &self.inputs.http_routes)
+                .iter()
+                .map(|(g, cs)| {
+                    let mut entry = json!({
+                        "parentRef": {
+                            "group": kthena_core::gateway::GATEWAY_GROUP,
+                            "kind": "Gateway",
+                            "namespace": g.namespace,
+                            "name": g.name,
+                        },
+                        "conditions": conditions(cs, generation),
+                    });
+                    if kind == StatusKind::InferencePool {
+                        entry["controllerName"] = json!(self.controller_name);
+                    }
+                    entry
+                })
+                .collect();
+            let status = json!({ field: parents });
+            out.push(self.entry(kind, &p.id, status));
+        }
+    }
+
+    fn inference_models(&self, out: &mut Vec<ObjectStatus>) {
+        let mut claimed: HashMap<(kthena_core::InferencePoolApi, &ObjectRef, &str), &ObjectRef> =
+            HashMap::new();
+        for m in &self.inputs.inference_models {
+            let generation = self.generation(StatusKind::InferenceModel, &m.id);
+            let key = (m.pool.0, &m.pool.1, m.model_name.as_str());
+            let first = *claimed.entry(key).or_insert(&m.id);
+            let pool_served = self
+                .pools
+                .contains_key(&PoolKey::InferencePool(m.pool.0, m.pool.1.clone()));
+            let accepted = status::inference_model(&m.model_name, first, &m.id, pool_served);
+            let status = json!({"conditions": conditions(&accepted, generation)});
+            out.push(self.entry(StatusKind::InferenceModel, &m.id, status));
+        }
+    }
+
+    fn invalid(&self, out: &mut Vec<ObjectStatus>) {
+        for bad in &self.inputs.invalid {
+            let cs = status::invalid(&bad.errors);
+            let g = bad.generation;
+            let status = match bad.kind {
+                StatusKind::ModelRoute | StatusKind::ModelServer => {
+                    let mut s = json!({"conditions": conditions(&cs, g)});
+                    if let Some(g) = g {
+                        s["observedGeneration"] = json!(g);
+                    }
+                    s
+                }
+                StatusKind::Gateway => json!({"conditions": conditions(
+                    &status::invalid_gateway(&bad.errors), g)}),
+                StatusKind::HttpRoute => {
+                    let refs = self
+                        .inputs
+                        .parent_refs
+                        .get(&(StatusKind::HttpRoute, bad.id.clone()))
+                        .cloned()
+                        .unwrap_or_default();
+                    let parents: Vec<Value> = refs
+                        .iter()
+                        .filter(|(p, _)| self.inputs.gateways.iter().any(|g| g.id == p.gateway))
+                        .map(|(_, spec)| {
+                            json!({
+                                "parentRef": spec,
+                                "controllerName": self.controller_name,
+                                "conditions": conditions(&status::unsupported_value(&bad.errors), g),
+                            })
+                        })
+                        .collect();
+                    json!({"parents": parents})
+                }
+                StatusKind::InferenceModel | StatusKind::InferenceObjective => {
+                    json!({"conditions": conditions(&cs, g)})
+                }
+                // InferencePools report per parent Gateway only; Pods and Services get none.
+                _ => continue,
+            };
+            out.push(self.entry(bad.kind, &bad.id, status));
+        }
+    }
+}
+
+/// The status of every object, sorted by kind, namespace and name.
+pub fn report(sources: Sources<'_>) -> Vec<ObjectStatus> {
+    let mut out = Vec::new();
+    sources.gateway_classes(&mut out);
+    sources.gateways(&mut out);
+    sources.http_routes(&mut out);
+    sources.model_routes(&mut out);
+    sources.upstreams(&mut out);
+    sources.inference_pools(&mut out);
+    sources.inference_models(&mut out);
+    sources.invalid(&mut out);
+    out.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
+    out
+}
