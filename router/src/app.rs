@@ -18,6 +18,7 @@ use crate::actors::route_set::RouteSet;
 use crate::exchange::Observability;
 use crate::handlers::RouterContext;
 use crate::metrics::{self, Metrics};
+use crate::source::kube::{KubeOptions, KubeSource};
 use crate::source::manifests::ManifestWatcher;
 use crate::state::Shared;
 
@@ -46,7 +47,37 @@ pub struct RunOptions {
     pub access_log: AccessLog,
     /// Gateway API settings.
     pub gateway: crate::source::GatewayOptions,
+    /// Kubernetes mode: `--watch-namespace`.
+    pub watch_namespace: Option<String>,
+    /// Kubernetes mode: `--service-name`, the router's Service.
+    pub service_name: String,
 }
+
+/// What controllers started beside the data plane get (Kubernetes mode).
+#[derive(Clone)]
+pub struct Running {
+    /// The state the actors publish (statuses are computed from it).
+    pub shared: Arc<Shared>,
+    /// The API server client.
+    pub client: kube::Client,
+    /// The options the router runs with.
+    pub options: RunOptions,
+    /// The port `--port` is bound to.
+    pub port: u16,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("options", &self.options)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts controllers (status writer, defaults, ...) once the data plane runs; called in
+/// Kubernetes mode only.
+pub type Controllers = Box<dyn FnOnce(Running)>;
 
 fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let socket =
@@ -56,13 +87,15 @@ fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(socket)
 }
 
-/// Runs the router until SIGINT or SIGTERM, then drains.
-pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
-    let Some(manifests) = opts.manifests.clone() else {
-        anyhow::bail!(
-            "no configuration source: pass --manifests DIR (standalone mode); \
-             Kubernetes mode is not part of this build yet"
-        );
+/// Runs the router until SIGINT or SIGTERM, then drains. Without `--manifests` it runs in
+/// Kubernetes mode (in-cluster configuration or `$KUBECONFIG`) and starts `controllers`.
+pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::Result<()> {
+    let client = match &opts.manifests {
+        Some(_) => None,
+        None => Some(kube::Client::try_default().await.context(
+            "no --manifests folder, and no Kubernetes configuration (in-cluster service account \
+             or $KUBECONFIG) to run in Kubernetes mode",
+        )?),
     };
     let registry = Registry::new();
     let obs = Arc::new(Observability {
@@ -97,13 +130,39 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         drain: opts.drain_timeout,
     });
     let index = Index::new(shared.clone(), route_set, spawner).start();
-    let _watcher = ManifestWatcher::new(
-        manifests,
-        opts.manifests_interval,
-        opts.gateway.clone(),
-        index,
-    )
-    .start();
+    let main_port = router_socket.local_addr().map_or(opts.port, |a| a.port());
+    match (&opts.manifests, client) {
+        (Some(dir), _) => {
+            ManifestWatcher::new(
+                dir.clone(),
+                opts.manifests_interval,
+                opts.gateway.clone(),
+                index,
+            )
+            .start();
+        }
+        (None, Some(client)) => {
+            KubeSource::start(
+                client.clone(),
+                KubeOptions {
+                    gateway: opts.gateway.clone(),
+                    watch_namespace: opts.watch_namespace.clone(),
+                    service_name: opts.service_name.clone(),
+                    debounce: Duration::from_millis(50),
+                },
+                index,
+            );
+            if let Some(start) = controllers {
+                start(Running {
+                    shared: shared.clone(),
+                    client,
+                    options: opts.clone(),
+                    port: main_port,
+                });
+            }
+        }
+        (None, None) => unreachable!("a client exists whenever --manifests is absent"),
+    }
     let listener =
         Listener::new(router_socket, ctx.clone(), opts.workers, opts.drain_timeout).start();
 

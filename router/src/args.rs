@@ -62,6 +62,17 @@ pub struct Args {
     /// Namespace of the router (the default Gateway lives here).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub namespace: String,
+    /// Kubernetes mode: watch this namespace only (cluster-scoped kinds are still watched).
+    #[arg(long, env = "KTHENA_ROUTER_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Kubernetes mode: the router's own Service (in `--namespace`); its address is the
+    /// Gateways' `status.addresses`, and its ports follow the programmed listeners.
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_SERVICE_NAME",
+        default_value = "kthena-router"
+    )]
+    pub service_name: String,
     /// Access log format.
     #[arg(long, env = "ACCESS_LOG_FORMAT", value_enum, default_value_t = Format::Text)]
     pub access_log_format: Format,
@@ -104,6 +115,8 @@ impl Args {
             enable_gateway_api_inference_extension,
             controller_name,
             namespace,
+            watch_namespace,
+            service_name,
         } = self;
         RunOptions {
             port,
@@ -127,6 +140,8 @@ impl Args {
                 inference_extension: enable_gateway_api_inference_extension,
                 addresses: vec![listen_address.to_string()],
             },
+            watch_namespace,
+            service_name,
         }
     }
 }
@@ -135,6 +150,6 @@ impl Args {
     /// Runs the router until SIGINT or SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
         self.check().map_err(anyhow::Error::msg)?;
-        crate::app::run(self.into_options()).await
+        crate::app::run(self.into_options(), None).await
     }
 }

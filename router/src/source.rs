@@ -4,6 +4,7 @@
 //! - [`manifests`]: a folder of YAML files, watched (standalone mode).
 
 pub mod assemble;
+pub mod kube;
 pub mod manifests;
 
 use kthena_core::{Gateway, ModelServer, ObjectRef, Route};

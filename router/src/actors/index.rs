@@ -333,6 +333,7 @@ impl Handler<Apply> for Index {
                     act.publish_pools();
                 }
                 act.shared.set_ready();
+                act.shared.applied.send_modify(|n| *n += 1);
             },
         )))
     }

@@ -1,7 +1,8 @@
-//! `kthena-router`: see [`kthena_router::args::Args`].
+//! `kthena-router`: the router, and in Kubernetes mode its controllers; see
+//! [`kthena_operator::args::Args`].
 
 use clap::Parser;
-use kthena_router::args::Args;
+use kthena_operator::args::Args;
 
 fn main() -> anyhow::Result<()> {
     // One process-wide rustls crypto provider, before anything can use TLS.

@@ -1,0 +1,101 @@
+//! Flags of the `kthena-router` binary: the data plane's ([`kthena_router::args::Args`]) and
+//! those of the Kubernetes-mode controllers.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::controllers::ControllerOptions;
+
+/// kthena-router: routes OpenAI-compatible requests by model to inference engine Pods.
+#[derive(Debug, Parser)]
+#[command(name = "kthena-router", version)]
+#[group(skip)]
+pub struct Args {
+    /// Data plane flags.
+    #[command(flatten)]
+    pub router: kthena_router::args::Args,
+    /// Kubernetes mode: this replica's identity in the status-writer Lease.
+    #[arg(long, env = "POD_NAME", default_value_t = default_identity())]
+    pub pod_name: String,
+    /// Kubernetes mode: name of the Lease (in `--namespace`) whose holder writes status.
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_LEASE_NAME",
+        default_value = "kthena-router"
+    )]
+    pub lease_name: String,
+    /// Kubernetes mode: keep the ports of `--service-name` equal to the programmed Gateway
+    /// listener ports (false: you manage the Service).
+    #[arg(long, env = "KTHENA_ROUTER_MANAGE_SERVICE_PORTS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub manage_service_ports: bool,
+    /// Kubernetes mode: every object's status is checked again this often.
+    #[arg(long, env = "KTHENA_ROUTER_STATUS_RESYNC", default_value = "5m", value_parser = duration)]
+    pub status_resync: Duration,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    kthena_api::convert::parse_duration(text)
+}
+
+fn default_identity() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| format!("kthena-router-{}", std::process::id()))
+}
+
+impl Args {
+    /// Runs the router (and, in Kubernetes mode, the controllers) until SIGINT or SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Args {
+            router,
+            pod_name,
+            lease_name,
+            manage_service_ports,
+            status_resync,
+        } = self;
+        router.check().map_err(anyhow::Error::msg)?;
+        let controllers = ControllerOptions {
+            identity: pod_name,
+            lease_name,
+            manage_service_ports,
+            field_manager: "kthena-router".to_owned(),
+            resync: status_resync,
+            settle: Duration::from_millis(200),
+        };
+        kthena_router::app::run(
+            router.into_options(),
+            Some(Box::new(move |running| {
+                crate::controllers::start(running, controllers)
+            })),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Args;
+
+    #[test]
+    fn flags_are_consistent_and_parse() {
+        Args::command().debug_assert();
+        let a = Args::try_parse_from([
+            "kthena-router",
+            "--enable-gateway-api",
+            "--manage-service-ports=false",
+            "--pod-name",
+            "router-0",
+            "--watch-namespace",
+            "team",
+        ])
+        .expect("valid flags");
+        assert!(a.router.enable_gateway_api && !a.manage_service_ports);
+        assert_eq!(a.pod_name, "router-0");
+        assert_eq!(a.router.watch_namespace.as_deref(), Some("team"));
+        let lone =
+            Args::try_parse_from(["kthena-router", "--enable-gateway-api-inference-extension"])
+                .expect("parses");
+        assert!(lone.router.check().is_err(), "needs --enable-gateway-api");
+    }
+}

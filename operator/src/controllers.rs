@@ -1,0 +1,149 @@
+//! The controllers of Kubernetes mode, started beside the data plane: leader election, the
+//! status writer fed by every configuration the router applies, Kthena's default
+//! GatewayClass/Gateway, and the managed Service ports. Only the Lease holder writes status
+//! and Service ports; creating the defaults is safe from every replica.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kthena_router::app::Running;
+use tokio::sync::watch;
+
+use crate::desired::DesiredStatus;
+use crate::lease::LeaderElector;
+use crate::status_writer::StatusWriter;
+
+/// Settings of the controllers.
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// This replica's identity in the Lease (the Pod name).
+    pub identity: String,
+    /// Name of the Lease, in the router's namespace.
+    pub lease_name: String,
+    /// Keep the router Service's ports equal to the programmed listener ports.
+    pub manage_service_ports: bool,
+    /// Field manager of every write.
+    pub field_manager: String,
+    /// Every object's status is checked again this often.
+    pub resync: Duration,
+    /// Quiet time after a configuration before statuses are computed (endpoint pools settle).
+    pub settle: Duration,
+}
+
+/// Starts every controller on the current actix system.
+pub fn start(running: Running, opts: ControllerOptions) {
+    let Running {
+        shared,
+        client,
+        options,
+        port,
+    } = running;
+    let namespace = options.gateway.namespace.clone();
+    let (leader_tx, leader_rx) = watch::channel(false);
+    let elector = LeaderElector::new(
+        client.clone(),
+        namespace.clone(),
+        opts.lease_name.clone(),
+        opts.identity.clone(),
+    );
+    tracing::info!(lease = %format!("{namespace}/{}", opts.lease_name), identity = %opts.identity, "competing for the status-writer lease");
+    actix_rt::spawn(elector.run(leader_tx, std::future::pending()));
+
+    let (desired_tx, desired_rx) = watch::channel(Arc::new(Vec::<DesiredStatus>::new()));
+    let writer = StatusWriter::new(client.clone(), opts.field_manager.clone());
+    actix_rt::spawn(writer.run(desired_rx, leader_rx.clone(), opts.resync));
+
+    let controller_name = options.gateway.controller_name.clone();
+    let status_shared = shared.clone();
+    let settle = opts.settle;
+    actix_rt::spawn(async move {
+        let mut applied = status_shared.applied.subscribe();
+        loop {
+            if applied.changed().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(settle).await;
+            applied.mark_unchanged();
+            let inputs = status_shared.status_inputs.load();
+            let pools = status_shared.pools.load();
+            let tables = status_shared.http_routes.load();
+            let report = kthena_router::status::report(kthena_router::status::Sources {
+                inputs: &inputs,
+                pools: &pools,
+                tables: &tables,
+                controller_name: &controller_name,
+            });
+            let gateways: Vec<(String, String)> = inputs
+                .gateways
+                .iter()
+                .map(|g| (g.id.namespace.clone(), g.id.name.clone()))
+                .collect();
+            let desired = crate::report::desired(&report, &controller_name, &gateways);
+            tracing::debug!(objects = desired.len(), "statuses computed");
+            if desired_tx.send(Arc::new(desired)).is_err() {
+                return;
+            }
+        }
+    });
+
+    if options.gateway.enabled {
+        let client = client.clone();
+        let namespace = namespace.clone();
+        let controller_name = options.gateway.controller_name.clone();
+        actix_rt::spawn(async move {
+            let mut wait = Duration::from_secs(1);
+            loop {
+                match crate::defaults::ensure(&client, &namespace, port, &controller_name).await {
+                    Ok(done) => {
+                        tracing::info!(
+                            created_class = done.created_class,
+                            created_gateway = done.created_gateway,
+                            "default GatewayClass and Gateway present"
+                        );
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?wait, "creating the default GatewayClass/Gateway");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(60));
+                    }
+                }
+            }
+        });
+    }
+
+    if options.gateway.enabled && opts.manage_service_ports {
+        let service = options.service_name.clone();
+        let field_manager = opts.field_manager.clone();
+        let mut leader = leader_rx;
+        actix_rt::spawn(async move {
+            let mut applied = shared.applied.subscribe();
+            loop {
+                if *leader.borrow_and_update() {
+                    let mut ports: BTreeSet<u16> = shared.ports.load().keys().copied().collect();
+                    ports.insert(port);
+                    match crate::service_ports::reconcile(
+                        &client,
+                        &namespace,
+                        &service,
+                        &ports,
+                        &field_manager,
+                    )
+                    .await
+                    {
+                        Ok(crate::service_ports::Outcome::NoService) => {
+                            tracing::warn!(service = %format!("{namespace}/{service}"), "the router Service does not exist: its ports are not managed");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "updating the router Service ports"),
+                    }
+                }
+                tokio::select! {
+                    r = applied.changed() => if r.is_err() { return },
+                    r = leader.changed() => if r.is_err() { return },
+                }
+            }
+        });
+    }
+}
