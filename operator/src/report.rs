@@ -3,7 +3,6 @@
 
 use kthena_router::state::StatusKind;
 use kthena_router::status::ObjectStatus;
-use kube::Resource;
 use kube::discovery::ApiResource;
 
 use crate::desired::{DesiredStatus, ParentOwnership, StatusTarget};
@@ -62,9 +61,4 @@ pub fn desired(
             })
         })
         .collect()
-}
-
-/// True for kinds whose `kind` matches `K` (used by tests to check the mapping).
-pub fn is_kind<K: Resource<DynamicType = ()>>(api: &ApiResource) -> bool {
-    api.kind == K::kind(&()) && api.group == K::group(&())
 }

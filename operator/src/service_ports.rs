@@ -89,7 +89,10 @@ pub async fn reconcile(
     });
     api.patch(
         name,
-        &PatchParams::apply(field_manager).force(),
+        &PatchParams {
+            field_manager: Some(field_manager.to_owned()),
+            ..PatchParams::default()
+        },
         &Patch::Merge(&patch),
     )
     .await?;

@@ -1,0 +1,116 @@
+//! What Kubernetes mode does with the objects it watches: invalid ones are left out and
+//! reported in their status, the rest is served; the status report carries every object's
+//! generation.
+
+use std::sync::Arc;
+
+use kthena_api::manifest::{Object, parse_str};
+use kthena_router::source::GatewayOptions;
+use kthena_router::source::assemble::assemble;
+use kthena_router::state::{StatusInputs, StatusKind};
+use kthena_router::status::{Sources, report};
+
+fn objects(yaml: &str) -> Vec<(String, Object)> {
+    parse_str(yaml, "test")
+        .expect("valid YAML")
+        .into_iter()
+        .map(|o| ("apiserver".to_owned(), o))
+        .collect()
+}
+
+fn gateway_options() -> GatewayOptions {
+    GatewayOptions {
+        enabled: false,
+        controller_name: "volcano.sh/kthena-router".into(),
+        namespace: "kthena".into(),
+        port: 8080,
+        inference_extension: false,
+        addresses: vec![],
+    }
+}
+
+const OBJECTS: &str = "
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelRoute
+metadata: {name: good, namespace: team, generation: 3}
+spec:
+  modelName: m
+  rules:
+  - targetModels: [{modelServerName: server}]
+---
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelRoute
+metadata: {name: broken, namespace: team, generation: 7}
+spec:
+  modelName: x
+  rules:
+  - modelMatch: {uri: {regex: '('}}
+    targetModels: [{modelServerName: server}]
+---
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelServer
+metadata: {name: server, namespace: team, generation: 2}
+spec:
+  inferenceEngine: vLLM
+  workloadSelector: {matchLabels: {app: engine}}
+  workloadPort: {port: 8000}
+";
+
+#[test]
+fn invalid_objects_are_left_out_and_reported_with_their_fields() {
+    let (config, problems) = assemble(objects(OBJECTS), &gateway_options());
+    assert_eq!(config.routes.len(), 1, "the valid route is served");
+    assert_eq!(config.routes[0].id.name, "good");
+    assert_eq!(problems.len(), 1);
+    let text = problems[0].to_string();
+    assert!(
+        text.contains("ModelRoute team/broken")
+            && text.contains("spec.rules[0].modelMatch.uri.regex"),
+        "{text}"
+    );
+    assert_eq!(config.invalid.len(), 1);
+    assert_eq!(config.invalid[0].generation, Some(7));
+}
+
+#[test]
+fn status_report_has_invalid_and_accepted_routes_with_their_generations() {
+    let (config, _) = assemble(objects(OBJECTS), &gateway_options());
+    let inputs = StatusInputs {
+        routes: config.routes.clone(),
+        generations: config.generations.clone(),
+        invalid: config.invalid.clone(),
+        controller_name: config.controller_name.clone(),
+        ..StatusInputs::default()
+    };
+    let pools = Arc::new(Default::default());
+    let tables = Default::default();
+    let out = report(Sources {
+        inputs: &inputs,
+        pools: &pools,
+        tables: &tables,
+        controller_name: "volcano.sh/kthena-router",
+    });
+    let find = |name: &str| {
+        out.iter()
+            .find(|o| o.kind == StatusKind::ModelRoute && o.name == name)
+            .unwrap_or_else(|| panic!("{name} in {out:?}"))
+    };
+    let good = find("good");
+    assert_eq!(good.generation, Some(3));
+    assert_eq!(good.status["observedGeneration"], 3);
+    assert_eq!(good.status["conditions"][0]["type"], "Accepted");
+    assert_eq!(good.status["conditions"][0]["status"], "True");
+    assert_eq!(good.status["conditions"][0]["observedGeneration"], 3);
+    // No ModelServer pool is running in this test: ResolvedRefs says so.
+    assert_eq!(good.status["conditions"][1]["reason"], "BackendNotFound");
+    let broken = find("broken");
+    assert_eq!(broken.status["conditions"][0]["reason"], "Invalid");
+    assert_eq!(broken.status["conditions"][0]["observedGeneration"], 7);
+    assert!(
+        broken.status["conditions"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("spec.rules[0].modelMatch.uri.regex")),
+        "{}",
+        broken.status
+    );
+}
