@@ -143,7 +143,10 @@ fn service_ports_follow_programmed_listeners_and_keep_the_users() {
     let metrics = port("metrics", 9090, 9090);
     let set = |ports: &[u16]| ports.iter().copied().collect::<BTreeSet<u16>>();
     // --port is served through the user's 80 -> 8080: nothing to add.
-    assert_eq!(desired_ports(std::slice::from_ref(&http), &set(&[8080])), None);
+    assert_eq!(
+        desired_ports(std::slice::from_ref(&http), &set(&[8080])),
+        None
+    );
     // A Gateway on 8081 appears: exposed as gw-8081.
     let added = desired_ports(&[http.clone(), metrics.clone()], &set(&[8080, 8081]))
         .expect("a port to add");
