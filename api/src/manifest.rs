@@ -166,7 +166,8 @@ fn typed(h: &TypeHeader, v: serde_norway::Value) -> Result<Object, serde_norway:
 }
 
 /// Reads `path`: a file, or a folder whose `*.yaml`, `*.yml` and `*.json` files are read
-/// recursively in name order. Each object comes with the file it was read from.
+/// in name order (not its subfolders, like `kubectl apply -f DIR`). Each object comes with the
+/// file it was read from.
 pub fn load(path: &Path) -> Result<Vec<(PathBuf, Object)>, ManifestError> {
     let mut files = Vec::new();
     collect(path, &mut files).map_err(|e| ManifestError {
@@ -192,7 +193,8 @@ pub fn load(path: &Path) -> Result<Vec<(PathBuf, Object)>, ManifestError> {
 }
 
 /// The manifest files under `path` (itself, when it is a file): `*.yaml`, `*.yml` and
-/// `*.json`, recursively, in name order. [`load`] reads exactly these.
+/// `*.json` directly in it, in name order (subfolders are not read, like `kubectl apply -f
+/// DIR`). [`load`] reads exactly these.
 pub fn files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     collect(path, &mut files)?;
@@ -213,11 +215,29 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-        if entry.is_dir() {
-            collect(&entry, files)?;
-        } else if manifest {
+        if manifest && !entry.is_dir() {
             files.push(entry);
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_folder_is_read_without_its_subfolders() {
+        let dir = std::env::temp_dir().join(format!("kthena-manifest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("invalid")).expect("temp dirs");
+        for f in ["b.yaml", "a.json", "notes.txt", "invalid/bad.yaml"] {
+            std::fs::write(dir.join(f), "").expect("temp file");
+        }
+        let files = super::files(&dir).expect("listing");
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.file_name().and_then(|n| n.to_str()).unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["a.json", "b.yaml"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
