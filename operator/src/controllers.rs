@@ -7,12 +7,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kthena_router::app::Running;
+use kthena_router::app::{Running, StopControllers};
 use tokio::sync::watch;
 
 use crate::desired::DesiredStatus;
 use crate::lease::LeaderElector;
 use crate::status_writer::StatusWriter;
+
+/// Longest wait for the Lease release on shutdown.
+pub const RELEASE_WAIT: Duration = Duration::from_secs(2);
 
 /// Settings of the controllers.
 #[derive(Debug, Clone)]
@@ -31,8 +34,10 @@ pub struct ControllerOptions {
     pub settle: Duration,
 }
 
-/// Starts every controller on the current actix system.
-pub fn start(running: Running, opts: ControllerOptions) {
+/// Starts every controller on the current actix system. The returned function, run on
+/// shutdown, releases the Lease (waiting at most [`RELEASE_WAIT`]) so that another replica
+/// takes over at once.
+pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
     let Running {
         shared,
         client,
@@ -48,7 +53,10 @@ pub fn start(running: Running, opts: ControllerOptions) {
         opts.identity.clone(),
     );
     tracing::info!(lease = %format!("{namespace}/{}", opts.lease_name), identity = %opts.identity, "competing for the status-writer lease");
-    actix_rt::spawn(elector.run(leader_tx, std::future::pending()));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let elector_task = actix_rt::spawn(elector.run(leader_tx, async move {
+        let _ = stop_rx.await;
+    }));
 
     let (desired_tx, desired_rx) = watch::channel(Arc::new(Vec::<DesiredStatus>::new()));
     let writer = StatusWriter::new(client.clone(), opts.field_manager.clone());
@@ -146,4 +154,17 @@ pub fn start(running: Running, opts: ControllerOptions) {
             }
         });
     }
+    Box::new(move || {
+        Box::pin(async move {
+            let _ = stop_tx.send(());
+            if tokio::time::timeout(RELEASE_WAIT, elector_task)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "the Lease was not released in time: another replica takes over when it lapses"
+                );
+            }
+        })
+    })
 }

@@ -75,9 +75,13 @@ impl std::fmt::Debug for Running {
     }
 }
 
+/// Stops controllers on shutdown (after the drain), e.g. to release a Lease.
+pub type StopControllers =
+    Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>>;
+
 /// Starts controllers (status writer, defaults, ...) once the data plane runs; called in
-/// Kubernetes mode only.
-pub type Controllers = Box<dyn FnOnce(Running)>;
+/// Kubernetes mode only. What it returns runs on shutdown.
+pub type Controllers = Box<dyn FnOnce(Running) -> StopControllers>;
 
 fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let socket =
@@ -131,6 +135,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
     });
     let index = Index::new(shared.clone(), route_set, spawner).start();
     let main_port = router_socket.local_addr().map_or(opts.port, |a| a.port());
+    let mut stop_controllers = None;
     match (&opts.manifests, client) {
         (Some(dir), _) => {
             ManifestWatcher::new(
@@ -153,12 +158,12 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
                 index,
             );
             if let Some(start) = controllers {
-                start(Running {
+                stop_controllers = Some(start(Running {
                     shared: shared.clone(),
                     client,
                     options: opts.clone(),
                     port: main_port,
-                });
+                }));
             }
         }
         (None, None) => unreachable!("a client exists whenever --manifests is absent"),
@@ -202,6 +207,9 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         drain: opts.drain_timeout,
     });
     tokio_select_second_signal(drain).await;
+    if let Some(stop) = stop_controllers {
+        stop().await;
+    }
     for h in side {
         h.stop(false).await;
     }
