@@ -1033,7 +1033,19 @@ async fn service_backends_reference_grants_selectors_and_conflicts() {
          spec:\n  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: team-a}]\n  \
          to: [{group: \"\", kind: Service}]\n",
     );
-    router.process.wait_for("httproute tables published");
+    // Wait for the configuration with the grant (not an earlier reload): its status.
+    let resolved_now = |status: &serde_json::Value| {
+        status["httproutes"].as_array().is_some_and(|l| {
+            l.iter().any(|o| {
+                o["namespace"] == "team-a"
+                    && cond(&o["status"]["parents"][0]["conditions"], "ResolvedRefs")["status"]
+                        == "True"
+            })
+        })
+    };
+    while !resolved_now(&router.debug("/debug/status").await.json()) {
+        router.process.wait_for("httproute tables published");
+    }
     let served = post(&c, &url, &[], chat("m")).await;
     assert_eq!(
         (served.status, served.pod.as_deref()),
