@@ -1,0 +1,104 @@
+//! What the webhook admits: the one api -> core conversion of `kthena_api::convert` (every
+//! problem it finds, with its field path), then the checks it cannot make on one object alone
+//! or that Kthena's webhook makes on top of the CRD schema.
+
+mod conflicts;
+mod model_route;
+mod parent_refs;
+
+use kthena_api::convert::{self, http_route};
+use kthena_api::manifest::Object;
+use kthena_core::FieldErrors;
+
+use crate::Cluster;
+
+/// How strict a review is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Admit a ModelRoute whose modelName or LoRA adapter another ModelRoute already serves
+    /// on the same Gateway listeners (`--allow-duplicate-model-names`); the oldest route then
+    /// wins at request time.
+    pub allow_duplicate_model_names: bool,
+}
+
+/// Checks `object` (the new version; `old` is the stored one on UPDATE) against the rules of
+/// its kind and against the `others` already in the cluster. Every problem is returned, each
+/// with its field path. Kinds without rules are admitted.
+pub fn review(
+    object: &Object,
+    old: Option<&Object>,
+    others: &dyn Cluster,
+    options: Options,
+) -> Result<(), FieldErrors> {
+    let mut errs = FieldErrors::new();
+    match object {
+        Object::ModelRoute(r) => {
+            if let Err(e) = convert::model_route(r) {
+                errs.extend(e);
+            }
+            let old = match old {
+                Some(Object::ModelRoute(o)) => Some(o.as_ref()),
+                _ => None,
+            };
+            errs.extend(model_route::check(r, old));
+            let gateways = others.gateways();
+            errs.extend(parent_refs::check(r, &gateways));
+            if !options.allow_duplicate_model_names {
+                errs.extend(conflicts::check(r, &others.model_routes(), &gateways));
+            }
+        }
+        Object::ModelServer(s) => errs.extend(convert::model_server(s).err().unwrap_or_default()),
+        Object::InferencePool(p) => {
+            errs.extend(convert::inference_pool_v1(p).err().unwrap_or_default());
+            // The conversion serves (and checks) the first port only; the others are still
+            // endpoints the Endpoint Picker may choose.
+            for (i, port) in p.spec.target_ports.iter().enumerate().skip(1) {
+                if !(1..=65535).contains(&port.number) {
+                    errs.push(
+                        format!("spec.targetPorts[{i}].number"),
+                        format!("must be between 1 and 65535, got {}", port.number),
+                    );
+                }
+            }
+        }
+        Object::InferencePoolV1alpha2(p) => {
+            errs.extend(
+                convert::inference_pool_v1alpha2(p)
+                    .err()
+                    .unwrap_or_default(),
+            );
+        }
+        Object::InferenceModel(m) => {
+            errs.extend(convert::inference_model(m).err().unwrap_or_default());
+        }
+        Object::InferenceObjective(o) => {
+            errs.extend(convert::inference_objective(o).err().unwrap_or_default());
+        }
+        Object::HttpRoute(r) => errs.extend(http_route::http_route(r).err().unwrap_or_default()),
+        Object::Gateway(g) => {
+            errs.extend(convert::gateway(g).err().unwrap_or_default());
+            // sectionName resolves to one listener only when names are unique.
+            let listeners = &g.spec.listeners;
+            for (i, l) in listeners.iter().enumerate() {
+                if let Some(first) = listeners[..i].iter().position(|o| o.name == l.name) {
+                    errs.push(
+                        format!("spec.listeners[{i}].name"),
+                        format!(
+                            "duplicate listener name {:?}: spec.listeners[{first}] has it",
+                            l.name
+                        ),
+                    );
+                }
+            }
+        }
+        Object::ExternalModelProvider(_)
+        | Object::GatewayClass(_)
+        | Object::ReferenceGrant(_)
+        | Object::Pod(_)
+        | Object::Secret(_)
+        | Object::Service(_)
+        | Object::Namespace(_)
+        | Object::Other { .. } => {}
+    }
+    errs.into_result(())
+}

@@ -1,0 +1,91 @@
+//! ModelRoute `parentRefs`: no reference twice, and a `sectionName` or `port` names a listener
+//! of the referenced Gateway when that Gateway exists. (Group, kind and port range are checked
+//! by the conversion.)
+
+use gateway_api::apis::standard::gateways::Gateway;
+use kthena_api::convert::{self, GATEWAY_GROUP};
+use kthena_api::modelroute::{ModelRoute, ParentReference};
+use kthena_core::{FieldErrors, ObjectRef};
+
+/// A parentRef with its defaults applied: group, kind, namespace, name, sectionName, port.
+type Key<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<i32>,
+);
+
+fn key<'a>(p: &'a ParentReference, route_namespace: &'a str) -> Key<'a> {
+    (
+        p.group.as_deref().unwrap_or(GATEWAY_GROUP),
+        p.kind.as_deref().unwrap_or("Gateway"),
+        p.namespace.as_deref().unwrap_or(route_namespace),
+        p.name.as_str(),
+        p.section_name.as_deref().filter(|s| !s.is_empty()),
+        p.port,
+    )
+}
+
+/// Problems of `route`'s parentRefs, given the Gateways that exist.
+pub(super) fn check(route: &ModelRoute, gateways: &[Gateway]) -> FieldErrors {
+    let mut errs = FieldErrors::new();
+    let id = convert::object_ref(route);
+    let refs = &route.spec.parent_refs;
+    for (i, p) in refs.iter().enumerate() {
+        let path = format!("spec.parentRefs[{i}]");
+        let k = key(p, &id.namespace);
+        if let Some(first) = refs[..i].iter().position(|o| key(o, &id.namespace) == k) {
+            errs.push(&path, format!("duplicate of spec.parentRefs[{first}]"));
+            continue;
+        }
+        let (group, kind, namespace, name, section, port) = k;
+        if group != GATEWAY_GROUP || kind != "Gateway" {
+            continue;
+        }
+        let gateway = ObjectRef::new(namespace, name);
+        let Some(g) = gateways.iter().find(|g| convert::object_ref(*g) == gateway) else {
+            // Not created yet: the route's status says so once it is, or is not.
+            continue;
+        };
+        let listeners = &g.spec.listeners;
+        let named = section.map(|s| (s, listeners.iter().find(|l| l.name == s)));
+        if let Some((s, None)) = named {
+            let names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
+            errs.push(
+                format!("{path}.sectionName"),
+                format!(
+                    "Gateway {gateway} has no listener {s:?} (listeners: {})",
+                    names.join(", ")
+                ),
+            );
+        }
+        // An out-of-range port is already reported by the conversion.
+        let Some(port) = port.filter(|p| (1..=65535).contains(p)) else {
+            continue;
+        };
+        match named {
+            Some((s, Some(l))) if l.port != port => errs.push(
+                format!("{path}.port"),
+                format!(
+                    "listener {s:?} of Gateway {gateway} is on port {}, not {port}",
+                    l.port
+                ),
+            ),
+            Some(_) => {}
+            None if listeners.iter().any(|l| l.port == port) => {}
+            None => {
+                let ports: Vec<String> = listeners.iter().map(|l| l.port.to_string()).collect();
+                errs.push(
+                    format!("{path}.port"),
+                    format!(
+                        "Gateway {gateway} has no listener on port {port} (ports: {})",
+                        ports.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    errs
+}

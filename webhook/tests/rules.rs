@@ -1,0 +1,313 @@
+//! The admission rules over the example corpus and over small cluster scenarios: every file of
+//! examples/invalid/ is denied naming the field of its `# expect:` line, every valid example is
+//! admitted next to all the others, and model names conflict only on shared listeners.
+
+use std::path::{Path, PathBuf};
+
+use kthena_api::manifest::{self, Object};
+use kthena_webhook::{Objects, Options, review};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+fn load(dir: &Path) -> Vec<(PathBuf, Object)> {
+    manifest::load(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+}
+
+/// The objects the invalid examples are reviewed against (examples/invalid/context/).
+fn context() -> Objects {
+    load(&examples().join("invalid/context"))
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect()
+}
+
+/// Each file of examples/invalid/ (not its subfolders): its object and its `# expect:` path.
+fn invalid_examples() -> Vec<(PathBuf, Object, String)> {
+    let dir = examples().join("invalid");
+    let files = manifest::files(&dir).expect("examples/invalid/ lists");
+    files
+        .into_iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(&file).expect("readable example");
+            let expect = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# expect: "))
+                .unwrap_or_else(|| panic!("{}: first line is not `# expect: `", file.display()))
+                .trim()
+                .to_owned();
+            let mut objects = manifest::parse_str(&text, &file.display().to_string())
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(objects.len(), 1, "{}: one object per file", file.display());
+            let object = objects.remove(0);
+            (file, object, expect)
+        })
+        .collect()
+}
+
+#[test]
+fn every_invalid_example_is_denied_naming_the_expected_field_and_nothing_else() {
+    let cluster = context();
+    let cases = invalid_examples();
+    assert!(cases.len() >= 30, "only {} invalid examples", cases.len());
+    let mut failures = Vec::new();
+    for (file, object, expect) in &cases {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        match review(object, None, &cluster, Options::default()) {
+            Ok(()) => failures.push(format!("{name}: admitted")),
+            Err(errs) => {
+                let message = errs.to_string();
+                if !message.contains(&format!("{expect}: ")) {
+                    failures.push(format!("{name}: {expect:?} not named in {message:?}"));
+                }
+                // One defect per file: nothing but the expected field may be reported.
+                if let Some(other) = errs.as_slice().iter().find(|e| !e.path.contains(expect)) {
+                    failures.push(format!("{name}: also reports {other}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_context_of_the_invalid_examples_is_itself_valid() {
+    let cluster = context();
+    for object in cluster.as_slice() {
+        review(object, None, &cluster, Options::default())
+            .unwrap_or_else(|e| panic!("{object:?}: {e}"));
+    }
+}
+
+#[test]
+fn every_valid_example_is_admitted_with_all_the_other_examples_present() {
+    let objects = load(&examples());
+    let cluster: Objects = objects.iter().map(|(_, o)| o.clone()).collect();
+    // The examples deliberately serve one modelName on two Gateways: no conflict.
+    let gateway_routes = objects
+        .iter()
+        .filter(
+            |(_, o)| matches!(o, Object::ModelRoute(r) if r.spec.model_name == "deepseek-r1-gw"),
+        )
+        .count();
+    assert_eq!(gateway_routes, 2);
+    let failures: Vec<String> = objects
+        .iter()
+        .filter_map(|(file, object)| {
+            review(object, None, &cluster, Options::default())
+                .err()
+                .map(|e| format!("{}: {e}", file.display()))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn duplicate_model_names_are_admitted_when_duplicates_are_allowed() {
+    let cluster = context();
+    let allow = Options {
+        allow_duplicate_model_names: true,
+    };
+    let names = [
+        "modelroute-duplicate-modelname-on-gateway.yaml",
+        "modelroute-duplicate-modelname-in-namespace.yaml",
+        "modelroute-duplicate-lora-in-namespace.yaml",
+    ];
+    let duplicates: Vec<_> = invalid_examples()
+        .into_iter()
+        .filter(|(file, _, _)| {
+            file.file_name()
+                .is_some_and(|n| names.iter().any(|m| n == *m))
+        })
+        .collect();
+    assert_eq!(duplicates.len(), names.len());
+    for (file, object, _) in duplicates {
+        assert!(review(&object, None, &cluster, Options::default()).is_err());
+        review(&object, None, &cluster, allow)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+}
+
+fn parse(yaml: &str) -> Object {
+    let mut objects = manifest::parse_str(yaml, "test").unwrap_or_else(|e| panic!("{e}"));
+    objects.remove(0)
+}
+
+/// A ModelRoute `namespace/name` with `claims` (`modelName: m` or `loraAdapters: [m]`) and
+/// `parents` (a flow sequence of parentRefs).
+fn route(namespace: &str, name: &str, claims: &str, parents: &str) -> Object {
+    parse(&format!(
+        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
+         metadata: {{name: {name}, namespace: {namespace}}}\n\
+         spec:\n  {claims}\n  parentRefs: {parents}\n  rules: [{{targetModels: [{{modelServerName: s}}]}}]\n"
+    ))
+}
+
+/// Gateway `namespace/name` with listeners http on 8080 and admin on 9090.
+fn gateway(namespace: &str, name: &str) -> Object {
+    parse(&format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n\
+         metadata: {{name: {name}, namespace: {namespace}}}\n\
+         spec:\n  gatewayClassName: kthena-router\n  listeners:\n\
+         \x20 - {{name: http, port: 8080, protocol: HTTP}}\n\
+         \x20 - {{name: admin, port: 9090, protocol: HTTP}}\n"
+    ))
+}
+
+#[test]
+fn model_names_conflict_only_on_a_shared_listener() {
+    let gw = "[{name: gw}]";
+    let http = "[{name: gw, sectionName: http}]";
+    let admin = "[{name: gw, sectionName: admin}]";
+    let port_8080 = "[{name: gw, port: 8080}]";
+    // (what, existing route, candidate route, Gateway gw exists, the denial says or None)
+    let cases = [
+        (
+            "no parentRefs, same namespace",
+            route("a", "old", "modelName: m", "[]"),
+            route("a", "new", "modelName: m", "[]"),
+            false,
+            Some("spec.modelName: \"m\" is already served by ModelRoute a/old in namespace a"),
+        ),
+        (
+            "no parentRefs, other namespace",
+            route("a", "old", "modelName: m", "[]"),
+            route("b", "new", "modelName: m", "[]"),
+            false,
+            None,
+        ),
+        (
+            "whole Gateway over one of its listeners",
+            route("a", "old", "modelName: m", http),
+            route("a", "new", "modelName: m", gw),
+            true,
+            Some(
+                "spec.modelName: \"m\" is already served by ModelRoute a/old on Gateway a/gw listener http",
+            ),
+        ),
+        (
+            "two listeners of one Gateway",
+            route("a", "old", "modelName: m", http),
+            route("a", "new", "modelName: m", admin),
+            true,
+            None,
+        ),
+        (
+            "port and sectionName naming the same listener",
+            route("a", "old", "modelName: m", http),
+            route("a", "new", "modelName: m", port_8080),
+            true,
+            Some("on Gateway a/gw listener http"),
+        ),
+        (
+            "port and sectionName of a Gateway not created yet: cannot tell",
+            route("a", "old", "modelName: m", http),
+            route("a", "new", "modelName: m", port_8080),
+            false,
+            None,
+        ),
+        (
+            "Gateway not created yet, whole Gateway over one listener",
+            route("a", "old", "modelName: m", gw),
+            route("a", "new", "modelName: m", http),
+            false,
+            Some("on Gateway a/gw listener http"),
+        ),
+        (
+            "no parentRefs against a Gateway of the same namespace",
+            route("a", "old", "modelName: m", "[]"),
+            route("a", "new", "modelName: m", admin),
+            true,
+            Some("on Gateway a/gw listener admin"),
+        ),
+        (
+            "no parentRefs against a Gateway of another namespace",
+            route("a", "old", "modelName: m", "[]"),
+            route("a", "new", "modelName: m", "[{name: gw, namespace: b}]"),
+            false,
+            None,
+        ),
+        (
+            "a modelName another route serves as a LoRA adapter",
+            route("a", "old", "loraAdapters: [m]", "[]"),
+            route("a", "new", "modelName: m", "[]"),
+            false,
+            Some("spec.modelName: \"m\" is already served by ModelRoute a/old"),
+        ),
+        (
+            "a LoRA adapter another route serves",
+            route("a", "old", "loraAdapters: [x, m]", "[]"),
+            route("a", "new", "loraAdapters: [m]", "[]"),
+            false,
+            Some("spec.loraAdapters[0]: \"m\" is already served by ModelRoute a/old"),
+        ),
+        (
+            "the stored version of the same route (UPDATE)",
+            route("a", "same", "modelName: m", "[]"),
+            route("a", "same", "modelName: m", "[]"),
+            false,
+            None,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, existing, candidate, with_gateway, want) in cases {
+        let mut cluster = vec![existing];
+        if with_gateway {
+            cluster.push(gateway("a", "gw"));
+        }
+        let cluster = Objects::new(cluster);
+        let got = review(&candidate, None, &cluster, Options::default());
+        match (got, want) {
+            (Ok(()), None) => {}
+            (Err(e), Some(want)) if e.to_string().contains(want) => {}
+            (got, want) => failures.push(format!("{what}: got {got:?}, want {want:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn model_name_cannot_change_on_update() {
+    let old = route("a", "r", "modelName: m", "[]");
+    let renamed = route("a", "r", "modelName: n", "[]");
+    let err = review(&renamed, Some(&old), &(), Options::default()).expect_err("denied");
+    assert_eq!(
+        err.to_string(),
+        "spec.modelName: is immutable: was \"m\", got \"n\""
+    );
+    review(&old, Some(&old), &(), Options::default()).expect("unchanged is admitted");
+}
+
+#[test]
+fn every_problem_of_a_route_is_reported_not_only_the_first() {
+    let object = parse(
+        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
+         metadata: {name: r, namespace: default}\n\
+         spec:\n  loraAdapters: [l, '']\n  rules:\n\
+         \x20 - targetModels: [{externalModelProviderName: p, weight: 0}]\n\
+         \x20 - targetModels: [{modelServerName: s, weight: 101}]\n",
+    );
+    let err = review(&object, None, &(), Options::default()).expect_err("denied");
+    let paths: Vec<&str> = err.as_slice().iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "spec.loraAdapters[1]",
+            "spec.rules[1].targetModels[0].weight",
+            "spec.rules[0].targetModels",
+            "spec.rules[0].targetModels[0].externalModelProviderName",
+        ],
+        "{err}"
+    );
+}
+
+#[test]
+fn kinds_without_rules_are_admitted() {
+    let pod = parse("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\n");
+    review(&pod, None, &(), Options::default()).expect("admitted");
+}
