@@ -32,10 +32,47 @@ pub struct Args {
     /// Kubernetes mode: every object's status is checked again this often.
     #[arg(long, env = "KTHENA_ROUTER_STATUS_RESYNC", default_value = "5m", value_parser = duration)]
     pub status_resync: Duration,
+    /// Admit a ModelRoute whose modelName (or LoRA name) another ModelRoute serves on the same
+    /// listeners; the oldest wins at request time (Kthena's behaviour).
+    #[arg(long, env = "KTHENA_ROUTER_ALLOW_DUPLICATE_MODEL_NAMES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", global = true)]
+    pub allow_duplicate_model_names: bool,
+    /// A command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands of `kthena-router`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Check manifests with the admission webhook's rules, offline; exit status 1 when any
+    /// object is denied.
+    Validate {
+        /// Files or folders (read without subfolders); cross-object rules see every object
+        /// given.
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
     kthena_api::convert::parse_duration(text)
+}
+
+/// Prints every denied object with its problems; an error (exit status 1) when any.
+#[allow(clippy::print_stdout)] // the command's output
+fn validate(files: &[std::path::PathBuf], options: kthena_webhook::Options) -> anyhow::Result<()> {
+    let (read, denied) = crate::validate::run(files, options)?;
+    for d in &denied {
+        for p in &d.problems {
+            println!("{}: {}: {p}", d.file.display(), d.object);
+        }
+    }
+    if denied.is_empty() {
+        println!("{read} objects valid");
+        Ok(())
+    } else {
+        anyhow::bail!("{} of {read} objects denied", denied.len())
+    }
 }
 
 fn default_identity() -> String {
@@ -51,7 +88,15 @@ impl Args {
             lease_name,
             manage_service_ports,
             status_resync,
+            allow_duplicate_model_names,
+            command,
         } = self;
+        let review = kthena_webhook::Options {
+            allow_duplicate_model_names,
+        };
+        if let Some(Command::Validate { files }) = command {
+            return validate(&files, review);
+        }
         router.check().map_err(anyhow::Error::msg)?;
         let controllers = ControllerOptions {
             identity: pod_name,

@@ -17,3 +17,4 @@ pub mod merge;
 pub mod report;
 pub mod service_ports;
 pub mod status_writer;
+pub mod validate;
