@@ -36,6 +36,26 @@ pub struct Args {
     /// listeners; the oldest wins at request time (Kthena's behaviour).
     #[arg(long, env = "KTHENA_ROUTER_ALLOW_DUPLICATE_MODEL_NAMES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", global = true)]
     pub allow_duplicate_model_names: bool,
+    /// Kubernetes mode: serve the admission webhook (`/validate/*`, HTTPS).
+    #[arg(long, env = "KTHENA_ROUTER_ENABLE_WEBHOOK", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_webhook: bool,
+    /// Port of the admission webhook.
+    #[arg(long, env = "KTHENA_ROUTER_WEBHOOK_PORT", default_value_t = 8443)]
+    pub webhook_port: u16,
+    /// The webhook's certificate chain (PEM), e.g. mounted from a cert-manager Certificate.
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_WEBHOOK_TLS_CERT_FILE",
+        default_value = "/etc/tls/tls.crt"
+    )]
+    pub webhook_tls_cert_file: std::path::PathBuf,
+    /// The webhook's private key (PEM).
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_WEBHOOK_TLS_PRIVATE_KEY_FILE",
+        default_value = "/etc/tls/tls.key"
+    )]
+    pub webhook_tls_private_key_file: std::path::PathBuf,
     /// A command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -89,6 +109,10 @@ impl Args {
             manage_service_ports,
             status_resync,
             allow_duplicate_model_names,
+            enable_webhook,
+            webhook_port,
+            webhook_tls_cert_file,
+            webhook_tls_private_key_file,
             command,
         } = self;
         let review = kthena_webhook::Options {
@@ -105,6 +129,12 @@ impl Args {
             field_manager: "kthena-router".to_owned(),
             resync: status_resync,
             settle: Duration::from_millis(200),
+            webhook: enable_webhook.then_some(crate::webhook::WebhookOptions {
+                port: webhook_port,
+                cert_file: webhook_tls_cert_file,
+                key_file: webhook_tls_private_key_file,
+                review,
+            }),
         };
         kthena_router::app::run(
             router.into_options(),

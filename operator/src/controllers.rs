@@ -32,6 +32,8 @@ pub struct ControllerOptions {
     pub resync: Duration,
     /// Quiet time after a configuration before statuses are computed (endpoint pools settle).
     pub settle: Duration,
+    /// The admission webhook, when enabled.
+    pub webhook: Option<crate::webhook::WebhookOptions>,
 }
 
 /// Starts every controller on the current actix system. The returned function, run on
@@ -45,6 +47,13 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
         port,
     } = running;
     let namespace = options.gateway.namespace.clone();
+    let webhook = opts.webhook.as_ref().and_then(|w| {
+        crate::webhook::start(w, shared.clone())
+            .inspect_err(|e| {
+                tracing::error!(error = %e, "admission webhook not served: `kubectl apply` of invalid objects is not refused early (their status still says why)");
+            })
+            .ok()
+    });
     let (leader_tx, leader_rx) = watch::channel(false);
     let elector = LeaderElector::new(
         client.clone(),
@@ -156,6 +165,9 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
     }
     Box::new(move || {
         Box::pin(async move {
+            if let Some(w) = webhook {
+                w.stop(true).await;
+            }
             let _ = stop_tx.send(());
             if tokio::time::timeout(RELEASE_WAIT, elector_task)
                 .await

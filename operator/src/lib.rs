@@ -18,3 +18,4 @@ pub mod report;
 pub mod service_ports;
 pub mod status_writer;
 pub mod validate;
+pub mod webhook;
