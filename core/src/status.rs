@@ -205,6 +205,96 @@ pub fn model_route(
     }
 }
 
+/// A ModelRoute claiming a model name that an older route already serves on the same
+/// listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameConflict {
+    /// The newer route, which loses.
+    pub route: ObjectRef,
+    /// The older route, preferred for the name.
+    pub older: ObjectRef,
+    /// The model name (modelName or LoRA adapter) both claim.
+    pub name: String,
+}
+
+/// Every route that claims a model name (its `modelName` or a LoRA adapter) an older route
+/// already claims where both are served: anywhere outside gateway mode (the table matches
+/// routes without parentRefs across namespaces), and in gateway mode on a common listener
+/// (a route without parentRefs serves the listeners of its namespace's Gateways). Routes
+/// with parentRefs outside gateway mode are not served and take no part. The oldest route is
+/// preferred for the name, as in Kthena; each newer one is listed once, with the first name
+/// found.
+pub fn model_name_conflicts(
+    routes: &[Route],
+    gateway_mode: bool,
+    listeners: &[ListenerRef],
+) -> Vec<NameConflict> {
+    let served = |r: &Route| -> Option<Vec<&ListenerRef>> {
+        if !gateway_mode {
+            return r.parents.is_empty().then(Vec::new);
+        }
+        Some(
+            listeners
+                .iter()
+                .filter(|l| {
+                    if r.parents.is_empty() {
+                        l.gateway.namespace == r.id.namespace
+                    } else {
+                        r.parents.iter().any(|p| p.selects(l))
+                    }
+                })
+                .collect(),
+        )
+    };
+    let mut ordered: Vec<(&Route, Vec<&ListenerRef>)> = routes
+        .iter()
+        .filter_map(|r| served(r).map(|ls| (r, ls)))
+        .collect();
+    ordered.sort_by(|a, b| a.0.order.cmp(&b.0.order));
+    let names = |r: &Route| -> Vec<String> {
+        r.model_name
+            .iter()
+            .cloned()
+            .chain(r.lora_adapters.iter().cloned())
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (i, (route, mine)) in ordered.iter().enumerate() {
+        let found = ordered[..i].iter().find_map(|(older, theirs)| {
+            let overlap = !gateway_mode || mine.iter().any(|l| theirs.contains(l));
+            if !overlap {
+                return None;
+            }
+            let theirs_names = names(older);
+            names(route)
+                .into_iter()
+                .find(|n| theirs_names.contains(n))
+                .map(|n| (older.id.clone(), n))
+        });
+        if let Some((older, name)) = found {
+            out.push(NameConflict {
+                route: route.id.clone(),
+                older,
+                name,
+            });
+        }
+    }
+    out
+}
+
+/// Accepted=False/`Conflicted` for a route that loses `conflict`.
+pub fn conflicted(conflict: &NameConflict) -> Condition {
+    Condition::new(
+        types::ACCEPTED,
+        false,
+        reasons::CONFLICTED,
+        format!(
+            "model name {:?} is also served by the older ModelRoute {}, which is preferred",
+            conflict.name, conflict.older
+        ),
+    )
+}
+
 fn no_matching_parent(p: &ParentRef) -> Condition {
     let mut what = format!("Gateway {}", p.gateway);
     if let Some(s) = &p.section_name {

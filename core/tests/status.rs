@@ -668,3 +668,63 @@ fn inference_pool_parents_are_the_gateways_routing_to_it() {
         "{accepted:?}"
     );
 }
+
+#[test]
+fn newer_routes_claiming_an_older_routes_name_on_shared_listeners_are_conflicted() {
+    let mk = |ns: &str, name: &str, created: i64, model: &str, lora: &[&str], parents| {
+        let mut r = route(parents, &["live"]);
+        r.id = ObjectRef::new(ns, name);
+        r.order = CreationOrder {
+            created_unix_nanos: Some(created),
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        r.model_name = (!model.is_empty()).then(|| model.to_owned());
+        r.lora_adapters = lora.iter().map(|l| (*l).to_owned()).collect();
+        r
+    };
+    let listeners = [
+        ListenerRef::new("infra", "gw", "http", 8080),
+        ListenerRef::new("infra", "gw2", "http", 8081),
+        ListenerRef::new("team", "local", "http", 9000),
+    ];
+    let routes = vec![
+        // Listed first but newer than `old`: loses "m" on gw.
+        mk("team", "new", 20, "m", &[], vec![parent("gw", None, None)]),
+        mk("team", "old", 10, "m", &[], vec![parent("gw", None, None)]),
+        // Same name on another Gateway: no conflict in gateway mode.
+        mk(
+            "team",
+            "other-port",
+            5,
+            "m",
+            &[],
+            vec![parent("gw2", None, None)],
+        ),
+        // A LoRA name equal to an older modelName, without parentRefs (namespace team's
+        // Gateway `local`): no shared listener with `old`.
+        mk("team", "lora", 30, "", &["m"], vec![]),
+        mk("team", "lora-newer", 40, "x", &["m"], vec![]),
+    ];
+    let got = |gateway_mode| -> Vec<(String, String, String)> {
+        status::model_name_conflicts(&routes, gateway_mode, &listeners)
+            .into_iter()
+            .map(|c| (c.route.name, c.older.name, c.name))
+            .collect()
+    };
+    assert_eq!(
+        got(true),
+        [
+            ("new".to_owned(), "old".to_owned(), "m".to_owned()),
+            ("lora-newer".to_owned(), "lora".to_owned(), "m".to_owned()),
+        ]
+    );
+    // Outside gateway mode routes with parentRefs are not served; the others all compete.
+    assert_eq!(
+        got(false),
+        [("lora-newer".to_owned(), "lora".to_owned(), "m".to_owned())]
+    );
+    let c = status::conflicted(&status::model_name_conflicts(&routes, true, &listeners)[0]);
+    assert_eq!((c.status, c.reason), (false, reasons::CONFLICTED));
+    assert!(c.message.contains("team/old"), "{}", c.message);
+}

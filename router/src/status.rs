@@ -268,9 +268,17 @@ impl Sources<'_> {
             }
             kthena_core::Backend::ExternalProvider(_) => false,
         };
+        let conflicts =
+            status::model_name_conflicts(&self.inputs.routes, self.inputs.gateway_mode, &listeners);
         for r in &self.inputs.routes {
             let generation = self.generation(StatusKind::ModelRoute, &r.id);
-            let s = status::model_route(r, self.inputs.gateway_mode, &listeners, backend_exists);
+            let mut s =
+                status::model_route(r, self.inputs.gateway_mode, &listeners, backend_exists);
+            if let Some(c) = conflicts.iter().find(|c| c.route == r.id)
+                && s.conditions[0].status
+            {
+                s.conditions[0] = status::conflicted(c);
+            }
             let mut status = json!({
                 "conditions": conditions(&s.conditions, generation),
             });

@@ -114,3 +114,57 @@ fn status_report_has_invalid_and_accepted_routes_with_their_generations() {
         broken.status
     );
 }
+
+#[test]
+fn the_newer_of_two_routes_for_one_model_is_conflicted() {
+    let yaml = "
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelRoute
+metadata: {name: first, namespace: team, creationTimestamp: '2026-01-01T00:00:00Z'}
+spec:
+  modelName: m
+  rules:
+  - targetModels: [{modelServerName: server}]
+---
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelRoute
+metadata: {name: again, namespace: team, creationTimestamp: '2026-02-01T00:00:00Z'}
+spec:
+  modelName: m
+  rules:
+  - targetModels: [{modelServerName: server}]
+";
+    let (config, problems) = assemble(objects(yaml), &gateway_options());
+    assert!(problems.is_empty(), "{problems:?}");
+    let inputs = StatusInputs {
+        routes: config.routes.clone(),
+        ..StatusInputs::default()
+    };
+    let pools = Arc::new(Default::default());
+    let tables = Default::default();
+    let out = report(Sources {
+        inputs: &inputs,
+        pools: &pools,
+        tables: &tables,
+        controller_name: "volcano.sh/kthena-router",
+    });
+    let accepted = |name: &str| {
+        let o = out
+            .iter()
+            .find(|o| o.name == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        o.status["conditions"][0].clone()
+    };
+    assert_eq!(accepted("first")["status"], "True");
+    let again = accepted("again");
+    assert_eq!(
+        (&again["status"], &again["reason"]),
+        (&"False".into(), &"Conflicted".into())
+    );
+    assert!(
+        again["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("team/first")),
+        "{again}"
+    );
+}
