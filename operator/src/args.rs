@@ -56,6 +56,28 @@ pub struct Args {
         default_value = "/etc/tls/tls.key"
     )]
     pub webhook_tls_private_key_file: std::path::PathBuf,
+    /// Kubernetes mode, `auto` certificates (when the certificate files do not exist): the
+    /// Secret holding the webhook's generated CA and certificate, shared by every replica.
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_CERT_SECRET_NAME",
+        default_value = "kthena-router-webhook-certs"
+    )]
+    pub cert_secret_name: String,
+    /// The webhook's Service (the certificate is for `<name>.<namespace>.svc`).
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_WEBHOOK_SERVICE_NAME",
+        default_value = "kthena-router-webhook"
+    )]
+    pub webhook_service_name: String,
+    /// The ValidatingWebhookConfiguration whose `caBundle` `auto` mode writes.
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_WEBHOOK_CONFIGURATION_NAME",
+        default_value = "kthena-router-validating-webhook"
+    )]
+    pub webhook_configuration_name: String,
     /// A command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -113,6 +135,9 @@ impl Args {
             webhook_port,
             webhook_tls_cert_file,
             webhook_tls_private_key_file,
+            cert_secret_name,
+            webhook_service_name,
+            webhook_configuration_name,
             command,
         } = self;
         let review = kthena_webhook::Options {
@@ -134,6 +159,12 @@ impl Args {
                 cert_file: webhook_tls_cert_file,
                 key_file: webhook_tls_private_key_file,
                 review,
+                auto: Some(crate::webhook::AutoCerts {
+                    namespace: router.namespace.clone(),
+                    secret_name: cert_secret_name,
+                    service_name: webhook_service_name,
+                    configuration_name: webhook_configuration_name,
+                }),
             }),
         };
         kthena_router::app::run(

@@ -47,13 +47,40 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
         port,
     } = running;
     let namespace = options.gateway.namespace.clone();
-    let webhook = opts.webhook.as_ref().and_then(|w| {
-        crate::webhook::start(w, shared.clone())
-            .inspect_err(|e| {
-                tracing::error!(error = %e, "admission webhook not served: `kubectl apply` of invalid objects is not refused early (their status still says why)");
-            })
-            .ok()
-    });
+    let webhook: std::rc::Rc<std::cell::RefCell<Option<actix_web::dev::ServerHandle>>> =
+        Default::default();
+    let not_served = |e: &crate::webhook::StartError| {
+        tracing::error!(error = %e, "admission webhook not served: `kubectl apply` of invalid objects is not refused early (their status still says why)");
+    };
+    match opts.webhook.clone() {
+        Some(w) if crate::webhook::has_files(&w) || w.auto.is_none() => {
+            *webhook.borrow_mut() = crate::webhook::start(&w, shared.clone())
+                .inspect_err(not_served)
+                .ok();
+        }
+        Some(w) => {
+            let (client, shared, slot) = (client.clone(), shared.clone(), webhook.clone());
+            actix_rt::spawn(async move {
+                let Some(auto) = w.auto.clone() else { return };
+                let mut wait = Duration::from_secs(1);
+                loop {
+                    match crate::webhook::start_auto(&w, &auto, &client, shared.clone()).await {
+                        Ok(handle) => {
+                            *slot.borrow_mut() = Some(handle);
+                            return;
+                        }
+                        Err(e @ crate::webhook::StartError::Auto(_)) => {
+                            tracing::warn!(error = %e, retry_in = ?wait, "webhook certificates");
+                            tokio::time::sleep(wait).await;
+                            wait = (wait * 2).min(Duration::from_secs(60));
+                        }
+                        Err(e) => return not_served(&e),
+                    }
+                }
+            });
+        }
+        None => {}
+    }
     let (leader_tx, leader_rx) = watch::channel(false);
     let elector = LeaderElector::new(
         client.clone(),
@@ -165,7 +192,8 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
     }
     Box::new(move || {
         Box::pin(async move {
-            if let Some(w) = webhook {
+            let handle = webhook.borrow_mut().take();
+            if let Some(w) = handle {
                 w.stop(true).await;
             }
             let _ = stop_tx.send(());

@@ -19,3 +19,4 @@ pub mod service_ports;
 pub mod status_writer;
 pub mod validate;
 pub mod webhook;
+pub mod webhook_certs;

@@ -54,6 +54,7 @@ async fn the_webhook_serves_with_file_certificates_and_sees_the_watched_routes()
         cert_file: cert_file.clone(),
         key_file,
         review: Default::default(),
+        auto: None,
     };
     let handle = start(&opts, shared).expect("webhook starts");
 
@@ -106,6 +107,7 @@ fn a_missing_certificate_is_a_clear_error() {
         cert_file: "/nonexistent/tls.crt".into(),
         key_file: "/nonexistent/tls.key".into(),
         review: Default::default(),
+        auto: None,
     };
     let err = start(&opts, Arc::new(Shared::default())).expect_err("no certificate");
     assert!(err.to_string().contains("/nonexistent/tls.crt"), "{err}");
