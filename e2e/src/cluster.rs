@@ -544,6 +544,7 @@ impl Cluster {
             crate::free_port().to_string(),
         );
         let lease = format!("kthena-e2e-{ns}");
+
         let mut args: Vec<String> = [
             "--listen-address",
             "127.0.0.1",
@@ -568,6 +569,10 @@ impl Cluster {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        // Each router's webhook on its own port, unless the test gives one.
+        if !flags.contains(&"--webhook-port") {
+            args.extend(["--webhook-port".to_owned(), crate::free_port().to_string()]);
+        }
         args.extend(flags.iter().map(|f| (*f).to_owned()));
         eprintln!(
             "+ KUBECONFIG={} RUST_LOG={log} kthena-router {}",

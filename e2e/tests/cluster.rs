@@ -549,3 +549,124 @@ async fn status_is_not_rewritten_when_nothing_changes() {
         assert!(line.contains("written: 0"), "{line}");
     }
 }
+
+/// Deletes the ValidatingWebhookConfiguration a test registered (cluster-scoped, so the
+/// namespace cleanup does not), also when the test fails.
+struct WebhookRegistration {
+    kube: kthena_e2e::cluster::Kube,
+    name: String,
+}
+
+impl Drop for WebhookRegistration {
+    fn drop(&mut self) {
+        let _ = self.kube.try_run(
+            &[
+                "delete",
+                "validatingwebhookconfiguration",
+                &self.name,
+                "--ignore-not-found",
+            ],
+            None,
+        );
+    }
+}
+
+/// The API server calls the router's webhook (registered with a URL on 127.0.0.1, so this
+/// test needs an API server on this machine, like the bare one of the release check):
+/// `kubectl apply` of an invalid ModelRoute fails naming the field; a valid one is created.
+#[actix_rt::test]
+#[ignore = "needs an API server: KUBECONFIG=... cargo test -p kthena-e2e --test cluster -- --ignored --test-threads=1"]
+async fn kubectl_apply_of_an_invalid_route_is_refused_by_the_webhook() {
+    let Some(cluster) = Cluster::start(
+        "kubectl_apply_of_an_invalid_route_is_refused_by_the_webhook",
+        false,
+    ) else {
+        return;
+    };
+    let ns = cluster.kube.namespace().to_owned();
+    // Manual certificate mode: a certificate for 127.0.0.1, given as files.
+    let issued =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("test certificate");
+    let dir = std::env::temp_dir().join(format!("kthena-e2e-webhook-{ns}"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, issued.cert.pem()).expect("cert");
+    std::fs::write(&key, issued.key_pair.serialize_pem()).expect("key");
+    let webhook_port = free_port().to_string();
+    let router = cluster.router(
+        free_port(),
+        &[
+            "--webhook-port",
+            &webhook_port,
+            "--webhook-tls-cert-file",
+            cert.to_str().expect("utf-8"),
+            "--webhook-tls-private-key-file",
+            key.to_str().expect("utf-8"),
+        ],
+        "info",
+    );
+    router.process.wait_for("server=webhook");
+    let ca_bundle = serde_json::to_value(k8s_openapi::ByteString(issued.cert.pem().into_bytes()))
+        .expect("base64");
+    let name = format!("kthena-e2e-{ns}");
+    let _registration = WebhookRegistration {
+        kube: cluster.kube.clone(),
+        name: name.clone(),
+    };
+    cluster.kube.apply_yaml(
+        &serde_json::json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [{
+                "name": "validate-modelroute.volcano.sh",
+                "clientConfig": {
+                    "url": format!("https://127.0.0.1:{webhook_port}/validate/modelroute"),
+                    "caBundle": ca_bundle,
+                },
+                "rules": [{
+                    "apiGroups": ["networking.serving.volcano.sh"],
+                    "apiVersions": ["v1alpha1"],
+                    "operations": ["CREATE", "UPDATE"],
+                    "resources": ["modelroutes"],
+                }],
+                // Only this test's namespace: nothing else in the cluster is judged.
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "timeoutSeconds": 10,
+                "admissionReviewVersions": ["v1"],
+            }],
+        })
+        .to_string(),
+    );
+    let invalid = std::fs::read_to_string(
+        kthena_e2e::cluster::repo_root().join("examples/invalid/modelroute-weight-101.yaml"),
+    )
+    .expect("invalid example")
+    .replace("namespace: default", &format!("namespace: {ns}"));
+    // The API server may take a moment to use a new webhook configuration: retry until the
+    // denial comes (a create that got through before would be a failure).
+    let message = retry_until("the webhook refuses weight 101", TIMEOUT, || match cluster
+        .kube
+        .try_run(&["create", "-f", "-"], Some(&invalid))
+    {
+        Ok(out) => panic!("an invalid ModelRoute was created: {out}"),
+        Err(e) if e.contains("denied the request") => Ok(e),
+        Err(e) => Err(e),
+    });
+    assert!(
+        message.contains("spec.rules[0].targetModels[0].weight"),
+        "{message}"
+    );
+    let valid = std::fs::read_to_string(
+        kthena_e2e::cluster::repo_root().join("examples/modelroute-simple.yaml"),
+    )
+    .expect("example")
+    .replace("namespace: default", &format!("namespace: {ns}"));
+    cluster
+        .kube
+        .try_run(&["create", "-f", "-"], Some(&valid))
+        .expect("a valid ModelRoute is created");
+    let _ = std::fs::remove_dir_all(&dir);
+}
