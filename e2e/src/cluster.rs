@@ -15,7 +15,6 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -585,15 +584,11 @@ impl Cluster {
             &args,
             &[("RUST_LOG", log), ("KUBECONFIG", &self.kube.kubeconfig)],
         );
-        let addr = |server: &str| -> SocketAddr {
-            let line = p.wait_for(&format!("server={server} "));
-            line.split("addr=")
-                .nth(1)
-                .and_then(|a| a.split_whitespace().next())
-                .and_then(|a| a.parse().ok())
-                .unwrap_or_else(|| panic!("no address in {line:?}"))
-        };
-        let (api, metrics, debug) = (addr("router"), addr("metrics"), addr("debug"));
+        let (api, metrics, debug) = (
+            p.listening("router"),
+            p.listening("metrics"),
+            p.listening("debug"),
+        );
         p.wait_for(REBUILT);
         eprintln!("router: first configuration applied");
         Router {

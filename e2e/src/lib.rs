@@ -106,6 +106,16 @@ impl Process {
         }
     }
 
+    /// Waits for the router's `listening server=<server> addr=<addr>` line; the address.
+    pub fn listening(&self, server: &str) -> SocketAddr {
+        let line = self.wait_for(&format!("server={server} "));
+        line.split("addr=")
+            .nth(1)
+            .and_then(|a| a.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let status = Command::new("kill")
@@ -320,15 +330,11 @@ impl Env {
             &args,
             &[("RUST_LOG", "info")],
         );
-        let addr = |server: &str| -> SocketAddr {
-            let line = p.wait_for(&format!("server={server} "));
-            line.split("addr=")
-                .nth(1)
-                .and_then(|a| a.split_whitespace().next())
-                .and_then(|a| a.parse().ok())
-                .unwrap_or_else(|| panic!("no address in {line:?}"))
-        };
-        let (api, metrics, debug) = (addr("router"), addr("metrics"), addr("debug"));
+        let (api, metrics, debug) = (
+            p.listening("router"),
+            p.listening("metrics"),
+            p.listening("debug"),
+        );
         p.wait_for("route table published");
         Router {
             process: p,

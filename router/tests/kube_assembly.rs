@@ -29,6 +29,18 @@ fn gateway_options() -> GatewayOptions {
     }
 }
 
+/// The status report of `inputs`, with no pool running and no HTTPRoute table.
+fn report_of(inputs: StatusInputs) -> Vec<kthena_router::status::ObjectStatus> {
+    let pools = Arc::new(Default::default());
+    let tables = Default::default();
+    report(Sources {
+        inputs: &inputs,
+        pools: &pools,
+        tables: &tables,
+        controller_name: "volcano.sh/kthena-router",
+    })
+}
+
 const OBJECTS: &str = "
 apiVersion: networking.serving.volcano.sh/v1alpha1
 kind: ModelRoute
@@ -75,20 +87,12 @@ fn invalid_objects_are_left_out_and_reported_with_their_fields() {
 #[test]
 fn status_report_has_invalid_and_accepted_routes_with_their_generations() {
     let (config, _) = assemble(objects(OBJECTS), &gateway_options());
-    let inputs = StatusInputs {
+    let out = report_of(StatusInputs {
         routes: config.routes.clone(),
         generations: config.generations.clone(),
         invalid: config.invalid.clone(),
         controller_name: config.controller_name.clone(),
         ..StatusInputs::default()
-    };
-    let pools = Arc::new(Default::default());
-    let tables = Default::default();
-    let out = report(Sources {
-        inputs: &inputs,
-        pools: &pools,
-        tables: &tables,
-        controller_name: "volcano.sh/kthena-router",
     });
     let find = |name: &str| {
         out.iter()
@@ -136,17 +140,9 @@ spec:
 ";
     let (config, problems) = assemble(objects(yaml), &gateway_options());
     assert!(problems.is_empty(), "{problems:?}");
-    let inputs = StatusInputs {
+    let out = report_of(StatusInputs {
         routes: config.routes.clone(),
         ..StatusInputs::default()
-    };
-    let pools = Arc::new(Default::default());
-    let tables = Default::default();
-    let out = report(Sources {
-        inputs: &inputs,
-        pools: &pools,
-        tables: &tables,
-        controller_name: "volcano.sh/kthena-router",
     });
     let accepted = |name: &str| {
         let o = out
