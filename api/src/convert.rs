@@ -384,6 +384,13 @@ pub fn gateway(
         .enumerate()
         .filter_map(|(i, l)| {
             let path = format!("spec.listeners[{i}]");
+            // A sectionName names exactly one listener only when names are unique.
+            if let Some(first) = g.spec.listeners[..i].iter().position(|o| o.name == l.name) {
+                errs.push(
+                    format!("{path}.name"),
+                    format!("duplicate listener name {:?}: spec.listeners[{first}] has it", l.name),
+                );
+            }
             let port = match u16::try_from(l.port) {
                 Ok(p) if p > 0 => p,
                 _ => {
@@ -546,6 +553,9 @@ pub fn inference_model(
         errs.push("spec.modelName", "must not be empty");
     }
     let r = &spec.pool_ref;
+    if r.name.is_empty() {
+        errs.push("spec.poolRef.name", "must not be empty");
+    }
     let api = core::http_route::InferencePoolApi::from_group(&r.group);
     if api.is_none() || r.kind != "InferencePool" {
         errs.push(

@@ -54,9 +54,11 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
     };
     match opts.webhook.clone() {
         Some(w) if crate::webhook::has_files(&w) || w.auto.is_none() => {
-            *webhook.borrow_mut() = crate::webhook::start(&w, shared.clone())
-                .inspect_err(not_served)
-                .ok();
+            if let Ok(serving) = crate::webhook::start(&w, shared.clone()).inspect_err(not_served) {
+                let cert = serving.cert.clone();
+                *webhook.borrow_mut() = Some(serving.handle);
+                actix_rt::spawn(reload_files(w, cert));
+            }
         }
         Some(w) => {
             let (client, shared, slot) = (client.clone(), shared.clone(), webhook.clone());
@@ -65,9 +67,9 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
                 let mut wait = Duration::from_secs(1);
                 loop {
                     match crate::webhook::start_auto(&w, &auto, &client, shared.clone()).await {
-                        Ok(handle) => {
-                            *slot.borrow_mut() = Some(handle);
-                            return;
+                        Ok(serving) => {
+                            *slot.borrow_mut() = Some(serving.handle);
+                            return refresh_auto(auto, client, serving.cert).await;
                         }
                         Err(e @ crate::webhook::StartError::Auto(_)) => {
                             tracing::warn!(error = %e, retry_in = ?wait, "webhook certificates");
@@ -207,4 +209,51 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
             }
         })
     })
+}
+
+/// A tick every `period`, the first one `period` from now; late ticks are not made up.
+fn every(period: Duration) -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
+
+/// Serves renewed certificate files (cert-manager rotation) without a restart.
+async fn reload_files(
+    opts: crate::webhook::WebhookOptions,
+    cert: Arc<kthena_webhook::ServingCert>,
+) {
+    let mut ticks = every(crate::webhook::FILE_CHECK_INTERVAL);
+    loop {
+        ticks.tick().await;
+        match crate::webhook::reload_files(&opts, &cert) {
+            Ok(true) => {
+                tracing::info!(file = %opts.cert_file.display(), "webhook certificate reloaded")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook certificate files not reloaded; serving the previous certificate")
+            }
+        }
+    }
+}
+
+/// `auto` mode: renews the Secret's certificate when it ends, serves another replica's
+/// renewal, and keeps the caBundle written.
+async fn refresh_auto(
+    auto: crate::webhook::AutoCerts,
+    client: kube::Client,
+    cert: Arc<kthena_webhook::ServingCert>,
+) {
+    let mut ticks = every(crate::webhook::SECRET_CHECK_INTERVAL);
+    loop {
+        ticks.tick().await;
+        match crate::webhook::refresh_auto(&auto, &client, &cert).await {
+            Ok(true) => tracing::info!(secret = %auto.secret_name, "webhook certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook certificate check failed; serving the previous certificate")
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use gateway_api::apis::standard::gateways::Gateway;
 use kthena_api::modelroute::ModelRoute;
@@ -60,6 +61,15 @@ impl kthena_webhook::Cluster for Watched {
             .filter_map(|v| serde_json::from_value(v.clone()).ok())
             .collect()
     }
+
+    /// The class `kthena-router` and the GatewayClasses with our controllerName.
+    fn scope(&self) -> kthena_webhook::Scope {
+        let inputs = self.0.status_inputs.load();
+        let mut classes: std::collections::BTreeSet<String> =
+            inputs.gateway_classes.iter().cloned().collect();
+        classes.insert(kthena_router::source::DEFAULT_CLASS_NAME.to_owned());
+        kthena_webhook::Scope::Classes(classes)
+    }
 }
 
 /// Why the webhook could not start.
@@ -89,19 +99,49 @@ pub enum StartError {
     },
 }
 
-/// Binds the webhook port and starts serving on the current actix system.
-pub fn start(
-    opts: &WebhookOptions,
-    shared: Arc<Shared>,
-) -> Result<actix_web::dev::ServerHandle, StartError> {
+/// How often certificate files are read again (cert-manager renews the mounted Secret by
+/// swapping the files).
+pub const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// How often `auto` mode checks the Secret (renewal, another replica's renewal) and the
+/// `caBundle` (e.g. emptied again by `helm upgrade`).
+pub const SECRET_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A running webhook.
+#[derive(Debug)]
+pub struct Serving {
+    /// Stops the server.
+    pub handle: actix_web::dev::ServerHandle,
+    /// The certificate it presents; replacing it takes effect at the next handshake.
+    pub cert: Arc<kthena_webhook::ServingCert>,
+}
+
+fn read_files(opts: &WebhookOptions) -> Result<(Vec<u8>, Vec<u8>), StartError> {
     let read = |path: &PathBuf| {
         std::fs::read(path).map_err(|source| StartError::Read {
             path: path.clone(),
             source,
         })
     };
-    let tls = kthena_webhook::tls_config(&read(&opts.cert_file)?, &read(&opts.key_file)?)?;
-    serve_on(opts, tls, shared)
+    Ok((read(&opts.cert_file)?, read(&opts.key_file)?))
+}
+
+/// Binds the webhook port and starts serving the certificate files on the current actix
+/// system.
+pub fn start(opts: &WebhookOptions, shared: Arc<Shared>) -> Result<Serving, StartError> {
+    let (cert_pem, key_pem) = read_files(opts)?;
+    let cert = kthena_webhook::ServingCert::from_pem(&cert_pem, &key_pem)?;
+    serve_on(opts, Arc::new(cert), shared)
+}
+
+/// Reads the certificate files again and serves them from the next handshake on when they
+/// changed (true). On error (unreadable, or a key that is not the certificate's, as between
+/// the two reads of a rotation) the certificate in use stays.
+pub fn reload_files(
+    opts: &WebhookOptions,
+    cert: &kthena_webhook::ServingCert,
+) -> Result<bool, StartError> {
+    let (cert_pem, key_pem) = read_files(opts)?;
+    Ok(cert.replace(&cert_pem, &key_pem)?)
 }
 
 /// True when the certificate files exist (cert-manager or manual management).
@@ -110,35 +150,21 @@ pub fn has_files(opts: &WebhookOptions) -> bool {
 }
 
 /// `auto` certificate management: the certificate of the shared Secret (generated and stored
-/// when missing), the CA written into the ValidatingWebhookConfiguration, then serving.
+/// when missing, renewed when ending), the CA written into the ValidatingWebhookConfiguration,
+/// then serving.
 pub async fn start_auto(
     opts: &WebhookOptions,
     auto: &AutoCerts,
     client: &kube::Client,
     shared: Arc<Shared>,
-) -> Result<actix_web::dev::ServerHandle, StartError> {
-    use crate::webhook_certs::{ensure_secret, patch_ca_bundle};
-    let boxed = |e| StartError::Auto(Box::new(e));
-    let bundle = ensure_secret(
-        client,
-        &auto.namespace,
-        &auto.secret_name,
-        &auto.service_name,
-    )
-    .await
-    .map_err(boxed)?;
-    let tls = kthena_webhook::tls_config(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())?;
-    let handle = serve_on(opts, tls, shared)?;
-    match patch_ca_bundle(
-        client,
-        &auto.configuration_name,
-        &auto.namespace,
-        &auto.service_name,
-        &bundle.ca_pem,
-    )
-    .await
-    .map_err(boxed)?
-    {
+) -> Result<Serving, StartError> {
+    let bundle = auto_bundle(auto, client).await?;
+    let cert = kthena_webhook::ServingCert::from_pem(
+        bundle.cert_pem.as_bytes(),
+        bundle.key_pem.as_bytes(),
+    )?;
+    let serving = serve_on(opts, Arc::new(cert), shared)?;
+    match publish_ca(auto, client, &bundle).await? {
         None => {
             tracing::warn!(configuration = %auto.configuration_name, "no ValidatingWebhookConfiguration to write the caBundle into: the API server does not call the webhook")
         }
@@ -146,14 +172,60 @@ pub async fn start_auto(
             tracing::info!(configuration = %auto.configuration_name, changed = n, "caBundle in place")
         }
     }
-    Ok(handle)
+    Ok(serving)
+}
+
+/// `auto` mode's periodic check: the Secret's certificate (renewed here when ending, or by
+/// another replica) is served from the next handshake on (true when it changed), and its CA
+/// is written into the configuration again where it is missing.
+pub async fn refresh_auto(
+    auto: &AutoCerts,
+    client: &kube::Client,
+    cert: &kthena_webhook::ServingCert,
+) -> Result<bool, StartError> {
+    let bundle = auto_bundle(auto, client).await?;
+    let changed = cert.replace(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())?;
+    publish_ca(auto, client, &bundle).await?;
+    Ok(changed)
+}
+
+async fn auto_bundle(
+    auto: &AutoCerts,
+    client: &kube::Client,
+) -> Result<crate::webhook_certs::Bundle, StartError> {
+    crate::webhook_certs::ensure_secret(
+        client,
+        &auto.namespace,
+        &auto.secret_name,
+        &auto.service_name,
+        jiff::Timestamp::now(),
+    )
+    .await
+    .map_err(|e| StartError::Auto(Box::new(e)))
+}
+
+async fn publish_ca(
+    auto: &AutoCerts,
+    client: &kube::Client,
+    bundle: &crate::webhook_certs::Bundle,
+) -> Result<Option<usize>, StartError> {
+    crate::webhook_certs::patch_ca_bundle(
+        client,
+        &auto.configuration_name,
+        &auto.namespace,
+        &auto.service_name,
+        &bundle.ca_pem,
+    )
+    .await
+    .map_err(|e| StartError::Auto(Box::new(e)))
 }
 
 fn serve_on(
     opts: &WebhookOptions,
-    tls: rustls::ServerConfig,
+    cert: Arc<kthena_webhook::ServingCert>,
     shared: Arc<Shared>,
-) -> Result<actix_web::dev::ServerHandle, StartError> {
+) -> Result<Serving, StartError> {
+    let tls = kthena_webhook::tls_config(cert.clone())?;
     let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), opts.port);
     let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
         port: opts.port,
@@ -168,5 +240,5 @@ fn serve_on(
     let handle = server.handle();
     actix_rt::spawn(server);
     tracing::info!(server = "webhook", addr = %addr, "listening");
-    Ok(handle)
+    Ok(Serving { handle, cert })
 }

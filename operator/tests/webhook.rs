@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use kthena_operator::webhook::{WebhookOptions, start};
+use kthena_operator::webhook::{Watched, WebhookOptions, reload_files, start};
 use kthena_router::state::{ConfigDump, Shared};
 use serde_json::{Value, json};
 
@@ -56,7 +56,7 @@ async fn the_webhook_serves_with_file_certificates_and_sees_the_watched_routes()
         review: Default::default(),
         auto: None,
     };
-    let handle = start(&opts, shared).expect("webhook starts");
+    let serving = start(&opts, shared).expect("webhook starts");
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(issued.cert.der().clone()).expect("trust");
@@ -96,7 +96,7 @@ async fn the_webhook_serves_with_file_certificates_and_sees_the_watched_routes()
     let fine = ask(route("second", "other")).await;
     assert_eq!(fine["allowed"], true, "{fine}");
     assert_eq!(fine["uid"], "u-1");
-    handle.stop(false).await;
+    serving.handle.stop(false).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -111,4 +111,71 @@ fn a_missing_certificate_is_a_clear_error() {
     };
     let err = start(&opts, Arc::new(Shared::default())).expect_err("no certificate");
     assert!(err.to_string().contains("/nonexistent/tls.crt"), "{err}");
+}
+
+#[actix_rt::test]
+async fn renewed_certificate_files_are_served_after_a_reload_and_broken_ones_are_not() {
+    let issue = || {
+        let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
+        (
+            c.cert.pem(),
+            c.key_pair.serialize_pem(),
+            c.cert.der().clone(),
+        )
+    };
+    let dir = std::env::temp_dir().join(format!("kthena-webhook-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (cert_file, key_file) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let write = |cert: &str, key: &str| {
+        std::fs::write(&cert_file, cert).expect("cert");
+        std::fs::write(&key_file, key).expect("key");
+    };
+    let (first_pem, first_key, first) = issue();
+    write(&first_pem, &first_key);
+    let opts = WebhookOptions {
+        port: 0,
+        cert_file: cert_file.clone(),
+        key_file: key_file.clone(),
+        review: Default::default(),
+        auto: None,
+    };
+    let serving = start(&opts, Arc::new(Shared::default())).expect("webhook starts");
+    assert_eq!(serving.cert.leaf(), first);
+    assert!(!reload_files(&opts, &serving.cert).expect("unchanged"));
+
+    let (next_pem, next_key, next) = issue();
+    write(&next_pem, &next_key);
+    assert!(reload_files(&opts, &serving.cert).expect("reloaded"));
+    assert_eq!(serving.cert.leaf(), next);
+
+    // Half-way through a rotation (new certificate, old key) and garbage: the last good stays.
+    write(&first_pem, &next_key);
+    assert!(reload_files(&opts, &serving.cert).is_err());
+    write("garbage", "garbage");
+    assert!(reload_files(&opts, &serving.cert).is_err());
+    std::fs::remove_file(&key_file).expect("remove");
+    let err = reload_files(&opts, &serving.cert).expect_err("missing");
+    assert!(err.to_string().contains("tls.key"), "{err}");
+    assert_eq!(serving.cert.leaf(), next);
+    serving.handle.stop(false).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_webhook_judges_gateways_of_our_classes_only() {
+    use kthena_webhook::{Cluster, Scope};
+    let shared = Arc::new(Shared::default());
+    shared
+        .status_inputs
+        .store(Arc::new(kthena_router::state::StatusInputs {
+            gateway_classes: vec!["mine".to_owned()],
+            ..Default::default()
+        }));
+    let Scope::Classes(classes) = Watched(shared).scope() else {
+        panic!("a router judges its own classes only");
+    };
+    assert_eq!(
+        classes.into_iter().collect::<Vec<_>>(),
+        ["kthena-router", "mine"]
+    );
 }

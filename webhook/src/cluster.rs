@@ -1,5 +1,7 @@
 //! The other objects of the cluster that a review looks at.
 
+use std::collections::BTreeSet;
+
 use gateway_api::apis::standard::gateways::Gateway;
 use kthena_api::manifest::Object;
 use kthena_api::modelroute::ModelRoute;
@@ -15,6 +17,31 @@ pub trait Cluster {
     fn model_routes(&self) -> Vec<ModelRoute>;
     /// Every Gateway.
     fn gateways(&self) -> Vec<Gateway>;
+    /// Which Gateways and HTTPRoutes are this router's to judge. Everything by default.
+    fn scope(&self) -> Scope {
+        Scope::Everything
+    }
+}
+
+/// Which Gateway API objects the rules judge. Other controllers' Gateways and HTTPRoutes
+/// share the API with ours: a router must not refuse what it does not serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every object given (offline validation, tests).
+    Everything,
+    /// Gateways of these GatewayClasses, and HTTPRoutes with a parent Gateway of one of
+    /// them (a route whose parents do not exist yet is not judged).
+    Classes(BTreeSet<String>),
+}
+
+impl Scope {
+    /// Whether Gateways of class `class` are judged.
+    pub fn serves_class(&self, class: &str) -> bool {
+        match self {
+            Scope::Everything => true,
+            Scope::Classes(classes) => classes.contains(class),
+        }
+    }
 }
 
 /// A [`Cluster`] over objects held in memory (read from manifest files, or built in tests).

@@ -15,6 +15,6 @@ pub mod cluster;
 pub mod rules;
 pub mod server;
 
-pub use cluster::{Cluster, Objects};
+pub use cluster::{Cluster, Objects, Scope};
 pub use rules::{Options, review};
-pub use server::{Error, State, configure, serve, tls_config};
+pub use server::{Error, ServingCert, State, configure, serve, tls_config};

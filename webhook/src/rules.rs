@@ -6,11 +6,12 @@ mod conflicts;
 mod model_route;
 mod parent_refs;
 
-use kthena_api::convert::{self, http_route};
+use gateway_api::apis::standard::httproutes::HttpRoute;
+use kthena_api::convert::{self, GATEWAY_GROUP, http_route};
 use kthena_api::manifest::Object;
 use kthena_core::FieldErrors;
 
-use crate::Cluster;
+use crate::{Cluster, Scope};
 
 /// How strict a review is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,24 +75,15 @@ pub fn review(
         Object::InferenceObjective(o) => {
             errs.extend(convert::inference_objective(o).err().unwrap_or_default());
         }
-        Object::HttpRoute(r) => errs.extend(http_route::http_route(r).err().unwrap_or_default()),
-        Object::Gateway(g) => {
-            errs.extend(convert::gateway(g).err().unwrap_or_default());
-            // sectionName resolves to one listener only when names are unique.
-            let listeners = &g.spec.listeners;
-            for (i, l) in listeners.iter().enumerate() {
-                if let Some(first) = listeners[..i].iter().position(|o| o.name == l.name) {
-                    errs.push(
-                        format!("spec.listeners[{i}].name"),
-                        format!(
-                            "duplicate listener name {:?}: spec.listeners[{first}] has it",
-                            l.name
-                        ),
-                    );
-                }
-            }
+        Object::HttpRoute(r) if ours(r, others) => {
+            errs.extend(http_route::http_route(r).err().unwrap_or_default());
         }
-        Object::ExternalModelProvider(_)
+        Object::Gateway(g) if others.scope().serves_class(&g.spec.gateway_class_name) => {
+            errs.extend(convert::gateway(g).err().unwrap_or_default());
+        }
+        Object::HttpRoute(_)
+        | Object::Gateway(_)
+        | Object::ExternalModelProvider(_)
         | Object::GatewayClass(_)
         | Object::ReferenceGrant(_)
         | Object::Pod(_)
@@ -101,4 +93,28 @@ pub fn review(
         | Object::Other { .. } => {}
     }
     errs.into_result(())
+}
+
+/// Whether `route` is this router's to judge: in [`Scope::Classes`], when one of its parent
+/// Gateways exists and is of one of our classes.
+fn ours(route: &HttpRoute, others: &dyn Cluster) -> bool {
+    let classes = match others.scope() {
+        Scope::Everything => return true,
+        Scope::Classes(classes) => classes,
+    };
+    let id = convert::object_ref(route);
+    let gateways = others.gateways();
+    route.spec.parent_refs.iter().flatten().any(|p| {
+        let group = p.group.as_deref().unwrap_or(GATEWAY_GROUP);
+        let kind = p.kind.as_deref().unwrap_or("Gateway");
+        let namespace = p.namespace.as_deref().unwrap_or(&id.namespace);
+        group == GATEWAY_GROUP
+            && kind == "Gateway"
+            && gateways.iter().any(|g| {
+                let gid = convert::object_ref(g);
+                gid.namespace == namespace
+                    && gid.name == p.name
+                    && classes.contains(&g.spec.gateway_class_name)
+            })
+    })
 }

@@ -20,7 +20,7 @@ use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use crate::{Cluster, Options};
 
 pub use endpoint::Endpoint;
-pub use tls::{Error, PROTOCOL_VERSIONS, tls_config};
+pub use tls::{Error, PROTOCOL_VERSIONS, ServingCert, tls_config};
 
 /// Largest request body accepted; larger ones are answered 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;

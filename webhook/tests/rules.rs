@@ -2,50 +2,12 @@
 //! examples/invalid/ is denied naming the field of its `# expect:` line, every valid example is
 //! admitted next to all the others, and model names conflict only on shared listeners.
 
-use std::path::{Path, PathBuf};
+#[path = "support/corpus.rs"]
+mod corpus;
 
+use corpus::{context, examples, file_name, invalid_examples, load};
 use kthena_api::manifest::{self, Object};
-use kthena_webhook::{Objects, Options, review};
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
-}
-
-fn load(dir: &Path) -> Vec<(PathBuf, Object)> {
-    manifest::load(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-}
-
-/// The objects the invalid examples are reviewed against (examples/invalid/context/).
-fn context() -> Objects {
-    load(&examples().join("invalid/context"))
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect()
-}
-
-/// Each file of examples/invalid/ (not its subfolders): its object and its `# expect:` path.
-fn invalid_examples() -> Vec<(PathBuf, Object, String)> {
-    let dir = examples().join("invalid");
-    let files = manifest::files(&dir).expect("examples/invalid/ lists");
-    files
-        .into_iter()
-        .map(|file| {
-            let text = std::fs::read_to_string(&file).expect("readable example");
-            let expect = text
-                .lines()
-                .next()
-                .and_then(|l| l.strip_prefix("# expect: "))
-                .unwrap_or_else(|| panic!("{}: first line is not `# expect: `", file.display()))
-                .trim()
-                .to_owned();
-            let mut objects = manifest::parse_str(&text, &file.display().to_string())
-                .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(objects.len(), 1, "{}: one object per file", file.display());
-            let object = objects.remove(0);
-            (file, object, expect)
-        })
-        .collect()
-}
+use kthena_webhook::{Cluster, Objects, Options, Scope, review};
 
 #[test]
 fn every_invalid_example_is_denied_naming_the_expected_field_and_nothing_else() {
@@ -54,10 +16,7 @@ fn every_invalid_example_is_denied_naming_the_expected_field_and_nothing_else() 
     assert!(cases.len() >= 30, "only {} invalid examples", cases.len());
     let mut failures = Vec::new();
     for (file, object, expect) in &cases {
-        let name = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
+        let name = file_name(file);
         match review(object, None, &cluster, Options::default()) {
             Ok(()) => failures.push(format!("{name}: admitted")),
             Err(errs) => {
@@ -310,4 +269,102 @@ fn every_problem_of_a_route_is_reported_not_only_the_first() {
 fn kinds_without_rules_are_admitted() {
     let pod = parse("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\n");
     review(&pod, None, &(), Options::default()).expect("admitted");
+}
+
+/// A cluster whose router serves only the Gateways of `classes`.
+struct Scoped {
+    objects: Objects,
+    classes: Vec<&'static str>,
+}
+
+impl Cluster for Scoped {
+    fn model_routes(&self) -> Vec<kthena_api::modelroute::ModelRoute> {
+        self.objects.model_routes()
+    }
+
+    fn gateways(&self) -> Vec<gateway_api::apis::standard::gateways::Gateway> {
+        self.objects.gateways()
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Classes(self.classes.iter().map(|c| (*c).to_owned()).collect())
+    }
+}
+
+/// `yaml` with every `from` replaced by `to`, parsed.
+fn edited(yaml: &str, from: &str, to: &str) -> Object {
+    parse(&yaml.replace(from, to))
+}
+
+#[test]
+fn gateways_and_http_routes_of_other_controllers_are_not_judged() {
+    let read = |name: &str| {
+        std::fs::read_to_string(examples().join("invalid").join(name)).expect("example")
+    };
+    let gateway = read("gateway-duplicate-listener-name.yaml");
+    let route = read("httproute-bad-hostname.yaml");
+    let cluster = Scoped {
+        objects: Objects::new(vec![
+            edited(
+                &gateway,
+                "name: gateway-duplicate-listener-name",
+                "name: default",
+            ),
+            edited(
+                &gateway,
+                "name: gateway-duplicate-listener-name\n  namespace: default\nspec:\n  gatewayClassName: kthena-router",
+                "name: istio\n  namespace: default\nspec:\n  gatewayClassName: istio",
+            ),
+        ]),
+        classes: vec!["kthena-router"],
+    };
+    let judged = |object: &Object| review(object, None, &cluster, Options::default()).is_err();
+    // (what, object, judged)
+    let cases = [
+        ("Gateway of our class", parse(&gateway), true),
+        (
+            "Gateway of another class",
+            edited(
+                &gateway,
+                "gatewayClassName: kthena-router",
+                "gatewayClassName: istio",
+            ),
+            false,
+        ),
+        ("HTTPRoute on our Gateway", parse(&route), true),
+        (
+            "HTTPRoute on another class's Gateway",
+            edited(&route, "- name: default", "- name: istio"),
+            false,
+        ),
+        (
+            "HTTPRoute on both",
+            edited(
+                &route,
+                "- name: default\n      sectionName: http",
+                "- name: istio\n    - name: default",
+            ),
+            true,
+        ),
+        (
+            "HTTPRoute on a Gateway that does not exist (yet)",
+            edited(&route, "- name: default", "- name: later"),
+            false,
+        ),
+        (
+            "HTTPRoute on our Gateway named in another namespace",
+            edited(
+                &route,
+                "- name: default",
+                "- name: default\n      namespace: elsewhere",
+            ),
+            false,
+        ),
+    ];
+    let failures: Vec<String> = cases
+        .iter()
+        .filter(|(_, object, want)| judged(object) != *want)
+        .map(|(what, _, want)| format!("{what}: judged should be {want}"))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -1,13 +1,18 @@
 //! The admission server over real HTTPS on 127.0.0.1: AdmissionReview v1 in and out, 400 for
 //! what is not a review, 413 for oversized bodies, and TLS 1.2+ only.
 
+#[path = "support/corpus.rs"]
+mod corpus;
+
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::Arc;
+
+use corpus::{context, examples, file_name, invalid_examples, load};
+use kthena_webhook::server::Endpoint;
 
 use kthena_api::manifest::{self, Object};
 use kthena_webhook::server::{MAX_BODY_BYTES, PROTOCOL_VERSIONS};
-use kthena_webhook::{Objects, Options, State, serve, tls_config};
+use kthena_webhook::{Objects, Options, ServingCert, State, serve, tls_config};
 use serde_json::{Value, json};
 
 /// A running webhook and a client that trusts its certificate.
@@ -15,6 +20,40 @@ struct Webhook {
     base: String,
     client: awc::Client,
     handle: actix_web::dev::ServerHandle,
+    cert: Arc<ServingCert>,
+    /// The certificate served at start.
+    first: rustls::pki_types::CertificateDer<'static>,
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1: (certificate PEM, key PEM, DER).
+fn self_signed() -> (String, String, rustls::pki_types::CertificateDer<'static>) {
+    let issued =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("test certificate");
+    (
+        issued.cert.pem(),
+        issued.key_pair.serialize_pem(),
+        issued.cert.der().clone(),
+    )
+}
+
+/// A client trusting only `trusted`, speaking only `versions`.
+fn client(
+    trusted: rustls::pki_types::CertificateDer<'static>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> awc::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(trusted).expect("trust the test certificate");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .expect("client versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(Arc::new(config)))
+        .finish()
 }
 
 impl Webhook {
@@ -24,41 +63,23 @@ impl Webhook {
         cluster: Objects,
         versions: &[&'static rustls::SupportedProtocolVersion],
     ) -> Self {
-        let issued = rcgen::generate_simple_self_signed(vec![
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-        ])
-        .expect("test certificate");
-        let tls = tls_config(
-            issued.cert.pem().as_bytes(),
-            issued.key_pair.serialize_pem().as_bytes(),
-        )
-        .expect("server TLS");
+        let (cert_pem, key_pem, der) = self_signed();
+        let cert = Arc::new(
+            ServingCert::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).expect("certificate"),
+        );
+        let tls = tls_config(cert.clone()).expect("server TLS");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("bound address").port();
         let state = State::new(Arc::new(cluster), Options::default());
         let server = serve(listener, tls, state).expect("server starts");
         let handle = server.handle();
         actix_rt::spawn(server);
-
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(issued.cert.der().clone())
-            .expect("trust the test certificate");
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(versions)
-        .expect("client versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let client = awc::Client::builder()
-            .connector(awc::Connector::new().rustls_0_23(Arc::new(config)))
-            .finish();
         Self {
             base: format!("https://127.0.0.1:{port}"),
-            client,
+            client: client(der.clone(), versions),
             handle,
+            cert,
+            first: der,
         }
     }
 
@@ -98,10 +119,6 @@ impl Webhook {
     }
 }
 
-fn examples() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"))
-}
-
 /// The one object of an example file, as JSON.
 fn example(file: &str) -> Value {
     let objects = manifest::load(&examples().join(file)).expect("example parses");
@@ -118,6 +135,7 @@ fn to_json(object: &Object) -> Value {
         Object::InferencePool(o) => serde_json::to_value(o),
         Object::InferencePoolV1alpha2(o) => serde_json::to_value(o),
         Object::InferenceModel(o) => serde_json::to_value(o),
+        Object::InferenceObjective(o) => serde_json::to_value(o),
         other => panic!("no JSON for {other:?} in this test"),
     };
     value.expect("serializable")
@@ -373,4 +391,90 @@ async fn tls_1_2_and_1_3_are_offered_and_nothing_older() {
         assert_eq!(res.status().as_u16(), 200);
         webhook.stop().await;
     }
+}
+
+#[actix_rt::test]
+async fn every_example_is_allowed_over_https() {
+    let objects = load(&examples());
+    let webhook = Webhook::start(objects.iter().map(|(_, o)| o.clone()).collect());
+    let mut failures = Vec::new();
+    let mut reviewed = 0;
+    for (file, object) in &objects {
+        let Some(endpoint) = Endpoint::of(object) else {
+            continue;
+        };
+        let review = admission_review("uid", "CREATE", to_json(object));
+        let response = webhook.review(endpoint.path(), &review).await;
+        reviewed += 1;
+        if response["allowed"] != true {
+            failures.push(format!("{}: {response}", file_name(file)));
+        }
+    }
+    assert!(reviewed >= 15, "only {reviewed} objects reviewed");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    webhook.stop().await;
+}
+
+#[actix_rt::test]
+async fn every_invalid_example_is_denied_over_https_naming_its_field() {
+    let webhook = Webhook::start(context());
+    let cases = invalid_examples();
+    assert!(cases.len() >= 30, "only {} invalid examples", cases.len());
+    let mut failures = Vec::new();
+    for (file, object, expect) in &cases {
+        let name = file_name(file);
+        let Some(endpoint) = Endpoint::of(object) else {
+            failures.push(format!("{name}: no endpoint validates it"));
+            continue;
+        };
+        let review = admission_review(name, "CREATE", to_json(object));
+        let response = webhook.review(endpoint.path(), &review).await;
+        let message = response["status"]["message"].as_str().unwrap_or_default();
+        if response["allowed"] != false || response["uid"] != name {
+            failures.push(format!("{name}: {response}"));
+        } else if !message.contains(&format!("{expect}: ")) {
+            failures.push(format!("{name}: {expect:?} not named in {message:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    webhook.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_replaced_certificate_is_served_from_the_next_connection_without_restart() {
+    let webhook = Webhook::start(Objects::default());
+    let healthz = format!("{}/healthz", webhook.base);
+    // A new client per check: a new connection, a new handshake.
+    let handshake = |trusted: &rustls::pki_types::CertificateDer<'static>| {
+        let client = client(trusted.clone(), PROTOCOL_VERSIONS);
+        let url = healthz.clone();
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    };
+    let first = webhook.first.clone();
+    let (next_pem, next_key, next) = self_signed();
+    assert_eq!(handshake(&first).await.ok(), Some(200));
+    assert!(handshake(&next).await.is_err(), "not served yet");
+
+    // Broken replacements change nothing.
+    let (_, other_key, _) = self_signed();
+    for key in [b"not a key".as_slice(), other_key.as_bytes()] {
+        assert!(webhook.cert.replace(next_pem.as_bytes(), key).is_err());
+    }
+    assert_eq!(handshake(&first).await.ok(), Some(200));
+
+    let replaced = webhook
+        .cert
+        .replace(next_pem.as_bytes(), next_key.as_bytes());
+    assert!(replaced.expect("replaced"));
+    let again = webhook
+        .cert
+        .replace(next_pem.as_bytes(), next_key.as_bytes());
+    assert!(
+        !again.expect("same again"),
+        "the same certificate is no change"
+    );
+    assert_eq!(webhook.cert.leaf(), next);
+    assert_eq!(handshake(&next).await.ok(), Some(200));
+    assert!(handshake(&first).await.is_err(), "the old one is gone");
+    webhook.stop().await;
 }

@@ -18,6 +18,8 @@ pub enum Endpoint {
     InferencePool,
     /// `/validate/inferencemodel`: InferenceModel.
     InferenceModel,
+    /// `/validate/inferenceobjective`: InferenceObjective.
+    InferenceObjective,
     /// `/validate/httproute`: HTTPRoute.
     HttpRoute,
     /// `/validate/gateway`: Gateway.
@@ -26,11 +28,12 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 7] = [
         Endpoint::ModelRoute,
         Endpoint::ModelServer,
         Endpoint::InferencePool,
         Endpoint::InferenceModel,
+        Endpoint::InferenceObjective,
         Endpoint::HttpRoute,
         Endpoint::Gateway,
     ];
@@ -42,6 +45,7 @@ impl Endpoint {
             Endpoint::ModelServer => "/validate/modelserver",
             Endpoint::InferencePool => "/validate/inferencepool",
             Endpoint::InferenceModel => "/validate/inferencemodel",
+            Endpoint::InferenceObjective => "/validate/inferenceobjective",
             Endpoint::HttpRoute => "/validate/httproute",
             Endpoint::Gateway => "/validate/gateway",
         }
@@ -54,9 +58,31 @@ impl Endpoint {
             Endpoint::ModelServer => "ModelServer",
             Endpoint::InferencePool => "InferencePool",
             Endpoint::InferenceModel => "InferenceModel",
+            Endpoint::InferenceObjective => "InferenceObjective",
             Endpoint::HttpRoute => "HTTPRoute",
             Endpoint::Gateway => "Gateway",
         }
+    }
+
+    /// The endpoint that validates `object`; none for kinds the webhook does not judge.
+    pub fn of(object: &Object) -> Option<Endpoint> {
+        Some(match object {
+            Object::ModelRoute(_) => Endpoint::ModelRoute,
+            Object::ModelServer(_) => Endpoint::ModelServer,
+            Object::InferencePool(_) | Object::InferencePoolV1alpha2(_) => Endpoint::InferencePool,
+            Object::InferenceModel(_) => Endpoint::InferenceModel,
+            Object::InferenceObjective(_) => Endpoint::InferenceObjective,
+            Object::HttpRoute(_) => Endpoint::HttpRoute,
+            Object::Gateway(_) => Endpoint::Gateway,
+            Object::ExternalModelProvider(_)
+            | Object::GatewayClass(_)
+            | Object::ReferenceGrant(_)
+            | Object::Pod(_)
+            | Object::Secret(_)
+            | Object::Service(_)
+            | Object::Namespace(_)
+            | Object::Other { .. } => return None,
+        })
     }
 
     /// Reads `value` (an object of kind `gvk`) as the typed object this endpoint validates.
@@ -98,6 +124,11 @@ impl Endpoint {
                 if group == INFERENCE_X && version == "v1alpha2" =>
             {
                 de(value, kind).map(Object::InferenceModel)
+            }
+            (Endpoint::InferenceObjective, "InferenceObjective")
+                if group == INFERENCE_X && version == "v1alpha2" =>
+            {
+                de(value, kind).map(Object::InferenceObjective)
             }
             (Endpoint::HttpRoute, "HTTPRoute") if gateway => de(value, kind).map(Object::HttpRoute),
             (Endpoint::Gateway, "Gateway") if gateway => de(value, kind).map(Object::Gateway),
