@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod cluster;
+pub mod helm;
 
 /// How long any expected output line may take.
 pub const WAIT: Duration = Duration::from_secs(20);

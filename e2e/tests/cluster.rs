@@ -670,3 +670,202 @@ async fn kubectl_apply_of_an_invalid_route_is_refused_by_the_webhook() {
         .expect("a valid ModelRoute is created");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Uninstalls a Helm release (its ClusterRole, ClusterRoleBinding and webhook configuration
+/// are cluster-scoped, so the namespace cleanup would not), also when the test fails.
+struct HelmRelease {
+    name: String,
+    namespace: String,
+}
+
+impl Drop for HelmRelease {
+    fn drop(&mut self) {
+        match kthena_e2e::helm::run(&["uninstall", &self.name, "--namespace", &self.namespace]) {
+            Ok(_) => eprintln!("cleanup: helm release {} uninstalled", self.name),
+            Err(e) => eprintln!("cleanup: helm uninstall {}: {e}", self.name),
+        }
+    }
+}
+
+/// `helm install` of charts/kthena creates the router's objects with the RBAC the README
+/// lists; our CRDs are established; once a router runs in `auto` mode (here locally, with
+/// this test's credentials: no kubelet is needed), the chart's ValidatingWebhookConfiguration
+/// carries the CA of the Secret it generated.
+#[actix_rt::test]
+#[ignore = "needs an API server: KUBECONFIG=... cargo test -p kthena-e2e --test cluster -- --ignored --test-threads=1"]
+async fn helm_install_creates_the_objects_and_auto_mode_writes_the_ca_bundle() {
+    let Some(cluster) = Cluster::start(
+        "helm_install_creates_the_objects_and_auto_mode_writes_the_ca_bundle",
+        false,
+    ) else {
+        return;
+    };
+    let ns = cluster.kube.namespace().to_owned();
+    // The webhook judges this namespace only: the rest of the cluster is never blocked by a
+    // webhook whose Pods (no kubelet) never run.
+    let values = serde_json::json!({
+        "networking": {"kthenaRouter": {
+            "service": {"type": "ClusterIP"},
+            "webhook": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}},
+        }},
+    });
+    let values_file = std::env::temp_dir().join(format!("kthena-e2e-values-{ns}.json"));
+    std::fs::write(&values_file, values.to_string()).expect("values file");
+    let release = HelmRelease {
+        name: "kthena".to_owned(),
+        namespace: ns.clone(),
+    };
+    let chart = kthena_e2e::helm::chart_dir();
+    let out = kthena_e2e::helm::run(&[
+        "install",
+        &release.name,
+        chart.to_str().expect("utf-8"),
+        "--namespace",
+        &ns,
+        "-f",
+        values_file.to_str().expect("utf-8"),
+    ])
+    .unwrap_or_else(|e| panic!("helm install: {e}"));
+    eprintln!("{out}");
+    let _ = std::fs::remove_file(&values_file);
+
+    cluster.kube.wait_condition(
+        "Established",
+        &[
+            "crd/modelroutes.networking.serving.volcano.sh",
+            "crd/modelservers.networking.serving.volcano.sh",
+        ],
+    );
+    for object in [
+        "deployment/kthena-router",
+        "service/kthena-router",
+        "service/kthena-router-metrics",
+        "service/kthena-router-webhook",
+        "serviceaccount/kthena-router",
+        "role.rbac.authorization.k8s.io/kthena-router",
+        "rolebinding.rbac.authorization.k8s.io/kthena-router",
+        "clusterrole.rbac.authorization.k8s.io/kthena-router",
+        "clusterrolebinding.rbac.authorization.k8s.io/kthena-router",
+        "validatingwebhookconfiguration.admissionregistration.k8s.io/kthena-router-validating-webhook",
+    ] {
+        cluster.kube.run(&["get", object, "-o", "name"]);
+    }
+    let bundles = |vwc: &serde_json::Value| -> Vec<Option<String>> {
+        vwc["webhooks"]
+            .as_array()
+            .expect("webhooks")
+            .iter()
+            .map(|w| w["clientConfig"]["caBundle"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let vwc_name = "validatingwebhookconfiguration/kthena-router-validating-webhook";
+    let before = bundles(&cluster.kube.get_json(vwc_name));
+    assert_eq!(
+        before,
+        [None, None],
+        "auto mode: no caBundle until the router writes it"
+    );
+
+    // The service account can do what the router does, and (when the API server enforces
+    // RBAC) nothing else.
+    let sa = format!("--as=system:serviceaccount:{ns}:kthena-router");
+    let can = |args: &[&str]| -> bool {
+        let mut all = vec!["auth", "can-i", sa.as_str()];
+        all.extend(args);
+        cluster.kube.try_run(&all, None).is_ok()
+    };
+    for allowed in [
+        &[
+            "watch",
+            "modelroutes.networking.serving.volcano.sh",
+            "--all-namespaces",
+        ][..],
+        &[
+            "patch",
+            "modelservers.networking.serving.volcano.sh",
+            "--subresource=status",
+            "--all-namespaces",
+        ],
+        &["list", "pods", "--all-namespaces"],
+        &["update", "leases.coordination.k8s.io/kthena-router"],
+        &["create", "secrets"],
+        &["patch", "secrets/kthena-router-webhook-certs"],
+        &[
+            "patch",
+            "validatingwebhookconfigurations/kthena-router-validating-webhook",
+        ],
+    ] {
+        assert!(
+            can(allowed),
+            "the chart's service account cannot {allowed:?}"
+        );
+    }
+    let enforced = cluster
+        .kube
+        .try_run(
+            &[
+                "auth",
+                "can-i",
+                &format!("--as=system:serviceaccount:{ns}:nobody"),
+                "get",
+                "pods",
+            ],
+            None,
+        )
+        .is_err();
+    if enforced {
+        for denied in [
+            &["delete", "pods", "--all-namespaces"][..],
+            &["get", "secrets", "--all-namespaces"],
+            &["patch", "secrets/someone-elses"],
+            &["patch", "validatingwebhookconfigurations/someone-elses"],
+            &[
+                "list",
+                "gateways.gateway.networking.k8s.io",
+                "--all-namespaces",
+            ],
+        ] {
+            assert!(!can(denied), "the chart's service account can {denied:?}");
+        }
+    } else {
+        eprintln!("this API server does not enforce RBAC: only the granted verbs were checked");
+    }
+
+    // A router in auto mode (no certificate files) generates the Secret and writes its CA.
+    let router = cluster.router(
+        free_port(),
+        &[
+            "--webhook-configuration-name",
+            "kthena-router-validating-webhook",
+            "--webhook-service-name",
+            "kthena-router-webhook",
+            "--cert-secret-name",
+            "kthena-router-webhook-certs",
+            "--webhook-tls-cert-file",
+            "/nonexistent/kthena-e2e/tls.crt",
+            "--webhook-tls-private-key-file",
+            "/nonexistent/kthena-e2e/tls.key",
+        ],
+        "info",
+    );
+    router.process.wait_for("server=webhook");
+    let ca = retry_until("the router writes the caBundle", TIMEOUT, || {
+        let secret = cluster.kube.try_run(
+            &["get", "secret/kthena-router-webhook-certs", "-o", "json"],
+            None,
+        )?;
+        let secret: serde_json::Value = serde_json::from_str(&secret).map_err(|e| e.to_string())?;
+        let ca = secret["data"]["ca.crt"]
+            .as_str()
+            .ok_or("no ca.crt in the Secret yet")?
+            .to_owned();
+        let now = bundles(&cluster.kube.get_json(vwc_name));
+        if now.iter().all(|b| b.as_deref() == Some(ca.as_str())) {
+            Ok(ca)
+        } else {
+            Err(format!("caBundles {now:?}"))
+        }
+    });
+    assert!(!ca.is_empty());
+    drop(release);
+}
