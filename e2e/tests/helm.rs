@@ -847,3 +847,48 @@ fn dockerfile_builds_the_binaries_as_the_charts_user() {
     );
     assert!(!has_arg(&o, "--manifests"), "Kubernetes mode in the chart");
 }
+
+/// The cluster example NOTES.txt points at runs the mock from the chart's default image, on
+/// the Pods and port the example ModelServer selects.
+#[test]
+fn the_cluster_mock_example_matches_the_chart_and_the_model_server() {
+    let read = |p: &str| {
+        let text =
+            std::fs::read_to_string(repo_root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        helm::parse(&text).expect("YAML").remove(0)
+    };
+    let deployment = read("examples/cluster/mock-engine-deepseek-r1-1-5b.yaml");
+    let server = read("examples/modelserver-deepseek-r1-1-5b.yaml");
+    let pod = &deployment["spec"]["template"];
+    for (k, v) in server["spec"]["workloadSelector"]["matchLabels"]
+        .as_object()
+        .expect("matchLabels")
+    {
+        assert_eq!(&pod["metadata"]["labels"][k], v, "label {k}");
+    }
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(
+        c["ports"][0]["containerPort"],
+        server["spec"]["workloadPort"]["port"]
+    );
+    assert!(
+        c["args"]
+            .as_array()
+            .expect("args")
+            .contains(&Value::from("--listen=0.0.0.0:8000"))
+    );
+    let notes =
+        std::fs::read_to_string(helm::chart_dir().join("templates/NOTES.txt")).expect("NOTES");
+    assert!(notes.contains("examples/cluster/mock-engine-deepseek-r1-1-5b.yaml"));
+    let chart_image = container(&render(&[]))["image"].clone();
+    assert_eq!(
+        c["image"], chart_image,
+        "the mock runs from the router image"
+    );
+    assert!(
+        c["command"][0]
+            .as_str()
+            .is_some_and(|cmd| cmd.ends_with("/kthena-mock")),
+        "{c}"
+    );
+}
