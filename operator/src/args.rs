@@ -204,4 +204,29 @@ mod tests {
                 .expect("parses");
         assert!(lone.router.check().is_err(), "needs --enable-gateway-api");
     }
+
+    #[test]
+    fn data_plane_tls_metrics_kube_api_and_access_log_flags_reach_the_binary() {
+        let a = Args::try_parse_from([
+            "kthena-router",
+            "--tls-cert=/etc/router-tls/tls.crt",
+            "--tls-key=/etc/router-tls/tls.key",
+            "--expose-metrics-on-router-port",
+            "--kube-api-qps=20",
+            "--kube-api-burst=40",
+            "--access-log-output=stderr",
+        ])
+        .expect("valid flags");
+        a.router.check().expect("consistent");
+        let opts = a.router.into_options();
+        assert!(opts.tls.is_some() && opts.expose_metrics_on_router_port);
+        assert_eq!((opts.kube_api.qps, opts.kube_api.burst), (20.0, 40));
+        assert_eq!(
+            opts.access_log.output,
+            kthena_router::access_log::Output::Stderr
+        );
+        let half = Args::try_parse_from(["kthena-router", "--tls-key=/k"]).expect("parses");
+        let err = half.router.check().expect_err("both or neither");
+        assert!(err.contains("--tls-cert"), "{err}");
+    }
 }

@@ -1,6 +1,13 @@
-//! One access log line per `/v1/*` request, text (default) or JSON, with Kthena's keys.
+//! One access log line per `/v1/*` request, text (default) or JSON, with Kthena's keys, to
+//! stdout, stderr or a file (`ACCESS_LOG_OUTPUT`).
+//!
+//! Each worker thread batches its lines and writes a batch at a time (see [`flush_thread`]);
+//! [`flush_all`] writes out every thread's batch, so nothing is lost at shutdown.
 
+use std::fs::File;
 use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use serde::Serialize;
 
@@ -13,13 +20,134 @@ pub enum Format {
     Json,
 }
 
+/// Where lines go (`ACCESS_LOG_OUTPUT`): `stdout`, `stderr`, or any other text as a file path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Standard output (also for an empty value).
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A file, created when missing and appended to.
+    File(PathBuf),
+}
+
+impl std::str::FromStr for Output {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text {
+            "" | "stdout" => Self::Stdout,
+            "stderr" => Self::Stderr,
+            path => Self::File(path.into()),
+        })
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stdout => f.write_str("stdout"),
+            Self::Stderr => f.write_str("stderr"),
+            Self::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// The access log file could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("opening the access log file {}: {source}", path.display())]
+pub struct OpenError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// An open [`Output`].
+#[derive(Debug, Clone)]
+pub enum Sink {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A file opened for appending: every batch is one `write` at its end.
+    File(Arc<File>),
+}
+
+impl Sink {
+    /// Opens `output`; a file is created when missing.
+    pub fn open(output: &Output) -> Result<Self, OpenError> {
+        Ok(match output {
+            Output::Stdout => Self::Stdout,
+            Output::Stderr => Self::Stderr,
+            Output::File(path) => Self::File(Arc::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| OpenError {
+                        path: path.clone(),
+                        source,
+                    })?,
+            )),
+        })
+    }
+
+    /// True when both write to the same place.
+    fn same(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Stdout, Self::Stdout) | (Self::Stderr, Self::Stderr) => true,
+            (Self::File(a), Self::File(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    fn write_all(&self, bytes: &[u8]) {
+        // A closed stdout or a full disk must not fail requests; the lines are lost then.
+        let _ = match self {
+            Self::Stdout => std::io::stdout().lock().write_all(bytes),
+            Self::Stderr => std::io::stderr().lock().write_all(bytes),
+            Self::File(file) => (&**file).write_all(bytes),
+        };
+    }
+}
+
 /// Where and how requests are logged.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AccessLog {
     /// Logging on (`ACCESS_LOG_ENABLED`).
     pub enabled: bool,
     /// Line format.
     pub format: Format,
+    /// Destination.
+    pub sink: Sink,
+}
+
+/// The access log flags, before anything is opened.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `ACCESS_LOG_ENABLED`.
+    pub enabled: bool,
+    /// `ACCESS_LOG_FORMAT`.
+    pub format: Format,
+    /// `ACCESS_LOG_OUTPUT`.
+    pub output: Output,
+}
+
+impl Options {
+    /// Opens the destination (not when logging is off).
+    pub fn open(&self) -> Result<AccessLog, OpenError> {
+        let output = if self.enabled {
+            &self.output
+        } else {
+            &Output::Stdout
+        };
+        Ok(AccessLog {
+            enabled: self.enabled,
+            format: self.format,
+            sink: Sink::open(output)?,
+        })
+    }
 }
 
 /// A worker's buffer is written out when it grows past this, or at the next flush tick.
@@ -28,34 +156,71 @@ const FLUSH_BYTES: usize = 32 * 1024;
 /// How often each worker writes out its buffered lines.
 pub const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// Lines of this thread not yet written; written out when the thread ends too.
-struct Buffer(Vec<u8>);
+/// Lines of one thread not yet written, and where they go.
+#[derive(Debug, Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    sink: Option<Sink>,
+}
 
-impl Buffer {
+impl Pending {
     fn flush(&mut self) {
-        if !self.0.is_empty() {
-            // A closed stdout must not fail requests; the lines are lost then.
-            let _ = std::io::stdout().lock().write_all(&self.0);
-            self.0.clear();
+        if !self.bytes.is_empty() {
+            if let Some(sink) = &self.sink {
+                sink.write_all(&self.bytes);
+            }
+            self.bytes.clear();
         }
     }
 }
 
-impl Drop for Buffer {
+type Buffer = Arc<Mutex<Pending>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Every thread's buffer, for [`flush_all`]. A thread locks only its own buffer on the hot
+/// path (uncontended but for a `flush_all`).
+static BUFFERS: Mutex<Vec<Weak<Mutex<Pending>>>> = Mutex::new(Vec::new());
+
+/// This thread's buffer; written out when the thread ends too.
+struct Local(Buffer);
+
+impl Local {
+    fn new() -> Self {
+        let buffer = Buffer::default();
+        let mut all = lock(&BUFFERS);
+        all.retain(|b| b.strong_count() > 0);
+        all.push(Arc::downgrade(&buffer));
+        Self(buffer)
+    }
+}
+
+impl Drop for Local {
     fn drop(&mut self) {
-        self.flush();
+        lock(&self.0).flush();
     }
 }
 
 thread_local! {
-    static BUFFER: std::cell::RefCell<Buffer> = const { std::cell::RefCell::new(Buffer(Vec::new())) };
+    static BUFFER: Local = Local::new();
 }
 
 /// Writes out the lines this thread buffered. Each worker calls it every [`FLUSH_INTERVAL`],
-/// so a line reaches stdout within that time while a busy worker pays one write per batch
+/// so a line reaches its output within that time while a busy worker pays one write per batch
 /// instead of one per request.
 pub fn flush_thread() {
-    let _ = BUFFER.try_with(|b| b.borrow_mut().flush());
+    let _ = BUFFER.try_with(|b| lock(&b.0).flush());
+}
+
+/// Writes out the lines every thread buffered, e.g. after the drain at shutdown (worker
+/// threads may still be ending when the process exits).
+pub fn flush_all() {
+    let buffers: Vec<Buffer> = lock(&BUFFERS).iter().filter_map(Weak::upgrade).collect();
+    for b in buffers {
+        lock(&b).flush();
+    }
 }
 
 /// One request's log record. Durations are in milliseconds.
@@ -139,10 +304,15 @@ impl AccessLog {
             Format::Text => text(entry),
         };
         let _ = BUFFER.try_with(|b| {
-            let mut b = b.borrow_mut();
-            b.0.extend_from_slice(line.as_bytes());
-            b.0.push(b'\n');
-            if b.0.len() >= FLUSH_BYTES {
+            let mut b = lock(&b.0);
+            if !b.sink.as_ref().is_some_and(|s| s.same(&self.sink)) {
+                // Another log (tests run several) wrote here before: its lines go first.
+                b.flush();
+                b.sink = Some(self.sink.clone());
+            }
+            b.bytes.extend_from_slice(line.as_bytes());
+            b.bytes.push(b'\n');
+            if b.bytes.len() >= FLUSH_BYTES {
                 b.flush();
             }
         });
@@ -196,6 +366,39 @@ pub fn text(e: &Entry<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_is_stdout_stderr_or_a_file() {
+        for (text, want) in [
+            ("stdout", Output::Stdout),
+            ("", Output::Stdout),
+            ("stderr", Output::Stderr),
+            ("/var/log/a.log", Output::File("/var/log/a.log".into())),
+            ("relative.log", Output::File("relative.log".into())),
+        ] {
+            assert_eq!(text.parse::<Output>(), Ok(want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn an_access_log_file_that_cannot_be_opened_is_an_error_naming_it() {
+        let options = Options {
+            enabled: true,
+            format: Format::Json,
+            output: Output::File("/nonexistent-dir/access.log".into()),
+        };
+        let err = options.open().expect_err("no such folder");
+        assert!(
+            err.to_string().contains("/nonexistent-dir/access.log"),
+            "{err}"
+        );
+        // Logging off: nothing is opened.
+        let off = Options {
+            enabled: false,
+            ..options
+        };
+        assert!(off.open().is_ok());
+    }
 
     #[test]
     fn text_line_has_kthena_tokens() {

@@ -11,7 +11,6 @@ use anyhow::Context as _;
 use kthena_core::BuildOptions;
 use prometheus::Registry;
 
-use crate::access_log::AccessLog;
 use crate::actors::index::{Index, ListenerSpawner};
 use crate::actors::listener::{Listener, Stop};
 use crate::actors::route_set::RouteSet;
@@ -21,6 +20,7 @@ use crate::metrics::{self, Metrics};
 use crate::source::kube::{KubeOptions, KubeSource};
 use crate::source::manifests::ManifestWatcher;
 use crate::state::Shared;
+use crate::tls::files::CertFiles;
 
 /// Everything [`run`] needs, from the flags.
 #[derive(Debug, Clone)]
@@ -44,7 +44,15 @@ pub struct RunOptions {
     /// Drain time on shutdown.
     pub drain_timeout: Duration,
     /// Access log settings.
-    pub access_log: AccessLog,
+    pub access_log: crate::access_log::Options,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS on `--port`.
+    pub tls: Option<crate::tls::files::CertPaths>,
+    /// How often the TLS files are read again (0: never).
+    pub tls_reload_interval: Duration,
+    /// Serve `GET /metrics` on `--port` too.
+    pub expose_metrics_on_router_port: bool,
+    /// Kubernetes mode: client-side limit of API server requests.
+    pub kube_api: crate::kube_client::ApiLimit,
     /// Gateway API settings.
     pub gateway: crate::source::GatewayOptions,
     /// Kubernetes mode: `--watch-namespace`.
@@ -94,9 +102,18 @@ fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// Runs the router until SIGINT or SIGTERM, then drains. Without `--manifests` it runs in
 /// Kubernetes mode (in-cluster configuration or `$KUBECONFIG`) and starts `controllers`.
 pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::Result<()> {
+    // Files first: a bad certificate or log path fails the start before anything runs.
+    let cert_files = opts
+        .tls
+        .clone()
+        .map(CertFiles::load)
+        .transpose()
+        .context("router TLS certificate (--tls-cert, --tls-key)")?
+        .map(Arc::new);
+    let access_log = opts.access_log.open()?;
     let client = match &opts.manifests {
         Some(_) => None,
-        None => Some(kube::Client::try_default().await.context(
+        None => Some(crate::kube_client::client(opts.kube_api).await.context(
             "no --manifests folder, and no Kubernetes configuration (in-cluster service account \
              or $KUBECONFIG) to run in Kubernetes mode",
         )?),
@@ -104,13 +121,14 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
     let registry = Registry::new();
     let obs = Arc::new(Observability {
         metrics: Metrics::new(&registry).context("registering metrics")?,
-        access_log: opts.access_log,
+        access_log,
     });
     let shared = Arc::new(Shared::default());
     let ctx = RouterContext {
         shared: shared.clone(),
         obs,
         max_body_bytes: opts.max_body_bytes,
+        metrics: None,
     };
 
     // Bind every port first, so a port in use fails the start and nothing half-runs.
@@ -168,8 +186,20 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         }
         (None, None) => unreachable!("a client exists whenever --manifests is absent"),
     }
-    let listener =
-        Listener::new(router_socket, ctx.clone(), opts.workers, opts.drain_timeout).start();
+    let listener = router_listener(
+        router_socket,
+        RouterContext {
+            metrics: opts.expose_metrics_on_router_port.then(|| registry.clone()),
+            ..ctx.clone()
+        },
+        (opts.workers, opts.drain_timeout),
+        cert_files.clone(),
+    )?
+    .start();
+    if let Some(files) = cert_files {
+        tracing::info!(cert = %files.paths().cert.display(), reload = ?opts.tls_reload_interval, "router port serves HTTPS");
+        reload_periodically(files, opts.tls_reload_interval);
+    }
 
     let registry = web::Data::new(registry);
     let metrics_server = HttpServer::new(move || {
@@ -177,7 +207,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
             "/metrics",
             web::get().to(|r: web::Data<Registry>| async move {
                 HttpResponse::Ok()
-                    .content_type("text/plain; version=0.0.4")
+                    .content_type(metrics::CONTENT_TYPE)
                     .body(metrics::render(&r))
             }),
         )
@@ -213,8 +243,46 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
     for h in side {
         h.stop(false).await;
     }
+    // Worker threads may still be ending: write out the access log lines they buffered.
+    crate::access_log::flush_all();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The Listener of `--port` with `(workers, drain timeout)`: HTTPS with the certificate of
+/// `cert_files` when given (in gateway mode that is every Gateway listener on this port),
+/// HTTP otherwise.
+pub fn router_listener(
+    socket: TcpListener,
+    ctx: RouterContext,
+    (workers, drain): (usize, Duration),
+    cert_files: Option<Arc<CertFiles>>,
+) -> anyhow::Result<Listener> {
+    let listener = Listener::new(socket, ctx, workers, drain);
+    Ok(match cert_files {
+        Some(files) => {
+            let config = crate::tls::files::server_config(files)
+                .context("router TLS settings (--tls-cert, --tls-key)")?;
+            listener.with_tls(config)
+        }
+        None => listener,
+    })
+}
+
+/// Reads the TLS files again every `interval` (never when 0), on the current actix system.
+fn reload_periodically(files: Arc<CertFiles>, interval: Duration) {
+    if interval.is_zero() {
+        return;
+    }
+    actix_rt::spawn(async move {
+        let mut tick = actix_rt::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is now: the files were just read
+        loop {
+            tick.tick().await;
+            files.reload_logged();
+        }
+    });
 }
 
 /// Waits for SIGINT or SIGTERM.

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::access_log::Format;
+use crate::access_log::{Format, Output};
 use crate::app::RunOptions;
+use crate::kube_client::ApiLimit;
+use crate::tls::files::CertPaths;
 
 /// kthena-router: routes OpenAI-compatible requests by model to inference engine Pods.
 #[derive(Debug, Parser)]
@@ -41,7 +43,7 @@ pub struct Args {
     /// On SIGTERM, how long requests and streams in flight may take to finish.
     #[arg(long, env = "DRAIN_TIMEOUT", default_value = "5m", value_parser = duration)]
     pub drain_timeout: Duration,
-    /// Write an access log line per request to stdout.
+    /// Write an access log line per request (to `--access-log-output`).
     #[arg(long, env = "ACCESS_LOG_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub access_log: bool,
     /// Serve Gateway API Gateways: ModelRoutes bind to their listeners through parentRefs,
@@ -76,6 +78,42 @@ pub struct Args {
     /// Access log format.
     #[arg(long, env = "ACCESS_LOG_FORMAT", value_enum, default_value_t = Format::Text)]
     pub access_log_format: Format,
+    /// Where access log lines go: `stdout`, `stderr`, or a file path (created when missing,
+    /// appended to).
+    #[arg(long, env = "ACCESS_LOG_OUTPUT", default_value = "stdout")]
+    pub access_log_output: Output,
+    /// Certificate chain (PEM) to serve HTTPS on `--port` (in gateway mode: the listeners on
+    /// that port); needs `--tls-key`. Unset: plain HTTP.
+    #[arg(long, env = "KTHENA_ROUTER_TLS_CERT", value_parser = path_or_empty())]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "KTHENA_ROUTER_TLS_KEY", value_parser = path_or_empty())]
+    pub tls_key: Option<PathBuf>,
+    /// How often `--tls-cert` and `--tls-key` are read again; changed files holding a valid
+    /// pair are served from the next handshake on (0: never).
+    #[arg(long, env = "KTHENA_ROUTER_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = duration)]
+    pub tls_reload_interval: Duration,
+    /// Also serve the Prometheus `GET /metrics` on `--port` (it is always on `--metrics-port`).
+    #[arg(long, env = "KTHENA_ROUTER_EXPOSE_METRICS_ON_ROUTER_PORT", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub expose_metrics_on_router_port: bool,
+    /// Kubernetes mode: API server requests per second, client-side (0: no limit).
+    #[arg(long, env = "KTHENA_ROUTER_KUBE_API_QPS", default_value_t = 0.0)]
+    pub kube_api_qps: f32,
+    /// Kubernetes mode: API server requests that may go at once (0: `max(1, ceil(qps))`);
+    /// used only with `--kube-api-qps`.
+    #[arg(long, env = "KTHENA_ROUTER_KUBE_API_BURST", default_value_t = 0)]
+    pub kube_api_burst: u32,
+}
+
+/// A path, where an empty value is accepted (clap's path parser refuses it) and means unset.
+fn path_or_empty() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
+}
+
+/// An empty path (e.g. `KTHENA_ROUTER_TLS_CERT=""` from a chart) means unset, as in Kthena.
+fn set(path: Option<&PathBuf>) -> Option<&PathBuf> {
+    path.filter(|p| !p.as_os_str().is_empty())
 }
 
 fn default_workers() -> usize {
@@ -94,6 +132,21 @@ impl Args {
                 "--enable-gateway-api-inference-extension requires --enable-gateway-api".to_owned(),
             );
         }
+        match (set(self.tls_cert.as_ref()), set(self.tls_key.as_ref())) {
+            (Some(_), None) => {
+                return Err("--tls-cert is set but --tls-key is not: give both or neither".into());
+            }
+            (None, Some(_)) => {
+                return Err("--tls-key is set but --tls-cert is not: give both or neither".into());
+            }
+            _ => {}
+        }
+        if !(self.kube_api_qps.is_finite() && self.kube_api_qps >= 0.0) {
+            return Err(format!(
+                "--kube-api-qps must be 0 (no limit) or a positive number, got {}",
+                self.kube_api_qps
+            ));
+        }
         Ok(())
     }
 
@@ -111,6 +164,13 @@ impl Args {
             drain_timeout,
             access_log,
             access_log_format,
+            access_log_output,
+            tls_cert,
+            tls_key,
+            tls_reload_interval,
+            expose_metrics_on_router_port,
+            kube_api_qps,
+            kube_api_burst,
             enable_gateway_api,
             enable_gateway_api_inference_extension,
             controller_name,
@@ -118,6 +178,13 @@ impl Args {
             watch_namespace,
             service_name,
         } = self;
+        let tls = match (set(tls_cert.as_ref()), set(tls_key.as_ref())) {
+            (Some(cert), Some(key)) => Some(CertPaths {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
         RunOptions {
             port,
             listen_address,
@@ -128,9 +195,17 @@ impl Args {
             max_body_bytes,
             workers: workers.max(1),
             drain_timeout,
-            access_log: crate::access_log::AccessLog {
+            access_log: crate::access_log::Options {
                 enabled: access_log,
                 format: access_log_format,
+                output: access_log_output,
+            },
+            tls,
+            tls_reload_interval,
+            expose_metrics_on_router_port,
+            kube_api: ApiLimit {
+                qps: kube_api_qps,
+                burst: kube_api_burst,
             },
             gateway: crate::source::GatewayOptions {
                 enabled: enable_gateway_api,
@@ -151,5 +226,136 @@ impl Args {
     pub async fn run(self) -> anyhow::Result<()> {
         self.check().map_err(anyhow::Error::msg)?;
         crate::app::run(self.into_options(), None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use clap::{CommandFactory, Parser};
+
+    use super::Args;
+    use crate::access_log::Output;
+    use crate::kube_client::ApiLimit;
+    use crate::tls::files::CertPaths;
+
+    fn parse(flags: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("kthena-router").chain(flags.iter().copied()))
+            .expect("valid flags")
+    }
+
+    #[test]
+    fn data_plane_flags_have_kthena_env_names() {
+        let cmd = Args::command();
+        for (id, env) in [
+            ("tls_cert", "KTHENA_ROUTER_TLS_CERT"),
+            ("tls_key", "KTHENA_ROUTER_TLS_KEY"),
+            ("tls_reload_interval", "KTHENA_ROUTER_TLS_RELOAD_INTERVAL"),
+            (
+                "expose_metrics_on_router_port",
+                "KTHENA_ROUTER_EXPOSE_METRICS_ON_ROUTER_PORT",
+            ),
+            ("kube_api_qps", "KTHENA_ROUTER_KUBE_API_QPS"),
+            ("kube_api_burst", "KTHENA_ROUTER_KUBE_API_BURST"),
+            ("access_log_output", "ACCESS_LOG_OUTPUT"),
+        ] {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .unwrap_or_else(|| panic!("no flag {id}"));
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(env), "{id}");
+        }
+    }
+
+    #[test]
+    fn data_plane_flags_default_to_plain_http_stdout_and_no_limit() {
+        let opts = parse(&[]).into_options();
+        assert_eq!(opts.tls, None);
+        assert_eq!(opts.tls_reload_interval, Duration::from_secs(10));
+        assert!(!opts.expose_metrics_on_router_port);
+        assert_eq!(opts.kube_api, ApiLimit { qps: 0.0, burst: 0 });
+        assert_eq!(opts.access_log.output, Output::Stdout);
+    }
+
+    #[test]
+    fn data_plane_flags_parse() {
+        let args = parse(&[
+            "--tls-cert",
+            "/etc/router-tls/tls.crt",
+            "--tls-key",
+            "/etc/router-tls/tls.key",
+            "--tls-reload-interval",
+            "1m",
+            "--expose-metrics-on-router-port",
+            "--kube-api-qps",
+            "2.5",
+            "--kube-api-burst",
+            "10",
+            "--access-log-output",
+            "/var/log/kthena/access.log",
+        ]);
+        args.check().expect("consistent");
+        let opts = args.into_options();
+        assert_eq!(
+            opts.tls,
+            Some(CertPaths {
+                cert: "/etc/router-tls/tls.crt".into(),
+                key: "/etc/router-tls/tls.key".into(),
+            })
+        );
+        assert_eq!(opts.tls_reload_interval, Duration::from_secs(60));
+        assert!(opts.expose_metrics_on_router_port);
+        assert_eq!(
+            opts.kube_api,
+            ApiLimit {
+                qps: 2.5,
+                burst: 10
+            }
+        );
+        assert_eq!(
+            opts.access_log.output,
+            Output::File(PathBuf::from("/var/log/kthena/access.log"))
+        );
+        let explicit = parse(&["--expose-metrics-on-router-port=false"]);
+        assert!(!explicit.expose_metrics_on_router_port);
+        assert_eq!(
+            parse(&["--access-log-output", "stderr"]).access_log_output,
+            Output::Stderr
+        );
+        assert_eq!(
+            parse(&["--access-log-output="]).access_log_output,
+            Output::Stdout
+        );
+    }
+
+    #[test]
+    fn tls_cert_and_key_come_together() {
+        let err = parse(&["--tls-cert", "c.pem"]).check().expect_err("no key");
+        assert!(err.contains("--tls-key"), "{err}");
+        let err = parse(&["--tls-key", "k.pem"]).check().expect_err("no cert");
+        assert!(err.contains("--tls-cert"), "{err}");
+        // Empty values (a chart's unset default) mean unset, as in Kthena.
+        let empty = parse(&["--tls-cert", "", "--tls-key", ""]);
+        empty.check().expect("neither");
+        assert_eq!(empty.into_options().tls, None);
+        let err = parse(&["--tls-cert", "c.pem", "--tls-key", ""])
+            .check()
+            .expect_err("empty key");
+        assert!(err.contains("--tls-key"), "{err}");
+    }
+
+    #[test]
+    fn negative_or_nan_kube_api_qps_is_refused() {
+        for qps in ["-1", "NaN", "inf"] {
+            let err = parse(&[&format!("--kube-api-qps={qps}")])
+                .check()
+                .expect_err(qps);
+            assert!(err.contains("--kube-api-qps"), "{err}");
+        }
+        parse(&["--kube-api-qps", "0.5"])
+            .check()
+            .expect("fractional qps");
     }
 }

@@ -25,6 +25,9 @@ pub struct RouterContext {
     pub obs: Arc<Observability>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// The registry `GET /metrics` renders on this port (`--expose-metrics-on-router-port`,
+    /// `--port` only); None: `/metrics` is an ordinary path.
+    pub metrics: Option<prometheus::Registry>,
 }
 
 /// Registers the router's routes. The app must carry `web::Data<RouterContext>` and a
@@ -33,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // A static scope and a default service: a `{tail:.*}` pattern would run a regex per request.
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
         .route("/models", web::get().to(models))
         .service(
             web::scope("/v1")
@@ -62,6 +66,21 @@ async fn v1(
                     "code": 405,
                 }
             }))
+    }
+}
+
+/// The Prometheus text when this port exposes metrics, else what any other path gets.
+async fn metrics(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<RouterContext>,
+    client: web::Data<awc::Client>,
+) -> HttpResponse {
+    match &ctx.metrics {
+        Some(registry) => HttpResponse::Ok()
+            .content_type(crate::metrics::CONTENT_TYPE)
+            .body(crate::metrics::render(registry)),
+        None => v1(req, payload, ctx, client).await,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod debug;
 pub mod error;
 pub mod exchange;
 pub mod handlers;
+pub mod kube_client;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;

@@ -102,6 +102,9 @@ impl Metrics {
     }
 }
 
+/// Content type of [`render`]'s text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
 /// The text exposition of every metric of `registry`.
 pub fn render(registry: &Registry) -> String {
     let mut buf = Vec::new();

@@ -1,5 +1,8 @@
 //! TLS termination for HTTPS Gateway listeners: certificates from `kubernetes.io/tls`
-//! Secrets, chosen per connection by SNI like listeners are chosen by Host.
+//! Secrets, chosen per connection by SNI like listeners are chosen by Host. The certificate
+//! of `--port` itself (`--tls-cert`, `--tls-key`) comes from files: [`files`].
+
+pub mod files;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@ use arc_swap::ArcSwap;
 use kthena_core::{
     Backend, BuildOptions, CreationOrder, ObjectRef, Route, RouteTable, Rule, Target,
 };
-use kthena_router::access_log::{AccessLog, Format};
+use kthena_router::access_log::{self, AccessLog, Format, Output, Sink};
 use kthena_router::exchange::Observability;
 use kthena_router::handlers::{self, RouterContext};
 use kthena_router::metrics::Metrics;
@@ -38,6 +38,11 @@ fn route(name: &str, model: &str, server: &str) -> Route {
 }
 
 fn context(ready: bool) -> RouterContext {
+    context_with(ready, quiet_log(), false)
+}
+
+/// A context logging to `access_log`, and serving `/metrics` when `expose_metrics`.
+fn context_with(ready: bool, access_log: AccessLog, expose_metrics: bool) -> RouterContext {
     let shared = Arc::new(Shared::default());
     let routes = vec![route("r", "m", "empty"), route("ghost", "g", "missing")];
     shared
@@ -73,15 +78,13 @@ fn context(ready: bool) -> RouterContext {
     let registry = prometheus::Registry::new();
     let obs = Arc::new(Observability {
         metrics: Metrics::new(&registry).expect("metrics register"),
-        access_log: AccessLog {
-            enabled: false,
-            format: Format::Text,
-        },
+        access_log,
     });
     RouterContext {
         shared,
         obs,
         max_body_bytes: 64,
+        metrics: expose_metrics.then_some(registry),
     }
 }
 
@@ -199,4 +202,80 @@ async fn other_methods_on_v1_are_refused_with_405() {
     assert_eq!(resp.headers().get("allow").unwrap(), "POST");
     let got: serde_json::Value = test::read_body_json(resp).await;
     assert_eq!(got["error"]["code"], 405);
+}
+
+/// POSTs a request for a model no route serves (answered, logged and counted): the status.
+macro_rules! unrouted {
+    ($app:expr) => {{
+        let req = test::TestRequest::post()
+            .uri("/v1/completions")
+            .insert_header(("content-type", "application/json"))
+            .set_payload(r#"{"model":"nobody-serves-this"}"#)
+            .to_request();
+        test::call_service($app, req).await.status().as_u16()
+    }};
+}
+
+#[actix_web::test]
+async fn metrics_are_served_on_the_router_port_only_when_exposed() {
+    let app = app!(context_with(true, quiet_log(), true));
+    assert_eq!(unrouted!(&app), 404);
+    let resp =
+        test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers().get("content-type").unwrap(),
+        kthena_router::metrics::CONTENT_TYPE
+    );
+    let body = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(
+        body.contains("kthena_router_requests_total{") && body.contains("route_not_found"),
+        "{body}"
+    );
+
+    // Off (the default): `/metrics` is an ordinary path, refused like any GET there.
+    let app = app!(context_with(true, quiet_log(), false));
+    assert_eq!(unrouted!(&app), 404);
+    let resp =
+        test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+    assert_eq!(resp.status().as_u16(), 405);
+    let body = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(!body.contains("kthena_router_"), "{body}");
+}
+
+fn quiet_log() -> AccessLog {
+    AccessLog {
+        enabled: false,
+        format: Format::Text,
+        sink: Sink::Stdout,
+    }
+}
+
+#[actix_web::test]
+async fn a_request_writes_its_access_log_line_to_the_file() {
+    let dir = std::env::temp_dir().join(format!("kthena-access-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("access.log");
+    std::fs::write(&path, "earlier line\n").unwrap();
+    let log = access_log::Options {
+        enabled: true,
+        format: Format::Text,
+        output: Output::File(path.clone()),
+    }
+    .open()
+    .expect("log file opens");
+    let app = app!(context_with(true, log, false));
+    assert_eq!(unrouted!(&app), 404);
+    // Lines are batched per thread; shutdown writes every thread's batch out.
+    access_log::flush_all();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0], "earlier line", "appended, not truncated");
+    assert!(
+        lines[1].contains("\"POST /v1/completions HTTP/1.1\" 404")
+            && lines[1].contains("model_name=nobody-serves-this"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
