@@ -453,6 +453,7 @@ pub fn gateway(
         order: creation_order(g, &object_ref(g)),
         class_name: g.spec.gateway_class_name.clone(),
         listeners,
+        implicit: false,
     })
 }
 
@@ -503,7 +504,12 @@ pub fn inference_pool_v1(
         api: core::http_route::InferencePoolApi::V1,
         match_labels: p.spec.selector.match_labels.clone(),
         port,
-        endpoint_picker: Some(p.spec.endpoint_picker_ref.name.clone()).filter(|n| !n.is_empty()),
+        endpoint_picker: p
+            .spec
+            .endpoint_picker_ref
+            .as_ref()
+            .map(|r| r.name.clone())
+            .filter(|n| !n.is_empty()),
     })
 }
 

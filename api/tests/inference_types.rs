@@ -39,7 +39,7 @@ spec:
     assert_eq!(spec.selector.match_labels["app"], "vllm-qwen");
     assert_eq!(spec.target_ports, vec![v1::Port { number: 8000 }]);
     assert_eq!(spec.app_protocol, v1::AppProtocol::Http);
-    let epp = &spec.endpoint_picker_ref;
+    let epp = spec.endpoint_picker_ref.as_ref().expect("picker named");
     assert_eq!((epp.group.as_str(), epp.kind.as_str()), ("", "Service"));
     assert_eq!(
         (epp.name.as_str(), epp.port),
@@ -71,7 +71,11 @@ status:
     )
     .expect("v1 pool with status parses");
     assert_eq!(pool.spec.app_protocol, v1::AppProtocol::H2c);
-    let epp = &pool.spec.endpoint_picker_ref;
+    let epp = pool
+        .spec
+        .endpoint_picker_ref
+        .as_ref()
+        .expect("picker named");
     assert_eq!(
         (epp.group.as_str(), epp.kind.as_str(), epp.port),
         ("example.com", "Picker", None)
@@ -239,11 +243,16 @@ fn generated_schemas_match_upstream_crds() {
         let version = &ours["spec"]["versions"][0];
         let upstream = upstream_version(file, group, kind, &version["name"]);
         let context = format!("{kind} {group}/{}", version["name"]);
-        assert_eq!(
-            facts(&version["schema"]),
-            facts(&upstream["schema"]),
-            "{context} schema"
-        );
+        let mut theirs = facts(&upstream["schema"]);
+        // The one deliberate difference: the Inference Extension made `endpointPickerRef`
+        // optional in v1.6.0 (the router then picks endpoints itself); these CRDs are v1.5.0.
+        if kind == "InferencePool" && version["name"] == "v1" {
+            assert!(
+                theirs.remove("spec.endpointPickerRef required"),
+                "{context}"
+            );
+        }
+        assert_eq!(facts(&version["schema"]), theirs, "{context} schema");
         for key in ["additionalPrinterColumns", "subresources"] {
             assert_eq!(version[key], upstream[key], "{context} {key}");
         }
@@ -310,4 +319,24 @@ fn walk(schema: &Value, prefix: &str, values: bool, out: &mut BTreeSet<String>) 
             None => walk(property, &path, values, out),
         }
     }
+}
+
+#[test]
+fn v1_pool_without_endpoint_picker_is_valid_and_picked_natively() {
+    let pool: v1::InferencePool = serde_norway::from_str(
+        r#"
+apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata: {name: qwen, namespace: default}
+spec:
+  targetPorts:
+  - number: 8000
+  selector:
+    matchLabels: {app: qwen}
+"#,
+    )
+    .expect("a v1 pool without endpointPickerRef parses");
+    assert_eq!(pool.spec.endpoint_picker_ref, None);
+    let core = kthena_api::convert::inference_pool_v1(&pool).expect("converts");
+    assert_eq!((core.port, core.endpoint_picker), (8000, None));
 }

@@ -31,8 +31,10 @@ pub struct InferencePoolSpec {
     /// Application protocol of all target ports; HTTP/1.1 when unspecified.
     #[serde(default)]
     pub app_protocol: AppProtocol,
-    /// The Endpoint Picker extension and its associated configuration.
-    pub endpoint_picker_ref: EndpointPickerRef,
+    /// The Endpoint Picker extension and its associated configuration. Optional (as in the
+    /// Inference Extension from v1.6.0): without one the router picks endpoints itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_picker_ref: Option<EndpointPickerRef>,
 }
 
 /// A label selector restricted to `matchLabels`, so it maps onto a Service selector.
