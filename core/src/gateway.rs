@@ -18,6 +18,18 @@ pub struct Gateway {
     pub class_name: String,
     /// `spec.listeners`, in order.
     pub listeners: Vec<Listener>,
+    /// Added by the router because its namespace has no `default` Gateway (standalone, or
+    /// before the created object is seen): it yields every port and hostname to the user's
+    /// Gateways, whatever their age.
+    pub implicit: bool,
+}
+
+impl Gateway {
+    /// Who takes a contested port or hostname first: user Gateways before the implicit
+    /// default, then the oldest (see [`crate::CreationOrder`]).
+    pub fn precedence(&self) -> (bool, &crate::CreationOrder) {
+        (self.implicit, &self.order)
+    }
 }
 
 /// One listener of a Gateway.
@@ -173,7 +185,8 @@ pub struct ListenerConflict {
 }
 
 /// The listeners of `gateways` that conflict with an older one on the same port, across all
-/// our Gateways (one socket serves a port). Listeners are taken oldest Gateway first, in spec
+/// our Gateways (one socket serves a port). Listeners are taken in [`Gateway::precedence`]
+/// order (user Gateways oldest first, the implicit default last), in spec
 /// order: the first to use a port sets its protocol (`main_port`, served by `--port`, is
 /// always HTTP); a later listener of the other protocol is `ProtocolConflict`, one repeating
 /// an earlier listener's hostname (or lack of one) is `HostnameConflict`. Listeners of
@@ -181,7 +194,7 @@ pub struct ListenerConflict {
 pub fn conflicts(gateways: &[Gateway], main_port: Option<u16>) -> Vec<ListenerConflict> {
     use crate::conditions::reasons;
     let mut ordered: Vec<&Gateway> = gateways.iter().collect();
-    ordered.sort_by(|a, b| a.order.cmp(&b.order));
+    ordered.sort_by(|a, b| a.precedence().cmp(&b.precedence()));
     let mut ports: std::collections::HashMap<u16, (Protocol, String)> =
         std::collections::HashMap::new();
     let mut hosts: std::collections::HashMap<(u16, Option<&str>), String> =

@@ -183,6 +183,7 @@ fn gateway(hostname: Option<&str>, allowed: AllowedNamespaces, http_routes: bool
             allows_http_routes: http_routes,
             certificate_refs: vec![],
         }],
+        implicit: false,
     }
 }
 
@@ -727,4 +728,37 @@ fn newer_routes_claiming_an_older_routes_name_on_shared_listeners_are_conflicted
     let c = status::conflicted(&status::model_name_conflicts(&routes, true, &listeners)[0]);
     assert_eq!((c.status, c.reason), (false, reasons::CONFLICTED));
     assert!(c.message.contains("team/old"), "{}", c.message);
+}
+
+#[test]
+fn the_implicit_default_gateway_yields_its_port_to_any_user_gateway() {
+    let mk = |ns: &str, created: Option<i64>, implicit: bool| {
+        let mut g = gateway(None, AllowedNamespaces::All, true);
+        g.id = ObjectRef::new(ns, "default");
+        g.order = CreationOrder {
+            created_unix_nanos: created,
+            namespace: ns.into(),
+            name: "default".into(),
+        };
+        g.implicit = implicit;
+        g
+    };
+    // Read from files (no creation time) or older than the user's: the implicit one still
+    // loses, in either list order.
+    for created in [None, Some(1)] {
+        let mut gateways = vec![
+            mk("default", created, true),
+            mk("kthena-system", None, false),
+        ];
+        for _ in 0..2 {
+            let found = kthena_core::gateway::conflicts(&gateways, Some(8080));
+            let losers: Vec<&str> = found
+                .iter()
+                .map(|c| c.listener.gateway.namespace.as_str())
+                .collect();
+            assert_eq!(losers, ["default"], "{found:?}");
+            assert_eq!(found[0].reason, reasons::HOSTNAME_CONFLICT);
+            gateways.reverse();
+        }
+    }
 }

@@ -100,6 +100,7 @@ impl GatewayOptions {
                 allows_http_routes: true,
                 certificate_refs: vec![],
             }],
+            implicit: true,
         }
     }
 }
