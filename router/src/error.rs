@@ -17,6 +17,9 @@ pub enum RouterError {
     /// Gateway mode: no listener of the port accepts the request's host.
     #[error("no matching listener found")]
     NoListener,
+    /// Not a POST, and no HTTPRoute serves the request (only HTTPRoutes take other methods).
+    #[error("method {0} is not allowed on {1}")]
+    MethodNotAllowed(String, String),
     /// No ModelRoute serves the request.
     #[error("route not found")]
     RouteNotFound,
@@ -65,6 +68,7 @@ impl RouterError {
             RouterError::InvalidJson(_) | RouterError::ClientBody(_) => "invalid_request_error",
             RouterError::ModelNotFound => "model_not_found",
             RouterError::RouteNotFound => "route_not_found",
+            RouterError::MethodNotAllowed(..) => "method_not_allowed",
             RouterError::NoListener => "listener_not_found",
             RouterError::ModelServerNotFound(_) => "model_server_not_found",
             RouterError::NoBackend(_) => "no_backend",
@@ -89,6 +93,7 @@ impl ResponseError for RouterError {
             | RouterError::RouteNotFound
             | RouterError::NoListener
             | RouterError::ModelServerNotFound(_) => StatusCode::NOT_FOUND,
+            RouterError::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
             RouterError::ExternalProviderUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
             // The Gateway API asks for 500 when a rule's backends are all invalid.
             RouterError::NoBackend(_)
@@ -105,7 +110,11 @@ impl ResponseError for RouterError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        HttpResponse::build(status).json(serde_json::json!({
+        let mut builder = HttpResponse::build(status);
+        if let RouterError::MethodNotAllowed(..) = self {
+            builder.insert_header(("allow", "POST"));
+        }
+        builder.json(serde_json::json!({
             "error": {
                 "message": self.to_string(),
                 "type": self.kind(),

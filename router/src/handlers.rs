@@ -47,26 +47,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(v1));
 }
 
-/// Any other `/v1/*` request: POSTs are routed by model, other methods are refused.
+/// Any other request: POSTs with a JSON `model` are routed by ModelRoutes (on `/v1/` paths)
+/// and HTTPRoutes; HTTPRoutes take any method, body or content type.
 async fn v1(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<RouterContext>,
     client: web::Data<awc::Client>,
 ) -> HttpResponse {
-    if req.method() == actix_web::http::Method::POST {
-        infer(req, payload, ctx, client).await
-    } else {
-        HttpResponse::MethodNotAllowed()
-            .insert_header(("allow", "POST"))
-            .json(json!({
-                "error": {
-                    "message": format!("method {} is not allowed on {}", req.method(), req.path()),
-                    "type": "method_not_allowed",
-                    "code": 405,
-                }
-            }))
-    }
+    infer(req, payload, ctx, client).await
 }
 
 /// The Prometheus text when this port exposes metrics, else what any other path gets.
@@ -163,11 +152,14 @@ async fn route(
         Ok(b) => b,
         Err(e) => return Err((e, ex)),
     };
-    let view = match BodyView::parse(&body) {
-        Ok(v) => v,
-        Err(e) => return Err((e, ex)),
-    };
-    ex.model_name.clone_from(&view.model);
+    // The body's `model`, when it is a JSON object carrying one. Only ModelRoutes need it:
+    // HTTPRoutes serve any request, and see the model (when there is one) as a header.
+    let is_post = req.method() == actix_web::http::Method::POST;
+    let parsed = BodyView::parse(&body);
+    let view = parsed.as_ref().ok();
+    if let Some(v) = view {
+        ex.model_name.clone_from(&v.model);
+    }
     let table = ctx.shared.routes.load();
     let ports = ctx.shared.ports.load();
     let via = if table.gateway_mode() {
@@ -187,33 +179,48 @@ async fn route(
     if let Some(l) = via {
         ex.gateway = l.gateway.to_string();
     }
-    let request = View {
-        model: &view.model,
-        path: req.path(),
-        headers: req.headers(),
-    };
-    // ModelRoutes first, on /v1/ paths (as in Kthena); then the listener's HTTPRoutes.
-    let selection = if req.path().starts_with("/v1/") {
-        table.select(&request, via).ok()
-    } else {
-        None
+    // ModelRoutes first, for POSTs with a model on /v1/ paths (as in Kthena); then the
+    // listener's HTTPRoutes.
+    let selection = match view {
+        Some(v) if is_post && req.path().starts_with("/v1/") => {
+            let request = View {
+                model: &v.model,
+                path: req.path(),
+                headers: req.headers(),
+            };
+            table.select(&request, via).ok()
+        }
+        _ => None,
     };
     let inbound = Inbound {
         req,
         body: &body,
-        view: &view,
+        view,
     };
-    match (selection, via) {
-        (Some(selection), _) => to_model_server(inbound, selection, ctx, client, ex).await,
-        (None, Some(listener)) => {
-            let tables = ctx.shared.http_routes.load();
-            match tables.get(listener) {
-                Some(t) => to_http_route(inbound, t, listener.port, ctx, client, ex).await,
-                None => Err((RouterError::RouteNotFound, ex)),
-            }
-        }
-        (None, None) => Err((RouterError::RouteNotFound, ex)),
+    if let Some(selection) = selection {
+        let view = view.expect("a ModelRoute was selected for a parsed body");
+        return to_model_server(inbound, view, selection, ctx, client, ex).await;
     }
+    let tables = ctx.shared.http_routes.load();
+    if let Some(table) = via.and_then(|l| tables.get(l).map(|t| (t, l.port))) {
+        let hv = HttpView {
+            req,
+            model: view.map(|v| v.model.as_str()),
+        };
+        if let Some(sel) = table.0.select(&hv) {
+            return to_http_route(inbound, &hv, sel, table.1, ctx, client, ex).await;
+        }
+    }
+    // Nothing serves it: say why in the terms of the ModelRoute path.
+    let err = if !is_post {
+        RouterError::MethodNotAllowed(req.method().to_string(), req.path().to_owned())
+    } else {
+        match parsed {
+            Err(e) => e,
+            Ok(_) => RouterError::RouteNotFound,
+        }
+    };
+    Err((err, ex))
 }
 
 /// A request with its body read and peeked at.
@@ -221,12 +228,14 @@ async fn route(
 struct Inbound<'a> {
     req: &'a HttpRequest,
     body: &'a Bytes,
-    view: &'a BodyView,
+    /// The JSON body's `model` and stream flags, when the body is a JSON object with a model.
+    view: Option<&'a BodyView>,
 }
 
 /// Proxies a request a ModelRoute selected to its ModelServer.
 async fn to_model_server(
-    Inbound { req, body, view }: Inbound<'_>,
+    Inbound { req, body, .. }: Inbound<'_>,
+    view: &BodyView,
     selection: kthena_core::Selection<'_>,
     ctx: &RouterContext,
     client: &awc::Client,
@@ -263,11 +272,12 @@ async fn to_model_server(
     proxy::forward(client, out, ex).await
 }
 
-/// The request as HTTPRoute rules see it: the body's `model` is the `X-Gateway-Model-Name`
-/// header, whatever the client sent in it.
+/// The request as HTTPRoute rules see it: when the body carries a `model`, that is the
+/// `X-Gateway-Model-Name` header, whatever the client sent in it; otherwise the headers are
+/// the client's.
 struct HttpView<'a> {
     req: &'a HttpRequest,
-    model: &'a str,
+    model: Option<&'a str>,
 }
 
 /// Header carrying the body's model to HTTPRoute matches (and upstream).
@@ -284,8 +294,8 @@ impl kthena_core::http_route::HttpRequestView for HttpView<'_> {
         self.req.uri().query()
     }
     fn header(&self, name: &str) -> Option<&str> {
-        if name == MODEL_NAME_HEADER {
-            return Some(self.model);
+        if name == MODEL_NAME_HEADER && self.model.is_some() {
+            return self.model;
         }
         self.req.headers().get(name).and_then(|v| v.to_str().ok())
     }
@@ -301,26 +311,20 @@ impl kthena_core::http_route::HttpRequestView for HttpView<'_> {
 /// Proxies a request an HTTPRoute of the listener selected: redirect, filters, backend.
 async fn to_http_route(
     Inbound { req, body, view }: Inbound<'_>,
-    table: &kthena_core::http_route::HttpRouteTable,
+    hv: &HttpView<'_>,
+    sel: kthena_core::http_route::HttpSelection<'_>,
     listener_port: u16,
     ctx: &RouterContext,
     client: &awc::Client,
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
     use kthena_core::http_route::{BackendTarget, Filter};
-    let hv = HttpView {
-        req,
-        model: &view.model,
-    };
-    let Some(sel) = table.select(&hv) else {
-        return Err((RouterError::RouteNotFound, ex));
-    };
     ex.http_route = sel.route.id.to_string();
     if let Some(kind) = sel.rule.unsupported_filter() {
         return Err((RouterError::UnsupportedFilter(kind.to_owned()), ex));
     }
     if let Some(redirect) = sel.rule.redirect() {
-        let location = redirect.location(&hv, &sel.matched.path, "http", listener_port);
+        let location = redirect.location(hv, &sel.matched.path, "http", listener_port);
         let status = actix_web::http::StatusCode::from_u16(redirect.status_code)
             .unwrap_or(actix_web::http::StatusCode::FOUND);
         ex.finish(status.as_u16(), None);
@@ -363,25 +367,34 @@ async fn to_http_route(
     }
     // An InferenceModel for this model on this pool splits it over its target models.
     let models = ctx.shared.inference_models.load();
-    let target = match models.get(&(key.clone(), view.model.clone())) {
-        Some(m) => {
-            ex.set_model_label(&m.model_name);
-            m.pick_target()
+    let (body, stream, inject) = match view {
+        Some(view) => {
+            let target = match models.get(&(key.clone(), view.model.clone())) {
+                Some(m) => {
+                    ex.set_model_label(&m.model_name);
+                    m.pick_target()
+                }
+                None => None,
+            };
+            ex.upstream_model = target.unwrap_or(&view.model).to_owned();
+            let inject = view.needs_usage_injection();
+            (view.rewrite(body, target, inject), view.stream, inject)
         }
-        None => None,
+        // Not an OpenAI body: passed on as it came.
+        None => (body.clone(), false, false),
     };
-    ex.upstream_model = target.unwrap_or(&view.model).to_owned();
-    let inject = view.needs_usage_injection();
-    let body = view.rewrite(body, target, inject);
-    let mut out = Outbound::new(req, body, pool, view.stream, inject);
-    // Request headers as the backend sees them: the model header set, then the filters.
+    let mut out = Outbound::new(req, body, pool, stream, inject);
+    // Request headers as the backend sees them: the model header set (only when the body
+    // carries a model), then the filters.
     let mut headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .filter(|(n, _)| n.as_str() != MODEL_NAME_HEADER)
+        .filter(|(n, _)| view.is_none() || n.as_str() != MODEL_NAME_HEADER)
         .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
-    headers.push((MODEL_NAME_HEADER.to_owned(), view.model.clone()));
+    if let Some(view) = view {
+        headers.push((MODEL_NAME_HEADER.to_owned(), view.model.clone()));
+    }
     for filter in sel.rule.filters() {
         match filter {
             Filter::RequestHeaderModifier(m) => m.apply(&mut headers),
