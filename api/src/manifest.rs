@@ -90,31 +90,114 @@ struct TypeHeader {
     kind: String,
 }
 
-/// Parses every YAML (or JSON) document of `text`; empty documents are skipped.
-pub fn parse_str(text: &str, origin: &str) -> Result<Vec<Object>, ManifestError> {
-    let mut objects = Vec::new();
-    for (document, de) in serde_norway::Deserializer::from_str(text).enumerate() {
+/// Which object a document declares, read from its header alone (so an object whose spec
+/// does not parse is still known by name): `apiVersion`, `kind`, `metadata.namespace` and
+/// `metadata.name` as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.namespace`, as written (absent stays absent).
+    pub namespace: Option<String>,
+    /// `metadata.name`.
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct KeyMeta {
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct KeyHeader {
+    #[serde(default)]
+    metadata: Option<KeyMeta>,
+}
+
+/// One document of a manifest text: the object it declares (when its header says) and the
+/// object read, or why it could not be.
+#[derive(Debug)]
+pub struct Document {
+    /// 0-based index of the YAML document in the text.
+    pub index: usize,
+    /// The declared object, when `apiVersion` and `kind` are present.
+    pub key: Option<ObjectKey>,
+    /// The object, or what is wrong with it.
+    pub object: Result<Object, ManifestError>,
+}
+
+/// Parses every YAML (or JSON) document of `text` on its own, empty documents skipped: a
+/// document that does not read as its kind is returned as an error beside the others. Only
+/// text that is not YAML at all (a syntax error) fails the whole call, since the documents
+/// after it cannot be told apart.
+pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, ManifestError> {
+    let mut documents = Vec::new();
+    for (index, de) in serde_norway::Deserializer::from_str(text).enumerate() {
         let err = |message: String| ManifestError {
             origin: origin.to_owned(),
-            document,
+            document: index,
             message,
         };
         let value = serde_norway::Value::deserialize(de).map_err(|e| err(e.to_string()))?;
         if value.is_null() {
             continue;
         }
-        let header = TypeHeader::deserialize(&value).map_err(|e| err(e.to_string()))?;
+        let header = match TypeHeader::deserialize(&value) {
+            Ok(h) => h,
+            Err(e) => {
+                documents.push(Document {
+                    index,
+                    key: None,
+                    object: Err(err(e.to_string())),
+                });
+                continue;
+            }
+        };
         if header.api_version.is_empty() || header.kind.is_empty() {
-            return Err(err("apiVersion and kind are required".to_owned()));
+            documents.push(Document {
+                index,
+                key: None,
+                object: Err(err("apiVersion and kind are required".to_owned())),
+            });
+            continue;
         }
-        objects.push(typed(&header, value).map_err(|e| {
+        let meta = KeyHeader::deserialize(&value)
+            .ok()
+            .and_then(|h| h.metadata)
+            .unwrap_or_default();
+        let key = ObjectKey {
+            api_version: header.api_version.clone(),
+            kind: header.kind.clone(),
+            namespace: meta.namespace,
+            name: meta.name,
+        };
+        let object = typed(&header, value).map_err(|e| {
             err(format!(
                 "invalid {} {}: {e}",
                 header.api_version, header.kind
             ))
-        })?);
+        });
+        documents.push(Document {
+            index,
+            key: Some(key),
+            object,
+        });
     }
-    Ok(objects)
+    Ok(documents)
+}
+
+/// Parses every YAML (or JSON) document of `text`; empty documents are skipped. The first
+/// document that does not read fails the whole text.
+pub fn parse_str(text: &str, origin: &str) -> Result<Vec<Object>, ManifestError> {
+    parse_documents(text, origin)?
+        .into_iter()
+        .map(|d| d.object)
+        .collect()
 }
 
 fn typed(h: &TypeHeader, v: serde_norway::Value) -> Result<Object, serde_norway::Error> {
@@ -239,5 +322,47 @@ mod tests {
             .collect();
         assert_eq!(names, ["a.json", "b.yaml"]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod document_tests {
+    use super::{Object, parse_documents, parse_str};
+
+    const TEXT: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: ns}\n---\n\
+        apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\nmetadata: {name: bad}\nspec: {rules: 3}\n---\n\
+        metadata: {name: headless}\n---\n\
+        apiVersion: v1\nkind: Pod\nmetadata: {name: b}\n";
+
+    #[test]
+    fn a_bad_document_is_reported_beside_the_good_ones() {
+        let docs = parse_documents(TEXT, "f.yaml").expect("YAML");
+        assert_eq!(docs.len(), 4);
+        assert!(matches!(docs[0].object, Ok(Object::Pod(_))));
+        let bad = &docs[1];
+        let key = bad.key.as_ref().expect("the header names the object");
+        assert_eq!(
+            (
+                key.kind.as_str(),
+                key.name.as_deref(),
+                key.namespace.as_deref()
+            ),
+            ("ModelRoute", Some("bad"), None)
+        );
+        let err = bad.object.as_ref().expect_err("spec does not read");
+        assert_eq!(err.document, 1);
+        assert!(
+            err.to_string().starts_with("f.yaml (document 2): invalid"),
+            "{err}"
+        );
+        assert!(docs[2].key.is_none() && docs[2].object.is_err());
+        assert!(matches!(docs[3].object, Ok(Object::Pod(_))));
+        // The strict reader still refuses the whole text at the first bad document.
+        assert_eq!(parse_str(TEXT, "f.yaml").expect_err("strict").document, 1);
+    }
+
+    #[test]
+    fn text_that_is_not_yaml_fails_as_a_whole() {
+        assert!(parse_documents("kind: [unclosed\n", "f.yaml").is_err());
     }
 }

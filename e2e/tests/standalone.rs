@@ -374,8 +374,8 @@ async fn live_manifest_edits_under_load_lose_no_request() {
         .collect();
     // The load is running before the first edit.
     router.process.wait_for("model_name=m");
-    // Flip the route between the two servers, and once through an invalid version that must
-    // be rejected while the last good configuration keeps serving.
+    // Flip the route between the two servers, and once through an invalid object that must be
+    // left out while the rest keeps serving.
     for (i, target) in ["green", "blue", "green"].iter().enumerate() {
         env.route("switch", "m", target);
         router.process.wait_for("route table published");
@@ -389,6 +389,10 @@ async fn live_manifest_edits_under_load_lose_no_request() {
                 "{err}"
             );
             std::fs::remove_file(env.dir.join("mr-broken.yaml")).expect("remove broken route");
+            // The folder with the broken file still applies (its other objects); wait for the
+            // version without it to be applied before the next edit.
+            router.process.wait_for("problems=0");
+            router.process.wait_for("route table published");
         }
     }
     let c = client();
@@ -1061,4 +1065,183 @@ async fn service_backends_reference_grants_selectors_and_conflicts() {
         .unwrap_or_default();
     let resolved = cond(&a["status"]["parents"][0]["conditions"], "ResolvedRefs");
     assert_eq!(resolved["status"], "True", "{status}");
+}
+
+/// The seed walkthrough "Gateway Inference Extension Support": the Gateway `default` in
+/// `kthena-system` on the router's port, an InferencePool with only `selector` and
+/// `targetPorts` (the router picks endpoints itself), and an HTTPRoute to it. The router
+/// runs with the default `--namespace`, so it adds its own `default/default` Gateway on the
+/// same port, which must yield.
+#[actix_rt::test]
+async fn seed_inference_pool_walkthrough_serves_posts_and_body_less_gets() {
+    let mut env = Env::new();
+    env.mock(
+        "qwen-0",
+        &[("app", "qwen")],
+        &["--served-model-name", "qwen"],
+    );
+    let engine_port = env.port.expect("mock started");
+    let port = free_port();
+    env.write(
+        "walkthrough.yaml",
+        &format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: default\n  namespace: kthena-system\n\
+             spec:\n  gatewayClassName: kthena-router\n  listeners:\n  - name: http\n    port: {port}\n    protocol: HTTP\n    \
+             allowedRoutes:\n      namespaces:\n        from: All\n---\n\
+             apiVersion: inference.networking.k8s.io/v1\nkind: InferencePool\nmetadata:\n  name: qwen-pool\n  namespace: default\n\
+             spec:\n  targetPorts:\n  - number: {engine_port}\n  selector:\n    matchLabels:\n      app: qwen\n---\n\
+             apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: qwen-route\n  namespace: default\n\
+             spec:\n  parentRefs:\n  - name: default\n    namespace: kthena-system\n  rules:\n  - backendRefs:\n    \
+             - group: inference.networking.k8s.io\n      kind: InferencePool\n      name: qwen-pool\n"
+        ),
+    );
+    let p = port.to_string();
+    let router = env.router(&[
+        "--enable-gateway-api",
+        "--enable-gateway-api-inference-extension",
+        "--port",
+        &p,
+    ]);
+    let c = client();
+    let a = post(
+        &c,
+        &router.url("/v1/completions"),
+        &[],
+        serde_json::json!({"model": "qwen", "prompt": "hi"}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.pod.as_deref()),
+        (200, Some("qwen-0")),
+        "{}",
+        a.body
+    );
+    // A GET without a body is an ordinary HTTP request to the pool's engine.
+    let health = get(&c, &router.url("/health")).await;
+    assert_eq!(
+        (health.status, health.pod.as_deref()),
+        (200, Some("qwen-0")),
+        "{}",
+        health.body
+    );
+    let models = get(&c, &router.url("/v1/models")).await;
+    assert_eq!(models.status, 200, "{}", models.body);
+    let status = router.debug("/debug/status").await.json();
+    let gateways = status["gateways"].as_array().cloned().unwrap_or_default();
+    let listener = |ns: &str| {
+        gateways
+            .iter()
+            .find(|g| g["namespace"] == ns && g["name"] == "default")
+            .map(|g| g["status"]["listeners"][0]["conditions"].clone())
+            .unwrap_or_default()
+    };
+    let conflicted = |conds: &serde_json::Value| {
+        conds
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Conflicted")
+            .map(|c| (c["status"].clone(), c["reason"].clone()))
+    };
+    assert_eq!(
+        conflicted(&listener("kthena-system")).map(|c| c.0),
+        Some("False".into()),
+        "{status}"
+    );
+    assert_eq!(
+        conflicted(&listener("default")),
+        Some(("True".into(), "HostnameConflict".into())),
+        "{status}"
+    );
+    let pool = status["inferencepools"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "qwen-pool"))
+        .map(|p| p["status"]["parents"][0]["conditions"][0].clone())
+        .unwrap_or_default();
+    assert_eq!(
+        (pool["type"].as_str(), pool["status"].as_str()),
+        (Some("Accepted"), Some("True")),
+        "{status}"
+    );
+}
+
+/// One bad document does not stop a folder: the rest is served, an object that never was
+/// valid is left out, and one that turns invalid keeps its last valid version.
+#[actix_rt::test]
+async fn a_folder_with_bad_documents_serves_the_rest() {
+    let mut env = Env::new();
+    env.mock("blue", &[("app", "blue")], &["--served-model-name", "m"]);
+    env.mock("green", &[("app", "green")], &["--served-model-name", "m"]);
+    // Both engines serve `m`; the route for `n` reaches them as `m`.
+    env.model_server("blue", "blue", "  model: m\n");
+    env.model_server("green", "green", "  model: m\n");
+    env.route("keep", "m", "blue");
+    env.route("other", "n", "green");
+    // Not YAML at all, and an object that is invalid from the start.
+    env.write("not-yaml.yaml", "kind: [unclosed\n");
+    env.write(
+        "mr-broken.yaml",
+        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\nmetadata: {name: broken}\n\
+         spec:\n  modelName: b\n  rules:\n  - modelMatch: {uri: {regex: '('}}\n    targetModels: [{modelServerName: blue}]\n",
+    );
+    let router = env.router(&[]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    let m = post(&c, &url, &[], chat("m")).await;
+    assert_eq!(
+        (m.status, m.pod.as_deref()),
+        (200, Some("blue")),
+        "{}",
+        m.body
+    );
+    let n = post(&c, &url, &[], chat("n")).await;
+    assert_eq!(
+        (n.status, n.pod.as_deref()),
+        (200, Some("green")),
+        "{}",
+        n.body
+    );
+    let b = post(&c, &url, &[], chat("b")).await;
+    assert_eq!(b.status, 404, "{}", b.body);
+    // Logged at the first load (already read by the time the router serves).
+    let out = router.process.output();
+    assert!(
+        out.lines().any(|l| l.contains("mr-broken.yaml")
+            && l.contains("ModelRoute default/broken")
+            && l.contains("spec.rules[0].modelMatch.uri.regex")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("not-yaml.yaml") && l.contains("invalid manifest")),
+        "{out}"
+    );
+    let status = router.debug("/debug/status").await.json();
+    let broken = status["modelroutes"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["name"] == "broken"))
+        .map(|r| r["status"]["conditions"][0].clone())
+        .unwrap_or_default();
+    assert_eq!(broken["status"], "False", "{status}");
+
+    // `keep` turns invalid (a bad regex) while being moved to green: the valid
+    // version (to blue) stays; `other` moves to blue in the same folder version and applies.
+    env.write(
+        "mr-keep.yaml",
+        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\nmetadata: {name: keep, namespace: default}\n\
+         spec:\n  modelName: m\n  rules:\n  - modelMatch: {uri: {regex: '('}}\n    targetModels: [{modelServerName: green}]\n",
+    );
+    env.route("other", "n", "blue");
+    let line = router.process.wait_for("its last valid version stays");
+    assert!(line.contains("ModelRoute default/keep"), "{line}");
+    router.process.wait_for("route table published");
+    let n = post(&c, &url, &[], chat("n")).await;
+    assert_eq!(n.pod.as_deref(), Some("blue"), "{}", n.body);
+    let m = post(&c, &url, &[], chat("m")).await;
+    assert_eq!(
+        (m.status, m.pod.as_deref()),
+        (200, Some("blue")),
+        "{}",
+        m.body
+    );
 }
