@@ -603,11 +603,13 @@ pub fn inference_model(
         api.unwrap_or(core::http_route::InferencePoolApi::V1Alpha2),
         ObjectRef::new(id.namespace.clone(), r.name.clone()),
     );
+    let order = creation_order(m, &id);
     errs.into_result(core::InferenceModel::new(
         id,
         spec.model_name.clone(),
         pool,
         criticality,
+        order,
         converted,
     ))
 }

@@ -1,8 +1,10 @@
 //! InferenceModels (`inference.networking.x-k8s.io/v1alpha2`): a public model name served by
 //! an InferencePool, split exactly over the models (or LoRA adapters) the engines register.
 
+use std::collections::HashMap;
+
 use crate::http_route::InferencePoolApi;
-use crate::{ObjectRef, WeightedPicker};
+use crate::{CreationOrder, ObjectRef, WeightedPicker};
 
 /// How important the model's traffic is, kept for the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -27,6 +29,8 @@ pub struct InferenceModel {
     pub pool: (InferencePoolApi, ObjectRef),
     /// `criticality`.
     pub criticality: Criticality,
+    /// `metadata.creationTimestamp`: the oldest InferenceModel owns a model name on a pool.
+    pub order: CreationOrder,
     targets: Vec<String>,
     picker: WeightedPicker,
 }
@@ -39,6 +43,7 @@ impl InferenceModel {
         model_name: String,
         pool: (InferencePoolApi, ObjectRef),
         criticality: Criticality,
+        order: CreationOrder,
         targets: Vec<(String, u32)>,
     ) -> Self {
         let weights: Vec<u32> = targets.iter().map(|(_, w)| *w).collect();
@@ -47,6 +52,7 @@ impl InferenceModel {
             model_name,
             pool,
             criticality,
+            order,
             targets: targets.into_iter().map(|(n, _)| n).collect(),
             picker: WeightedPicker::new(&weights),
         }
@@ -63,9 +69,38 @@ impl InferenceModel {
     }
 }
 
+/// A model name on a pool, as InferenceModels claim it.
+pub type ModelOnPool = (InferencePoolApi, ObjectRef, String);
+
+/// The owner of every model name claimed on a pool: the oldest InferenceModel
+/// ([`CreationOrder`]: creation time, then namespace, then name), whatever the input order.
+/// The data plane serves only owners; status marks the others `ModelNameInUse`.
+pub fn owners(models: &[InferenceModel]) -> HashMap<ModelOnPool, &InferenceModel> {
+    let mut out: HashMap<ModelOnPool, &InferenceModel> = HashMap::new();
+    for m in models {
+        let key = (m.pool.0, m.pool.1.clone(), m.model_name.clone());
+        out.entry(key)
+            .and_modify(|owner| {
+                if m.order < owner.order {
+                    *owner = m;
+                }
+            })
+            .or_insert(m);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn order(name: &str) -> CreationOrder {
+        CreationOrder {
+            created_unix_nanos: None,
+            namespace: "default".into(),
+            name: name.into(),
+        }
+    }
 
     #[test]
     fn targets_split_exactly_and_no_targets_keep_the_model() {
@@ -78,6 +113,7 @@ mod tests {
             "food-review".into(),
             pool.clone(),
             Criticality::Critical,
+            order("food"),
             vec![("food-review-1".into(), 70), ("food-review-2".into(), 30)],
         );
         let firsts = (0..100)
@@ -89,9 +125,48 @@ mod tests {
             "p".into(),
             pool,
             Criticality::Standard,
+            order("p"),
             vec![],
         );
         assert_eq!(plain.pick_target(), None);
+    }
+
+    #[test]
+    fn the_oldest_inference_model_owns_a_name_in_any_input_order() {
+        let pool = (InferencePoolApi::V1, ObjectRef::new("default", "pool"));
+        let mk = |name: &str, created: Option<i64>, model: &str| {
+            let mut o = order(name);
+            o.created_unix_nanos = created;
+            InferenceModel::new(
+                ObjectRef::new("default", name),
+                model.into(),
+                pool.clone(),
+                Criticality::Standard,
+                o,
+                vec![],
+            )
+        };
+        let mut models = vec![
+            mk("zeta", Some(5), "m"),
+            mk("young", Some(9), "m"),
+            mk("from-file", None, "m"),
+            mk("alpha", Some(5), "m"),
+            mk("other", Some(20), "n"),
+        ];
+        // Every rotation and its reverse: the same owners.
+        for i in 0..models.len() * 2 {
+            if i == models.len() {
+                models.reverse();
+            }
+            models.rotate_left(1);
+            let got: std::collections::BTreeMap<String, String> = owners(&models)
+                .into_iter()
+                .map(|((_, _, model), m)| (model, m.id.name.clone()))
+                .collect();
+            let want: std::collections::BTreeMap<String, String> =
+                [("m".into(), "alpha".into()), ("n".into(), "other".into())].into();
+            assert_eq!(got, want);
+        }
     }
 }
 

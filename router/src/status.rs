@@ -360,12 +360,11 @@ impl Sources<'_> {
     }
 
     fn inference_models(&self, out: &mut Vec<ObjectStatus>) {
-        let mut claimed: HashMap<(kthena_core::InferencePoolApi, &ObjectRef, &str), &ObjectRef> =
-            HashMap::new();
+        let owners = kthena_core::inference_model::owners(&self.inputs.inference_models);
         for m in &self.inputs.inference_models {
             let generation = self.generation(StatusKind::InferenceModel, &m.id);
-            let key = (m.pool.0, &m.pool.1, m.model_name.as_str());
-            let first = *claimed.entry(key).or_insert(&m.id);
+            let key = (m.pool.0, m.pool.1.clone(), m.model_name.clone());
+            let first = owners.get(&key).map_or(&m.id, |owner| &owner.id);
             let pool_served = self
                 .pools
                 .contains_key(&PoolKey::InferencePool(m.pool.0, m.pool.1.clone()));

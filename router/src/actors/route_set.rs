@@ -52,19 +52,17 @@ impl Handler<SetRoutes> for RouteSet {
             inference_models,
             namespaces,
         } = set;
-        let mut models = std::collections::HashMap::new();
-        for m in inference_models {
-            let pool = crate::pool::PoolKey::InferencePool(m.pool.0, m.pool.1.clone());
-            let key = (pool, m.model_name.clone());
-            if let Some(first) = models
-                .get(&key)
-                .map(|f: &kthena_core::InferenceModel| f.id.clone())
-            {
-                tracing::warn!(model = %m.model_name, kept = %first, ignored = %m.id, "two InferenceModels claim one model on one pool");
-                continue;
-            }
-            models.insert(key, m);
-        }
+        // The oldest InferenceModel owns a name on a pool; status reports the others.
+        let models: std::collections::HashMap<_, _> =
+            kthena_core::inference_model::owners(&inference_models)
+                .into_iter()
+                .map(|((api, pool, model), m)| {
+                    (
+                        (crate::pool::PoolKey::InferencePool(api, pool), model),
+                        m.clone(),
+                    )
+                })
+                .collect();
         self.shared.inference_models.store(Arc::new(models));
         if self.options.gateway_mode {
             let tables =
