@@ -242,3 +242,64 @@ fn unknown_engine_is_a_parse_error_naming_the_value() {
     .expect_err("TGI is not an engine");
     assert!(err.to_string().contains("TGI"), "{err}");
 }
+
+/// Fields accepted but not acted on yet are named, each with its path, for status and the
+/// webhook's warnings; everything else converts with nothing to report.
+#[test]
+fn fields_not_honored_yet_are_named_with_their_paths() {
+    use kthena_core::unhonored;
+    let paths = |errs: kthena_core::FieldErrors| -> Vec<String> {
+        errs.as_slice().iter().map(|e| e.path.clone()).collect()
+    };
+    let route: kthena_api::modelroute::ModelRoute = serde_norway::from_str(
+        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\nmetadata: {name: r, namespace: default}\n\
+         spec:\n  modelName: m\n  rules:\n  - targetModels:\n    - modelServerName: a\n    - externalModelProviderName: openai\n  \
+         rateLimit: {inputTokensPerUnit: 10, unit: minute}\n",
+    )
+    .expect("route parses");
+    let route = kthena_api::convert::model_route(&route).expect("converts");
+    assert_eq!(
+        paths(unhonored::model_route(&route)),
+        [
+            "spec.rateLimit",
+            "spec.rules[0].targetModels[1].externalModelProviderName"
+        ]
+    );
+    let server: kthena_api::modelserver::ModelServer = serde_norway::from_str(
+        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelServer\nmetadata: {name: s, namespace: default}\n\
+         spec:\n  inferenceEngine: vLLM\n  workloadSelector:\n    matchLabels: {app: a}\n    \
+         pdGroup: {groupKey: g, prefillLabels: {role: p}, decodeLabels: {role: d}}\n  \
+         workloadPort: {port: 8000, protocol: https}\n  kvConnector: {type: nixl}\n",
+    )
+    .expect("server parses");
+    let server = kthena_api::convert::model_server(&server).expect("converts");
+    assert_eq!(
+        paths(unhonored::model_server(&server)),
+        [
+            "spec.workloadSelector.pdGroup",
+            "spec.kvConnector",
+            "spec.workloadPort.protocol"
+        ]
+    );
+    for file in [
+        "modelroute-simple.yaml",
+        "modelroute-lora.yaml",
+        "modelserver-deepseek-r1-7b.yaml",
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples")
+            .join(file);
+        for (_, o) in kthena_api::manifest::load(&path).expect("example") {
+            let none = match o {
+                kthena_api::manifest::Object::ModelRoute(r) => {
+                    unhonored::model_route(&kthena_api::convert::model_route(&r).expect("converts"))
+                }
+                kthena_api::manifest::Object::ModelServer(s) => unhonored::model_server(
+                    &kthena_api::convert::model_server(&s).expect("converts"),
+                ),
+                _ => kthena_core::FieldErrors::new(),
+            };
+            assert!(none.is_empty(), "{file}: {none}");
+        }
+    }
+}

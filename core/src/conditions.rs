@@ -17,6 +17,8 @@ pub mod types {
     pub const PROGRAMMED: &str = "Programmed";
     /// Listener: conflicts with another listener on its port.
     pub const CONFLICTED: &str = "Conflicted";
+    /// ModelRoute, ModelServer: every spec field set is acted on (see `unhonored`).
+    pub const FIELDS_HONORED: &str = "FieldsHonored";
 }
 
 /// Condition reasons.
@@ -71,6 +73,10 @@ pub mod reasons {
     pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";
     /// Listener Conflicted=False.
     pub const NO_CONFLICTS: &str = "NoConflicts";
+    /// FieldsHonored=True.
+    pub const ALL_FIELDS_HONORED: &str = "AllFieldsHonored";
+    /// FieldsHonored=False: a field is accepted but not acted on yet; the message names it.
+    pub const FIELD_NOT_HONORED: &str = "FieldNotHonored";
     /// Ready=False: no selected Pod is Running and Ready.
     pub const NO_READY_ENDPOINTS: &str = "NoReadyEndpoints";
     /// CredentialsResolved=True.

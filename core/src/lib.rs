@@ -24,6 +24,7 @@ pub mod service;
 pub mod status;
 pub mod string_match;
 pub mod table;
+pub mod unhonored;
 pub mod validate;
 pub mod weighted;
 

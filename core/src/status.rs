@@ -129,6 +129,26 @@ pub fn inference_model(
     vec![c]
 }
 
+/// `FieldsHonored` of a ModelRoute or ModelServer, from [`crate::unhonored`]: False naming
+/// every field that is accepted but not acted on yet.
+pub fn fields_honored(unhonored: &FieldErrors) -> Condition {
+    if unhonored.is_empty() {
+        Condition::new(
+            types::FIELDS_HONORED,
+            true,
+            reasons::ALL_FIELDS_HONORED,
+            "every field set is honored",
+        )
+    } else {
+        Condition::new(
+            types::FIELDS_HONORED,
+            false,
+            reasons::FIELD_NOT_HONORED,
+            unhonored.to_string(),
+        )
+    }
+}
+
 /// The status of a valid ModelRoute.
 ///
 /// Accepted: outside gateway mode a route with parentRefs is not served (`GatewayAPIDisabled`);

@@ -1173,7 +1173,8 @@ async fn a_folder_with_bad_documents_serves_the_rest() {
     env.mock("blue", &[("app", "blue")], &["--served-model-name", "m"]);
     env.mock("green", &[("app", "green")], &["--served-model-name", "m"]);
     // Both engines serve `m`; the route for `n` reaches them as `m`.
-    env.model_server("blue", "blue", "  model: m\n");
+    // blue sets a field the router does not act on yet: served, and its status says so.
+    env.model_server("blue", "blue", "  model: m\n  kvConnector: {type: nixl}\n");
     env.model_server("green", "green", "  model: m\n");
     env.route("keep", "m", "blue");
     env.route("other", "n", "green");
@@ -1223,6 +1224,33 @@ async fn a_folder_with_bad_documents_serves_the_rest() {
         .map(|r| r["status"]["conditions"][0].clone())
         .unwrap_or_default();
     assert_eq!(broken["status"], "False", "{status}");
+    let honored = |kind: &str, name: &str| {
+        status[kind]
+            .as_array()
+            .and_then(|os| os.iter().find(|o| o["name"] == name))
+            .and_then(|o| o["status"]["conditions"].as_array().cloned())
+            .and_then(|cs| cs.into_iter().find(|c| c["type"] == "FieldsHonored"))
+            .unwrap_or_default()
+    };
+    let blue = honored("modelservers", "blue");
+    assert_eq!(
+        (blue["status"].as_str(), blue["reason"].as_str()),
+        (Some("False"), Some("FieldNotHonored")),
+        "{status}"
+    );
+    assert!(
+        blue["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("spec.kvConnector:"),
+        "{status}"
+    );
+    assert_eq!(
+        honored("modelservers", "green")["status"],
+        "True",
+        "{status}"
+    );
+    assert_eq!(honored("modelroutes", "keep")["status"], "True", "{status}");
 
     // `keep` turns invalid (a bad regex) while being moved to green: the valid
     // version (to blue) stays; `other` moves to blue in the same folder version and applies.

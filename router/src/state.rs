@@ -182,4 +182,8 @@ pub struct StatusInputs {
     pub inference_extension: bool,
     /// `--controller-name`.
     pub controller_name: String,
+    /// The fields of each ModelServer that are accepted but not acted on yet
+    /// (`kthena_core::unhonored`); servers with none are absent.
+    pub unhonored_servers:
+        std::collections::HashMap<kthena_core::ObjectRef, kthena_core::FieldErrors>,
 }

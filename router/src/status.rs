@@ -279,6 +279,9 @@ impl Sources<'_> {
             {
                 s.conditions[0] = status::conflicted(c);
             }
+            s.conditions.push(status::fields_honored(
+                &kthena_core::unhonored::model_route(r),
+            ));
             let mut status = json!({
                 "conditions": conditions(&s.conditions, generation),
             });
@@ -300,8 +303,15 @@ impl Sources<'_> {
             };
             let ready = cell.load().endpoints.len();
             let generation = self.generation(StatusKind::ModelServer, id);
+            let mut server_conditions = status::ready(ready);
+            server_conditions.push(status::fields_honored(
+                self.inputs
+                    .unhonored_servers
+                    .get(id)
+                    .unwrap_or(&kthena_core::FieldErrors::new()),
+            ));
             let mut status = json!({
-                "conditions": conditions(&status::ready(ready), generation),
+                "conditions": conditions(&server_conditions, generation),
                 "readyEndpoints": ready,
             });
             if let Some(g) = generation {

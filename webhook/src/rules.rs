@@ -22,6 +22,26 @@ pub struct Options {
     pub allow_duplicate_model_names: bool,
 }
 
+/// The admission warnings for an admitted `object`: each field it sets that the router accepts
+/// but does not act on yet (`kthena_core::unhonored`, the same list status reports as
+/// `FieldsHonored=False`), as `field: why`.
+pub fn warnings(object: &Object) -> Vec<String> {
+    let fields = match object {
+        Object::ModelRoute(r) => convert::model_route(r)
+            .map(|r| kthena_core::unhonored::model_route(&r))
+            .unwrap_or_default(),
+        Object::ModelServer(s) => convert::model_server(s)
+            .map(|s| kthena_core::unhonored::model_server(&s))
+            .unwrap_or_default(),
+        _ => FieldErrors::new(),
+    };
+    fields
+        .as_slice()
+        .iter()
+        .map(|e| format!("{e} (accepted, not honored yet)"))
+        .collect()
+}
+
 /// Checks `object` (the new version; `old` is the stored one on UPDATE) against the rules of
 /// its kind and against the `others` already in the cluster. Every problem is returned, each
 /// with its field path. Kinds without rules are admitted.

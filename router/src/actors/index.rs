@@ -264,6 +264,12 @@ impl Handler<Apply> for Index {
         let services = service_upstreams(&config);
         let pods = Arc::new(config.pods);
         let inference_pools = config.pools.clone();
+        let unhonored_servers = config
+            .servers
+            .iter()
+            .map(|s| (s.id.clone(), kthena_core::unhonored::model_server(s)))
+            .filter(|(_, fields)| !fields.is_empty())
+            .collect();
         let upstreams: Vec<Upstream> = config
             .servers
             .into_iter()
@@ -311,6 +317,7 @@ impl Handler<Apply> for Index {
                 inference_models: config.inference_models.clone(),
                 inference_extension: config.inference_extension,
                 controller_name: config.controller_name,
+                unhonored_servers,
             }));
         self.shared.objectives.store(Arc::new(config.objectives));
         let routes = self.route_set.send(SetRoutes {

@@ -49,6 +49,11 @@ pub(super) fn decide(
     match rules::review(&object, old.as_ref(), cluster, options) {
         Ok(()) => {
             tracing::debug!(uid, kind = endpoint.kind(), namespace, name, "allowed");
+            let warnings = rules::warnings(&object);
+            let mut response = response;
+            if !warnings.is_empty() {
+                response.warnings = Some(warnings);
+            }
             response
         }
         Err(errs) => {

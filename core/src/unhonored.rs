@@ -1,0 +1,51 @@
+//! Spec fields that convert and validate but that this router does not act on yet. Each is
+//! named with its field path, so status (condition `FieldsHonored=False/FieldNotHonored`) and
+//! the admission webhook (a warning) say so instead of accepting it silently. When a field's
+//! feature lands, its entry here goes.
+
+use crate::{Backend, FieldErrors, ModelServer, Protocol, Route};
+
+/// The fields of `route` that are not honored yet.
+pub fn model_route(route: &Route) -> FieldErrors {
+    let mut out = FieldErrors::new();
+    if route.rate_limit.is_some() {
+        out.push("spec.rateLimit", "token rate limits are not enforced yet");
+    }
+    for (i, rule) in route.rules.iter().enumerate() {
+        for (j, t) in rule.targets().iter().enumerate() {
+            if let Backend::ExternalProvider(p) = &t.backend {
+                out.push(
+                    format!("spec.rules[{i}].targetModels[{j}].externalModelProviderName"),
+                    format!(
+                        "external model providers are not called yet: requests picked for {p} answer 501"
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The fields of `server` that are not honored yet.
+pub fn model_server(server: &ModelServer) -> FieldErrors {
+    let mut out = FieldErrors::new();
+    if server.pd_group.is_some() {
+        out.push(
+            "spec.workloadSelector.pdGroup",
+            "prefill/decode disaggregation is not done yet: every selected Pod serves whole requests",
+        );
+    }
+    if server.kv_connector.is_some() {
+        out.push(
+            "spec.kvConnector",
+            "KV connectors are not used yet (they matter with pdGroup only)",
+        );
+    }
+    if server.protocol == Protocol::Https {
+        out.push(
+            "spec.workloadPort.protocol",
+            "https to Pods is not done yet: requests are sent over plain HTTP",
+        );
+    }
+    out
+}
