@@ -151,13 +151,10 @@ pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Load
                 });
             }
         }
+        // Origins whose object gave way to its last valid version.
+        let stood_in: HashSet<String> = stand_ins.iter().map(|c| c.origin.clone()).collect();
         for p in &first {
-            let kept = replaced.iter().any(|k| {
-                candidates
-                    .iter()
-                    .any(|c| c.origin == p.origin && &c.key == k)
-            });
-            let suffix = if kept {
+            let suffix = if stood_in.contains(p.origin.as_str()) {
                 "; its last valid version stays"
             } else {
                 ""
@@ -170,11 +167,7 @@ pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Load
         // Left out with nothing standing in: their status says why.
         let mut invalid: Vec<crate::state::Invalid> = first
             .iter()
-            .filter(|p| {
-                !candidates
-                    .iter()
-                    .any(|c| c.origin == p.origin && replaced.contains(&c.key))
-            })
+            .filter(|p| !stood_in.contains(p.origin.as_str()))
             .map(crate::state::Invalid::from)
             .collect();
         invalid.append(&mut config.invalid);
