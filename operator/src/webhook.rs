@@ -50,16 +50,13 @@ impl kthena_webhook::Cluster for Watched {
         let dump = self.0.dump.load();
         dump.modelroutes
             .iter()
-            .filter_map(|v| serde_json::from_value(v.clone()).ok())
+            .map(|r| r.as_ref().clone())
             .collect()
     }
 
     fn gateways(&self) -> Vec<Gateway> {
         let dump = self.0.dump.load();
-        dump.gateways
-            .iter()
-            .filter_map(|v| serde_json::from_value(v.clone()).ok())
-            .collect()
+        dump.gateways.iter().map(|g| g.as_ref().clone()).collect()
     }
 
     /// The class `kthena-router` and the GatewayClasses with our controllerName.

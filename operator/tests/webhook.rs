@@ -42,7 +42,9 @@ async fn the_webhook_serves_with_file_certificates_and_sees_the_watched_routes()
     // The watchers hold a route serving "m" in namespace team.
     let shared = Arc::new(Shared::default());
     shared.dump.store(Arc::new(ConfigDump {
-        modelroutes: vec![route("first", "m")],
+        modelroutes: vec![Arc::new(
+            serde_json::from_value(route("first", "m")).expect("a ModelRoute"),
+        )],
         ..ConfigDump::default()
     }));
     let port = {

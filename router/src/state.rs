@@ -57,25 +57,37 @@ impl Shared {
     }
 }
 
-/// The objects in force, as JSON, for `/debug/config_dump/*`.
+/// The objects in force, as read, for `/debug/config_dump/*` and the webhook's view of the
+/// cluster. Shared with the source (no copy per configuration) and rendered to JSON only when
+/// asked.
 #[derive(Debug, Default, Serialize)]
 pub struct ConfigDump {
     /// ModelRoutes.
-    pub modelroutes: Vec<serde_json::Value>,
+    pub modelroutes: Vec<Arc<kthena_api::modelroute::ModelRoute>>,
     /// ModelServers.
-    pub modelservers: Vec<serde_json::Value>,
+    pub modelservers: Vec<Arc<kthena_api::modelserver::ModelServer>>,
     /// Pods.
-    pub pods: Vec<serde_json::Value>,
+    pub pods: Vec<Arc<k8s_openapi::api::core::v1::Pod>>,
     /// Gateways (gateway mode).
-    pub gateways: Vec<serde_json::Value>,
+    pub gateways: Vec<Arc<gateway_api::apis::standard::gateways::Gateway>>,
     /// HTTPRoutes (gateway mode).
-    pub httproutes: Vec<serde_json::Value>,
+    pub httproutes: Vec<Arc<gateway_api::apis::standard::httproutes::HttpRoute>>,
     /// InferencePools, both API groups (gateway mode).
-    pub inferencepools: Vec<serde_json::Value>,
+    pub inferencepools: Vec<DumpedPool>,
     /// InferenceModels (gateway mode).
-    pub inferencemodels: Vec<serde_json::Value>,
+    pub inferencemodels: Vec<Arc<kthena_api::inference::v1alpha2::InferenceModel>>,
     /// InferenceObjectives (gateway mode).
-    pub inferenceobjectives: Vec<serde_json::Value>,
+    pub inferenceobjectives: Vec<Arc<kthena_api::inference::v1alpha2::InferenceObjective>>,
+}
+
+/// An InferencePool of either API group, as read.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum DumpedPool {
+    /// `inference.networking.k8s.io/v1`.
+    V1(Arc<kthena_api::inference::v1::InferencePool>),
+    /// `inference.networking.x-k8s.io/v1alpha2`.
+    V1alpha2(Arc<kthena_api::inference::v1alpha2::InferencePool>),
 }
 
 /// The kinds the router reads (and writes status on, for most).

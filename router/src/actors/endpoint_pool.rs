@@ -36,7 +36,7 @@ impl Actor for EndpointPool {
 pub struct Update {
     /// The converted ModelServer or InferencePool.
     pub upstream: Upstream,
-    /// Every known Pod (the pool keeps those it selects).
+    /// The Pods the upstream selects (the Index finds them).
     pub pods: Arc<Vec<PodInfo>>,
 }
 

@@ -13,7 +13,7 @@ use super::endpoint_pool::{EndpointPool, Update};
 use super::listener::{Listener, Stop};
 use super::route_set::{RouteSet, SetRoutes};
 use crate::handlers::RouterContext;
-use crate::pool::{PoolKey, PoolSnapshot, Upstream};
+use crate::pool::{PodIndex, PodInfo, PoolKey, PoolSnapshot, Upstream};
 use crate::source::{Config, TlsSecret};
 use crate::state::{PoolCell, PoolMap, Shared};
 
@@ -25,10 +25,20 @@ use crate::state::{PoolCell, PoolMap, Shared};
 pub struct Index {
     shared: Arc<Shared>,
     route_set: Addr<RouteSet>,
-    pools: HashMap<PoolKey, (Addr<EndpointPool>, PoolCell)>,
+    pools: HashMap<PoolKey, Pool>,
     spawner: Option<ListenerSpawner>,
     listeners: HashMap<u16, Addr<Listener>>,
     tls_keys: HashMap<u16, crate::tls::SharedKeys>,
+}
+
+/// One running EndpointPool and what it was last given, so that only pools whose upstream
+/// or selected Pods changed get an update.
+#[derive(Debug)]
+struct Pool {
+    addr: Addr<EndpointPool>,
+    cell: PoolCell,
+    upstream: Upstream,
+    members: Vec<PodInfo>,
 }
 
 /// How the Index starts a Listener actor for a Gateway port (gateway mode).
@@ -208,7 +218,7 @@ impl Index {
         let map: PoolMap = self
             .pools
             .iter()
-            .map(|(id, (_, cell))| (id.clone(), cell.clone()))
+            .map(|(id, pool)| (id.clone(), pool.cell.clone()))
             .collect();
         self.shared.pools.store(Arc::new(map));
     }
@@ -262,7 +272,7 @@ impl Handler<Apply> for Index {
 
     fn handle(&mut self, Apply(config): Apply, _: &mut Context<Self>) -> Self::Result {
         let services = service_upstreams(&config);
-        let pods = Arc::new(config.pods);
+        let pods = PodIndex::new(config.pods);
         let inference_pools = config.pools.clone();
         let unhonored_servers = config
             .servers
@@ -278,22 +288,40 @@ impl Handler<Apply> for Index {
             .chain(services)
             .collect();
         let wanted: HashSet<PoolKey> = upstreams.iter().map(|u| u.key.clone()).collect();
+        let mut added = false;
         for upstream in upstreams {
-            match self.pools.get(&upstream.key) {
-                Some((addr, _)) => addr.do_send(Update {
-                    upstream,
-                    pods: pods.clone(),
-                }),
+            let members = pods.selected(&upstream);
+            match self.pools.get_mut(&upstream.key) {
+                Some(pool) if pool.upstream == upstream && pool.members == members => {}
+                Some(pool) => {
+                    pool.addr.do_send(Update {
+                        upstream: upstream.clone(),
+                        pods: Arc::new(members.clone()),
+                    });
+                    pool.upstream = upstream;
+                    pool.members = members;
+                }
                 None => {
                     let key = upstream.key.clone();
-                    let snapshot = PoolSnapshot::build(upstream, &pods, None);
+                    let snapshot = PoolSnapshot::build(upstream.clone(), &members, None);
                     let cell: PoolCell = Arc::new(ArcSwap::from_pointee(snapshot));
                     let addr = EndpointPool::new(cell.clone()).start();
-                    self.pools.insert(key, (addr, cell));
+                    self.pools.insert(
+                        key,
+                        Pool {
+                            addr,
+                            cell,
+                            upstream,
+                            members,
+                        },
+                    );
+                    added = true;
                 }
             }
         }
-        self.publish_pools();
+        if added {
+            self.publish_pools();
+        }
         let outcome = self.apply_gateways(&config.gateways, &config.tls_secrets, &config.grants);
         self.shared.dump.store(Arc::new(config.dump));
         self.shared

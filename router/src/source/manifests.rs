@@ -14,17 +14,58 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use actix::{Actor, Addr, AsyncContext, Context};
-use kthena_api::manifest::{self, Object, ObjectKey};
+use std::sync::Arc;
 
+use kthena_api::manifest::{self, ObjectKey};
+
+use super::assemble::Converted;
 use super::{Config, GatewayOptions};
 use crate::actors::index::{Apply, Index};
 
-/// What a folder read remembers for the next one: the last valid version of every object
-/// and the objects of every file's last readable version.
+/// What a folder read remembers for the next one: each file's last read (so an unchanged file
+/// is neither parsed nor converted again), the last valid version of every object and the
+/// objects of every file's last readable version.
 #[derive(Debug, Default)]
 pub struct Memory {
-    valid: HashMap<ObjectKey, Object>,
-    files: HashMap<PathBuf, Vec<(ObjectKey, Object)>>,
+    valid: HashMap<ObjectKey, Arc<Converted>>,
+    files: HashMap<PathBuf, FileRead>,
+}
+
+/// One file as last read.
+#[derive(Debug)]
+struct FileRead {
+    stamp: Stamp,
+    hash: u64,
+    /// Its documents, each converted; `Err` when the file is not YAML at all.
+    documents: Result<Vec<Doc>, String>,
+    /// The objects of its last readable version, standing in while it is unreadable.
+    readable: Vec<(ObjectKey, Arc<Converted>)>,
+}
+
+/// One document of a file: the object it declares (when its header reads) and the object
+/// converted, or why it does not read.
+#[derive(Debug)]
+struct Doc {
+    key: Option<ObjectKey>,
+    object: Result<Arc<Converted>, String>,
+}
+
+/// What tells a file changed without reading it: length, modification time and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+fn stamp(file: &Path) -> std::io::Result<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(file)?;
+    Ok(Stamp {
+        len: m.len(),
+        modified: m.modified().ok(),
+        inode: m.ino(),
+    })
 }
 
 /// A folder read: the configuration to apply and every problem found in it (each naming its
@@ -37,157 +78,201 @@ pub struct Loaded {
     pub problems: Vec<String>,
 }
 
-/// One object about to be assembled, with where it came from.
-#[derive(Clone)]
+/// One object about to be combined.
 struct Candidate {
-    origin: String,
     key: ObjectKey,
-    object: Object,
+    object: Arc<Converted>,
     /// Read from this folder version (not a remembered one standing in for a bad document).
     fresh: bool,
 }
 
+/// Reads `file` into `memory` unless it is unchanged since the last read: only a changed file
+/// is parsed, and only its documents are converted.
+fn read_file(file: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<(), String> {
+    let name = file.display().to_string();
+    let stamp = stamp(file).map_err(|e| format!("{name}: {e}"))?;
+    if memory.files.get(file).is_some_and(|f| f.stamp == stamp) {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{name}: {e}"))?;
+    let hash = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        h.finish()
+    };
+    if let Some(f) = memory.files.get_mut(file)
+        && f.hash == hash
+    {
+        f.stamp = stamp;
+        return Ok(());
+    }
+    let documents = manifest::parse_documents(&text, &name)
+        .map(|docs| {
+            docs.into_iter()
+                .map(|doc| {
+                    let origin = format!("{name} (document {})", doc.index + 1);
+                    Doc {
+                        key: doc.key,
+                        object: doc
+                            .object
+                            .map(|o| Arc::new(Converted::new(origin, o, gw)))
+                            .map_err(|e| e.to_string()),
+                    }
+                })
+                .collect()
+        })
+        .map_err(|e| e.to_string());
+    let readable = memory
+        .files
+        .remove(file)
+        .map(|f| f.readable)
+        .unwrap_or_default();
+    memory.files.insert(
+        file.to_owned(),
+        FileRead {
+            stamp,
+            hash,
+            documents,
+            readable,
+        },
+    );
+    Ok(())
+}
+
 /// Reads every manifest under `dir` into a configuration, with `memory` standing in for
-/// documents and objects that are bad in this version; `memory` is updated. Fails only when
-/// the folder cannot be listed.
+/// documents and objects that are bad in this version; `memory` is updated. Files unchanged
+/// since the last read are taken from `memory` as they were converted. Fails only when the
+/// folder cannot be listed.
 pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Loaded, String> {
     let files = manifest::files(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut problems = Vec::new();
-    let mut candidates = Vec::new();
-    let mut declared: HashSet<ObjectKey> = HashSet::new();
-    let mut readable: HashMap<PathBuf, Vec<ObjectKey>> = HashMap::new();
+    let mut read = Vec::new();
     for file in files {
-        let name = file.display().to_string();
-        let documents = std::fs::read_to_string(&file)
-            .map_err(|e| format!("{name}: {e}"))
-            .and_then(|text| manifest::parse_documents(&text, &name).map_err(|e| e.to_string()));
-        let documents = match documents {
-            Ok(d) => d,
+        match read_file(&file, gw, memory) {
+            Ok(()) => read.push(file),
+            Err(e) => problems.push(format!(
+                "{e}; the objects of its last readable version stay"
+            )),
+        }
+    }
+    // Files that disappeared are forgotten (their objects are deleted).
+    let listed: HashSet<&PathBuf> = read.iter().collect();
+    memory.files.retain(|f, _| listed.contains(f));
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut refused: Vec<(ObjectKey, Arc<Converted>)> = Vec::new();
+    let mut unreadable: Vec<(ObjectKey, String)> = Vec::new();
+    for file in &read {
+        let f = &memory.files[file];
+        let name = file.display();
+        match &f.documents {
             Err(e) => {
                 problems.push(format!(
                     "{e}; the objects of its last readable version stay"
                 ));
-                for (key, object) in memory.files.get(&file).into_iter().flatten() {
-                    declared.insert(key.clone());
+                for (key, object) in &f.readable {
+                    let origin = format!(
+                        "{name} (last readable version, {} {})",
+                        key.kind,
+                        key.name.as_deref().unwrap_or_default()
+                    );
                     candidates.push(Candidate {
-                        origin: format!(
-                            "{name} (last readable version, {} {})",
-                            key.kind,
-                            key.name.as_deref().unwrap_or_default()
-                        ),
                         key: key.clone(),
-                        object: object.clone(),
+                        object: Arc::new(object.with_origin(origin)),
                         fresh: false,
                     });
                 }
-                continue;
             }
-        };
-        let keys = readable.entry(file.clone()).or_default();
-        for doc in documents {
-            let origin = format!("{name} (document {})", doc.index + 1);
-            match (doc.key, doc.object) {
-                (Some(key), Ok(object)) => {
-                    declared.insert(key.clone());
-                    keys.push(key.clone());
-                    candidates.push(Candidate {
-                        origin,
-                        key,
-                        object,
-                        fresh: true,
-                    });
-                }
-                (key, Err(e)) => {
-                    let kept = key.as_ref().and_then(|k| memory.valid.get(k));
-                    problems.push(match kept {
-                        Some(_) => format!("{e}; its last valid version stays"),
-                        None => e.to_string(),
-                    });
-                    if let (Some(key), Some(object)) = (key, kept) {
-                        declared.insert(key.clone());
-                        keys.push(key.clone());
-                        candidates.push(Candidate {
-                            origin,
-                            key,
+            Ok(docs) => {
+                for doc in docs {
+                    match (&doc.key, &doc.object) {
+                        (Some(key), Ok(object)) if object.is_refused() => {
+                            refused.push((key.clone(), object.clone()));
+                        }
+                        (Some(key), Ok(object)) => candidates.push(Candidate {
+                            key: key.clone(),
                             object: object.clone(),
-                            fresh: false,
-                        });
+                            fresh: true,
+                        }),
+                        (Some(key), Err(e)) => unreadable.push((key.clone(), e.clone())),
+                        (None, Err(e)) => problems.push(e.clone()),
+                        (None, Ok(_)) => unreachable!("a document read as an object has a header"),
                     }
                 }
-                (None, Ok(_)) => unreachable!("a document read as an object has a header"),
             }
         }
     }
-    let assembled = |cs: &[Candidate]| {
-        super::assemble::assemble(cs.iter().map(|c| (c.origin.clone(), c.object.clone())), gw)
+    // A bad object gives way to its last valid version, unless another document of the
+    // folder declares it validly; with no stand-in, a refused object is still combined, so
+    // that its status says why it is left out.
+    let good: HashSet<ObjectKey> = candidates
+        .iter()
+        .filter(|c| c.fresh)
+        .map(|c| c.key.clone())
+        .collect();
+    let mut stood_in: HashSet<ObjectKey> = HashSet::new();
+    let mut stand_in = |key: &ObjectKey, memory: &Memory, candidates: &mut Vec<Candidate>| {
+        let old = memory.valid.get(key).filter(|_| !good.contains(key))?;
+        if stood_in.insert(key.clone()) {
+            candidates.push(Candidate {
+                key: key.clone(),
+                object: old.clone(),
+                fresh: false,
+            });
+        }
+        Some(())
     };
-    let (mut config, first) = assembled(&candidates);
-    if !first.is_empty() {
-        // Each invalid object gives way to its last valid version, or is left out.
-        let bad: HashSet<&str> = first.iter().map(|p| p.origin.as_str()).collect();
-        let mut kept = Vec::with_capacity(candidates.len());
-        let mut replaced = HashSet::new();
-        for c in candidates.iter() {
-            if !bad.contains(c.origin.as_str()) {
-                kept.push(c.clone());
-            }
-        }
-        let good: HashSet<&ObjectKey> = kept.iter().map(|c| &c.key).collect();
-        let mut stand_ins = Vec::new();
-        for c in candidates
-            .iter()
-            .filter(|c| bad.contains(c.origin.as_str()))
-        {
-            if let Some(old) = memory.valid.get(&c.key)
-                && c.fresh
-                && !good.contains(&c.key)
-                && replaced.insert(c.key.clone())
-            {
-                stand_ins.push(Candidate {
-                    origin: c.origin.clone(),
-                    key: c.key.clone(),
-                    object: old.clone(),
-                    fresh: false,
-                });
-            }
-        }
-        // Origins whose object gave way to its last valid version.
-        let stood_in: HashSet<String> = stand_ins.iter().map(|c| c.origin.clone()).collect();
-        for p in &first {
-            let suffix = if stood_in.contains(p.origin.as_str()) {
-                "; its last valid version stays"
-            } else {
-                ""
-            };
-            problems.push(format!("{}{suffix}", one_line(&p.to_string())));
-        }
-        kept.extend(stand_ins);
-        let (again, second) = assembled(&kept);
-        config = again;
-        // Left out with nothing standing in: their status says why.
-        let mut invalid: Vec<crate::state::Invalid> = first
-            .iter()
-            .filter(|p| !stood_in.contains(p.origin.as_str()))
-            .map(crate::state::Invalid::from)
-            .collect();
-        invalid.append(&mut config.invalid);
-        config.invalid = invalid;
-        for p in &second {
-            problems.push(one_line(&p.to_string()));
-        }
-        candidates = kept;
+    for (key, e) in &unreadable {
+        problems.push(match stand_in(key, memory, &mut candidates) {
+            Some(()) => format!("{e}; its last valid version stays"),
+            None => e.clone(),
+        });
     }
-    // Remember what was valid; forget what the folder no longer declares.
+    let mut left_out = Vec::new();
+    for (key, object) in refused {
+        let problem = object.problem().expect("a refused object has a problem");
+        match stand_in(&key, memory, &mut candidates) {
+            Some(()) => problems.push(format!(
+                "{}; its last valid version stays",
+                one_line(&problem.to_string())
+            )),
+            None => left_out.push(object),
+        }
+    }
+    let (config, found) = super::assemble::combine(
+        candidates
+            .iter()
+            .map(|c| c.object.as_ref())
+            .chain(left_out.iter().map(AsRef::as_ref)),
+        gw,
+    );
+    for p in &found {
+        problems.push(one_line(&p.to_string()));
+    }
+    // Remember what was valid (not a duplicate); forget what the folder no longer declares.
+    let duplicates: HashSet<&str> = found
+        .iter()
+        .filter(|p| !p.errors.is_empty())
+        .map(|p| p.origin.as_str())
+        .collect();
+    let declared: HashSet<&ObjectKey> = candidates
+        .iter()
+        .map(|c| &c.key)
+        .chain(unreadable.iter().map(|(k, _)| k))
+        .collect();
     memory.valid.retain(|k, _| declared.contains(k));
-    for c in &candidates {
-        memory.valid.insert(c.key.clone(), c.object.clone());
+    for c in candidates.iter().filter(|c| c.fresh) {
+        if !duplicates.contains(c.object.origin.as_str()) {
+            memory.valid.insert(c.key.clone(), c.object.clone());
+        }
     }
-    for (file, keys) in readable {
-        let objects = keys
-            .into_iter()
-            .filter_map(|k| memory.valid.get(&k).map(|o| (k, o.clone())))
-            .collect();
-        memory.files.insert(file, objects);
+    for f in memory.files.values_mut() {
+        if let Ok(docs) = &f.documents {
+            f.readable = docs
+                .iter()
+                .filter_map(|d| d.key.as_ref())
+                .filter_map(|k| memory.valid.get(k).map(|o| (k.clone(), o.clone())))
+                .collect();
+        }
     }
     Ok(Loaded { config, problems })
 }
@@ -197,13 +282,14 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A fingerprint of every manifest file's name and content.
+/// A fingerprint of every manifest file's name, length, modification time and inode: a
+/// check of an unchanged folder reads no file.
 fn fingerprint(dir: &Path) -> std::io::Result<u64> {
     let files = manifest::files(dir)?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for f in files {
         f.hash(&mut h);
-        std::fs::read(&f)?.hash(&mut h);
+        stamp(&f)?.hash(&mut h);
     }
     Ok(h.finish())
 }
