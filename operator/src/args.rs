@@ -153,7 +153,6 @@ impl Args {
             manage_service_ports,
             field_manager: "kthena-router".to_owned(),
             resync: status_resync,
-            settle: Duration::from_millis(200),
             webhook: enable_webhook.then_some(crate::webhook::WebhookOptions {
                 port: webhook_port,
                 cert_file: webhook_tls_cert_file,

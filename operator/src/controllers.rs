@@ -30,8 +30,6 @@ pub struct ControllerOptions {
     pub field_manager: String,
     /// Every object's status is checked again this often.
     pub resync: Duration,
-    /// Quiet time after a configuration before statuses are computed (endpoint pools settle).
-    pub settle: Duration,
     /// The admission webhook, when enabled.
     pub webhook: Option<crate::webhook::WebhookOptions>,
 }
@@ -102,14 +100,12 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
 
     let controller_name = options.gateway.controller_name.clone();
     let status_shared = shared.clone();
-    let settle = opts.settle;
     actix_rt::spawn(async move {
         let mut applied = status_shared.applied.subscribe();
         loop {
             if applied.changed().await.is_err() {
                 return;
             }
-            tokio::time::sleep(settle).await;
             applied.mark_unchanged();
             let inputs = status_shared.status_inputs.load();
             let pools = status_shared.pools.load();

@@ -40,7 +40,8 @@ pub struct Shared {
     pub status_inputs: ArcSwap<StatusInputs>,
     /// The objects of the configuration in force, for the debug endpoints.
     pub dump: ArcSwap<ConfigDump>,
-    /// Bumped by the Index each time a configuration is in force (status writers wait on it).
+    /// Bumped by the Index each time a configuration is in force: every pool it changed has
+    /// published and the route tables are built (status writers wait on it).
     pub applied: tokio::sync::watch::Sender<u64>,
     ready: AtomicBool,
 }

@@ -289,15 +289,16 @@ impl Handler<Apply> for Index {
             .collect();
         let wanted: HashSet<PoolKey> = upstreams.iter().map(|u| u.key.clone()).collect();
         let mut added = false;
+        let mut acks = Vec::new();
         for upstream in upstreams {
             let members = pods.selected(&upstream);
             match self.pools.get_mut(&upstream.key) {
                 Some(pool) if pool.upstream == upstream && pool.members == members => {}
                 Some(pool) => {
-                    pool.addr.do_send(Update {
+                    acks.push(pool.addr.send(Update {
                         upstream: upstream.clone(),
                         pods: Arc::new(members.clone()),
-                    });
+                    }));
                     pool.upstream = upstream;
                     pool.members = members;
                 }
@@ -348,13 +349,23 @@ impl Handler<Apply> for Index {
                 unhonored_servers,
             }));
         self.shared.objectives.store(Arc::new(config.objectives));
-        let routes = self.route_set.send(SetRoutes {
+        let set = self.route_set.send(SetRoutes {
             routes: config.routes,
             http_routes: config.http_routes,
             gateways: config.gateways,
             inference_models: config.inference_models,
             namespaces: config.namespaces,
         });
+        // In force once every changed pool has published and the route table is built:
+        // status readers woken by `applied` see both.
+        let routes = async move {
+            for ack in futures_util::future::join_all(acks).await {
+                if let Err(e) = ack {
+                    tracing::error!(error = %e, "endpoint pool unavailable");
+                }
+            }
+            set.await
+        };
         AtomicResponse::new(Box::pin(routes.into_actor(self).map(
             move |result, act, _| {
                 if let Err(e) = result {

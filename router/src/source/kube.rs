@@ -1,14 +1,16 @@
 //! Kubernetes mode: kube-runtime watchers keep a store per kind; every change (debounced)
-//! assembles the whole configuration from the stores, through the same [`assemble`] step as
-//! the manifest folder, and hands it to the Index.
+//! combines the configuration from the stores, through the same conversion and [`combine`]
+//! step as the manifest folder, and hands it to the Index. An object is converted once per
+//! `resourceVersion`.
 //!
 //! Watchers retry with backoff and never end the process. A kind whose CRD is not installed is
 //! logged once, counts as synced (empty) and is picked up when the CRD appears. The first
 //! configuration is applied only after every watcher's initial list, so readiness means
 //! "every initial sync done".
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
@@ -24,7 +26,7 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 
 use super::GatewayOptions;
-use super::assemble::assemble;
+use super::assemble::{Converted, combine};
 use crate::actors::index::{Apply, Index};
 
 /// Where the router runs and what it watches.
@@ -69,8 +71,9 @@ pub fn watched_kinds(gateway: &GatewayOptions) -> Vec<&'static str> {
     kinds
 }
 
+/// A watched kind's objects, each converted once per `resourceVersion`.
 trait Objects: Send {
-    fn objects(&self) -> Vec<Object>;
+    fn converted(&mut self, gw: &GatewayOptions) -> Vec<Arc<Converted>>;
 }
 
 struct Typed<K: Resource + Clone + 'static>
@@ -79,19 +82,49 @@ where
 {
     store: Store<K>,
     wrap: fn(K) -> Object,
+    /// The last conversion of each object, with the `resourceVersion` it was made from.
+    cache: HashMap<reflector::ObjectRef<K>, (String, Arc<Converted>)>,
+}
+
+impl<K: Resource + Clone + 'static> Typed<K>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    fn new(store: Store<K>, wrap: fn(K) -> Object) -> Self {
+        Self {
+            store,
+            wrap,
+            cache: HashMap::new(),
+        }
+    }
 }
 
 impl<K> Objects for Typed<K>
 where
     K: Resource + Clone + Send + Sync + 'static,
-    K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync + Default,
 {
-    fn objects(&self) -> Vec<Object> {
-        self.store
-            .state()
-            .iter()
-            .map(|o| (self.wrap)(o.as_ref().clone()))
-            .collect()
+    fn converted(&mut self, gw: &GatewayOptions) -> Vec<Arc<Converted>> {
+        let mut next = HashMap::new();
+        let mut out = Vec::new();
+        for o in self.store.state() {
+            let key = reflector::ObjectRef::from_obj(o.as_ref());
+            let version = o.meta().resource_version.clone();
+            let converted = match (self.cache.remove(&key), &version) {
+                (Some((seen, c)), Some(v)) if &seen == v => c,
+                _ => Arc::new(Converted::new(
+                    "apiserver".to_owned(),
+                    (self.wrap)(o.as_ref().clone()),
+                    gw,
+                )),
+            };
+            if let Some(v) = version {
+                next.insert(key, (v, converted.clone()));
+            }
+            out.push(converted);
+        }
+        self.cache = next;
+        out
     }
 }
 
@@ -212,10 +245,9 @@ impl KubeSource {
                             me.clone(),
                         );
                         services = Some(store.clone());
-                        stores.push(Box::new(Typed {
-                            store,
-                            wrap: |o| Object::Service(Box::new(o)),
-                        }));
+                        stores.push(Box::new(Typed::new(store, |o| {
+                            Object::Service(Box::new(o))
+                        })));
                     }
                     "Secret" => stores.push(watch::<Secret>(
                         nsapi(&client, &ns),
@@ -309,14 +341,14 @@ impl KubeSource {
 
     fn build(&mut self) {
         self.dirty = false;
-        let objects: Vec<(String, Object)> = self
+        let gw = &self.options.gateway;
+        let converted: Vec<Arc<Converted>> = self
             .stores
-            .iter()
-            .flat_map(|s| s.objects())
-            .map(|o| ("apiserver".to_owned(), o))
+            .iter_mut()
+            .flat_map(|s| s.converted(gw))
             .collect();
-        let count = objects.len();
-        let (mut config, problems) = assemble(objects, &self.options.gateway);
+        let count = converted.len();
+        let (mut config, problems) = combine(converted.iter().map(AsRef::as_ref), gw);
         let now: BTreeSet<String> = problems.iter().map(ToString::to_string).collect();
         for p in now.difference(&self.logged) {
             tracing::warn!(problem = %p, "object not served");
@@ -365,7 +397,7 @@ where
 {
     let (store, writer) = reflector::store::<K>();
     spawn_watch(api, kind, cfg, writer, me.clone());
-    Box::new(Typed { store, wrap })
+    Box::new(Typed::new(store, wrap))
 }
 
 fn spawn_watch<K>(
@@ -433,5 +465,55 @@ impl Handler<Event> for KubeSource {
             }
         }
         self.schedule(ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> GatewayOptions {
+        GatewayOptions {
+            enabled: false,
+            controller_name: "volcano.sh/kthena-router".into(),
+            namespace: "kthena".into(),
+            port: 8080,
+            inference_extension: false,
+            addresses: vec![],
+        }
+    }
+
+    fn server(version: &str) -> ModelServer {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "networking.serving.volcano.sh/v1alpha1",
+            "kind": "ModelServer",
+            "metadata": {"name": "s", "namespace": "team", "resourceVersion": version},
+            "spec": {"inferenceEngine": "vLLM", "workloadSelector": {"matchLabels": {"app": "x"}},
+                     "workloadPort": {"port": 8000}},
+        }))
+        .expect("a ModelServer")
+    }
+
+    #[test]
+    fn an_object_is_converted_again_only_when_its_resource_version_changes() {
+        let (store, mut writer) = reflector::store::<ModelServer>();
+        let mut typed = Typed::new(store, |o| Object::ModelServer(Box::new(o)));
+        writer.apply_watcher_event(&watcher::Event::Apply(server("1")));
+        let first = typed.converted(&options());
+        let again = typed.converted(&options());
+        assert_eq!((first.len(), again.len()), (1, 1));
+        assert!(
+            Arc::ptr_eq(&first[0], &again[0]),
+            "same version: not converted again"
+        );
+        writer.apply_watcher_event(&watcher::Event::Apply(server("2")));
+        let changed = typed.converted(&options());
+        assert!(
+            !Arc::ptr_eq(&first[0], &changed[0]),
+            "new version: converted again"
+        );
+        writer.apply_watcher_event(&watcher::Event::Delete(server("2")));
+        assert!(typed.converted(&options()).is_empty());
+        assert!(typed.cache.is_empty(), "a deleted object is forgotten");
     }
 }

@@ -390,3 +390,75 @@ impl Actor for ManifestWatcher {
         ctx.run_interval(self.interval, |act, _| act.check());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> GatewayOptions {
+        GatewayOptions {
+            enabled: false,
+            controller_name: "volcano.sh/kthena-router".into(),
+            namespace: "kthena".into(),
+            port: 8080,
+            inference_extension: false,
+            addresses: vec![],
+        }
+    }
+
+    fn route(name: &str, model: &str) -> String {
+        format!(
+            "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
+             metadata: {{name: {name}, namespace: default}}\n\
+             spec: {{modelName: {model}, rules: [{{targetModels: [{{modelServerName: s}}]}}]}}\n"
+        )
+    }
+
+    fn converted(memory: &Memory, file: &Path) -> Vec<Arc<Converted>> {
+        let docs = memory.files[file].documents.as_ref().expect("readable");
+        docs.iter()
+            .map(|d| d.object.clone().expect("reads"))
+            .collect()
+    }
+
+    #[test]
+    fn only_a_changed_file_is_parsed_and_converted_again() {
+        let dir = std::env::temp_dir().join(format!("kthena-manifests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (a, b) = (dir.join("a.yaml"), dir.join("b.yaml"));
+        std::fs::write(&a, route("ra", "ma")).expect("write");
+        std::fs::write(&b, route("rb", "mb")).expect("write");
+        let mut memory = Memory::default();
+        let first = load(&dir, &options(), &mut memory).expect("loads");
+        assert_eq!(first.config.routes.len(), 2);
+        let (a1, b1) = (converted(&memory, &a), converted(&memory, &b));
+        let again = load(&dir, &options(), &mut memory).expect("loads");
+        assert_eq!(again.config.routes.len(), 2);
+        assert!(Arc::ptr_eq(&a1[0], &converted(&memory, &a)[0]));
+        // Rewritten with a different length: b alone is read again.
+        std::fs::write(&b, route("rb", "mb-renamed")).expect("write");
+        let changed = load(&dir, &options(), &mut memory).expect("loads");
+        assert!(
+            Arc::ptr_eq(&a1[0], &converted(&memory, &a)[0]),
+            "a untouched"
+        );
+        assert!(
+            !Arc::ptr_eq(&b1[0], &converted(&memory, &b)[0]),
+            "b converted again"
+        );
+        let mut models: Vec<_> = changed
+            .config
+            .routes
+            .iter()
+            .filter_map(|r| r.model_name.clone())
+            .collect();
+        models.sort();
+        assert_eq!(models, ["ma", "mb-renamed"]);
+        // A file removed takes its objects with it.
+        std::fs::remove_file(&b).expect("remove");
+        let removed = load(&dir, &options(), &mut memory).expect("loads");
+        assert_eq!(removed.config.routes.len(), 1);
+        assert!(!memory.files.contains_key(&b));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
