@@ -25,10 +25,36 @@ use crate::actors::index::{Apply, Index};
 /// What a folder read remembers for the next one: each file's last read (so an unchanged file
 /// is neither parsed nor converted again), the last valid version of every object and the
 /// objects of every file's last readable version.
+///
+/// Upkeep is per changed file: a read where one file changed costs that file, not the folder.
 #[derive(Debug, Default)]
 pub struct Memory {
     valid: HashMap<ObjectKey, Arc<Converted>>,
+    /// How many documents of the folder declare each object.
+    declared: HashMap<ObjectKey, usize>,
     files: HashMap<PathBuf, FileRead>,
+}
+
+impl Memory {
+    fn declare(&mut self, keys: &[ObjectKey]) {
+        for k in keys {
+            *self.declared.entry(k.clone()).or_default() += 1;
+        }
+    }
+
+    /// Forgets `keys` once for each; an object no document declares loses its last valid
+    /// version.
+    fn undeclare(&mut self, keys: &[ObjectKey]) {
+        for k in keys {
+            if let Some(n) = self.declared.get_mut(k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.declared.remove(k);
+                    self.valid.remove(k);
+                }
+            }
+        }
+    }
 }
 
 /// One file as last read.
@@ -40,6 +66,10 @@ struct FileRead {
     documents: Result<Vec<Doc>, String>,
     /// The objects of its last readable version, standing in while it is unreadable.
     readable: Vec<(ObjectKey, Arc<Converted>)>,
+    /// The objects it declares (counted in [`Memory::declared`]).
+    keys: Vec<ObjectKey>,
+    /// Read again by the current load: its objects update the memory.
+    changed: bool,
 }
 
 /// One document of a file: the object it declares (when its header reads) and the object
@@ -79,11 +109,13 @@ pub struct Loaded {
 }
 
 /// One object about to be combined.
-struct Candidate {
-    key: ObjectKey,
+struct Candidate<'a> {
+    key: &'a ObjectKey,
     object: Arc<Converted>,
     /// Read from this folder version (not a remembered one standing in for a bad document).
     fresh: bool,
+    /// From a file read again by this load.
+    changed: bool,
 }
 
 /// Reads `file` into `memory` unless it is unchanged since the last read: only a changed file
@@ -106,7 +138,7 @@ fn read_file(file: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<()
         f.stamp = stamp;
         return Ok(());
     }
-    let documents = manifest::parse_documents(&text, &name)
+    let documents: Result<Vec<Doc>, String> = manifest::parse_documents(&text, &name)
         .map(|docs| {
             docs.into_iter()
                 .map(|doc| {
@@ -122,11 +154,18 @@ fn read_file(file: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<()
                 .collect()
         })
         .map_err(|e| e.to_string());
-    let readable = memory
-        .files
-        .remove(file)
-        .map(|f| f.readable)
-        .unwrap_or_default();
+    let old = memory.files.remove(file);
+    let readable = old.as_ref().map(|f| f.readable.clone()).unwrap_or_default();
+    let keys: Vec<ObjectKey> = match &documents {
+        Ok(docs) => docs.iter().filter_map(|d| d.key.clone()).collect(),
+        Err(_) => readable.iter().map(|(k, _)| k.clone()).collect(),
+    };
+    // Declared again before the old version is forgotten: an object the file still declares
+    // keeps its last valid version.
+    memory.declare(&keys);
+    if let Some(old) = old {
+        memory.undeclare(&old.keys);
+    }
     memory.files.insert(
         file.to_owned(),
         FileRead {
@@ -134,6 +173,8 @@ fn read_file(file: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<()
             hash,
             documents,
             readable,
+            keys,
+            changed: true,
         },
     );
     Ok(())
@@ -146,6 +187,9 @@ fn read_file(file: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<()
 pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Loaded, String> {
     let files = manifest::files(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut problems = Vec::new();
+    for f in memory.files.values_mut() {
+        f.changed = false;
+    }
     let mut read = Vec::new();
     for file in files {
         match read_file(&file, gw, memory) {
@@ -157,12 +201,23 @@ pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Load
     }
     // Files that disappeared are forgotten (their objects are deleted).
     let listed: HashSet<&PathBuf> = read.iter().collect();
-    memory.files.retain(|f, _| listed.contains(f));
-    let mut candidates: Vec<Candidate> = Vec::new();
-    let mut refused: Vec<(ObjectKey, Arc<Converted>)> = Vec::new();
-    let mut unreadable: Vec<(ObjectKey, String)> = Vec::new();
+    let gone: Vec<PathBuf> = memory
+        .files
+        .keys()
+        .filter(|f| !listed.contains(f))
+        .cloned()
+        .collect();
+    for f in gone {
+        if let Some(old) = memory.files.remove(&f) {
+            memory.undeclare(&old.keys);
+        }
+    }
+    let memory_now: &Memory = memory;
+    let mut candidates: Vec<Candidate<'_>> = Vec::new();
+    let mut refused: Vec<(&ObjectKey, &Arc<Converted>)> = Vec::new();
+    let mut unreadable: Vec<(&ObjectKey, &String)> = Vec::new();
     for file in &read {
-        let f = &memory.files[file];
+        let f = &memory_now.files[file];
         let name = file.display();
         match &f.documents {
             Err(e) => {
@@ -176,9 +231,10 @@ pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Load
                         key.name.as_deref().unwrap_or_default()
                     );
                     candidates.push(Candidate {
-                        key: key.clone(),
+                        key,
                         object: Arc::new(object.with_origin(origin)),
                         fresh: false,
+                        changed: false,
                     });
                 }
             }
@@ -186,14 +242,15 @@ pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Load
                 for doc in docs {
                     match (&doc.key, &doc.object) {
                         (Some(key), Ok(object)) if object.is_refused() => {
-                            refused.push((key.clone(), object.clone()));
+                            refused.push((key, object));
                         }
                         (Some(key), Ok(object)) => candidates.push(Candidate {
-                            key: key.clone(),
+                            key,
                             object: object.clone(),
                             fresh: true,
+                            changed: f.changed,
                         }),
-                        (Some(key), Err(e)) => unreadable.push((key.clone(), e.clone())),
+                        (Some(key), Err(e)) => unreadable.push((key, e)),
                         (None, Err(e)) => problems.push(e.clone()),
                         (None, Ok(_)) => unreachable!("a document read as an object has a header"),
                     }
@@ -204,39 +261,51 @@ pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Load
     // A bad object gives way to its last valid version, unless another document of the
     // folder declares it validly; with no stand-in, a refused object is still combined, so
     // that its status says why it is left out.
-    let good: HashSet<ObjectKey> = candidates
-        .iter()
-        .filter(|c| c.fresh)
-        .map(|c| c.key.clone())
-        .collect();
-    let mut stood_in: HashSet<ObjectKey> = HashSet::new();
-    let mut stand_in = |key: &ObjectKey, memory: &Memory, candidates: &mut Vec<Candidate>| {
-        let old = memory.valid.get(key).filter(|_| !good.contains(key))?;
-        if stood_in.insert(key.clone()) {
-            candidates.push(Candidate {
-                key: key.clone(),
-                object: old.clone(),
-                fresh: false,
+    let mut left_out = Vec::new();
+    if !refused.is_empty() || !unreadable.is_empty() {
+        let good: HashSet<&ObjectKey> = candidates
+            .iter()
+            .filter(|c| c.fresh)
+            .map(|c| c.key)
+            .collect();
+        let mut stood_in: HashSet<&ObjectKey> = HashSet::new();
+        let mut stand_ins = Vec::new();
+        let mut stand_in = |key: &'_ ObjectKey| -> bool {
+            let Some((key, old)) = memory_now.valid.get_key_value(key) else {
+                return false;
+            };
+            if good.contains(key) {
+                return false;
+            }
+            if stood_in.insert(key) {
+                stand_ins.push(Candidate {
+                    key,
+                    object: old.clone(),
+                    fresh: false,
+                    changed: false,
+                });
+            }
+            true
+        };
+        for (key, e) in &unreadable {
+            problems.push(if stand_in(key) {
+                format!("{e}; its last valid version stays")
+            } else {
+                (*e).clone()
             });
         }
-        Some(())
-    };
-    for (key, e) in &unreadable {
-        problems.push(match stand_in(key, memory, &mut candidates) {
-            Some(()) => format!("{e}; its last valid version stays"),
-            None => e.clone(),
-        });
-    }
-    let mut left_out = Vec::new();
-    for (key, object) in refused {
-        let problem = object.problem().expect("a refused object has a problem");
-        match stand_in(&key, memory, &mut candidates) {
-            Some(()) => problems.push(format!(
-                "{}; its last valid version stays",
-                one_line(&problem.to_string())
-            )),
-            None => left_out.push(object),
+        for (key, object) in &refused {
+            let problem = object.problem().expect("a refused object has a problem");
+            if stand_in(key) {
+                problems.push(format!(
+                    "{}; its last valid version stays",
+                    one_line(&problem.to_string())
+                ));
+            } else {
+                left_out.push((*object).clone());
+            }
         }
+        candidates.extend(stand_ins);
     }
     let (config, found) = super::assemble::combine(
         candidates
@@ -248,29 +317,22 @@ pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Load
     for p in &found {
         problems.push(one_line(&p.to_string()));
     }
-    // Remember what was valid (not a duplicate); forget what the folder no longer declares.
-    let duplicates: HashSet<&str> = found
+    // Remember what is valid in the files read again (a duplicate is not).
+    let found_at: HashSet<&str> = found.iter().map(|p| p.origin.as_str()).collect();
+    let remember: Vec<(ObjectKey, Arc<Converted>)> = candidates
         .iter()
-        .filter(|p| !p.errors.is_empty())
-        .map(|p| p.origin.as_str())
+        .filter(|c| c.fresh && c.changed && !found_at.contains(c.object.origin.as_str()))
+        .map(|c| (c.key.clone(), c.object.clone()))
         .collect();
-    let declared: HashSet<&ObjectKey> = candidates
-        .iter()
-        .map(|c| &c.key)
-        .chain(unreadable.iter().map(|(k, _)| k))
-        .collect();
-    memory.valid.retain(|k, _| declared.contains(k));
-    for c in candidates.iter().filter(|c| c.fresh) {
-        if !duplicates.contains(c.object.origin.as_str()) {
-            memory.valid.insert(c.key.clone(), c.object.clone());
-        }
-    }
-    for f in memory.files.values_mut() {
-        if let Ok(docs) = &f.documents {
-            f.readable = docs
+    drop(candidates);
+    memory.valid.extend(remember);
+    let Memory { valid, files, .. } = memory;
+    for f in files.values_mut().filter(|f| f.changed) {
+        if f.documents.is_ok() {
+            f.readable = f
+                .keys
                 .iter()
-                .filter_map(|d| d.key.as_ref())
-                .filter_map(|k| memory.valid.get(k).map(|o| (k.clone(), o.clone())))
+                .filter_map(|k| valid.get(k).map(|o| (k.clone(), o.clone())))
                 .collect();
         }
     }
@@ -293,6 +355,9 @@ fn fingerprint(dir: &Path) -> std::io::Result<u64> {
     }
     Ok(h.finish())
 }
+
+/// How long a changed folder must stay the same before it is loaded.
+pub const SETTLE: Duration = Duration::from_millis(20);
 
 /// Watches a manifest folder and applies every good, settled version of it.
 #[derive(Debug)]
@@ -328,7 +393,7 @@ impl ManifestWatcher {
         }
     }
 
-    fn check(&mut self) {
+    fn check(&mut self, ctx: &mut Context<Self>) {
         let print = match fingerprint(&self.dir) {
             Ok(p) => p,
             Err(e) => {
@@ -340,11 +405,13 @@ impl ManifestWatcher {
             self.pending = None;
             return;
         }
-        // A folder is loaded only once it looks the same at two checks in a row: an editor
-        // that truncates then writes, or a rename racing the directory listing, is never
-        // mistaken for the new configuration. The first load does not wait.
+        // A folder is loaded only once it looks the same at two checks in a row, the second
+        // [`SETTLE`] after the first: an editor that truncates then writes, or a rename racing
+        // the directory listing, is never mistaken for the new configuration. The first load
+        // does not wait.
         if self.last.is_some() && self.pending != Some(print) {
             self.pending = Some(print);
+            ctx.run_later(SETTLE.min(self.interval), |act, ctx| act.check(ctx));
             return;
         }
         let loaded = load(&self.dir, &self.gateway, &mut self.memory);
@@ -386,8 +453,8 @@ impl Actor for ManifestWatcher {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let _span = tracing::info_span!("manifest_watcher", dir = %self.dir.display()).entered();
-        self.check();
-        ctx.run_interval(self.interval, |act, _| act.check());
+        self.check(ctx);
+        ctx.run_interval(self.interval, |act, ctx| act.check(ctx));
     }
 }
 
@@ -459,6 +526,43 @@ mod tests {
         let removed = load(&dir, &options(), &mut memory).expect("loads");
         assert_eq!(removed.config.routes.len(), 1);
         assert!(!memory.files.contains_key(&b));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_rewritten_file_with_an_invalid_object_keeps_its_last_valid_version() {
+        let dir = std::env::temp_dir().join(format!("kthena-keep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let a = dir.join("a.yaml");
+        std::fs::write(&a, route("ra", "ma")).expect("write");
+        let mut memory = Memory::default();
+        assert_eq!(
+            load(&dir, &options(), &mut memory)
+                .expect("loads")
+                .config
+                .routes
+                .len(),
+            1
+        );
+        let broken = route("ra", "ma").replace(
+            "targetModels",
+            "modelMatch: {uri: {regex: '('}}, targetModels",
+        );
+        std::fs::write(&a, broken).expect("write");
+        let kept = load(&dir, &options(), &mut memory).expect("loads");
+        assert_eq!(kept.config.routes.len(), 1, "{:?}", kept.problems);
+        assert!(
+            kept.problems
+                .iter()
+                .any(|p| p.contains("spec.rules[0].modelMatch.uri.regex")
+                    && p.ends_with("its last valid version stays")),
+            "{:?}",
+            kept.problems
+        );
+        std::fs::remove_file(&a).expect("remove");
+        let gone = load(&dir, &options(), &mut memory).expect("loads");
+        assert!(gone.config.routes.is_empty());
+        assert!(memory.valid.is_empty() && memory.declared.is_empty());
         std::fs::remove_dir_all(&dir).ok();
     }
 }
