@@ -189,22 +189,27 @@ impl PodInfo {
 pub struct PodIndex {
     pods: Vec<PodInfo>,
     by_namespace: HashMap<String, Vec<usize>>,
-    by_label: HashMap<(String, String, String), Vec<usize>>,
+    /// namespace -> label key -> label value -> Pods.
+    by_label: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>,
 }
 
 impl PodIndex {
     /// Indexes `pods`.
     pub fn new(pods: Vec<PodInfo>) -> Self {
         let mut by_namespace: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut by_label: HashMap<(String, String, String), Vec<usize>> = HashMap::new();
+        let mut by_label: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>> =
+            HashMap::new();
         for (i, p) in pods.iter().enumerate() {
             by_namespace
                 .entry(p.id.namespace.clone())
                 .or_default()
                 .push(i);
+            let labels = by_label.entry(p.id.namespace.clone()).or_default();
             for (k, v) in &p.labels {
-                by_label
-                    .entry((p.id.namespace.clone(), k.clone(), v.clone()))
+                labels
+                    .entry(k.clone())
+                    .or_default()
+                    .entry(v.clone())
                     .or_default()
                     .push(i);
             }
@@ -234,11 +239,11 @@ impl PodIndex {
             self.by_namespace.get(namespace)
         } else {
             let mut shortest: Option<&Vec<usize>> = None;
+            let Some(labels) = self.by_label.get(namespace) else {
+                return Vec::new();
+            };
             for (k, v) in &upstream.match_labels {
-                match self
-                    .by_label
-                    .get(&(namespace.clone(), k.clone(), v.clone()))
-                {
+                match labels.get(k).and_then(|values| values.get(v)) {
                     None => return Vec::new(),
                     Some(list) if shortest.is_none_or(|s| list.len() < s.len()) => {
                         shortest = Some(list)
