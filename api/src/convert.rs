@@ -68,6 +68,18 @@ pub fn model_route(mr: &ModelRoute) -> Result<core::Route, FieldErrors> {
         errs.push("metadata.name", "must not be empty");
     }
     let spec = &mr.spec;
+    for (i, p) in spec.parent_refs.iter().enumerate() {
+        let k = parent_ref_key(p, &id.namespace);
+        if let Some(first) = spec.parent_refs[..i]
+            .iter()
+            .position(|o| parent_ref_key(o, &id.namespace) == k)
+        {
+            errs.push(
+                format!("spec.parentRefs[{i}]"),
+                format!("duplicate of spec.parentRefs[{first}]"),
+            );
+        }
+    }
     let parents = spec
         .parent_refs
         .iter()
@@ -93,14 +105,37 @@ pub fn model_route(mr: &ModelRoute) -> Result<core::Route, FieldErrors> {
     errs.into_result(route)
 }
 
+/// A ModelRoute parentRef with its defaults applied, the one place they are: group
+/// (`gateway.networking.k8s.io`), kind (`Gateway`), namespace (the route's), name,
+/// sectionName (empty is none) and port.
+pub type ParentRefKey<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<i32>,
+);
+
+/// `p` with its defaults applied, for a route in `route_namespace`.
+pub fn parent_ref_key<'a>(p: &'a ParentReference, route_namespace: &'a str) -> ParentRefKey<'a> {
+    (
+        p.group.as_deref().unwrap_or(GATEWAY_GROUP),
+        p.kind.as_deref().unwrap_or("Gateway"),
+        p.namespace.as_deref().unwrap_or(route_namespace),
+        p.name.as_str(),
+        p.section_name.as_deref().filter(|s| !s.is_empty()),
+        p.port,
+    )
+}
+
 fn parent_ref(
     errs: &mut FieldErrors,
     path: &str,
     p: &ParentReference,
     route: &ObjectRef,
 ) -> Option<core::ParentRef> {
-    let group = p.group.as_deref().unwrap_or(GATEWAY_GROUP);
-    let kind = p.kind.as_deref().unwrap_or("Gateway");
+    let (group, kind, ..) = parent_ref_key(p, &route.namespace);
     if group != GATEWAY_GROUP || kind != "Gateway" {
         let shown = if group.is_empty() {
             kind.to_owned()
@@ -499,6 +534,15 @@ pub fn inference_pool_v1(
             0
         }
     };
+    // The first port is served; the others must be ports too (an endpoint picker may choose
+    // them).
+    for (i, t) in p.spec.target_ports.iter().enumerate().skip(1) {
+        pool_port(
+            &mut errs,
+            &format!("spec.targetPorts[{i}].number"),
+            t.number,
+        );
+    }
     errs.into_result(core::InferencePool {
         id: object_ref(p),
         api: core::http_route::InferencePoolApi::V1,

@@ -149,6 +149,27 @@ pub fn fields_honored(unhonored: &FieldErrors) -> Condition {
     }
 }
 
+/// The status of a valid InferenceObjective: Accepted when its pool is served
+/// (`PoolNotFound` otherwise), and whether its fields are honored.
+pub fn inference_objective(pool_served: bool, unhonored: &FieldErrors) -> Vec<Condition> {
+    let accepted = if pool_served {
+        Condition::new(
+            types::ACCEPTED,
+            true,
+            reasons::ACCEPTED,
+            "objective accepted",
+        )
+    } else {
+        Condition::new(
+            types::ACCEPTED,
+            false,
+            reasons::POOL_NOT_FOUND,
+            "the InferencePool is not served",
+        )
+    };
+    vec![accepted, fields_honored(unhonored)]
+}
+
 /// The status of a valid ModelRoute.
 ///
 /// Accepted: outside gateway mode a route with parentRefs is not served (`GatewayAPIDisabled`);

@@ -3,7 +3,7 @@
 //! the admission webhook (a warning) say so instead of accepting it silently. When a field's
 //! feature lands, its entry here goes.
 
-use crate::{Backend, FieldErrors, ModelServer, Protocol, Route};
+use crate::{Backend, FieldErrors, InferenceObjective, ModelServer, Protocol, Route};
 
 /// The fields of `route` that are not honored yet.
 pub fn model_route(route: &Route) -> FieldErrors {
@@ -22,6 +22,18 @@ pub fn model_route(route: &Route) -> FieldErrors {
                 );
             }
         }
+    }
+    out
+}
+
+/// The fields of `objective` that are not honored yet.
+pub fn inference_objective(objective: &InferenceObjective) -> FieldErrors {
+    let mut out = FieldErrors::new();
+    if objective.priority != 0 {
+        out.push(
+            "spec.priority",
+            "requests are not queued or shed by priority yet: every objective is served alike",
+        );
     }
     out
 }

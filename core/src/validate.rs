@@ -54,9 +54,34 @@ pub fn route(route: &Route) -> FieldErrors {
             ),
         );
     }
+    let lora = !route.lora_adapters.is_empty();
     for (i, rule) in route.rules.iter().enumerate() {
         let path = format!("spec.rules[{i}].targetModels");
         let targets = rule.targets();
+        // All weights 0 cannot send traffic anywhere: invalid, never a silent fall-through.
+        // (A rule without targets is reported by the conversion.)
+        if !targets.is_empty() && targets.iter().all(|t| t.weight == 0) {
+            errs.push(
+                &path,
+                "total weight must be greater than 0, got 0 (every target has weight 0)",
+            );
+        }
+        if lora {
+            for (j, t) in targets.iter().enumerate() {
+                if let Backend::ExternalProvider(provider) = &t.backend
+                    && !provider.name.is_empty()
+                {
+                    errs.push(
+                        format!("{path}[{j}].externalModelProviderName"),
+                        format!(
+                            "a route with loraAdapters cannot target external model provider \
+                             {:?}: only ModelServers serve LoRA adapters",
+                            provider.name
+                        ),
+                    );
+                }
+            }
+        }
         for (j, t) in targets.iter().enumerate() {
             if t.weight > MAX_WEIGHT {
                 errs.push(

@@ -191,6 +191,8 @@ pub struct StatusInputs {
     pub addresses: Vec<String>,
     /// InferenceModels (gateway mode).
     pub inference_models: Vec<kthena_core::InferenceModel>,
+    /// InferenceObjectives (inference extension).
+    pub objectives: Vec<kthena_core::InferenceObjective>,
     /// Whether the Inference Extension kinds are served.
     pub inference_extension: bool,
     /// `--controller-name`.

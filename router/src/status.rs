@@ -369,6 +369,21 @@ impl Sources<'_> {
         }
     }
 
+    fn inference_objectives(&self, out: &mut Vec<ObjectStatus>) {
+        for o in &self.inputs.objectives {
+            let generation = self.generation(StatusKind::InferenceObjective, &o.id);
+            let pool_served = self
+                .pools
+                .contains_key(&PoolKey::InferencePool(o.pool.0, o.pool.1.clone()));
+            let cs = status::inference_objective(
+                pool_served,
+                &kthena_core::unhonored::inference_objective(o),
+            );
+            let status = json!({"conditions": conditions(&cs, generation)});
+            out.push(self.entry(StatusKind::InferenceObjective, &o.id, status));
+        }
+    }
+
     fn inference_models(&self, out: &mut Vec<ObjectStatus>) {
         let owners = kthena_core::inference_model::owners(&self.inputs.inference_models);
         for m in &self.inputs.inference_models {
@@ -439,6 +454,7 @@ pub fn report(sources: Sources<'_>) -> Vec<ObjectStatus> {
     sources.upstreams(&mut out);
     sources.inference_pools(&mut out);
     sources.inference_models(&mut out);
+    sources.inference_objectives(&mut out);
     sources.invalid(&mut out);
     out.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
     out

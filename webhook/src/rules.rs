@@ -33,6 +33,9 @@ pub fn warnings(object: &Object) -> Vec<String> {
         Object::ModelServer(s) => convert::model_server(s)
             .map(|s| kthena_core::unhonored::model_server(&s))
             .unwrap_or_default(),
+        Object::InferenceObjective(o) => convert::inference_objective(o)
+            .map(|o| kthena_core::unhonored::inference_objective(&o))
+            .unwrap_or_default(),
         _ => FieldErrors::new(),
     };
     fields
@@ -71,16 +74,6 @@ pub fn review(
         Object::ModelServer(s) => errs.extend(convert::model_server(s).err().unwrap_or_default()),
         Object::InferencePool(p) => {
             errs.extend(convert::inference_pool_v1(p).err().unwrap_or_default());
-            // The conversion serves (and checks) the first port only; the others are still
-            // endpoints the Endpoint Picker may choose.
-            for (i, port) in p.spec.target_ports.iter().enumerate().skip(1) {
-                if !(1..=65535).contains(&port.number) {
-                    errs.push(
-                        format!("spec.targetPorts[{i}].number"),
-                        format!("must be between 1 and 65535, got {}", port.number),
-                    );
-                }
-            }
         }
         Object::InferencePoolV1alpha2(p) => {
             errs.extend(

@@ -257,9 +257,9 @@ fn every_problem_of_a_route_is_reported_not_only_the_first() {
         paths,
         [
             "spec.loraAdapters[1]",
-            "spec.rules[1].targetModels[0].weight",
             "spec.rules[0].targetModels",
             "spec.rules[0].targetModels[0].externalModelProviderName",
+            "spec.rules[1].targetModels[0].weight",
         ],
         "{err}"
     );

@@ -344,6 +344,7 @@ impl Handler<Apply> for Index {
                 invalid: config.invalid,
                 addresses: config.addresses,
                 inference_models: config.inference_models.clone(),
+                objectives: config.objectives.clone(),
                 inference_extension: config.inference_extension,
                 controller_name: config.controller_name,
                 unhonored_servers,

@@ -112,7 +112,8 @@ enum Part {
     },
     HttpRoute {
         tracked: Tracked,
-        route: Option<(kthena_core::gateway::ParentedHttpRoute, ParentRefsOf)>,
+        route: Option<kthena_core::gateway::ParentedHttpRoute>,
+        parent_refs: ParentRefsOf,
         object: Arc<gateway_api::apis::standard::httproutes::HttpRoute>,
     },
     ReferenceGrant(kthena_core::reference_grant::ReferenceGrant),
@@ -247,13 +248,12 @@ impl Converted {
             }
             Object::HttpRoute(r) if gw.enabled => {
                 let id = convert::object_ref(r.as_ref());
+                let refs = r.spec.parent_refs.as_deref().unwrap_or_default();
+                // Kept for an invalid route too: its status is written per parent.
+                let parent_refs = spec_parent_refs(refs, &id);
                 let result = convert::http_route::http_route(&r).map(|route| {
-                    let refs = r.spec.parent_refs.as_deref().unwrap_or_default();
                     let parents = convert::gateway_parents(refs, &id);
-                    (
-                        kthena_core::gateway::ParentedHttpRoute { route, parents },
-                        spec_parent_refs(refs, &id),
-                    )
+                    kthena_core::gateway::ParentedHttpRoute { route, parents }
                 });
                 let (tracked, route) = tracked(
                     StatusKind::HttpRoute,
@@ -264,6 +264,7 @@ impl Converted {
                 Part::HttpRoute {
                     tracked,
                     route,
+                    parent_refs,
                     object: Arc::from(r),
                 }
             }
@@ -491,15 +492,15 @@ pub fn combine<'a>(
             Part::HttpRoute {
                 tracked,
                 route,
+                parent_refs,
                 object,
             } => {
                 config.dump.httproutes.push(object.clone());
-                if let Some((route, refs)) = route {
-                    config
-                        .parent_refs
-                        .insert((StatusKind::HttpRoute, tracked.id.clone()), refs.clone());
-                    config.http_routes.push(route.clone());
-                }
+                config.parent_refs.insert(
+                    (StatusKind::HttpRoute, tracked.id.clone()),
+                    parent_refs.clone(),
+                );
+                config.http_routes.extend(route.clone());
             }
             Part::ReferenceGrant(g) => grants.push(g.clone()),
             Part::Secret(id, secret) => {

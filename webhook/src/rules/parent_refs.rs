@@ -1,32 +1,11 @@
-//! ModelRoute `parentRefs`: no reference twice, and a `sectionName` or `port` names a listener
-//! of the referenced Gateway when that Gateway exists. (Group, kind and port range are checked
-//! by the conversion.)
+//! ModelRoute `parentRefs`: a `sectionName` or `port` names a listener of the referenced Gateway
+//! when that Gateway exists. (Duplicates, group, kind and port range are checked by the
+//! conversion.)
 
 use gateway_api::apis::standard::gateways::Gateway;
 use kthena_api::convert::{self, GATEWAY_GROUP};
-use kthena_api::modelroute::{ModelRoute, ParentReference};
+use kthena_api::modelroute::ModelRoute;
 use kthena_core::{FieldErrors, ObjectRef};
-
-/// A parentRef with its defaults applied: group, kind, namespace, name, sectionName, port.
-type Key<'a> = (
-    &'a str,
-    &'a str,
-    &'a str,
-    &'a str,
-    Option<&'a str>,
-    Option<i32>,
-);
-
-fn key<'a>(p: &'a ParentReference, route_namespace: &'a str) -> Key<'a> {
-    (
-        p.group.as_deref().unwrap_or(GATEWAY_GROUP),
-        p.kind.as_deref().unwrap_or("Gateway"),
-        p.namespace.as_deref().unwrap_or(route_namespace),
-        p.name.as_str(),
-        p.section_name.as_deref().filter(|s| !s.is_empty()),
-        p.port,
-    )
-}
 
 /// Problems of `route`'s parentRefs, given the Gateways that exist.
 pub(super) fn check(route: &ModelRoute, gateways: &[Gateway]) -> FieldErrors {
@@ -35,12 +14,14 @@ pub(super) fn check(route: &ModelRoute, gateways: &[Gateway]) -> FieldErrors {
     let refs = &route.spec.parent_refs;
     for (i, p) in refs.iter().enumerate() {
         let path = format!("spec.parentRefs[{i}]");
-        let k = key(p, &id.namespace);
-        if let Some(first) = refs[..i].iter().position(|o| key(o, &id.namespace) == k) {
-            errs.push(&path, format!("duplicate of spec.parentRefs[{first}]"));
+        // A duplicate is reported by the conversion.
+        if refs[..i].iter().any(|o| {
+            convert::parent_ref_key(o, &id.namespace) == convert::parent_ref_key(p, &id.namespace)
+        }) {
             continue;
         }
-        let (group, kind, namespace, name, section, port) = k;
+        let (group, kind, namespace, name, section, port) =
+            convert::parent_ref_key(p, &id.namespace);
         if group != GATEWAY_GROUP || kind != "Gateway" {
             continue;
         }
