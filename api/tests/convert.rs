@@ -303,3 +303,32 @@ fn fields_not_honored_yet_are_named_with_their_paths() {
         }
     }
 }
+
+#[test]
+fn rules_the_router_and_the_webhook_share_are_made_by_the_conversion() {
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "  modelName: m\n  rules:\n  - targetModels:\n    - {modelServerName: a, weight: 0}\n    - {modelServerName: b, weight: 0}\n",
+            &[
+                "spec.rules[0].targetModels: total weight must be greater than 0, got 0 (every target has weight 0)",
+            ],
+        ),
+        (
+            "  loraAdapters: [l]\n  rules:\n  - targetModels: [{externalModelProviderName: p}]\n",
+            &[
+                "spec.rules[0].targetModels[0].externalModelProviderName: a route with loraAdapters cannot target external model provider \"p\": only ModelServers serve LoRA adapters",
+            ],
+        ),
+        (
+            "  modelName: m\n  parentRefs: [{name: g}, {name: g, namespace: team, kind: Gateway}]\n  rules:\n  - targetModels: [{modelServerName: a}]\n",
+            &["spec.parentRefs[1]: duplicate of spec.parentRefs[0]"],
+        ),
+        (
+            "  modelName: m\n  rules:\n  - targetModels:\n    - {modelServerName: a, weight: 0}\n    - {modelServerName: b, weight: 1}\n",
+            &[],
+        ),
+    ];
+    for (spec, want) in cases {
+        assert_eq!(route_errors(spec), want, "{spec}");
+    }
+}
