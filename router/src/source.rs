@@ -113,3 +113,20 @@ pub struct TlsSecret {
     /// Private key.
     pub key_pem: Vec<u8>,
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::GatewayOptions;
+
+    /// Options without the Gateway API, as the unit tests of the sources use them.
+    pub(crate) fn options() -> GatewayOptions {
+        GatewayOptions {
+            enabled: false,
+            controller_name: "volcano.sh/kthena-router".into(),
+            namespace: "kthena".into(),
+            port: 8080,
+            inference_extension: false,
+            addresses: vec![],
+        }
+    }
+}

@@ -463,14 +463,7 @@ mod tests {
     use super::*;
 
     fn options() -> GatewayOptions {
-        GatewayOptions {
-            enabled: false,
-            controller_name: "volcano.sh/kthena-router".into(),
-            namespace: "kthena".into(),
-            port: 8080,
-            inference_extension: false,
-            addresses: vec![],
-        }
+        crate::source::tests::options()
     }
 
     fn route(name: &str, model: &str) -> String {
