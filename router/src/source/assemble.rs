@@ -1,10 +1,11 @@
 //! Objects -> one [`Config`]: the step both sources share (the manifest folder and the
 //! Kubernetes watchers), through the one api -> core conversion.
 //!
-//! Every object is converted on its own. An object that does not convert is left out and
-//! reported as a [`Problem`] (with its field paths); the standalone source refuses a folder
-//! with problems, the Kubernetes source serves the rest and writes the problem into the
-//! object's status.
+//! Every object is converted on its own, once ([`Converted::new`]); the sources keep the
+//! conversions and reconvert an object only when it changes (a changed file, a new
+//! `resourceVersion`). [`combine`] builds a configuration from converted objects. An object
+//! that does not convert is left out and reported as a [`Problem`] (with its field paths);
+//! its status says why, and the folder source lets its last valid version stand in.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
