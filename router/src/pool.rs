@@ -221,16 +221,6 @@ impl PodIndex {
         }
     }
 
-    /// Number of Pods.
-    pub fn len(&self) -> usize {
-        self.pods.len()
-    }
-
-    /// True when there are no Pods.
-    pub fn is_empty(&self) -> bool {
-        self.pods.is_empty()
-    }
-
     /// The Pods `upstream` selects (namespace and every matchLabel), in Pod name order.
     pub fn selected(&self, upstream: &Upstream) -> Vec<PodInfo> {
         let namespace = &upstream.key.id().namespace;

@@ -14,14 +14,15 @@ pub(super) fn check(route: &ModelRoute, gateways: &[Gateway]) -> FieldErrors {
     let refs = &route.spec.parent_refs;
     for (i, p) in refs.iter().enumerate() {
         let path = format!("spec.parentRefs[{i}]");
+        let k = convert::parent_ref_key(p, &id.namespace);
         // A duplicate is reported by the conversion.
-        if refs[..i].iter().any(|o| {
-            convert::parent_ref_key(o, &id.namespace) == convert::parent_ref_key(p, &id.namespace)
-        }) {
+        if refs[..i]
+            .iter()
+            .any(|o| convert::parent_ref_key(o, &id.namespace) == k)
+        {
             continue;
         }
-        let (group, kind, namespace, name, section, port) =
-            convert::parent_ref_key(p, &id.namespace);
+        let (group, kind, namespace, name, section, port) = k;
         if group != GATEWAY_GROUP || kind != "Gateway" {
             continue;
         }
