@@ -548,6 +548,10 @@ pub fn inference_pool_v1(
         api: core::http_route::InferencePoolApi::V1,
         match_labels: p.spec.selector.match_labels.clone(),
         port,
+        protocol: match p.spec.app_protocol {
+            crate::inference::v1::AppProtocol::Http => core::Protocol::Http,
+            crate::inference::v1::AppProtocol::H2c => core::Protocol::H2c,
+        },
         endpoint_picker: p
             .spec
             .endpoint_picker_ref
@@ -573,6 +577,7 @@ pub fn inference_pool_v1alpha2(
         api: core::http_route::InferencePoolApi::V1Alpha2,
         match_labels: p.spec.selector.clone(),
         port,
+        protocol: core::Protocol::Http,
         endpoint_picker: Some(p.spec.extension_ref.name.clone()).filter(|n| !n.is_empty()),
     })
 }
@@ -733,7 +738,12 @@ pub fn service(s: &k8s_openapi::api::core::v1::Service) -> Result<core::Service,
                 _ => TargetPort::Name(name.clone()),
             },
         };
-        ports.push(ServicePort { port, target });
+        let protocol = core::Protocol::from_app_protocol(p.app_protocol.as_deref());
+        ports.push(ServicePort {
+            port,
+            target,
+            protocol,
+        });
     }
     errs.into_result(core::Service {
         id: object_ref(s),

@@ -275,11 +275,7 @@ fn fields_not_honored_yet_are_named_with_their_paths() {
     let server = kthena_api::convert::model_server(&server).expect("converts");
     assert_eq!(
         paths(unhonored::model_server(&server)),
-        [
-            "spec.workloadSelector.pdGroup",
-            "spec.kvConnector",
-            "spec.workloadPort.protocol"
-        ]
+        ["spec.workloadSelector.pdGroup", "spec.kvConnector"]
     );
     for file in [
         "modelroute-simple.yaml",
@@ -331,4 +327,49 @@ fn rules_the_router_and_the_webhook_share_are_made_by_the_conversion() {
     for (spec, want) in cases {
         assert_eq!(route_errors(spec), want, "{spec}");
     }
+}
+
+#[test]
+fn upstream_protocol_follows_the_backends_protocol_fields() {
+    use kthena_core::Protocol;
+    let server = |proto: &str| {
+        convert::model_server(&server(&format!(
+            "  inferenceEngine: vLLM\n  workloadSelector:\n    matchLabels: {{app: x}}\n  \
+             workloadPort: {{port: 8000{proto}}}\n"
+        )))
+        .expect("valid server")
+        .protocol
+    };
+    assert_eq!(server(""), Protocol::Http);
+    assert_eq!(server(", protocol: http"), Protocol::Http);
+    assert_eq!(server(", protocol: https"), Protocol::Https);
+
+    let pool = |proto: &str| {
+        let p: kthena_api::inference::v1::InferencePool = serde_norway::from_str(&format!(
+            "apiVersion: inference.networking.k8s.io/v1\nkind: InferencePool\nmetadata: {{name: p, namespace: default}}\n\
+             spec:\n  selector: {{matchLabels: {{app: x}}}}\n  targetPorts: [{{number: 8000}}]\n{proto}"
+        ))
+        .expect("pool parses");
+        convert::inference_pool_v1(&p).expect("valid pool").protocol
+    };
+    assert_eq!(pool(""), Protocol::Http);
+    assert_eq!(pool("  appProtocol: http\n"), Protocol::Http);
+    assert_eq!(pool("  appProtocol: kubernetes.io/h2c\n"), Protocol::H2c);
+
+    let service: k8s_openapi::api::core::v1::Service = serde_norway::from_str(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: default}\n\
+         spec:\n  selector: {app: x}\n  ports:\n  - {port: 80, targetPort: 8000}\n  \
+         - {port: 81, appProtocol: kubernetes.io/h2c}\n  - {port: 82, appProtocol: kubernetes.io/ws}\n",
+    )
+    .expect("service parses");
+    let s = convert::service(&service).expect("valid service");
+    let protocols: Vec<_> = s.ports.iter().map(|p| (p.port, p.protocol)).collect();
+    assert_eq!(
+        protocols,
+        [
+            (80, Protocol::Http),
+            (81, Protocol::H2c),
+            (82, Protocol::Http)
+        ]
+    );
 }

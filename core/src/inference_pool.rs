@@ -17,6 +17,8 @@ pub struct InferencePool {
     pub match_labels: BTreeMap<String, String>,
     /// `targetPorts[0].number` (v1) / `targetPortNumber` (v1alpha2).
     pub port: u16,
+    /// `spec.appProtocol` (v1; v1alpha2 has none): HTTP/1.1 or h2c.
+    pub protocol: crate::Protocol,
     /// The endpoint picker extension the pool names (`endpointPickerRef` / `extensionRef`),
     /// which this router does not call: it picks endpoints itself.
     pub endpoint_picker: Option<String>,

@@ -56,14 +56,29 @@ pub enum Engine {
     Sglang,
 }
 
-/// `spec.workloadPort.protocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the router talks to a backend's Pods: ModelServer `spec.workloadPort.protocol`
+/// (`http`, `https`), InferencePool `spec.appProtocol` and Service `ports[].appProtocol`
+/// (`kubernetes.io/h2c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Protocol {
-    /// Plain HTTP (default).
+    /// HTTP/1.1 over plain TCP (default).
     #[default]
     Http,
-    /// HTTPS.
+    /// HTTP over TLS (HTTP/1.1, or HTTP/2 when the Pod offers it by ALPN).
     Https,
+    /// HTTP/2 over plain TCP with prior knowledge (`kubernetes.io/h2c`).
+    H2c,
+}
+
+impl Protocol {
+    /// The protocol of a Kubernetes `appProtocol` (Service port, InferencePool): only
+    /// `kubernetes.io/h2c` changes how the router speaks; anything else is HTTP/1.1.
+    pub fn from_app_protocol(app_protocol: Option<&str>) -> Self {
+        match app_protocol {
+            Some("kubernetes.io/h2c") => Self::H2c,
+            _ => Self::Http,
+        }
+    }
 }
 
 /// `spec.trafficPolicy.retry`.

@@ -21,6 +21,8 @@ pub struct ServicePort {
     pub port: u16,
     /// `targetPort` (defaults to `port`).
     pub target: TargetPort,
+    /// `appProtocol`: `kubernetes.io/h2c` means HTTP/2 with prior knowledge.
+    pub protocol: crate::Protocol,
 }
 
 /// A Service, converted.

@@ -3,7 +3,7 @@
 //! the admission webhook (a warning) say so instead of accepting it silently. When a field's
 //! feature lands, its entry here goes.
 
-use crate::{Backend, FieldErrors, InferenceObjective, ModelServer, Protocol, Route};
+use crate::{Backend, FieldErrors, InferenceObjective, ModelServer, Route};
 
 /// The fields of `route` that are not honored yet.
 pub fn model_route(route: &Route) -> FieldErrors {
@@ -51,12 +51,6 @@ pub fn model_server(server: &ModelServer) -> FieldErrors {
         out.push(
             "spec.kvConnector",
             "KV connectors are not used yet (they matter with pdGroup only)",
-        );
-    }
-    if server.protocol == Protocol::Https {
-        out.push(
-            "spec.workloadPort.protocol",
-            "https to Pods is not done yet: requests are sent over plain HTTP",
         );
     }
     out

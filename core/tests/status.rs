@@ -646,6 +646,7 @@ fn inference_pool_parents_are_the_gateways_routing_to_it() {
         api: InferencePoolApi::V1,
         match_labels: [("app".to_owned(), "x".to_owned())].into(),
         port: 8000,
+        protocol: kthena_core::Protocol::Http,
         endpoint_picker: Some("live-epp".into()),
     };
     let routes = [

@@ -678,15 +678,7 @@ pub async fn try_post(
         .limit(16 << 20)
         .await
         .map_err(|e| format!("reading {url}: {e}"))?;
-    Ok(Answer {
-        status: resp.status().as_u16(),
-        pod: resp
-            .headers()
-            .get("x-mock-pod")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    })
+    Ok(Answer::new(resp.status().as_u16(), resp.headers(), &bytes))
 }
 
 /// [`try_post`] that is `Ok` only for a 200 answer.

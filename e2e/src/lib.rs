@@ -400,11 +400,29 @@ pub struct Answer {
     pub status: u16,
     /// `x-mock-pod` (which engine answered), if any.
     pub pod: Option<String>,
+    /// `x-mock-http-version`: the HTTP version the engine was spoken to with, if any.
+    pub http_version: Option<String>,
     /// Body.
     pub body: String,
 }
 
 impl Answer {
+    /// The answer of a response with `status`, `headers` and `body`.
+    pub fn new(status: u16, headers: &awc::http::header::HeaderMap, body: &[u8]) -> Self {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Self {
+            status,
+            pod: header("x-mock-pod"),
+            http_version: header("x-mock-http-version"),
+            body: String::from_utf8_lossy(body).into_owned(),
+        }
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
@@ -466,15 +484,7 @@ where
         .limit(16 << 20)
         .await
         .unwrap_or_else(|e| panic!("reading {url}: {e}"));
-    Answer {
-        status: resp.status().as_u16(),
-        pod: resp
-            .headers()
-            .get("x-mock-pod")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    Answer::new(resp.status().as_u16(), resp.headers(), &body)
 }
 
 /// A chat request body for `model`.

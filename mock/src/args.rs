@@ -1,11 +1,11 @@
 //! Command line of `kthena-mock`: every flag has a default and a `KTHENA_MOCK_*` env var.
 
-use std::{io::Write, net::SocketAddr, time::Duration};
+use std::{io::Write, net::SocketAddr, path::PathBuf, time::Duration};
 
 use actix_web::web;
 use anyhow::Context;
 use clap::Parser;
-use kthena_mock::{Config, State, duration::parse_duration};
+use kthena_mock::{Config, Listen, State, duration::parse_duration};
 use tracing_subscriber::EnvFilter;
 
 /// A vLLM-compatible mock inference engine for tests, benchmarks and demos.
@@ -51,6 +51,21 @@ pub struct Args {
     #[arg(long, env = "KTHENA_MOCK_POD_NAME", default_value = "mock")]
     pod_name: String,
 
+    /// Serve HTTPS with this certificate chain (PEM), as vLLM's `--ssl-certfile`; needs
+    /// `--ssl-keyfile`.
+    #[arg(long, env = "KTHENA_MOCK_SSL_CERTFILE")]
+    ssl_certfile: Option<PathBuf>,
+
+    /// Private key (PEM) of `--ssl-certfile`, as vLLM's `--ssl-keyfile`.
+    #[arg(long, env = "KTHENA_MOCK_SSL_KEYFILE")]
+    ssl_keyfile: Option<PathBuf>,
+
+    /// Also accept HTTP/2 with prior knowledge on plain TCP (h2c, what an
+    /// `appProtocol: kubernetes.io/h2c` backend speaks). Off, like vLLM, plain TCP is
+    /// HTTP/1.1 only. Over TLS, h2 and http/1.1 are offered by ALPN either way.
+    #[arg(long, env = "KTHENA_MOCK_HTTP2", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    http2: bool,
+
     /// HTTP worker threads.
     #[arg(long, env = "KTHENA_MOCK_WORKERS", default_value_t = 1)]
     workers: usize,
@@ -69,8 +84,21 @@ impl Args {
             tokens,
             failure_rate,
             pod_name,
+            ssl_certfile,
+            ssl_keyfile,
+            http2,
             workers,
         } = self;
+        let tls = match (ssl_certfile, ssl_keyfile) {
+            (Some(cert), Some(key)) => Some(
+                kthena_mock::tls::server_config(&cert, &key)
+                    .with_context(|| format!("--ssl-certfile {}", cert.display()))?,
+            ),
+            (None, None) => None,
+            _ => {
+                anyhow::bail!("--ssl-certfile and --ssl-keyfile go together: give both or neither")
+            }
+        };
         tracing_subscriber::fmt()
             .with_env_filter(
                 EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -103,7 +131,8 @@ impl Args {
         };
         tracing::info!(?config, workers, "starting");
         let state = web::Data::new(State::new(config)?);
-        let (addr, server) = kthena_mock::bind(listen, workers, state)
+        let how = Listen { tls, http2 };
+        let (addr, server) = kthena_mock::bind(listen, workers, how, state)
             .with_context(|| format!("cannot listen on {listen}"))?;
 
         let mut stdout = std::io::stdout().lock();

@@ -23,6 +23,7 @@ pub mod lora;
 pub mod metrics;
 pub mod openai;
 pub mod server;
+pub mod tls;
 
 pub use error::MockError;
-pub use server::{Config, State, bind, configure};
+pub use server::{Config, Listen, State, bind, configure};

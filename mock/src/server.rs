@@ -11,7 +11,7 @@ use std::{
 
 use actix_web::{
     App, HttpResponse, HttpServer,
-    dev::Server,
+    dev::{Server, Service as _},
     http::header::{HeaderName, HeaderValue},
     middleware::DefaultHeaders,
     web,
@@ -21,6 +21,9 @@ use crate::{MockError, completions, lora, metrics::Metrics};
 
 /// Header naming the mock instance that answered, so tests can tell endpoints apart.
 pub const POD_HEADER: &str = "x-mock-pod";
+/// Header telling the HTTP version the request arrived with (`HTTP/1.1`, `HTTP/2.0`), so tests
+/// see how the router spoke to the engine.
+pub const VERSION_HEADER: &str = "x-mock-http-version";
 
 /// How the mock behaves; built from the command line.
 #[derive(Debug, Clone)]
@@ -203,6 +206,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
     );
     cfg.app_data(state).service(
         web::scope("")
+            .wrap_fn(|req, srv| {
+                let version = HeaderValue::from_str(&format!("{:?}", req.version()));
+                let call = srv.call(req);
+                async move {
+                    let mut res = call.await?;
+                    if let Ok(v) = version {
+                        res.headers_mut()
+                            .insert(HeaderName::from_static(VERSION_HEADER), v);
+                    }
+                    Ok(res)
+                }
+            })
             .wrap(DefaultHeaders::new().add(pod))
             .route("/v1/chat/completions", web::post().to(completions::chat))
             .route("/v1/completions", web::post().to(completions::completion))
@@ -223,11 +238,22 @@ async fn metrics(state: web::Data<State>) -> HttpResponse {
     }
 }
 
+/// How the mock's port speaks.
+#[derive(Debug, Clone, Default)]
+pub struct Listen {
+    /// Serve HTTPS with this configuration (`--ssl-certfile`, `--ssl-keyfile`).
+    pub tls: Option<rustls::ServerConfig>,
+    /// Accept h2c (HTTP/2 with prior knowledge) on plain TCP too.
+    pub http2: bool,
+}
+
 /// Binds `listen` (port 0 picks a free port) with `workers` workers and TCP_NODELAY on
-/// accepted sockets. Returns the bound address and the server, which serves once awaited.
+/// accepted sockets, speaking as `how` says. Returns the bound address and the server, which
+/// serves once awaited.
 pub fn bind(
     listen: SocketAddr,
     workers: usize,
+    how: Listen,
     state: web::Data<State>,
 ) -> std::io::Result<(SocketAddr, Server)> {
     let server = HttpServer::new(move || {
@@ -235,8 +261,12 @@ pub fn bind(
         App::new().configure(move |cfg| configure(cfg, state))
     })
     .workers(workers.max(1))
-    .tcp_nodelay(true)
-    .bind(listen)?;
+    .tcp_nodelay(true);
+    let server = match (how.tls, how.http2) {
+        (Some(config), _) => server.bind_rustls_0_23(listen, config)?,
+        (None, true) => server.bind_auto_h2c(listen)?,
+        (None, false) => server.bind(listen)?,
+    };
     let addr = server.addrs().first().copied().ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::AddrNotAvailable,

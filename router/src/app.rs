@@ -49,6 +49,8 @@ pub struct RunOptions {
     pub tls: Option<crate::tls::files::CertPaths>,
     /// How often the TLS files are read again (0: never).
     pub tls_reload_interval: Duration,
+    /// How Pods spoken to over TLS are verified (`--pod-tls-*`).
+    pub pod_tls: crate::upstream::tls::PodTls,
     /// Serve `GET /metrics` on `--port` too.
     pub expose_metrics_on_router_port: bool,
     /// Kubernetes mode: client-side limit of API server requests.
@@ -110,6 +112,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         .transpose()
         .context("router TLS certificate (--tls-cert, --tls-key)")?
         .map(Arc::new);
+    let pod_tls = crate::upstream::tls::client_config(&opts.pod_tls)?;
     let access_log = opts.access_log.open()?;
     let client = match &opts.manifests {
         Some(_) => None,
@@ -129,6 +132,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         obs,
         max_body_bytes: opts.max_body_bytes,
         metrics: None,
+        pod_tls,
     };
 
     // Bind every port first, so a port in use fails the start and nothing half-runs.

@@ -93,6 +93,15 @@ pub struct Args {
     /// pair are served from the next handshake on (0: never).
     #[arg(long, env = "KTHENA_ROUTER_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = duration)]
     pub tls_reload_interval: Duration,
+    /// CA certificates (PEM) that Pods served over TLS (`workloadPort.protocol: https`) must
+    /// present a chain to. Unset: their certificates are not verified (Pods are dialled by IP
+    /// and usually hold self-signed certificates; Kthena itself sends them plain HTTP).
+    #[arg(long, env = "KTHENA_ROUTER_POD_TLS_CA_FILE", value_parser = path_or_empty())]
+    pub pod_tls_ca_file: Option<PathBuf>,
+    /// The name a Pod's certificate must carry, instead of the Pod's IP; needs
+    /// `--pod-tls-ca-file`.
+    #[arg(long, env = "KTHENA_ROUTER_POD_TLS_SERVER_NAME")]
+    pub pod_tls_server_name: Option<String>,
     /// Also serve the Prometheus `GET /metrics` on `--port` (it is always on `--metrics-port`).
     #[arg(long, env = "KTHENA_ROUTER_EXPOSE_METRICS_ON_ROUTER_PORT", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub expose_metrics_on_router_port: bool,
@@ -168,6 +177,8 @@ impl Args {
             tls_cert,
             tls_key,
             tls_reload_interval,
+            pod_tls_ca_file,
+            pod_tls_server_name,
             expose_metrics_on_router_port,
             kube_api_qps,
             kube_api_burst,
@@ -202,6 +213,10 @@ impl Args {
             },
             tls,
             tls_reload_interval,
+            pod_tls: crate::upstream::tls::PodTls {
+                ca_file: set(pod_tls_ca_file.as_ref()).cloned(),
+                server_name: pod_tls_server_name.filter(|n| !n.is_empty()),
+            },
             expose_metrics_on_router_port,
             kube_api: ApiLimit {
                 qps: kube_api_qps,
@@ -257,6 +272,8 @@ mod tests {
                 "expose_metrics_on_router_port",
                 "KTHENA_ROUTER_EXPOSE_METRICS_ON_ROUTER_PORT",
             ),
+            ("pod_tls_ca_file", "KTHENA_ROUTER_POD_TLS_CA_FILE"),
+            ("pod_tls_server_name", "KTHENA_ROUTER_POD_TLS_SERVER_NAME"),
             ("kube_api_qps", "KTHENA_ROUTER_KUBE_API_QPS"),
             ("kube_api_burst", "KTHENA_ROUTER_KUBE_API_BURST"),
             ("access_log_output", "ACCESS_LOG_OUTPUT"),

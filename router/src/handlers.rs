@@ -15,6 +15,7 @@ use crate::exchange::{Exchange, Observability};
 use crate::pool::PoolKey;
 use crate::proxy::{self, Outbound};
 use crate::state::Shared;
+use crate::upstream::Clients;
 
 /// What every worker's handlers share.
 #[derive(Debug, Clone)]
@@ -28,10 +29,12 @@ pub struct RouterContext {
     /// The registry `GET /metrics` renders on this port (`--expose-metrics-on-router-port`,
     /// `--port` only); None: `/metrics` is an ordinary path.
     pub metrics: Option<prometheus::Registry>,
+    /// TLS toward Pods (`workloadPort.protocol: https`), for each worker's clients.
+    pub pod_tls: Arc<rustls::ClientConfig>,
 }
 
 /// Registers the router's routes. The app must carry `web::Data<RouterContext>` and a
-/// per-worker `web::Data<awc::Client>`.
+/// per-worker `web::Data<upstream::Clients>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // A static scope and a default service: a `{tail:.*}` pattern would run a regex per request.
     cfg.route("/healthz", web::get().to(healthz))
@@ -53,7 +56,7 @@ async fn v1(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<RouterContext>,
-    client: web::Data<awc::Client>,
+    client: web::Data<Clients>,
 ) -> HttpResponse {
     infer(req, payload, ctx, client).await
 }
@@ -63,7 +66,7 @@ async fn metrics(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<RouterContext>,
-    client: web::Data<awc::Client>,
+    client: web::Data<Clients>,
 ) -> HttpResponse {
     match &ctx.metrics {
         Some(registry) => HttpResponse::Ok()
@@ -119,7 +122,7 @@ async fn infer(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<RouterContext>,
-    client: web::Data<awc::Client>,
+    client: web::Data<Clients>,
 ) -> HttpResponse {
     let protocol = match req.version() {
         actix_web::http::Version::HTTP_2 => "HTTP/2",
@@ -145,7 +148,7 @@ async fn route(
     req: &HttpRequest,
     payload: web::Payload,
     ctx: &RouterContext,
-    client: &awc::Client,
+    client: &Clients,
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
     let body = match read_body(req, payload, ctx.max_body_bytes).await {
@@ -238,7 +241,7 @@ async fn to_model_server(
     view: &BodyView,
     selection: kthena_core::Selection<'_>,
     ctx: &RouterContext,
-    client: &awc::Client,
+    client: &Clients,
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
     ex.set_model_label(&view.model);
@@ -315,7 +318,7 @@ async fn to_http_route(
     sel: kthena_core::http_route::HttpSelection<'_>,
     listener_port: u16,
     ctx: &RouterContext,
-    client: &awc::Client,
+    client: &Clients,
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
     use kthena_core::http_route::{BackendTarget, Filter};

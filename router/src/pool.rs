@@ -54,6 +54,8 @@ pub struct Upstream {
     pub match_labels: BTreeMap<String, String>,
     /// Port on each Pod.
     pub port: u16,
+    /// How the Pods are spoken to.
+    pub protocol: kthena_core::Protocol,
     /// A named container port instead of `port` (Service `targetPort` by name): Pods without
     /// it are not endpoints.
     pub port_name: Option<String>,
@@ -82,6 +84,7 @@ impl From<ModelServer> for Upstream {
             key: PoolKey::ModelServer(s.id),
             match_labels: s.match_labels,
             port: s.port,
+            protocol: s.protocol,
             port_name: None,
             model: s.model,
             timeout: s.timeout,
@@ -96,6 +99,7 @@ impl From<InferencePool> for Upstream {
             key: PoolKey::InferencePool(p.api, p.id),
             match_labels: p.match_labels,
             port: p.port,
+            protocol: p.protocol,
             port_name: None,
             model: None,
             timeout: kthena_core::model_server::DEFAULT_TIMEOUT,
@@ -119,6 +123,7 @@ impl Upstream {
             key: PoolKey::Service(s.id.clone(), port),
             match_labels: selector,
             port: port_number,
+            protocol: entry.protocol,
             port_name,
             model: None,
             timeout: kthena_core::model_server::DEFAULT_TIMEOUT,
@@ -472,14 +477,17 @@ mod tests {
                 ServicePort {
                     port: 80,
                     target: TargetPort::Number(8000),
+                    protocol: kthena_core::Protocol::Http,
                 },
                 ServicePort {
                     port: 81,
                     target: TargetPort::Name("http".to_owned()),
+                    protocol: kthena_core::Protocol::Http,
                 },
                 ServicePort {
                     port: 82,
                     target: TargetPort::Name("grpc".to_owned()),
+                    protocol: kthena_core::Protocol::H2c,
                 },
             ],
         };

@@ -13,6 +13,7 @@ use crate::error::RouterError;
 use crate::exchange::Exchange;
 use crate::pool::InFlight;
 use crate::state::PoolCell;
+use crate::upstream::Clients;
 use crate::usage::{JsonCapture, SseFilter};
 
 /// Headers that describe one connection and are never forwarded (RFC 9110 §7.6.1), plus the
@@ -95,7 +96,7 @@ impl<'a> Outbound<'a> {
 /// Sends `out` to the least-loaded endpoint, retrying on another one as the ModelServer's
 /// retry policy allows, and answers with the streamed upstream response.
 pub async fn forward(
-    client: &awc::Client,
+    client: &Clients,
     out: Outbound<'_>,
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
@@ -120,7 +121,13 @@ pub async fn forward(
         ex.pod = endpoint.pod.to_string();
         ex.upstream_active();
         let timeout = out.attempt_timeout.unwrap_or(snap.upstream.timeout);
-        let request = build_request(client, &out, endpoint.addr, &ex.request_id);
+        let request = build_request(
+            client,
+            snap.upstream.protocol,
+            &out,
+            endpoint.addr,
+            &ex.request_id,
+        );
         let last = attempt + 1 == attempts;
         match actix_rt::time::timeout(timeout, request.send_body(out.body.clone())).await {
             Err(_) => {
@@ -143,18 +150,20 @@ pub async fn forward(
 }
 
 fn build_request(
-    client: &awc::Client,
+    clients: &Clients,
+    protocol: kthena_core::Protocol,
     out: &Outbound<'_>,
     addr: SocketAddr,
     request_id: &str,
 ) -> awc::ClientRequest {
+    let (client, scheme) = clients.for_protocol(protocol);
     let req = out.req;
     let uri = req.uri();
     let target = match (&out.path, uri.query()) {
-        (Some(path), Some(q)) => format!("http://{addr}{path}?{q}"),
-        (Some(path), None) => format!("http://{addr}{path}"),
+        (Some(path), Some(q)) => format!("{scheme}://{addr}{path}?{q}"),
+        (Some(path), None) => format!("{scheme}://{addr}{path}"),
         (None, _) => format!(
-            "http://{addr}{}",
+            "{scheme}://{addr}{}",
             uri.path_and_query().map_or("/", |p| p.as_str())
         ),
     };

@@ -85,7 +85,12 @@ fn context_with(ready: bool, access_log: AccessLog, expose_metrics: bool) -> Rou
         obs,
         max_body_bytes: 64,
         metrics: expose_metrics.then_some(registry),
+        pod_tls: pod_tls(),
     }
+}
+
+fn pod_tls() -> Arc<rustls::ClientConfig> {
+    kthena_router::upstream::tls::client_config(&Default::default()).expect("default pod TLS")
 }
 
 macro_rules! app {
@@ -93,7 +98,9 @@ macro_rules! app {
         test::init_service(
             App::new()
                 .app_data(web::Data::new($ctx))
-                .app_data(web::Data::new(kthena_router::upstream::client()))
+                .app_data(web::Data::new(kthena_router::upstream::Clients::new(
+                    pod_tls(),
+                )))
                 .configure(handlers::configure),
         )
         .await

@@ -90,6 +90,8 @@ fn context(expose_metrics: bool) -> RouterContext {
         obs,
         max_body_bytes: 1024,
         metrics: expose_metrics.then_some(registry),
+        pod_tls: kthena_router::upstream::tls::client_config(&Default::default())
+            .expect("default pod TLS"),
     }
 }
 

@@ -57,6 +57,7 @@ impl Actor for Listener {
         };
         self.addr = socket.local_addr().ok();
         let data = web::Data::new(self.ctx.clone());
+        let pod_tls = self.ctx.pod_tls.clone();
         let server = HttpServer::new(move || {
             // The factory runs once on each worker thread: flush its access log lines there.
             actix_rt::spawn(async {
@@ -68,7 +69,7 @@ impl Actor for Listener {
             });
             App::new()
                 .app_data(data.clone())
-                .app_data(web::Data::new(upstream::client()))
+                .app_data(web::Data::new(upstream::Clients::new(pod_tls.clone())))
                 .configure(handlers::configure)
         })
         .workers(self.workers)
