@@ -266,7 +266,7 @@ pub struct NameConflict {
 /// preferred for the name, as in Kthena; each newer one is listed once, with the first name
 /// found.
 pub fn model_name_conflicts(
-    routes: &[Route],
+    routes: &[impl std::borrow::Borrow<Route>],
     gateway_mode: bool,
     listeners: &[ListenerRef],
 ) -> Vec<NameConflict> {
@@ -289,6 +289,7 @@ pub fn model_name_conflicts(
     };
     let mut ordered: Vec<(&Route, Vec<&ListenerRef>)> = routes
         .iter()
+        .map(std::borrow::Borrow::borrow)
         .filter_map(|r| served(r).map(|ls| (r, ls)))
         .collect();
     ordered.sort_by(|a, b| a.0.order.cmp(&b.0.order));

@@ -13,6 +13,7 @@
 //! number of routes.
 
 use std::fmt;
+use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt};
 
@@ -77,8 +78,9 @@ pub struct Selection<'t> {
 /// An immutable, indexed set of routes. Build a new one when routes change.
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    /// Oldest first; an index here is a route's rank.
-    routes: Vec<Route>,
+    /// Oldest first; an index here is a route's rank. Shared with the configuration the
+    /// table was built from.
+    routes: Vec<Arc<Route>>,
     models: HashMap<String, Candidates>,
     loras: HashMap<String, Candidates>,
     skipped: Vec<Skipped>,
@@ -98,10 +100,14 @@ struct Candidates {
 
 impl RouteTable {
     /// Indexes `routes`. Routes must already be valid (see [`crate::validate::route`]).
-    pub fn build(routes: impl IntoIterator<Item = Route>, options: BuildOptions) -> Self {
+    pub fn build<R: Into<Arc<Route>>>(
+        routes: impl IntoIterator<Item = R>,
+        options: BuildOptions,
+    ) -> Self {
         let mut skipped = Vec::new();
-        let mut routes: Vec<Route> = routes
+        let mut routes: Vec<Arc<Route>> = routes
             .into_iter()
+            .map(Into::into)
             .filter(|r| {
                 let keep = options.gateway_mode || r.parents.is_empty();
                 if !keep {
@@ -223,7 +229,7 @@ impl RouteTable {
     }
 
     /// Every route in the table, oldest first.
-    pub fn routes(&self) -> &[Route] {
+    pub fn routes(&self) -> &[Arc<Route>] {
         &self.routes
     }
 

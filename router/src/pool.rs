@@ -1,6 +1,6 @@
 //! Endpoints of a ModelServer: which Pods serve it, and the least-loaded pick.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,6 +87,21 @@ impl From<ModelServer> for Upstream {
             protocol: s.protocol,
             port_name: None,
             model: s.model,
+            timeout: s.timeout,
+            retry: s.retry,
+        }
+    }
+}
+
+impl From<&ModelServer> for Upstream {
+    fn from(s: &ModelServer) -> Self {
+        Self {
+            key: PoolKey::ModelServer(s.id.clone()),
+            match_labels: s.match_labels.clone(),
+            port: s.port,
+            protocol: s.protocol,
+            port_name: None,
+            model: s.model.clone(),
             timeout: s.timeout,
             retry: s.retry,
         }
@@ -190,50 +205,130 @@ impl PodInfo {
 
 /// Every Pod, indexed by namespace and by label, so that finding a pool's Pods costs what it
 /// selects rather than every Pod (5,000 pools × 10,000 Pods was the whole cost of a change).
+/// It lives as long as the Index and takes one Pod at a time ([`PodIndex::apply`]).
 #[derive(Debug, Default)]
 pub struct PodIndex {
-    pods: Vec<PodInfo>,
-    by_namespace: HashMap<String, Vec<usize>>,
-    /// namespace -> label key -> label value -> Pods.
-    by_label: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>,
+    /// namespace -> Pod name -> Pod.
+    pods: HashMap<String, HashMap<String, Arc<PodInfo>>>,
+    /// namespace -> label key -> label value -> Pod names.
+    by_label: HashMap<String, HashMap<String, HashMap<String, HashSet<String>>>>,
+    len: usize,
+}
+
+/// What a Pod set changed: each Pod that is new, changed or gone, as it was and as it is.
+#[derive(Debug, Default)]
+pub struct PodChanges {
+    /// (before, after) of each changed Pod; `None` where it did not exist.
+    pub changed: Vec<(Option<Arc<PodInfo>>, Option<Arc<PodInfo>>)>,
 }
 
 impl PodIndex {
     /// Indexes `pods`.
-    pub fn new(pods: Vec<PodInfo>) -> Self {
-        let mut by_namespace: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut by_label: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>> =
-            HashMap::new();
-        for (i, p) in pods.iter().enumerate() {
-            by_namespace
-                .entry(p.id.namespace.clone())
+    pub fn new(pods: impl IntoIterator<Item = Arc<PodInfo>>) -> Self {
+        let mut index = Self::default();
+        for p in pods {
+            index.insert(p);
+        }
+        index
+    }
+
+    fn insert(&mut self, p: Arc<PodInfo>) -> Option<Arc<PodInfo>> {
+        let before = self.remove(&p.id);
+        let labels = self.by_label.entry(p.id.namespace.clone()).or_default();
+        for (k, v) in &p.labels {
+            labels
+                .entry(k.clone())
                 .or_default()
-                .push(i);
-            let labels = by_label.entry(p.id.namespace.clone()).or_default();
-            for (k, v) in &p.labels {
-                labels
-                    .entry(k.clone())
-                    .or_default()
-                    .entry(v.clone())
-                    .or_default()
-                    .push(i);
+                .entry(v.clone())
+                .or_default()
+                .insert(p.id.name.clone());
+        }
+        self.pods
+            .entry(p.id.namespace.clone())
+            .or_default()
+            .insert(p.id.name.clone(), p);
+        self.len += 1;
+        before
+    }
+
+    fn remove(&mut self, id: &ObjectRef) -> Option<Arc<PodInfo>> {
+        let in_namespace = self.pods.get_mut(&id.namespace)?;
+        let before = in_namespace.remove(&id.name)?;
+        if in_namespace.is_empty() {
+            self.pods.remove(&id.namespace);
+        }
+        if let Some(labels) = self.by_label.get_mut(&id.namespace) {
+            for (k, v) in &before.labels {
+                let Some(values) = labels.get_mut(k) else {
+                    continue;
+                };
+                if let Some(names) = values.get_mut(v) {
+                    names.remove(&id.name);
+                    if names.is_empty() {
+                        values.remove(v);
+                    }
+                }
+                if values.is_empty() {
+                    labels.remove(k);
+                }
+            }
+            if labels.is_empty() {
+                self.by_label.remove(&id.namespace);
             }
         }
-        Self {
-            pods,
-            by_namespace,
-            by_label,
+        self.len -= 1;
+        Some(before)
+    }
+
+    /// Makes the index hold exactly `pods` and says which Pods changed. A Pod that is the
+    /// same allocation as before (the source kept its conversion) costs one lookup.
+    pub fn apply(&mut self, pods: &[Arc<PodInfo>]) -> PodChanges {
+        let mut changes = PodChanges::default();
+        let mut kept = 0;
+        for p in pods {
+            let same = self
+                .pods
+                .get(&p.id.namespace)
+                .and_then(|ns| ns.get(&p.id.name));
+            match same {
+                Some(old) if Arc::ptr_eq(old, p) || **old == **p => kept += 1,
+                _ => {
+                    let before = self.insert(p.clone());
+                    if before.is_some() {
+                        kept += 1;
+                    }
+                    changes.changed.push((before, Some(p.clone())));
+                }
+            }
         }
+        if kept + changes.changed.iter().filter(|(b, _)| b.is_none()).count() < self.len {
+            let wanted: HashSet<&ObjectRef> = pods.iter().map(|p| &p.id).collect();
+            let gone: Vec<ObjectRef> = self
+                .pods
+                .values()
+                .flat_map(|ns| ns.values())
+                .filter(|p| !wanted.contains(&p.id))
+                .map(|p| p.id.clone())
+                .collect();
+            for id in gone {
+                let before = self.remove(&id);
+                changes.changed.push((before, None));
+            }
+        }
+        changes
     }
 
     /// The Pods `upstream` selects (namespace and every matchLabel), in Pod name order.
     pub fn selected(&self, upstream: &Upstream) -> Vec<PodInfo> {
         let namespace = &upstream.key.id().namespace;
-        // The shortest posting list among the selector's labels holds every candidate.
-        let candidates = if upstream.match_labels.is_empty() {
-            self.by_namespace.get(namespace)
+        let Some(in_namespace) = self.pods.get(namespace) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PodInfo> = if upstream.match_labels.is_empty() {
+            in_namespace.values().map(|p| (**p).clone()).collect()
         } else {
-            let mut shortest: Option<&Vec<usize>> = None;
+            // The shortest posting list among the selector's labels holds every candidate.
+            let mut shortest: Option<&HashSet<String>> = None;
             let Some(labels) = self.by_label.get(namespace) else {
                 return Vec::new();
             };
@@ -247,14 +342,13 @@ impl PodIndex {
                 }
             }
             shortest
+                .into_iter()
+                .flatten()
+                .filter_map(|name| in_namespace.get(name))
+                .filter(|p| upstream.selects(&p.id.namespace, &p.labels))
+                .map(|p| (**p).clone())
+                .collect()
         };
-        let mut out: Vec<PodInfo> = candidates
-            .into_iter()
-            .flatten()
-            .map(|&i| &self.pods[i])
-            .filter(|p| upstream.selects(&p.id.namespace, &p.labels))
-            .cloned()
-            .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     }
@@ -416,6 +510,64 @@ mod tests {
     }
 
     #[test]
+    fn applying_a_pod_set_reports_exactly_the_pods_that_changed() {
+        let arcs = |pods: &[PodInfo]| -> Vec<Arc<PodInfo>> {
+            pods.iter().cloned().map(Arc::new).collect()
+        };
+        let a = pod("a", "default", "x", Some("10.0.0.1"));
+        let b = pod("b", "default", "x", None);
+        let c = pod("c", "other", "y", Some("10.0.0.3"));
+        let mut index = PodIndex::default();
+        let first = index.apply(&arcs(&[a.clone(), b.clone(), c.clone()]));
+        assert_eq!(first.changed.len(), 3);
+        // Equal Pods in new allocations (a file read again) are no change.
+        let same = arcs(&[c.clone(), a.clone(), b.clone()]);
+        assert!(index.apply(&same).changed.is_empty());
+        assert!(index.apply(&same).changed.is_empty());
+        // b turns Ready, c is gone, d is new.
+        let mut ready = b.clone();
+        ready.ready_ip = Some("10.0.0.2".parse().unwrap());
+        let d = pod("d", "default", "y", None);
+        let next = index.apply(&arcs(&[a.clone(), ready.clone(), d.clone()]));
+        let mut seen: Vec<(Option<&str>, Option<&str>, bool)> = next
+            .changed
+            .iter()
+            .map(|(before, after)| {
+                (
+                    before.as_deref().map(|p| p.id.name.as_str()),
+                    after.as_deref().map(|p| p.id.name.as_str()),
+                    after.as_deref().is_some_and(|p| p.ready_ip.is_some()),
+                )
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                (None, Some("d"), false),
+                (Some("b"), Some("b"), true),
+                (Some("c"), None, false)
+            ]
+        );
+        let mut up: Upstream = server().into();
+        let names = |index: &PodIndex, up: &Upstream| -> Vec<String> {
+            index.selected(up).into_iter().map(|p| p.id.name).collect()
+        };
+        assert_eq!(names(&index, &up), ["a", "b"]);
+        up.match_labels = [("app".to_owned(), "y".to_owned())].into();
+        assert_eq!(names(&index, &up), ["d"]);
+        // The labels of a removed or relabelled Pod no longer select it.
+        let mut moved = a.clone();
+        moved.labels = [("app".to_owned(), "y".to_owned())].into();
+        index.apply(&arcs(&[moved, ready, d]));
+        assert_eq!(names(&index, &up), ["a", "d"]);
+        up.match_labels = [("app".to_owned(), "x".to_owned())].into();
+        assert_eq!(names(&index, &up), ["b"]);
+        assert_eq!(index.apply(&[]).changed.len(), 3);
+        assert!(names(&index, &up).is_empty());
+    }
+
+    #[test]
     fn the_pod_index_selects_exactly_what_a_scan_of_every_pod_selects() {
         let mut pods = Vec::new();
         for (i, ns) in ["default", "other"].iter().enumerate() {
@@ -426,7 +578,7 @@ mod tests {
             }
         }
         pods.reverse();
-        let index = PodIndex::new(pods.clone());
+        let index = PodIndex::new(pods.iter().cloned().map(Arc::new));
         let selectors: [&[(&str, &str)]; 6] = [
             &[],
             &[("app", "app1")],

@@ -7,6 +7,8 @@ pub mod assemble;
 pub mod kube;
 pub mod manifests;
 
+use std::sync::Arc;
+
 use kthena_core::{Gateway, ModelServer, ObjectRef, Route};
 
 use crate::pool::PodInfo;
@@ -15,12 +17,13 @@ use crate::state::ConfigDump;
 /// A complete, valid configuration.
 #[derive(Debug, Default)]
 pub struct Config {
-    /// Converted ModelRoutes.
-    pub routes: Vec<Route>,
-    /// Converted ModelServers.
-    pub servers: Vec<ModelServer>,
-    /// Every Pod.
-    pub pods: Vec<PodInfo>,
+    /// Converted ModelRoutes. Each object is shared with the source that converted it, so an
+    /// unchanged one is the same allocation from one configuration to the next.
+    pub routes: Vec<Arc<Route>>,
+    /// Converted ModelServers (shared the same way).
+    pub servers: Vec<Arc<ModelServer>>,
+    /// Every Pod (shared the same way).
+    pub pods: Vec<Arc<PodInfo>>,
     /// Converted InferencePools (both API groups; gateway mode only).
     pub pools: Vec<kthena_core::InferencePool>,
     /// HTTPRoutes with their Gateway parents (gateway mode only).

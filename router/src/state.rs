@@ -58,6 +58,13 @@ impl Shared {
     }
 }
 
+/// True when `a` and `b` hold the same allocations in the same order: the sources keep an
+/// unchanged object's conversion, so a kind in which nothing changed compares in a pointer
+/// walk, without comparing fields.
+pub fn same_arcs<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
+}
+
 /// The objects in force, as read, for `/debug/config_dump/*` and the webhook's view of the
 /// cluster. Shared with the source (no copy per configuration) and rendered to JSON only when
 /// asked.
@@ -140,8 +147,10 @@ impl StatusKind {
 pub type Generations = HashMap<(StatusKind, kthena_core::ObjectRef), i64>;
 
 /// Each route's Gateway parentRefs: converted, and the spec's JSON (status repeats it).
-pub type SpecParentRefs =
-    HashMap<(StatusKind, kthena_core::ObjectRef), Vec<(kthena_core::ParentRef, serde_json::Value)>>;
+pub type SpecParentRefs = HashMap<
+    (StatusKind, kthena_core::ObjectRef),
+    Arc<Vec<(kthena_core::ParentRef, serde_json::Value)>>,
+>;
 
 /// An object left out of the configuration because it does not convert.
 #[derive(Debug, Clone)]
@@ -160,7 +169,7 @@ pub struct Invalid {
 #[derive(Debug, Default)]
 pub struct StatusInputs {
     /// Every converted ModelRoute, served or not.
-    pub routes: Vec<kthena_core::Route>,
+    pub routes: Vec<Arc<kthena_core::Route>>,
     /// Our Gateways (gateway mode).
     pub gateways: Vec<kthena_core::Gateway>,
     /// HTTPRoutes with their parents (gateway mode).
@@ -200,5 +209,5 @@ pub struct StatusInputs {
     /// The fields of each ModelServer that are accepted but not acted on yet
     /// (`kthena_core::unhonored`); servers with none are absent.
     pub unhonored_servers:
-        std::collections::HashMap<kthena_core::ObjectRef, kthena_core::FieldErrors>,
+        Arc<std::collections::HashMap<kthena_core::ObjectRef, kthena_core::FieldErrors>>,
 }

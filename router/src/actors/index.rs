@@ -15,7 +15,7 @@ use super::route_set::{RouteSet, SetRoutes};
 use crate::handlers::RouterContext;
 use crate::pool::{PodIndex, PodInfo, PoolKey, PoolSnapshot, Upstream};
 use crate::source::{Config, TlsSecret};
-use crate::state::{PoolCell, PoolMap, Shared};
+use crate::state::{PoolCell, PoolMap, Shared, same_arcs};
 
 /// Starts one EndpointPool per ModelServer, feeds them Pods, and hands routes to the RouteSet.
 ///
@@ -26,6 +26,13 @@ pub struct Index {
     shared: Arc<Shared>,
     route_set: Addr<RouteSet>,
     pools: HashMap<PoolKey, Pool>,
+    /// Every Pod of the configuration in force.
+    pods: PodIndex,
+    /// The ModelServers, InferencePools and Service pools the pools were made from.
+    servers: Vec<Arc<kthena_core::ModelServer>>,
+    inference_pools: Vec<kthena_core::InferencePool>,
+    services: Vec<Upstream>,
+    unhonored_servers: Arc<HashMap<ObjectRef, kthena_core::FieldErrors>>,
     spawner: Option<ListenerSpawner>,
     listeners: HashMap<u16, Addr<Listener>>,
     tls_keys: HashMap<u16, crate::tls::SharedKeys>,
@@ -67,6 +74,11 @@ impl Index {
             shared,
             route_set,
             pools: HashMap::new(),
+            pods: PodIndex::default(),
+            servers: Vec::new(),
+            inference_pools: Vec::new(),
+            services: Vec::new(),
+            unhonored_servers: Arc::default(),
             spawner,
             listeners: HashMap::new(),
             tls_keys: HashMap::new(),
@@ -271,52 +283,103 @@ impl Handler<Apply> for Index {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, Apply(config): Apply, _: &mut Context<Self>) -> Self::Result {
+        // Only what changed is recomputed: Pods by their conversion (the source shares an
+        // unchanged Pod's), pools only when their upstream or one of their Pods changed.
+        let pod_changes = self.pods.apply(&config.pods);
+        let touched: HashSet<PoolKey> = if pod_changes.changed.is_empty() {
+            HashSet::new()
+        } else {
+            let changed: Vec<&PodInfo> = pod_changes
+                .changed
+                .iter()
+                .flat_map(|(before, after)| before.iter().chain(after.iter()))
+                .map(|p| &**p)
+                .collect();
+            self.pools
+                .iter()
+                .filter(|(_, pool)| {
+                    changed
+                        .iter()
+                        .any(|p| pool.upstream.selects(&p.id.namespace, &p.labels))
+                })
+                .map(|(key, _)| key.clone())
+                .collect()
+        };
         let services = service_upstreams(&config);
-        let pods = PodIndex::new(config.pods);
+        let servers_same = same_arcs(&self.servers, &config.servers);
+        if !servers_same {
+            self.servers = config.servers.clone();
+            self.unhonored_servers = Arc::new(
+                config
+                    .servers
+                    .iter()
+                    .map(|s| (s.id.clone(), kthena_core::unhonored::model_server(s)))
+                    .filter(|(_, fields)| !fields.is_empty())
+                    .collect(),
+            );
+        }
+        let structural =
+            !servers_same || self.inference_pools != config.pools || self.services != services;
         let inference_pools = config.pools.clone();
-        let unhonored_servers = config
-            .servers
-            .iter()
-            .map(|s| (s.id.clone(), kthena_core::unhonored::model_server(s)))
-            .filter(|(_, fields)| !fields.is_empty())
-            .collect();
-        let upstreams: Vec<Upstream> = config
-            .servers
-            .into_iter()
-            .map(Upstream::from)
-            .chain(config.pools.into_iter().map(Upstream::from))
-            .chain(services)
-            .collect();
-        let wanted: HashSet<PoolKey> = upstreams.iter().map(|u| u.key.clone()).collect();
         let mut added = false;
         let mut acks = Vec::new();
-        for upstream in upstreams {
-            let members = pods.selected(&upstream);
-            match self.pools.get_mut(&upstream.key) {
-                Some(pool) if pool.upstream == upstream && pool.members == members => {}
-                Some(pool) => {
+        let mut wanted: Option<HashSet<PoolKey>> = None;
+        if structural {
+            let upstreams: Vec<Upstream> = self
+                .servers
+                .iter()
+                .map(|s| Upstream::from(&**s))
+                .chain(config.pools.iter().cloned().map(Upstream::from))
+                .chain(services.iter().cloned())
+                .collect();
+            wanted = Some(upstreams.iter().map(|u| u.key.clone()).collect());
+            for upstream in upstreams {
+                match self.pools.get_mut(&upstream.key) {
+                    Some(pool) if pool.upstream == upstream && !touched.contains(&upstream.key) => {}
+                    Some(pool) => {
+                        let members = self.pods.selected(&upstream);
+                        if pool.upstream != upstream || pool.members != members {
+                            acks.push(pool.addr.send(Update {
+                                upstream: upstream.clone(),
+                                pods: Arc::new(members.clone()),
+                            }));
+                            pool.upstream = upstream;
+                            pool.members = members;
+                        }
+                    }
+                    None => {
+                        let members = self.pods.selected(&upstream);
+                        let key = upstream.key.clone();
+                        let snapshot = PoolSnapshot::build(upstream.clone(), &members, None);
+                        let cell: PoolCell = Arc::new(ArcSwap::from_pointee(snapshot));
+                        let addr = EndpointPool::new(cell.clone()).start();
+                        self.pools.insert(
+                            key,
+                            Pool {
+                                addr,
+                                cell,
+                                upstream,
+                                members,
+                            },
+                        );
+                        added = true;
+                    }
+                }
+            }
+            self.inference_pools = inference_pools.clone();
+            self.services = services;
+        } else {
+            for key in &touched {
+                let Some(pool) = self.pools.get_mut(key) else {
+                    continue;
+                };
+                let members = self.pods.selected(&pool.upstream);
+                if pool.members != members {
                     acks.push(pool.addr.send(Update {
-                        upstream: upstream.clone(),
+                        upstream: pool.upstream.clone(),
                         pods: Arc::new(members.clone()),
                     }));
-                    pool.upstream = upstream;
                     pool.members = members;
-                }
-                None => {
-                    let key = upstream.key.clone();
-                    let snapshot = PoolSnapshot::build(upstream.clone(), &members, None);
-                    let cell: PoolCell = Arc::new(ArcSwap::from_pointee(snapshot));
-                    let addr = EndpointPool::new(cell.clone()).start();
-                    self.pools.insert(
-                        key,
-                        Pool {
-                            addr,
-                            cell,
-                            upstream,
-                            members,
-                        },
-                    );
-                    added = true;
                 }
             }
         }
@@ -347,7 +410,7 @@ impl Handler<Apply> for Index {
                 objectives: config.objectives.clone(),
                 inference_extension: config.inference_extension,
                 controller_name: config.controller_name,
-                unhonored_servers,
+                unhonored_servers: self.unhonored_servers.clone(),
             }));
         self.shared.objectives.store(Arc::new(config.objectives));
         let set = self.route_set.send(SetRoutes {
@@ -373,11 +436,13 @@ impl Handler<Apply> for Index {
                     tracing::error!(error = %e, "route set unavailable");
                     return;
                 }
-                let before = act.pools.len();
-                // Dropping the last address stops the pool actor.
-                act.pools.retain(|id, _| wanted.contains(id));
-                if act.pools.len() != before {
-                    act.publish_pools();
+                if let Some(wanted) = wanted {
+                    let before = act.pools.len();
+                    // Dropping the last address stops the pool actor.
+                    act.pools.retain(|id, _| wanted.contains(id));
+                    if act.pools.len() != before {
+                        act.publish_pools();
+                    }
                 }
                 act.shared.set_ready();
                 act.shared.applied.send_modify(|n| *n += 1);

@@ -5,19 +5,25 @@ use std::sync::Arc;
 use actix::{Actor, Context, Handler, Message};
 use kthena_core::{BuildOptions, Route, RouteTable};
 
-use crate::state::Shared;
+use crate::state::{Shared, same_arcs};
 
 /// Owns the ModelRoutes in force; rebuilds and publishes the table when they change.
 #[derive(Debug)]
 pub struct RouteSet {
     shared: Arc<Shared>,
     options: BuildOptions,
+    /// The ModelRoutes of the table in force; `None` before the first.
+    routes: Option<Vec<Arc<Route>>>,
 }
 
 impl RouteSet {
     /// A RouteSet publishing into `shared`.
     pub fn new(shared: Arc<Shared>, options: BuildOptions) -> Self {
-        Self { shared, options }
+        Self {
+            shared,
+            options,
+            routes: None,
+        }
     }
 }
 
@@ -29,8 +35,8 @@ impl Actor for RouteSet {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct SetRoutes {
-    /// ModelRoutes.
-    pub routes: Vec<Route>,
+    /// ModelRoutes, shared with the configuration.
+    pub routes: Vec<Arc<Route>>,
     /// HTTPRoutes with their Gateway parents (gateway mode).
     pub http_routes: Vec<kthena_core::gateway::ParentedHttpRoute>,
     /// Our Gateways (gateway mode).
@@ -74,6 +80,11 @@ impl Handler<SetRoutes> for RouteSet {
             );
             self.shared.http_routes.store(Arc::new(tables));
         }
+        // The ModelRoute table is rebuilt only when a ModelRoute changed.
+        if self.routes.as_deref().is_some_and(|r| same_arcs(r, &routes)) {
+            return;
+        }
+        self.routes = Some(routes.clone());
         let count = routes.len();
         let table = RouteTable::build(routes, self.options);
         for s in table.skipped() {

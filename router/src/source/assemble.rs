@@ -79,18 +79,18 @@ struct Tracked {
 enum Part {
     ModelRoute {
         tracked: Tracked,
-        route: Option<Route>,
+        route: Option<Arc<Route>>,
         parent_refs: ParentRefsOf,
         object: Arc<ModelRoute>,
     },
     ModelServer {
         tracked: Tracked,
-        server: Option<kthena_core::ModelServer>,
+        server: Option<Arc<kthena_core::ModelServer>>,
         object: Arc<ModelServer>,
     },
     Pod {
         tracked: Tracked,
-        info: PodInfo,
+        info: Arc<PodInfo>,
         object: Arc<Pod>,
     },
     Service {
@@ -138,7 +138,7 @@ enum Part {
     Ignored(String),
 }
 
-type ParentRefsOf = Vec<(kthena_core::ParentRef, serde_json::Value)>;
+type ParentRefsOf = Arc<Vec<(kthena_core::ParentRef, serde_json::Value)>>;
 
 fn tracked<T>(
     kind: StatusKind,
@@ -180,8 +180,8 @@ impl Converted {
                 );
                 Part::ModelRoute {
                     tracked,
-                    route,
-                    parent_refs,
+                    route: route.map(Arc::new),
+                    parent_refs: Arc::new(parent_refs),
                     object: Arc::from(mr),
                 }
             }
@@ -194,7 +194,7 @@ impl Converted {
                 );
                 Part::ModelServer {
                     tracked,
-                    server,
+                    server: server.map(Arc::new),
                     object: Arc::from(ms),
                 }
             }
@@ -203,7 +203,7 @@ impl Converted {
                 let (tracked, _) = tracked(StatusKind::Pod, info.id.clone(), None, Ok(()));
                 Part::Pod {
                     tracked,
-                    info,
+                    info: Arc::new(info),
                     object: Arc::from(pod),
                 }
             }
@@ -265,7 +265,7 @@ impl Converted {
                 Part::HttpRoute {
                     tracked,
                     route,
-                    parent_refs,
+                    parent_refs: Arc::new(parent_refs),
                     object: Arc::from(r),
                 }
             }
