@@ -429,7 +429,7 @@ pub fn combine<'a>(
     let inference = gw.enabled && gw.inference_extension;
     for c in objects {
         if let Some(t) = c.tracked() {
-            if !seen.insert((t.kind, t.id.clone())) {
+            if !seen.insert((t.kind, &t.id)) {
                 let mut errors = FieldErrors::new();
                 errors.push("metadata.name", "defined more than once");
                 problems.push(Problem {
@@ -461,10 +461,13 @@ pub fn combine<'a>(
                 parent_refs,
                 object,
             } => {
-                config.parent_refs.insert(
-                    (StatusKind::ModelRoute, tracked.id.clone()),
-                    parent_refs.clone(),
-                );
+                // Absent is empty: most ModelRoutes have no parentRefs.
+                if !parent_refs.is_empty() {
+                    config.parent_refs.insert(
+                        (StatusKind::ModelRoute, tracked.id.clone()),
+                        parent_refs.clone(),
+                    );
+                }
                 config.routes.extend(route.clone());
                 config.dump.modelroutes.push(object.clone());
             }
