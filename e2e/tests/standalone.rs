@@ -1273,3 +1273,35 @@ async fn a_folder_with_bad_documents_serves_the_rest() {
         m.body
     );
 }
+
+/// On Linux the folder is watched (inotify): a change applies at once, not at the next
+/// `--manifests-interval` check (an hour here).
+#[cfg(target_os = "linux")]
+#[actix_rt::test]
+async fn a_changed_folder_applies_without_waiting_for_the_interval() {
+    let mut env = Env::new();
+    env.mock("blue", &[("app", "blue")], &["--served-model-name", "m"]);
+    env.mock("green", &[("app", "green")], &["--served-model-name", "m"]);
+    env.model_server("blue", "blue", "");
+    env.model_server("green", "green", "");
+    env.route("switch", "m", "blue");
+    let router = env.router(&["--manifests-interval", "1h"]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    assert_eq!(
+        post(&c, &url, &[], chat("m")).await.pod.as_deref(),
+        Some("blue")
+    );
+    let started = Instant::now();
+    env.route("switch", "m", "green");
+    router.process.wait_for("route table published");
+    assert_eq!(
+        post(&c, &url, &[], chat("m")).await.pod.as_deref(),
+        Some("green")
+    );
+    // A removed file too.
+    std::fs::remove_file(env.dir.join("mr-switch.yaml")).expect("remove the route");
+    router.process.wait_for("route table published");
+    assert_eq!(post(&c, &url, &[], chat("m")).await.status, 404);
+    assert!(started.elapsed() < Duration::from_secs(60));
+}

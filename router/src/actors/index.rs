@@ -335,7 +335,8 @@ impl Handler<Apply> for Index {
             wanted = Some(upstreams.iter().map(|u| u.key.clone()).collect());
             for upstream in upstreams {
                 match self.pools.get_mut(&upstream.key) {
-                    Some(pool) if pool.upstream == upstream && !touched.contains(&upstream.key) => {}
+                    Some(pool) if pool.upstream == upstream && !touched.contains(&upstream.key) => {
+                    }
                     Some(pool) => {
                         let members = self.pods.selected(&upstream);
                         if pool.upstream != upstream || pool.members != members {

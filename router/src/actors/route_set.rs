@@ -81,7 +81,11 @@ impl Handler<SetRoutes> for RouteSet {
             self.shared.http_routes.store(Arc::new(tables));
         }
         // The ModelRoute table is rebuilt only when a ModelRoute changed.
-        if self.routes.as_deref().is_some_and(|r| same_arcs(r, &routes)) {
+        if self
+            .routes
+            .as_deref()
+            .is_some_and(|r| same_arcs(r, &routes))
+        {
             return;
         }
         self.routes = Some(routes.clone());

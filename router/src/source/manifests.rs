@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use actix::{Actor, Addr, AsyncContext, Context};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
 use std::sync::Arc;
 
 use kthena_api::manifest::{self, ObjectKey};
@@ -372,6 +372,8 @@ pub struct ManifestWatcher {
     pending: Option<u64>,
     /// Last valid objects, standing in for bad documents.
     memory: Memory,
+    /// A check is already due because the kernel reported a change.
+    poked: bool,
 }
 
 impl ManifestWatcher {
@@ -390,6 +392,7 @@ impl ManifestWatcher {
             last: None,
             pending: None,
             memory: Memory::default(),
+            poked: false,
         }
     }
 
@@ -455,6 +458,80 @@ impl Actor for ManifestWatcher {
         let _span = tracing::info_span!("manifest_watcher", dir = %self.dir.display()).entered();
         self.check(ctx);
         ctx.run_interval(self.interval, |act, ctx| act.check(ctx));
+        #[cfg(target_os = "linux")]
+        if let Err(e) = notify::watch(&self.dir, ctx.address().downgrade()) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, interval = ?self.interval, "cannot watch the folder for changes; they are seen at the next check");
+        }
+    }
+}
+
+/// The folder changed (the kernel said so): check it now rather than at the next interval.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct Changed;
+
+impl Handler<Changed> for ManifestWatcher {
+    type Result = ();
+
+    fn handle(&mut self, _: Changed, ctx: &mut Context<Self>) {
+        // One check for a burst of events; it settles like any other check.
+        if self.poked {
+            return;
+        }
+        self.poked = true;
+        ctx.run_later(Duration::ZERO, |act, ctx| {
+            act.poked = false;
+            act.check(ctx);
+        });
+    }
+}
+
+/// inotify on the folder: a file written, renamed, removed or re-linked (a ConfigMap's
+/// `..data` swap) pokes the watcher at once. The interval check stays, for changes inotify
+/// does not see (a file behind a symlink edited in place, a folder replaced as a whole).
+#[cfg(target_os = "linux")]
+mod notify {
+    use std::path::Path;
+
+    use actix::WeakAddr;
+    use inotify::{Inotify, WatchMask};
+
+    use super::{Changed, ManifestWatcher};
+
+    pub(super) fn watch(dir: &Path, watcher: WeakAddr<ManifestWatcher>) -> std::io::Result<()> {
+        let mut inotify = Inotify::init()?;
+        inotify.watches().add(
+            dir,
+            WatchMask::CREATE
+                | WatchMask::DELETE
+                | WatchMask::MODIFY
+                | WatchMask::CLOSE_WRITE
+                | WatchMask::MOVED_FROM
+                | WatchMask::MOVED_TO
+                | WatchMask::ATTRIB,
+        )?;
+        std::thread::Builder::new()
+            .name("manifest-inotify".to_owned())
+            .spawn(move || {
+                let mut buffer = [0u8; 4096];
+                loop {
+                    match inotify.read_events_blocking(&mut buffer) {
+                        Ok(_) => {
+                            let Some(addr) = watcher.upgrade() else {
+                                return;
+                            };
+                            // A full mailbox already holds a poke.
+                            let _ = addr.try_send(Changed);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "folder watch ended; changes are seen at the next check");
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok(())
     }
 }
 
