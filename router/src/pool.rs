@@ -1,6 +1,6 @@
 //! Endpoints of a ModelServer: which Pods serve it, and the least-loaded pick.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -203,23 +203,29 @@ impl PodInfo {
     }
 }
 
+type FastMap<K, V> = foldhash::HashMap<K, V>;
+type FastSet<K> = foldhash::HashSet<K>;
+
 /// Every Pod, indexed by namespace and by label, so that finding a pool's Pods costs what it
 /// selects rather than every Pod (5,000 pools × 10,000 Pods was the whole cost of a change).
 /// It lives as long as the Index and takes one Pod at a time ([`PodIndex::apply`]).
 #[derive(Debug, Default)]
 pub struct PodIndex {
-    /// namespace -> Pod name -> Pod.
-    pods: HashMap<String, HashMap<String, Arc<PodInfo>>>,
+    /// namespace -> Pod name -> Pod. (foldhash: every Pod is looked up on every change.)
+    pods: FastMap<String, FastMap<String, Arc<PodInfo>>>,
     /// namespace -> label key -> label value -> Pod names.
-    by_label: HashMap<String, HashMap<String, HashMap<String, HashSet<String>>>>,
+    by_label: FastMap<String, FastMap<String, FastMap<String, FastSet<String>>>>,
     len: usize,
 }
+
+/// One Pod as it was and as it is; `None` where it did not exist.
+pub type PodChange = (Option<Arc<PodInfo>>, Option<Arc<PodInfo>>);
 
 /// What a Pod set changed: each Pod that is new, changed or gone, as it was and as it is.
 #[derive(Debug, Default)]
 pub struct PodChanges {
     /// (before, after) of each changed Pod; `None` where it did not exist.
-    pub changed: Vec<(Option<Arc<PodInfo>>, Option<Arc<PodInfo>>)>,
+    pub changed: Vec<PodChange>,
 }
 
 impl PodIndex {
@@ -328,7 +334,7 @@ impl PodIndex {
             in_namespace.values().map(|p| (**p).clone()).collect()
         } else {
             // The shortest posting list among the selector's labels holds every candidate.
-            let mut shortest: Option<&HashSet<String>> = None;
+            let mut shortest: Option<&FastSet<String>> = None;
             let Some(labels) = self.by_label.get(namespace) else {
                 return Vec::new();
             };

@@ -7,7 +7,7 @@
 //! that does not convert is left out and reported as a [`Problem`] (with its field paths);
 //! its status says why, and the folder source lets its last valid version stand in.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -421,7 +421,8 @@ pub fn combine<'a>(
 ) -> (Config, Vec<Problem>) {
     let mut config = Config::default();
     let mut problems = Vec::new();
-    let mut seen = HashSet::new();
+    // One entry per object on every change: a fast hasher (the keys are our own objects).
+    let mut seen = foldhash::HashSet::default();
     let mut ignored = BTreeSet::new();
     let mut our_classes: BTreeSet<String> = [DEFAULT_CLASS_NAME.to_owned()].into();
     let mut gateways = Vec::new();
