@@ -738,11 +738,11 @@ pub fn service(s: &k8s_openapi::api::core::v1::Service) -> Result<core::Service,
                 _ => TargetPort::Name(name.clone()),
             },
         };
-        let protocol = core::Protocol::from_app_protocol(p.app_protocol.as_deref());
         ports.push(ServicePort {
             port,
             target,
-            protocol,
+            protocol: core::Protocol::from_app_protocol(p.app_protocol.as_deref()),
+            app_protocol: p.app_protocol.clone(),
         });
     }
     errs.into_result(core::Service {

@@ -364,12 +364,13 @@ fn upstream_protocol_follows_the_backends_protocol_fields() {
     .expect("service parses");
     let s = convert::service(&service).expect("valid service");
     let protocols: Vec<_> = s.ports.iter().map(|p| (p.port, p.protocol)).collect();
+    // WebSocket upgrades are not proxied: not a protocol the router can speak to the port.
     assert_eq!(
         protocols,
         [
-            (80, Protocol::Http),
-            (81, Protocol::H2c),
-            (82, Protocol::Http)
+            (80, Some(Protocol::Http)),
+            (81, Some(Protocol::H2c)),
+            (82, None)
         ]
     );
 }

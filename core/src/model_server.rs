@@ -71,12 +71,15 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The protocol of a Kubernetes `appProtocol` (Service port, InferencePool): only
-    /// `kubernetes.io/h2c` changes how the router speaks; anything else is HTTP/1.1.
-    pub fn from_app_protocol(app_protocol: Option<&str>) -> Self {
+    /// The protocol of a Kubernetes `appProtocol` (a Service port): unset or `http` is
+    /// HTTP/1.1, `kubernetes.io/h2c` is h2c; `None` for any other (`kubernetes.io/ws`,
+    /// `grpc`, ...), which this router cannot speak, so the backend is not resolved
+    /// (`UnsupportedProtocol`, as the Gateway API asks).
+    pub fn from_app_protocol(app_protocol: Option<&str>) -> Option<Self> {
         match app_protocol {
-            Some("kubernetes.io/h2c") => Self::H2c,
-            _ => Self::Http,
+            None | Some("http" | "HTTP") => Some(Self::Http),
+            Some("kubernetes.io/h2c") => Some(Self::H2c),
+            Some(_) => None,
         }
     }
 }

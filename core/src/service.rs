@@ -21,8 +21,11 @@ pub struct ServicePort {
     pub port: u16,
     /// `targetPort` (defaults to `port`).
     pub target: TargetPort,
-    /// `appProtocol`: `kubernetes.io/h2c` means HTTP/2 with prior knowledge.
-    pub protocol: crate::Protocol,
+    /// How the router speaks to the port ([`crate::Protocol::from_app_protocol`]); `None`
+    /// when its `appProtocol` is one the router cannot speak.
+    pub protocol: Option<crate::Protocol>,
+    /// `appProtocol` as written.
+    pub app_protocol: Option<String>,
 }
 
 /// A Service, converted.

@@ -384,11 +384,14 @@ pub enum BackendState {
     NotPermitted(String),
     /// The object (or its port) does not exist.
     NotFound(String),
+    /// It exists, but speaks an application protocol the router cannot (Service port
+    /// `appProtocol`).
+    UnsupportedProtocol(String),
 }
 
 /// The ResolvedRefs condition of a route whose backends are in `states`: `InvalidKind` first,
-/// then `RefNotPermitted`, then `BackendNotFound` (the spec sets no order; each message lists
-/// every backend of its kind).
+/// then `RefNotPermitted`, then `BackendNotFound`, then `UnsupportedProtocol` (the spec sets
+/// no order; each message lists every backend of its kind).
 pub fn backends_resolved(states: &[BackendState]) -> Condition {
     let list = |f: fn(&BackendState) -> Option<&String>| -> Vec<&str> {
         states.iter().filter_map(f).map(String::as_str).collect()
@@ -403,6 +406,10 @@ pub fn backends_resolved(states: &[BackendState]) -> Condition {
     });
     let missing = list(|s| match s {
         BackendState::NotFound(m) => Some(m),
+        _ => None,
+    });
+    let unspoken = list(|s| match s {
+        BackendState::UnsupportedProtocol(m) => Some(m),
         _ => None,
     });
     if !invalid.is_empty() {
@@ -425,6 +432,16 @@ pub fn backends_resolved(states: &[BackendState]) -> Condition {
             false,
             reasons::BACKEND_NOT_FOUND,
             format!("backends not found: {}", missing.join(", ")),
+        )
+    } else if !unspoken.is_empty() {
+        Condition::new(
+            types::RESOLVED_REFS,
+            false,
+            reasons::UNSUPPORTED_PROTOCOL,
+            format!(
+                "application protocol not supported (HTTP/1.1 and kubernetes.io/h2c are): {}",
+                unspoken.join(", ")
+            ),
         )
     } else {
         Condition::new(

@@ -397,6 +397,19 @@ fn resolved_refs_names_every_bad_backend_of_the_chosen_reason() {
         BackendState::InvalidKind("x.io/Thing a/t".into()),
     ]);
     assert_eq!(c.reason, reasons::INVALID_KIND);
+    let c = status::backends_resolved(&[
+        BackendState::Resolved,
+        BackendState::UnsupportedProtocol(
+            "Service a/ws port 81 (appProtocol kubernetes.io/ws)".into(),
+        ),
+    ]);
+    assert_eq!((c.status, c.reason), (false, reasons::UNSUPPORTED_PROTOCOL));
+    assert!(c.message.contains("a/ws port 81"), "{}", c.message);
+    let c = status::backends_resolved(&[
+        BackendState::UnsupportedProtocol("Service a/ws port 81".into()),
+        BackendState::NotFound("Service a/x".into()),
+    ]);
+    assert_eq!(c.reason, reasons::BACKEND_NOT_FOUND);
     assert!(status::backends_resolved(&[]).status);
 }
 

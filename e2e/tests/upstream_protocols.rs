@@ -186,7 +186,8 @@ async fn h2c_backends_are_spoken_to_with_http2_prior_knowledge() {
             pool("wrong-pool", "h1", "  appProtocol: kubernetes.io/h2c\n"),
             format!(
                 "apiVersion: v1\nkind: Service\nmetadata: {{name: h2c-svc, namespace: default}}\n\
-                 spec:\n  selector: {{app: h2}}\n  ports:\n  - {{name: grpc, port: 80, targetPort: {engine}, appProtocol: kubernetes.io/h2c}}\n"
+                 spec:\n  selector: {{app: h2}}\n  ports:\n  - {{name: grpc, port: 80, targetPort: {engine}, appProtocol: kubernetes.io/h2c}}\n  \
+                 - {{name: ws, port: 81, targetPort: {engine}, appProtocol: kubernetes.io/ws}}\n"
             ),
             "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: default}\n\
              spec:\n  parentRefs: [{name: gw}]\n  rules:\n  \
@@ -202,6 +203,12 @@ async fn h2c_backends_are_spoken_to_with_http2_prior_knowledge() {
              - matches: [{path: {type: PathPrefix, value: /svc}}]\n    \
                filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /}}}]\n    \
                backendRefs: [{name: h2c-svc, port: 80}]\n"
+                .to_owned(),
+            // WebSocket upgrades are not proxied: a backend the router cannot speak to.
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: ws, namespace: default}\n\
+             spec:\n  parentRefs: [{name: gw}]\n  rules:\n  \
+             - matches: [{path: {type: PathPrefix, value: /ws}}]\n    \
+               backendRefs: [{name: h2c-svc, port: 81}]\n"
                 .to_owned(),
         ]
         .join("---\n"),
@@ -244,6 +251,34 @@ async fn h2c_backends_are_spoken_to_with_http2_prior_knowledge() {
             a.body
         );
     }
+    let ws = get(&c, &router.url("/ws/health")).await;
+    assert_eq!((ws.status, ws.pod.as_deref()), (500, None), "{}", ws.body);
+    let status = router.debug("/debug/status").await.json();
+    let resolved = |name: &str| {
+        status["httproutes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["name"] == name)
+            .and_then(|r| r["status"]["parents"][0]["conditions"].as_array().cloned())
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "ResolvedRefs")
+            .unwrap_or_else(|| panic!("no ResolvedRefs for {name}: {status}"))
+    };
+    assert_eq!(resolved("r")["status"], "True", "{status}");
+    let ws = resolved("ws");
+    assert_eq!(
+        (ws["status"].as_str(), ws["reason"].as_str()),
+        (Some("False"), Some("UnsupportedProtocol")),
+        "{ws}"
+    );
+    assert!(
+        ws["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("default/h2c-svc port 81 (appProtocol kubernetes.io/ws)")),
+        "{ws}"
+    );
     let wrong = get(&c, &router.url("/wrong/health")).await;
     assert!(
         wrong.status >= 500 && wrong.pod.is_none(),

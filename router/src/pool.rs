@@ -125,7 +125,8 @@ impl From<InferencePool> for Upstream {
 
 impl Upstream {
     /// The pool of port `port` of Service `s`: its selected Pods on the target port. `None`
-    /// when the Service has no selector or no such port.
+    /// when the Service has no selector, no such port, or an `appProtocol` the router cannot
+    /// speak on it.
     pub fn for_service(s: &kthena_core::Service, port: u16) -> Option<Self> {
         use kthena_core::service::TargetPort;
         let selector = s.selector.clone()?;
@@ -138,7 +139,7 @@ impl Upstream {
             key: PoolKey::Service(s.id.clone(), port),
             match_labels: selector,
             port: port_number,
-            protocol: entry.protocol,
+            protocol: entry.protocol?,
             port_name,
             model: None,
             timeout: kthena_core::model_server::DEFAULT_TIMEOUT,
@@ -635,17 +636,20 @@ mod tests {
                 ServicePort {
                     port: 80,
                     target: TargetPort::Number(8000),
-                    protocol: kthena_core::Protocol::Http,
+                    protocol: Some(kthena_core::Protocol::Http),
+                    app_protocol: None,
                 },
                 ServicePort {
                     port: 81,
                     target: TargetPort::Name("http".to_owned()),
-                    protocol: kthena_core::Protocol::Http,
+                    protocol: Some(kthena_core::Protocol::Http),
+                    app_protocol: Some("http".to_owned()),
                 },
                 ServicePort {
                     port: 82,
                     target: TargetPort::Name("grpc".to_owned()),
-                    protocol: kthena_core::Protocol::H2c,
+                    protocol: Some(kthena_core::Protocol::H2c),
+                    app_protocol: Some("kubernetes.io/h2c".to_owned()),
                 },
             ],
         };

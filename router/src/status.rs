@@ -159,7 +159,15 @@ impl Sources<'_> {
                     Some(s) if s.selector.is_none() => BackendState::NotFound(format!(
                         "Service {service} has no selector (EndpointSlices are not read)"
                     )),
-                    Some(_) => BackendState::Resolved,
+                    Some(s) => match s.port(*port) {
+                        Some(p) if p.protocol.is_none() => {
+                            BackendState::UnsupportedProtocol(format!(
+                                "Service {service} port {port} (appProtocol {})",
+                                p.app_protocol.as_deref().unwrap_or_default()
+                            ))
+                        }
+                        _ => BackendState::Resolved,
+                    },
                 }
             }
             BackendTarget::Unsupported {
