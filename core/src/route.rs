@@ -25,6 +25,18 @@ pub struct Route {
 }
 
 impl Route {
+    /// Whether this route is served on Gateway listener `listener` (gateway mode): without
+    /// parentRefs on every listener of the Gateways of its own namespace, with parentRefs on
+    /// the listeners they select. The one rule routing ([`crate::RouteTable`], whose index
+    /// only narrows the candidates), `attachedRoutes` and model-name conflicts follow.
+    pub fn serves(&self, listener: &crate::ListenerRef) -> bool {
+        if self.parents.is_empty() {
+            listener.gateway.namespace == self.id.namespace
+        } else {
+            self.parents.iter().any(|p| p.selects(listener))
+        }
+    }
+
     /// The first rule matching `req` and the target it picks, or `None` when no rule matches
     /// or the matching rule's weights are all 0 (the caller then tries the next route).
     #[inline]

@@ -274,18 +274,7 @@ pub fn model_name_conflicts(
         if !gateway_mode {
             return r.parents.is_empty().then(Vec::new);
         }
-        Some(
-            listeners
-                .iter()
-                .filter(|l| {
-                    if r.parents.is_empty() {
-                        l.gateway.namespace == r.id.namespace
-                    } else {
-                        r.parents.iter().any(|p| p.selects(l))
-                    }
-                })
-                .collect(),
-        )
+        Some(listeners.iter().filter(|l| r.serves(l)).collect())
     };
     let mut ordered: Vec<(&Route, Vec<&ListenerRef>)> = routes
         .iter()

@@ -216,7 +216,8 @@ impl RouteTable {
             } else {
                 j += 1;
                 let route = &self.routes[bound[j - 1] as usize];
-                if !route.parents.iter().any(|p| p.selects(listener)) {
+                // The index found the Gateway; the listener (sectionName, port) is the rule's.
+                if !route.serves(listener) {
                     continue;
                 }
                 route

@@ -200,17 +200,7 @@ impl Sources<'_> {
                 .tables
                 .get(l)
                 .map_or(0, |t| t.routes().len() - t.skipped().len());
-            let model = inputs
-                .routes
-                .iter()
-                .filter(|r| {
-                    if r.parents.is_empty() {
-                        r.id.namespace == l.gateway.namespace
-                    } else {
-                        r.parents.iter().any(|p| p.selects(l))
-                    }
-                })
-                .count();
+            let model = inputs.routes.iter().filter(|r| r.serves(l)).count();
             http + model
         };
         let addresses: Vec<Value> = inputs
