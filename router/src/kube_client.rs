@@ -53,8 +53,16 @@ pub enum ClientError {
 }
 
 /// A client from the inferred configuration (`kube::Client::try_default`'s), limited by
-/// `limit`.
+/// `limit`. It is built on the control runtime ([`crate::control`]), so its connections are
+/// driven there whoever sends the requests.
 pub async fn client(limit: ApiLimit) -> Result<kube::Client, ClientError> {
+    match crate::control::runtime().spawn(build(limit)).await {
+        Ok(result) => result,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+async fn build(limit: ApiLimit) -> Result<kube::Client, ClientError> {
     let config = kube::Config::infer().await?;
     let builder = kube::client::ClientBuilder::try_from(config)?;
     Ok(match limit.layer() {

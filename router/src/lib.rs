@@ -13,6 +13,7 @@ pub mod actors;
 pub mod app;
 pub mod args;
 pub mod body;
+pub mod control;
 pub mod debug;
 pub mod error;
 pub mod exchange;

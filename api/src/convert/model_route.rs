@@ -124,12 +124,7 @@ fn parent_ref(
     })
 }
 
-fn rule(
-    errs: &mut FieldErrors,
-    path: &str,
-    r: &modelroute::RouteRule,
-    ns: &str,
-) -> core::Rule {
+fn rule(errs: &mut FieldErrors, path: &str, r: &modelroute::RouteRule, ns: &str) -> core::Rule {
     match r.target_models.len() {
         0 => errs.push(
             format!("{path}.targetModels"),
@@ -178,11 +173,7 @@ fn rule(
     core::Rule::new(name, model_match, targets)
 }
 
-fn model_match(
-    errs: &mut FieldErrors,
-    path: &str,
-    m: &modelroute::ModelMatch,
-) -> core::ModelMatch {
+fn model_match(errs: &mut FieldErrors, path: &str, m: &modelroute::ModelMatch) -> core::ModelMatch {
     let headers = m
         .headers
         .iter()

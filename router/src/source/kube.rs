@@ -410,7 +410,8 @@ fn spawn_watch<K>(
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone + Send + Sync,
 {
-    actix_rt::spawn(async move {
+    // On the control runtime: decoding watch events never holds up the actors.
+    crate::control::runtime().spawn(async move {
         let stream = watcher(api, cfg).default_backoff().reflect(writer);
         let mut stream = std::pin::pin!(stream);
         let mut absent = false;
