@@ -421,8 +421,11 @@ pub fn combine<'a>(
 ) -> (Config, Vec<Problem>) {
     let mut config = Config::default();
     let mut problems = Vec::new();
-    // One entry per object on every change: a fast hasher (the keys are our own objects).
-    let mut seen = foldhash::HashSet::default();
+    let objects = objects.into_iter();
+    // One entry per object on every change: sized up front (growing it rehashed every key
+    // several times) with a fast hasher (the keys are our own objects).
+    let mut seen =
+        foldhash::HashSet::with_capacity_and_hasher(objects.size_hint().0, Default::default());
     let mut ignored = BTreeSet::new();
     let mut our_classes: BTreeSet<String> = [DEFAULT_CLASS_NAME.to_owned()].into();
     let mut gateways = Vec::new();
