@@ -297,6 +297,17 @@ impl Env {
         );
     }
 
+    /// A router in gateway mode with the Inference Extension, `--port` `port`.
+    pub fn gateway_router(&self, port: u16) -> Router {
+        let port = port.to_string();
+        self.router(&[
+            "--enable-gateway-api",
+            "--enable-gateway-api-inference-extension",
+            "--port",
+            &port,
+        ])
+    }
+
     /// Starts the router on this env's folder with extra flags; waits until it serves.
     pub fn router(&self, flags: &[&str]) -> Router {
         let mut args: Vec<String> = [

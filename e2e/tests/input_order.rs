@@ -80,13 +80,8 @@ fn shuffled<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
 
 /// What one order gives: the engine and model answering each probe, and the whole status.
 async fn outcome(env: &Env, main_port: u16, gw_port: u16) -> (Vec<String>, serde_json::Value) {
-    let (main, gw) = (main_port.to_string(), gw_port.to_string());
-    let router = env.router(&[
-        "--enable-gateway-api",
-        "--enable-gateway-api-inference-extension",
-        "--port",
-        &main,
-    ]);
+    let router = env.gateway_router(main_port);
+    let gw = gw_port.to_string();
     let c = client();
     let mut answers = Vec::new();
     for model in ["m", "t"] {

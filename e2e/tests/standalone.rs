@@ -343,14 +343,21 @@ async fn a_stalled_engine_gives_504_after_the_timeout() {
     );
 }
 
-#[actix_rt::test]
-async fn live_manifest_edits_under_load_lose_no_request() {
+/// Two engines serving `m` behind ModelServers `blue` and `green`; ModelRoute `switch` sends
+/// `m` to blue.
+fn blue_green() -> Env {
     let mut env = Env::new();
     env.mock("blue", &[("app", "blue")], &["--served-model-name", "m"]);
     env.mock("green", &[("app", "green")], &["--served-model-name", "m"]);
     env.model_server("blue", "blue", "");
     env.model_server("green", "green", "");
     env.route("switch", "m", "blue");
+    env
+}
+
+#[actix_rt::test]
+async fn live_manifest_edits_under_load_lose_no_request() {
+    let env = blue_green();
     let router = env.router(&[]);
     let url = router.url("/v1/chat/completions");
     // Load from threads of their own, so this thread can block waiting on the router's log.
@@ -535,13 +542,7 @@ async fn httproutes_send_requests_to_inference_pools_by_model_header() {
            filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-served-by, value: deepseek-pool}]}}]\n    \
            backendRefs: [{group: inference.networking.k8s.io, kind: InferencePool, name: deepseek-pool}]\n",
     );
-    let p = port.to_string();
-    let router = env.router(&[
-        "--enable-gateway-api",
-        "--enable-gateway-api-inference-extension",
-        "--port",
-        &p,
-    ]);
+    let router = env.gateway_router(port);
     let c = client();
     let url = router.url("/v1/completions");
     for (model, engine) in [("qwen", "qwen-0"), ("deepseek-r1", "deepseek-0")] {
@@ -646,13 +647,7 @@ async fn httproute_path_prefix_slash_serves_completions_and_redirects() {
            backendRefs: [{group: inference.networking.k8s.io, kind: InferencePool, name: pool, weight: 1}]\n  \
          - matches: [{path: {type: Exact, value: /empty}}]\n",
     );
-    let p = port.to_string();
-    let router = env.router(&[
-        "--enable-gateway-api",
-        "--enable-gateway-api-inference-extension",
-        "--port",
-        &p,
-    ]);
+    let router = env.gateway_router(port);
     let c = client();
     let body = serde_json::json!({"model": "m", "prompt": "hi"}).to_string();
     let a = post(&c, &router.url("/v1/completions"), &[], body.clone()).await;
@@ -713,13 +708,7 @@ async fn inference_model_splits_its_model_exactly_over_target_models() {
          spec:\n  parentRefs: [{name: default}]\n  rules:\n  \
          - backendRefs: [{group: inference.networking.x-k8s.io, kind: InferencePool, name: food-pool}]\n",
     );
-    let p = port.to_string();
-    let router = env.router(&[
-        "--enable-gateway-api",
-        "--enable-gateway-api-inference-extension",
-        "--port",
-        &p,
-    ]);
+    let router = env.gateway_router(port);
     let c = client();
     let mut split = BTreeMap::new();
     for _ in 0..100 {
@@ -1095,13 +1084,7 @@ async fn seed_inference_pool_walkthrough_serves_posts_and_body_less_gets() {
              - group: inference.networking.k8s.io\n      kind: InferencePool\n      name: qwen-pool\n"
         ),
     );
-    let p = port.to_string();
-    let router = env.router(&[
-        "--enable-gateway-api",
-        "--enable-gateway-api-inference-extension",
-        "--port",
-        &p,
-    ]);
+    let router = env.gateway_router(port);
     let c = client();
     let a = post(
         &c,
@@ -1279,12 +1262,7 @@ async fn a_folder_with_bad_documents_serves_the_rest() {
 #[cfg(target_os = "linux")]
 #[actix_rt::test]
 async fn a_changed_folder_applies_without_waiting_for_the_interval() {
-    let mut env = Env::new();
-    env.mock("blue", &[("app", "blue")], &["--served-model-name", "m"]);
-    env.mock("green", &[("app", "green")], &["--served-model-name", "m"]);
-    env.model_server("blue", "blue", "");
-    env.model_server("green", "green", "");
-    env.route("switch", "m", "blue");
+    let env = blue_green();
     let router = env.router(&["--manifests-interval", "1h"]);
     let c = client();
     let url = router.url("/v1/chat/completions");

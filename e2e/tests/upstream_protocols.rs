@@ -213,13 +213,7 @@ async fn h2c_backends_are_spoken_to_with_http2_prior_knowledge() {
         ]
         .join("---\n"),
     );
-    let p = port.to_string();
-    let router = env.router(&[
-        "--enable-gateway-api",
-        "--enable-gateway-api-inference-extension",
-        "--port",
-        &p,
-    ]);
+    let router = env.gateway_router(port);
     let c = client();
     for (prefix, version) in [
         ("/h2c", "HTTP/2.0"),
