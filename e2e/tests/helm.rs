@@ -715,6 +715,48 @@ fn a_kthena_values_file_installs_unchanged() {
 }
 
 #[test]
+fn pod_tls_values_mount_the_ca_and_become_flags() {
+    let o = render(&[
+        "networking.kthenaRouter.podTLS.caSecretName=engine-ca",
+        "networking.kthenaRouter.podTLS.caKey=bundle.pem",
+        "networking.kthenaRouter.podTLS.serverName=engine.local",
+    ]);
+    assert_args(
+        &o,
+        &[
+            "--pod-tls-ca-file=/etc/pod-tls-ca/bundle.pem",
+            "--pod-tls-server-name=engine.local",
+        ],
+    );
+    assert_binary_accepts(&o);
+    let m = mounts(&o);
+    assert!(
+        m.contains(&("pod-tls-ca".to_owned(), "/etc/pod-tls-ca".to_owned())),
+        "{m:?}"
+    );
+    let d = find(&o, "Deployment", "kthena-router");
+    let volume = d["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == "pod-tls-ca")
+        .cloned()
+        .unwrap_or_else(|| panic!("no pod-tls-ca volume: {d}"));
+    assert_eq!(volume["secret"]["secretName"], "engine-ca");
+    assert_eq!(
+        volume["secret"]["items"],
+        serde_json::json!([{"key": "bundle.pem", "path": "bundle.pem"}])
+    );
+    // By default nothing of it is rendered: Pod certificates are not verified.
+    let plain = render(&[]);
+    assert!(
+        !args(&plain).iter().any(|a| a.starts_with("--pod-tls")),
+        "{:?}",
+        args(&plain)
+    );
+}
+
+#[test]
 fn values_the_router_cannot_honour_are_refused_by_name() {
     for (set, needle) in [
         (
@@ -768,6 +810,10 @@ fn values_the_router_cannot_honour_are_refused_by_name() {
             "sessionSticky.store=redis",
         ),
         ("networking.kthenaRouter.jwtAuth.enabled=true", "JWT"),
+        (
+            "networking.kthenaRouter.podTLS.serverName=engine.local",
+            "podTLS.serverName needs podTLS.caSecretName",
+        ),
         (
             "networking.kthenaRouter.metrics.port=8080",
             "must all differ",
