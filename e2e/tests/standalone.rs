@@ -292,9 +292,15 @@ async fn retry_moves_a_failed_request_to_the_healthy_endpoint() {
             a.body
         );
     }
+    // Access log lines are flushed every 50 ms: wait for all 12 before reading them.
+    let attempts: Vec<String> = (0..12)
+        .map(|_| router.process.wait_for("model_name=m"))
+        .collect();
     assert!(
-        !router.process.lines_with("upstream_attempts=2").is_empty()
-            || !router.process.lines_with("upstream_attempts=3").is_empty()
+        attempts
+            .iter()
+            .any(|l| l.contains(" upstream_attempts=2") || l.contains(" upstream_attempts=3")),
+        "{attempts:#?}"
     );
 
     // Without retries the engine's 500 is passed through.
@@ -842,20 +848,28 @@ async fn an_https_listener_serves_with_the_secret_certificate() {
     roots
         .add(issued.cert.der().clone())
         .expect("trust the test certificate");
-    let config = rustls::ClientConfig::builder()
+    let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let https = awc::Client::builder()
-        .connector(awc::Connector::new().rustls_0_23(std::sync::Arc::new(config)))
-        .finish();
     let url = format!("https://localhost:{tls}/v1/chat/completions");
-    let a = post(&https, &url, &[], chat("m")).await;
-    assert_eq!(
-        (a.status, a.pod.as_deref()),
-        (200, Some("engine-0")),
-        "{}",
-        a.body
-    );
+    // HTTP/1.1, then h2 by ALPN (offered like Go's server does), logged as Go logs it.
+    for (alpn, proto) in [("http/1.1", "HTTP/1.1"), ("h2", "HTTP/2.0")] {
+        config.alpn_protocols = vec![alpn.as_bytes().to_vec()];
+        let https = awc::Client::builder()
+            .connector(awc::Connector::new().rustls_0_23(std::sync::Arc::new(config.clone())))
+            .finish();
+        let a = post(&https, &url, &[], chat("m")).await;
+        assert_eq!(
+            (a.status, a.pod.as_deref()),
+            (200, Some("engine-0")),
+            "{alpn}: {}",
+            a.body
+        );
+        router.access_log_line(
+            "m",
+            &[&format!("\"POST /v1/chat/completions {proto}\" 200")],
+        );
+    }
     let status = router.debug("/debug/status").await.json();
     let listeners = status["gateways"][0]["status"]["listeners"]
         .as_array()

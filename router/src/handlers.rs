@@ -124,8 +124,9 @@ async fn infer(
     ctx: web::Data<RouterContext>,
     client: web::Data<Clients>,
 ) -> HttpResponse {
+    // As Go's `Request.Proto` (Kthena's access log token): `HTTP/2.0`, not `HTTP/2`.
     let protocol = match req.version() {
-        actix_web::http::Version::HTTP_2 => "HTTP/2",
+        actix_web::http::Version::HTTP_2 => "HTTP/2.0",
         actix_web::http::Version::HTTP_10 => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
