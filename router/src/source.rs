@@ -82,6 +82,21 @@ pub struct GatewayOptions {
     pub addresses: Vec<String>,
 }
 
+/// The flags' defaults: the Gateway API off, controllerName `volcano.sh/kthena-router`,
+/// namespace `default`, `--port` 8080, no addresses.
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            controller_name: "volcano.sh/kthena-router".into(),
+            namespace: "default".into(),
+            port: 8080,
+            inference_extension: false,
+            addresses: Vec::new(),
+        }
+    }
+}
+
 impl GatewayOptions {
     /// The Gateway Kthena creates when it is missing: `<namespace>/default`, class
     /// `kthena-router`, one HTTP listener `default` on `--port` with no hostname.
@@ -115,21 +130,4 @@ pub struct TlsSecret {
     pub cert_pem: Vec<u8>,
     /// Private key.
     pub key_pem: Vec<u8>,
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::GatewayOptions;
-
-    /// Options without the Gateway API, as the unit tests of the sources use them.
-    pub(crate) fn options() -> GatewayOptions {
-        GatewayOptions {
-            enabled: false,
-            controller_name: "volcano.sh/kthena-router".into(),
-            namespace: "kthena".into(),
-            port: 8080,
-            inference_extension: false,
-            addresses: vec![],
-        }
-    }
 }

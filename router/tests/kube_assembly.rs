@@ -18,17 +18,6 @@ fn objects(yaml: &str) -> Vec<(String, Object)> {
         .collect()
 }
 
-fn gateway_options() -> GatewayOptions {
-    GatewayOptions {
-        enabled: false,
-        controller_name: "volcano.sh/kthena-router".into(),
-        namespace: "kthena".into(),
-        port: 8080,
-        inference_extension: false,
-        addresses: vec![],
-    }
-}
-
 /// The status report of `inputs`, with no pool running and no HTTPRoute table.
 fn report_of(inputs: StatusInputs) -> Vec<kthena_router::status::ObjectStatus> {
     let pools = Arc::new(Default::default());
@@ -70,7 +59,7 @@ spec:
 
 #[test]
 fn invalid_objects_are_left_out_and_reported_with_their_fields() {
-    let (config, problems) = assemble(objects(OBJECTS), &gateway_options());
+    let (config, problems) = assemble(objects(OBJECTS), &GatewayOptions::default());
     assert_eq!(config.routes.len(), 1, "the valid route is served");
     assert_eq!(config.routes[0].id.name, "good");
     assert_eq!(problems.len(), 1);
@@ -86,7 +75,7 @@ fn invalid_objects_are_left_out_and_reported_with_their_fields() {
 
 #[test]
 fn status_report_has_invalid_and_accepted_routes_with_their_generations() {
-    let (config, _) = assemble(objects(OBJECTS), &gateway_options());
+    let (config, _) = assemble(objects(OBJECTS), &GatewayOptions::default());
     let out = report_of(StatusInputs {
         routes: config.routes.clone(),
         generations: config.generations.clone(),
@@ -138,7 +127,7 @@ spec:
   rules:
   - targetModels: [{modelServerName: server}]
 ";
-    let (config, problems) = assemble(objects(yaml), &gateway_options());
+    let (config, problems) = assemble(objects(yaml), &GatewayOptions::default());
     assert!(problems.is_empty(), "{problems:?}");
     let out = report_of(StatusInputs {
         routes: config.routes.clone(),

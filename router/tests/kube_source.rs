@@ -39,14 +39,7 @@ async fn first_configuration_waits_for_every_list_and_survives_a_missing_crd() {
     let route_set = RouteSet::new(shared.clone(), Default::default()).start();
     let index = Index::new(shared.clone(), route_set, None).start();
     let options = KubeOptions {
-        gateway: GatewayOptions {
-            enabled: false,
-            controller_name: "volcano.sh/kthena-router".into(),
-            namespace: "kthena".into(),
-            port: 8080,
-            inference_extension: false,
-            addresses: vec![],
-        },
+        gateway: GatewayOptions::default(),
         watch_namespace: Some("team".into()),
         service_name: "kthena-router".into(),
         debounce: Duration::from_millis(1),

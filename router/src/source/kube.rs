@@ -473,10 +473,6 @@ impl Handler<Event> for KubeSource {
 mod tests {
     use super::*;
 
-    fn options() -> GatewayOptions {
-        crate::source::tests::options()
-    }
-
     fn server(version: &str) -> ModelServer {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "networking.serving.volcano.sh/v1alpha1",
@@ -493,21 +489,21 @@ mod tests {
         let (store, mut writer) = reflector::store::<ModelServer>();
         let mut typed = Typed::new(store, |o| Object::ModelServer(Box::new(o)));
         writer.apply_watcher_event(&watcher::Event::Apply(server("1")));
-        let first = typed.converted(&options());
-        let again = typed.converted(&options());
+        let first = typed.converted(&GatewayOptions::default());
+        let again = typed.converted(&GatewayOptions::default());
         assert_eq!((first.len(), again.len()), (1, 1));
         assert!(
             Arc::ptr_eq(&first[0], &again[0]),
             "same version: not converted again"
         );
         writer.apply_watcher_event(&watcher::Event::Apply(server("2")));
-        let changed = typed.converted(&options());
+        let changed = typed.converted(&GatewayOptions::default());
         assert!(
             !Arc::ptr_eq(&first[0], &changed[0]),
             "new version: converted again"
         );
         writer.apply_watcher_event(&watcher::Event::Delete(server("2")));
-        assert!(typed.converted(&options()).is_empty());
+        assert!(typed.converted(&GatewayOptions::default()).is_empty());
         assert!(typed.cache.is_empty(), "a deleted object is forgotten");
     }
 }

@@ -539,10 +539,6 @@ mod notify {
 mod tests {
     use super::*;
 
-    fn options() -> GatewayOptions {
-        crate::source::tests::options()
-    }
-
     fn route(name: &str, model: &str) -> String {
         format!(
             "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
@@ -566,15 +562,15 @@ mod tests {
         std::fs::write(&a, route("ra", "ma")).expect("write");
         std::fs::write(&b, route("rb", "mb")).expect("write");
         let mut memory = Memory::default();
-        let first = load(&dir, &options(), &mut memory).expect("loads");
+        let first = load(&dir, &GatewayOptions::default(), &mut memory).expect("loads");
         assert_eq!(first.config.routes.len(), 2);
         let (a1, b1) = (converted(&memory, &a), converted(&memory, &b));
-        let again = load(&dir, &options(), &mut memory).expect("loads");
+        let again = load(&dir, &GatewayOptions::default(), &mut memory).expect("loads");
         assert_eq!(again.config.routes.len(), 2);
         assert!(Arc::ptr_eq(&a1[0], &converted(&memory, &a)[0]));
         // Rewritten with a different length: b alone is read again.
         std::fs::write(&b, route("rb", "mb-renamed")).expect("write");
-        let changed = load(&dir, &options(), &mut memory).expect("loads");
+        let changed = load(&dir, &GatewayOptions::default(), &mut memory).expect("loads");
         assert!(
             Arc::ptr_eq(&a1[0], &converted(&memory, &a)[0]),
             "a untouched"
@@ -593,7 +589,7 @@ mod tests {
         assert_eq!(models, ["ma", "mb-renamed"]);
         // A file removed takes its objects with it.
         std::fs::remove_file(&b).expect("remove");
-        let removed = load(&dir, &options(), &mut memory).expect("loads");
+        let removed = load(&dir, &GatewayOptions::default(), &mut memory).expect("loads");
         assert_eq!(removed.config.routes.len(), 1);
         assert!(!memory.files.contains_key(&b));
         std::fs::remove_dir_all(&dir).ok();
@@ -607,7 +603,7 @@ mod tests {
         std::fs::write(&a, route("ra", "ma")).expect("write");
         let mut memory = Memory::default();
         assert_eq!(
-            load(&dir, &options(), &mut memory)
+            load(&dir, &GatewayOptions::default(), &mut memory)
                 .expect("loads")
                 .config
                 .routes
@@ -619,7 +615,7 @@ mod tests {
             "modelMatch: {uri: {regex: '('}}, targetModels",
         );
         std::fs::write(&a, broken).expect("write");
-        let kept = load(&dir, &options(), &mut memory).expect("loads");
+        let kept = load(&dir, &GatewayOptions::default(), &mut memory).expect("loads");
         assert_eq!(kept.config.routes.len(), 1, "{:?}", kept.problems);
         assert!(
             kept.problems
@@ -630,7 +626,7 @@ mod tests {
             kept.problems
         );
         std::fs::remove_file(&a).expect("remove");
-        let gone = load(&dir, &options(), &mut memory).expect("loads");
+        let gone = load(&dir, &GatewayOptions::default(), &mut memory).expect("loads");
         assert!(gone.config.routes.is_empty());
         assert!(memory.valid.is_empty() && memory.declared.is_empty());
         std::fs::remove_dir_all(&dir).ok();
