@@ -25,6 +25,11 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Every listener of this Gateway, as a parentRef names it.
+    pub fn listener_refs(&self) -> impl Iterator<Item = ListenerRef> + '_ {
+        self.listeners.iter().map(|l| l.reference(&self.id))
+    }
+
     /// Who takes a contested port or hostname first: user Gateways before the implicit
     /// default, then the oldest (see [`crate::CreationOrder`]).
     pub fn precedence(&self) -> (bool, &crate::CreationOrder) {
@@ -50,6 +55,33 @@ pub struct Listener {
     /// `tls.certificateRefs` (Secrets, namespace defaulted to the Gateway's) of an HTTPS
     /// listener that terminates TLS.
     pub certificate_refs: Vec<ObjectRef>,
+}
+
+impl Listener {
+    /// This listener of Gateway `gateway`, as a parentRef names it.
+    pub fn reference(&self, gateway: &ObjectRef) -> ListenerRef {
+        ListenerRef {
+            gateway: gateway.clone(),
+            section_name: self.name.clone(),
+            port: self.port,
+        }
+    }
+}
+
+/// The listeners of `gateways` the router serves: those of a protocol it serves (HTTP,
+/// HTTPS) that lose none of the [`conflicts`] `lost`. ModelRoutes are routed on these, their
+/// `attachedRoutes` count them, and two routes claiming one name on one of them conflict.
+pub fn served_listeners(gateways: &[Gateway], lost: &[ListenerConflict]) -> Vec<ListenerRef> {
+    gateways
+        .iter()
+        .flat_map(|g| {
+            g.listeners
+                .iter()
+                .filter(|l| !matches!(l.protocol, Protocol::Other(_)))
+                .map(|l| l.reference(&g.id))
+        })
+        .filter(|r| !lost.iter().any(|c| c.listener == *r))
+        .collect()
 }
 
 /// `allowedRoutes.namespaces.from`.
@@ -114,12 +146,8 @@ pub struct PortListeners {
 impl PortListeners {
     /// Adds listener `listener` of `gateway`.
     pub fn add(&mut self, gateway: &ObjectRef, listener: &Listener) {
-        let r = ListenerRef {
-            gateway: gateway.clone(),
-            section_name: listener.name.clone(),
-            port: listener.port,
-        };
-        self.entries.push((r, listener.hostname.clone()));
+        self.entries
+            .push((listener.reference(gateway), listener.hostname.clone()));
     }
 
     /// True when no listener was added.
@@ -206,11 +234,7 @@ pub fn conflicts(gateways: &[Gateway], main_port: Option<u16>) -> Vec<ListenerCo
                 continue;
             }
             let name = format!("{}/{}", g.id, l.name);
-            let listener = ListenerRef {
-                gateway: g.id.clone(),
-                section_name: l.name.clone(),
-                port: l.port,
-            };
+            let listener = l.reference(&g.id);
             let (protocol, first) = ports.entry(l.port).or_insert_with(|| {
                 if Some(l.port) == main_port {
                     (Protocol::Http, "the router's --port".to_owned())
@@ -272,11 +296,7 @@ pub fn http_route_tables(
     let mut tables = std::collections::HashMap::new();
     for g in gateways {
         for l in g.listeners.iter().filter(|l| l.allows_http_routes) {
-            let listener = ListenerRef {
-                gateway: g.id.clone(),
-                section_name: l.name.clone(),
-                port: l.port,
-            };
+            let listener = l.reference(&g.id);
             let attached: Vec<crate::HttpRoute> = routes
                 .iter()
                 .filter(|r| r.parents.iter().any(|p| p.selects(&listener)))

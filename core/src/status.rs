@@ -259,48 +259,47 @@ pub struct NameConflict {
 }
 
 /// Every route that claims a model name (its `modelName` or a LoRA adapter) an older route
-/// already claims where both are served: anywhere outside gateway mode (the table matches
-/// routes without parentRefs across namespaces), and in gateway mode on a common listener
-/// (a route without parentRefs serves the listeners of its namespace's Gateways). Routes
-/// with parentRefs outside gateway mode are not served and take no part. The oldest route is
-/// preferred for the name, as in Kthena; each newer one is listed once, with the first name
-/// found.
+/// already claims where both are served ([`crate::claims::overlap`]: anywhere outside gateway
+/// mode, on a common listener in gateway mode). The oldest route is preferred for the name,
+/// as in Kthena; each newer one is listed once, with the first name found. Routes are compared
+/// only with routes claiming one of their names, so the cost follows the number of routes.
 pub fn model_name_conflicts(
     routes: &[impl std::borrow::Borrow<Route>],
     gateway_mode: bool,
     listeners: &[ListenerRef],
 ) -> Vec<NameConflict> {
-    let served = |r: &Route| -> Option<Vec<&ListenerRef>> {
-        if !gateway_mode {
-            return r.parents.is_empty().then(Vec::new);
-        }
-        Some(listeners.iter().filter(|l| r.serves(l)).collect())
+    use crate::claims::{self, Serving};
+    let serving = Serving {
+        gateway_mode,
+        listeners,
+        anticipate: false,
     };
-    let mut ordered: Vec<(&Route, Vec<&ListenerRef>)> = routes
-        .iter()
-        .map(std::borrow::Borrow::borrow)
-        .filter_map(|r| served(r).map(|ls| (r, ls)))
-        .collect();
-    ordered.sort_by(|a, b| a.0.order.cmp(&b.0.order));
-    let names = |r: &Route| -> Vec<String> {
-        r.model_name
-            .iter()
-            .cloned()
-            .chain(r.lora_adapters.iter().cloned())
-            .collect()
-    };
-    let mut out = Vec::new();
-    for (i, (route, mine)) in ordered.iter().enumerate() {
-        let found = ordered[..i].iter().find_map(|(older, theirs)| {
-            let overlap = !gateway_mode || mine.iter().any(|l| theirs.contains(l));
-            if !overlap {
-                return None;
+    let mut ordered: Vec<&Route> = routes.iter().map(std::borrow::Borrow::borrow).collect();
+    ordered.sort_by(|a, b| a.order.cmp(&b.order));
+    // Each name's claimants, oldest first (by index into `ordered`).
+    let mut claimants: std::collections::HashMap<&str, Vec<usize>> =
+        std::collections::HashMap::new();
+    for (i, r) in ordered.iter().enumerate() {
+        for c in claims::claims(r) {
+            let list = claimants.entry(c.name()).or_default();
+            if list.last() != Some(&i) {
+                list.push(i);
             }
-            let theirs_names = names(older);
-            names(route)
-                .into_iter()
-                .find(|n| theirs_names.contains(n))
-                .map(|n| (older.id.clone(), n))
+        }
+    }
+    let mut out = Vec::new();
+    for (i, route) in ordered.iter().enumerate() {
+        let mut older: Vec<usize> = claims::claims(route)
+            .flat_map(|c| claimants[c.name()].iter().copied().take_while(|j| *j < i))
+            .collect();
+        older.sort_unstable();
+        older.dedup();
+        let found = older.into_iter().find_map(|j| {
+            let theirs = ordered[j];
+            claims::overlap(route, theirs, &serving)?;
+            claims::claims(route)
+                .find(|c| claims::claims_name(theirs, c.name()))
+                .map(|c| (theirs.id.clone(), c.name().to_owned()))
         });
         if let Some((older, name)) = found {
             out.push(NameConflict {
@@ -473,13 +472,7 @@ pub fn http_route_parents(
                 .iter()
                 .filter(|g| g.id == p.gateway)
                 .flat_map(|g| g.listeners.iter().map(move |l| (g, l)))
-                .filter(|(g, l)| {
-                    p.selects(&ListenerRef {
-                        gateway: g.id.clone(),
-                        section_name: l.name.clone(),
-                        port: l.port,
-                    })
-                })
+                .filter(|(g, l)| p.selects(&l.reference(&g.id)))
                 .collect();
             let allowed: Vec<_> = selected
                 .iter()
@@ -573,11 +566,7 @@ pub fn gateway(
         .listeners
         .iter()
         .map(|l| {
-            let r = ListenerRef {
-                gateway: g.id.clone(),
-                section_name: l.name.clone(),
-                port: l.port,
-            };
+            let r = l.reference(&g.id);
             let accepted = match &l.protocol {
                 Protocol::Http | Protocol::Https if !port_bound(l.port) => Condition::new(
                     types::ACCEPTED,

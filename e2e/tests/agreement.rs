@@ -75,10 +75,10 @@ fn router_verdict(
     }
 }
 
-/// `validate -f` over `paths`: the lines naming an object of `file`.
-fn validate_lines(paths: &[&Path], file: &Path) -> Vec<String> {
+/// `validate FLAGS -f` over `paths`: the lines naming an object of `file`.
+fn validate_lines(flags: &[&str], paths: &[&Path], file: &Path) -> Vec<String> {
     let mut cmd = Command::new(binary("kthena-router"));
-    cmd.arg("validate");
+    cmd.arg("validate").args(flags);
     for p in paths {
         cmd.arg("-f").arg(p);
     }
@@ -90,6 +90,12 @@ fn validate_lines(paths: &[&Path], file: &Path) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// The webhook's options of a router started with [`ROUTER_FLAGS`].
+const GATEWAY: kthena_webhook::Options = kthena_webhook::Options {
+    allow_duplicate_model_names: false,
+    gateway_mode: true,
+};
 
 const ROUTER_FLAGS: &[&str] = &[
     "--enable-gateway-api",
@@ -118,9 +124,9 @@ async fn validate_the_webhook_and_the_router_agree_on_every_invalid_example() {
         let objects = manifest::parse_str(&text, name).expect("each invalid example reads");
         let object = &objects[0];
         // 1. validate -f context file
-        let validate = validate_lines(&[&context_dir, file], file);
+        let validate = validate_lines(&["--enable-gateway-api"], &[&context_dir, file], file);
         // 2. the webhook's review against the same context
-        let webhook = kthena_webhook::review(object, None, &context, Default::default());
+        let webhook = kthena_webhook::review(object, None, &context, GATEWAY);
         // 3. the router serving context + file
         let env = Env::new();
         for c in &context_files {
@@ -163,8 +169,8 @@ async fn validate_the_webhook_and_the_router_accept_every_example() {
     let status = router.debug("/debug/status").await.json();
     let mut wrong = Vec::new();
     for (file, object) in &objects {
-        let validate = validate_lines(&[&dir], file);
-        let webhook = kthena_webhook::review(object, None, &others, Default::default());
+        let validate = validate_lines(&["--enable-gateway-api"], &[&dir], file);
+        let webhook = kthena_webhook::review(object, None, &others, GATEWAY);
         let served = match identity(object) {
             Some((key, ns, name)) => router_verdict(&status, key, &ns, &name),
             None => Ok(()),
@@ -177,4 +183,60 @@ async fn validate_the_webhook_and_the_router_accept_every_example() {
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// Outside gateway mode every route without parentRefs is matched whatever its namespace, so a
+/// second route claiming the same model name in another namespace would be shadowed: all
+/// three deny it. Started in gateway mode, the same two routes serve different listeners and
+/// all three admit the second.
+#[actix_rt::test]
+async fn outside_gateway_mode_all_three_deny_a_model_name_claimed_in_another_namespace() {
+    let route = |ns: &str, name: &str| {
+        format!(
+            "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
+             metadata: {{name: {name}, namespace: {ns}}}\nspec:\n  modelName: shared-model\n  \
+             rules:\n  - targetModels:\n    - modelServerName: s\n"
+        )
+    };
+    let env = Env::new();
+    env.write("older.yaml", &route("alpha", "first"));
+    env.write("newer.yaml", &route("beta", "second"));
+    let file = env.dir.join("newer.yaml");
+    let newer = manifest::parse_str(&route("beta", "second"), "newer.yaml").expect("reads");
+    let context: kthena_webhook::Objects = manifest::parse_str(&route("alpha", "first"), "older")
+        .expect("reads")
+        .into_iter()
+        .collect();
+
+    let validate = validate_lines(&[], &[&env.dir], &file);
+    let webhook = kthena_webhook::review(&newer[0], None, &context, Default::default());
+    let router = env.router(&[]);
+    let status = router.debug("/debug/status").await.json();
+    let served = router_verdict(&status, "modelroutes", "beta", "second");
+    assert!(
+        validate
+            .iter()
+            .any(|l| l.contains("\"shared-model\" is already served by ModelRoute alpha/first")),
+        "validate: {validate:?}"
+    );
+    let denial = webhook.expect_err("the webhook denies").to_string();
+    assert!(denial.contains("alpha/first"), "{denial}");
+    let refusal = served.expect_err("the router refuses the newer route");
+    assert!(refusal.contains("Conflicted"), "{refusal}");
+    assert_eq!(
+        router_verdict(&status, "modelroutes", "alpha", "first"),
+        Ok(()),
+        "the older route serves"
+    );
+
+    let mut cmd = Command::new(binary("kthena-router"));
+    cmd.args(["validate", "--enable-gateway-api", "-f"])
+        .arg(&env.dir);
+    let out = cmd.output().expect("validate runs");
+    assert!(
+        out.status.success(),
+        "gateway mode admits both: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    kthena_webhook::review(&newer[0], None, &context, GATEWAY).expect("gateway mode admits it");
 }

@@ -142,6 +142,7 @@ impl Args {
         } = self;
         let review = kthena_webhook::Options {
             allow_duplicate_model_names,
+            gateway_mode: router.enable_gateway_api,
         };
         if let Some(Command::Validate { files }) = command {
             return validate(&files, review);

@@ -8,11 +8,20 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
 
+/// The rules of a router serving Gateways (`--enable-gateway-api`): the invalid examples'
+/// conflicts are on Gateway listeners.
+const GATEWAY: kthena_webhook::Options = kthena_webhook::Options {
+    allow_duplicate_model_names: false,
+    gateway_mode: true,
+};
+
 #[test]
-fn every_example_is_valid() {
-    let (read, denied) = run(&[examples()], Default::default()).expect("readable");
-    assert!(read >= 20, "{read} objects");
-    assert!(denied.is_empty(), "{denied:#?}");
+fn every_example_is_valid_with_and_without_gateways() {
+    for options in [Default::default(), GATEWAY] {
+        let (read, denied) = run(&[examples()], options).expect("readable");
+        assert!(read >= 20, "{read} objects");
+        assert!(denied.is_empty(), "{options:?}: {denied:#?}");
+    }
 }
 
 #[test]
@@ -33,8 +42,7 @@ fn every_invalid_example_is_denied_with_its_field() {
             .unwrap_or_else(|| panic!("{}: no `# expect:` line", file.display()))
             .trim()
             .to_owned();
-        let (_, denied) =
-            run(&[dir.join("context"), file.clone()], Default::default()).expect("readable");
+        let (_, denied) = run(&[dir.join("context"), file.clone()], GATEWAY).expect("readable");
         let mine: Vec<_> = denied.iter().filter(|d| d.file == file).collect();
         assert_eq!(mine.len(), 1, "{}: {denied:#?}", file.display());
         assert!(

@@ -47,8 +47,9 @@ pub struct Args {
     #[arg(long, env = "ACCESS_LOG_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub access_log: bool,
     /// Serve Gateway API Gateways: ModelRoutes bind to their listeners through parentRefs,
-    /// every listener port is served.
-    #[arg(long, env = "KTHENA_ROUTER_ENABLE_GATEWAY_API", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    /// every listener port is served. (Global: `validate` judges model-name conflicts as a
+    /// router started with the same value.)
+    #[arg(long, global = true, env = "KTHENA_ROUTER_ENABLE_GATEWAY_API", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub enable_gateway_api: bool,
     /// Serve the Gateway API Inference Extension: InferencePools (v1 and v1alpha2),
     /// InferenceModels and InferenceObjectives. Needs `--enable-gateway-api`.

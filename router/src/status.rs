@@ -119,20 +119,6 @@ impl Sources<'_> {
             .collect()
     }
 
-    fn listeners(&self) -> Vec<ListenerRef> {
-        self.inputs
-            .gateways
-            .iter()
-            .flat_map(|g| {
-                g.listeners.iter().map(|l| ListenerRef {
-                    gateway: g.id.clone(),
-                    section_name: l.name.clone(),
-                    port: l.port,
-                })
-            })
-            .collect()
-    }
-
     /// How an HTTPRoute backendRef resolves.
     fn backend(&self, target: &BackendTarget) -> BackendState {
         match target {
@@ -255,11 +241,8 @@ impl Sources<'_> {
     }
 
     fn model_routes(&self, out: &mut Vec<ObjectStatus>) {
-        let listeners: Vec<ListenerRef> = self
-            .listeners()
-            .into_iter()
-            .filter(|l| !self.inputs.conflicts.iter().any(|c| &c.listener == l))
-            .collect();
+        let listeners =
+            kthena_core::gateway::served_listeners(&self.inputs.gateways, &self.inputs.conflicts);
         let backend_exists = |b: &kthena_core::Backend| match b {
             kthena_core::Backend::ModelServer(id) => {
                 self.pools.contains_key(&PoolKey::ModelServer(id.clone()))

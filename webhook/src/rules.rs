@@ -20,6 +20,10 @@ pub struct Options {
     /// on the same Gateway listeners (`--allow-duplicate-model-names`); the oldest route then
     /// wins at request time.
     pub allow_duplicate_model_names: bool,
+    /// The router serves Gateways (`--enable-gateway-api`): ModelRoutes are served on
+    /// listeners, and model names conflict only on a shared one. Outside gateway mode every
+    /// route without parentRefs competes for its names in every namespace.
+    pub gateway_mode: bool,
 }
 
 /// The admission warnings for an admitted `object`: each field it sets that the router accepts
@@ -68,7 +72,13 @@ pub fn review(
             let gateways = others.gateways();
             errs.extend(parent_refs::check(r, &gateways));
             if !options.allow_duplicate_model_names {
-                errs.extend(conflicts::check(r, &others.model_routes(), &gateways));
+                errs.extend(conflicts::check(
+                    r,
+                    &others.model_routes(),
+                    &gateways,
+                    &others.scope(),
+                    options.gateway_mode,
+                ));
             }
         }
         Object::ModelServer(s) => errs.extend(convert::model_server(s).err().unwrap_or_default()),

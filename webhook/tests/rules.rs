@@ -9,6 +9,12 @@ use corpus::{context, examples, file_name, invalid_examples, load};
 use kthena_api::manifest::{self, Object};
 use kthena_webhook::{Cluster, Objects, Options, Scope, review};
 
+/// The examples are written for a router in gateway mode (they hold Gateways and parentRefs).
+const GATEWAY: Options = Options {
+    allow_duplicate_model_names: false,
+    gateway_mode: true,
+};
+
 #[test]
 fn every_invalid_example_is_denied_naming_the_expected_field_and_nothing_else() {
     let cluster = context();
@@ -17,7 +23,7 @@ fn every_invalid_example_is_denied_naming_the_expected_field_and_nothing_else() 
     let mut failures = Vec::new();
     for (file, object, expect) in &cases {
         let name = file_name(file);
-        match review(object, None, &cluster, Options::default()) {
+        match review(object, None, &cluster, GATEWAY) {
             Ok(()) => failures.push(format!("{name}: admitted")),
             Err(errs) => {
                 let message = errs.to_string();
@@ -38,8 +44,7 @@ fn every_invalid_example_is_denied_naming_the_expected_field_and_nothing_else() 
 fn the_context_of_the_invalid_examples_is_itself_valid() {
     let cluster = context();
     for object in cluster.as_slice() {
-        review(object, None, &cluster, Options::default())
-            .unwrap_or_else(|e| panic!("{object:?}: {e}"));
+        review(object, None, &cluster, GATEWAY).unwrap_or_else(|e| panic!("{object:?}: {e}"));
     }
 }
 
@@ -58,7 +63,7 @@ fn every_valid_example_is_admitted_with_all_the_other_examples_present() {
     let failures: Vec<String> = objects
         .iter()
         .filter_map(|(file, object)| {
-            review(object, None, &cluster, Options::default())
+            review(object, None, &cluster, GATEWAY)
                 .err()
                 .map(|e| format!("{}: {e}", file.display()))
         })
@@ -71,6 +76,7 @@ fn duplicate_model_names_are_admitted_when_duplicates_are_allowed() {
     let cluster = context();
     let allow = Options {
         allow_duplicate_model_names: true,
+        ..GATEWAY
     };
     let names = [
         "modelroute-duplicate-modelname-on-gateway.yaml",
@@ -86,7 +92,7 @@ fn duplicate_model_names_are_admitted_when_duplicates_are_allowed() {
         .collect();
     assert_eq!(duplicates.len(), names.len());
     for (file, object, _) in duplicates {
-        assert!(review(&object, None, &cluster, Options::default()).is_err());
+        assert!(review(&object, None, &cluster, GATEWAY).is_err());
         review(&object, None, &cluster, allow)
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
@@ -220,7 +226,53 @@ fn model_names_conflict_only_on_a_shared_listener() {
             cluster.push(gateway("a", "gw"));
         }
         let cluster = Objects::new(cluster);
-        let got = review(&candidate, None, &cluster, Options::default());
+        let got = review(&candidate, None, &cluster, GATEWAY);
+        match (got, want) {
+            (Ok(()), None) => {}
+            (Err(e), Some(want)) if e.to_string().contains(want) => {}
+            (got, want) => failures.push(format!("{what}: got {got:?}, want {want:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn outside_gateway_mode_a_model_name_conflicts_in_every_namespace() {
+    // The table matches every route without parentRefs whatever its namespace, so the newer
+    // one would be shadowed; routes with parentRefs are not served and claim nothing.
+    let outside = Options::default();
+    let cases = [
+        (
+            "no parentRefs, other namespace",
+            route("a", "old", "modelName: m", "[]"),
+            route("b", "new", "modelName: m", "[]"),
+            Some(
+                "spec.modelName: \"m\" is already served by ModelRoute a/old (outside gateway mode",
+            ),
+        ),
+        (
+            "a LoRA adapter of a route in another namespace",
+            route("a", "old", "loraAdapters: [m]", "[]"),
+            route("b", "new", "loraAdapters: [x, m]", "[]"),
+            Some("spec.loraAdapters[1]: \"m\" is already served by ModelRoute a/old"),
+        ),
+        (
+            "the older route has parentRefs: not served",
+            route("a", "old", "modelName: m", "[{name: gw}]"),
+            route("b", "new", "modelName: m", "[]"),
+            None,
+        ),
+        (
+            "the newer route has parentRefs: not served",
+            route("a", "old", "modelName: m", "[]"),
+            route("a", "new", "modelName: m", "[{name: gw}]"),
+            None,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, existing, candidate, want) in cases {
+        let cluster = Objects::new(vec![existing, gateway("a", "gw")]);
+        let got = review(&candidate, None, &cluster, outside);
         match (got, want) {
             (Ok(()), None) => {}
             (Err(e), Some(want)) if e.to_string().contains(want) => {}
@@ -318,7 +370,7 @@ fn gateways_and_http_routes_of_other_controllers_are_not_judged() {
         ]),
         classes: vec!["kthena-router"],
     };
-    let judged = |object: &Object| review(object, None, &cluster, Options::default()).is_err();
+    let judged = |object: &Object| review(object, None, &cluster, GATEWAY).is_err();
     // (what, object, judged)
     let cases = [
         ("Gateway of our class", parse(&gateway), true),

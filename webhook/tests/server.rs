@@ -70,7 +70,12 @@ impl Webhook {
         let tls = tls_config(cert.clone()).expect("server TLS");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("bound address").port();
-        let state = State::new(Arc::new(cluster), Options::default());
+        // The examples are written for gateway mode.
+        let options = Options {
+            gateway_mode: true,
+            ..Options::default()
+        };
+        let state = State::new(Arc::new(cluster), options);
         let server = serve(listener, tls, state).expect("server starts");
         let handle = server.handle();
         actix_rt::spawn(server);

@@ -113,11 +113,7 @@ impl Index {
                     tracing::warn!(gateway = %g.id, listener = %l.name, protocol = ?l.protocol, "listener protocol not served");
                     continue;
                 }
-                let r = ListenerRef {
-                    gateway: g.id.clone(),
-                    section_name: l.name.clone(),
-                    port: l.port,
-                };
+                let r = l.reference(&g.id);
                 if conflicts.iter().any(|c| c.listener == r) {
                     continue;
                 }

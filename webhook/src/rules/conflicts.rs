@@ -1,147 +1,69 @@
-//! Model names claimed twice: a ModelRoute may not serve a modelName or LoRA adapter that
-//! another ModelRoute already serves on some of the same Gateway listeners, because only the
-//! older of the two would ever be used there.
-//!
-//! Where a route serves: without parentRefs, every listener of the Gateways in its own
-//! namespace (so two such routes overlap when they share a namespace); with parentRefs, the
-//! listeners those select. When the Gateway exists its listeners are compared; when it does
-//! not (yet), two references overlap only when one selects everything the other selects.
+//! Model names claimed twice: a ModelRoute may not claim a modelName or LoRA adapter that
+//! another ModelRoute already claims where both would be served, because only the older of
+//! the two would ever be used there. Where two routes are both served is the one rule of
+//! `kthena_core::claims` (status reports the same overlap as `Conflicted`), looking ahead to
+//! Gateways not created yet.
 
-use gateway_api::apis::standard::gateways::{Gateway, GatewayListeners};
+use gateway_api::apis::standard::gateways;
 use kthena_api::convert;
 use kthena_api::modelroute::ModelRoute;
-use kthena_core::{FieldErrors, ObjectRef, ParentRef};
+use kthena_core::claims::{self, Serving};
+use kthena_core::{FieldErrors, Gateway, Route};
 
-/// The listeners a route serves.
-enum Scope {
-    /// No parentRefs: the Gateways of this namespace.
-    Namespace(String),
-    /// The Gateways (and listeners) of these parentRefs.
-    Parents(Vec<ParentRef>),
-}
+use crate::Scope;
 
-/// `None` for a route whose parentRefs name no Gateway: it serves nowhere.
-fn scope(route: &ModelRoute, id: &ObjectRef) -> Option<Scope> {
-    let refs = &route.spec.parent_refs;
-    if refs.is_empty() {
-        return Some(Scope::Namespace(id.namespace.clone()));
-    }
-    let parents = convert::gateway_parents(refs, id);
-    (!parents.is_empty()).then_some(Scope::Parents(parents))
-}
-
-/// Every name `route` claims, with the field claiming it.
-fn claims(route: &ModelRoute) -> impl Iterator<Item = (String, &str)> {
-    let spec = &route.spec;
-    let model = Some(("spec.modelName".to_owned(), spec.model_name.as_str()));
-    let loras = spec
-        .lora_adapters
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (format!("spec.loraAdapters[{i}]"), l.as_str()));
-    model
-        .into_iter()
-        .chain(loras)
-        .filter(|(_, name)| !name.is_empty())
-}
-
-/// Names of `route` already served by one of `routes` on a common listener.
+/// Names of `route` already claimed by one of `routes` where both are served, on the
+/// listeners of those `gateways` in `scope` that the router serves
+/// ([`kthena_core::gateway::served_listeners`]). A route that does not convert claims nothing
+/// (the conversion reports it).
 pub(super) fn check(
     route: &ModelRoute,
     routes: &[ModelRoute],
-    gateways: &[Gateway],
+    gateways: &[gateways::Gateway],
+    scope: &Scope,
+    gateway_mode: bool,
 ) -> FieldErrors {
     let mut errs = FieldErrors::new();
-    let id = convert::object_ref(route);
-    let Some(mine) = scope(route, &id) else {
+    let Ok(mine) = convert::model_route(route) else {
         return errs;
     };
-    let mut others: Vec<(ObjectRef, &ModelRoute)> = routes
+    // The Gateways the router serves, converted as the router converts them: one that does
+    // not convert serves nothing.
+    let gateways: Vec<Gateway> = gateways
         .iter()
-        .map(|r| (convert::object_ref(r), r))
-        .filter(|(other, _)| *other != id)
+        .filter(|g| scope.serves_class(&g.spec.gateway_class_name))
+        .filter_map(|g| convert::gateway(g).ok())
         .collect();
-    others.sort_by(|a, b| a.0.cmp(&b.0));
-    for (path, name) in claims(route) {
-        let found = others.iter().find_map(|(other, r)| {
-            if !claims(r).any(|(_, n)| n == name) {
+    let lost = kthena_core::gateway::conflicts(&gateways, None);
+    let listeners = kthena_core::gateway::served_listeners(&gateways, &lost);
+    let serving = Serving {
+        gateway_mode,
+        listeners: &listeners,
+        anticipate: true,
+    };
+    let mut others: Vec<Route> = routes
+        .iter()
+        .filter_map(|r| convert::model_route(r).ok())
+        .filter(|r| r.id != mine.id)
+        .collect();
+    others.sort_by(|a, b| a.id.cmp(&b.id));
+    for claim in claims::claims(&mine) {
+        let found = others.iter().find_map(|other| {
+            if !claims::claims_name(other, claim.name()) {
                 return None;
             }
-            let theirs = scope(r, other)?;
-            overlap(&mine, &theirs, gateways).map(|place| (other, place))
+            claims::overlap(&mine, other, &serving).map(|place| (other, place))
         });
         if let Some((other, place)) = found {
             errs.push(
-                path,
-                format!("{name:?} is already served by ModelRoute {other} {place}"),
+                claim.path(),
+                format!(
+                    "{:?} is already served by ModelRoute {} {place}",
+                    claim.name(),
+                    other.id
+                ),
             );
         }
     }
     errs
-}
-
-/// Where two scopes share a listener, worded for the message; `None` when they share none.
-fn overlap(a: &Scope, b: &Scope, gateways: &[Gateway]) -> Option<String> {
-    match (a, b) {
-        (Scope::Namespace(x), Scope::Namespace(y)) => {
-            (x == y).then(|| format!("in namespace {x} (neither route has parentRefs)"))
-        }
-        (Scope::Namespace(ns), Scope::Parents(refs))
-        | (Scope::Parents(refs), Scope::Namespace(ns)) => refs
-            .iter()
-            .filter(|r| r.gateway.namespace == *ns)
-            .find_map(|r| match find(gateways, &r.gateway) {
-                Some(g) => listeners(g)
-                    .find(|l| selects(r, l))
-                    .map(|l| on_listener(&r.gateway, &l.name)),
-                None => Some(on_reference(r)),
-            }),
-        (Scope::Parents(xs), Scope::Parents(ys)) => xs
-            .iter()
-            .flat_map(|x| ys.iter().map(move |y| (x, y)))
-            .filter(|(x, y)| x.gateway == y.gateway)
-            .find_map(|(x, y)| match find(gateways, &x.gateway) {
-                Some(g) => listeners(g)
-                    .find(|l| selects(x, l) && selects(y, l))
-                    .map(|l| on_listener(&x.gateway, &l.name)),
-                None if covers(x, y) => Some(on_reference(y)),
-                None if covers(y, x) => Some(on_reference(x)),
-                None => None,
-            }),
-    }
-}
-
-fn find<'g>(gateways: &'g [Gateway], id: &ObjectRef) -> Option<&'g Gateway> {
-    gateways.iter().find(|g| convert::object_ref(*g) == *id)
-}
-
-fn listeners(g: &Gateway) -> impl Iterator<Item = &GatewayListeners> {
-    g.spec.listeners.iter()
-}
-
-/// True when `r` selects listener `l` (of the Gateway `r` names).
-fn selects(r: &ParentRef, l: &GatewayListeners) -> bool {
-    r.section_name.as_deref().is_none_or(|s| s == l.name)
-        && r.port.is_none_or(|p| i32::from(p) == l.port)
-}
-
-/// True when every listener `b` selects is also selected by `a`, whatever the Gateway's
-/// listeners are (both name the same Gateway).
-fn covers(a: &ParentRef, b: &ParentRef) -> bool {
-    a.section_name
-        .as_ref()
-        .is_none_or(|s| b.section_name.as_ref() == Some(s))
-        && a.port.is_none_or(|p| b.port == Some(p))
-}
-
-fn on_listener(gateway: &ObjectRef, listener: &str) -> String {
-    format!("on Gateway {gateway} listener {listener}")
-}
-
-fn on_reference(r: &ParentRef) -> String {
-    match (&r.section_name, r.port) {
-        (Some(s), _) => on_listener(&r.gateway, s),
-        (None, Some(p)) => format!("on Gateway {} port {p}", r.gateway),
-        (None, None) => format!("on Gateway {}", r.gateway),
-    }
 }
