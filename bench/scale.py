@@ -86,6 +86,16 @@ signal.signal(signal.SIGINT, cleanup)
 
 
 def cpu_seconds(pid):
+    """CPU time of `pid`: the nanosecond run time of its threads (`schedstat`), which resolves
+    a few-millisecond change; `/proc/PID/stat` ticks (10 ms) where schedstat is missing."""
+    try:
+        total = 0
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
+    except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+        pass
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
