@@ -15,7 +15,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::HashMap;
 
 use crate::{ListenerRef, ObjectRef, RequestView, Route, Rule, Target};
 
@@ -75,28 +75,42 @@ pub struct Selection<'t> {
     pub lora: bool,
 }
 
-/// An immutable, indexed set of routes. Build a new one when routes change.
-#[derive(Debug, Default)]
+/// A model-name index on the request path: a persistent map (cloned in O(1), one name
+/// changed in O(log n)) with a fast hasher.
+type NameMap = imbl::GenericHashMap<
+    String,
+    Arc<Candidates>,
+    foldhash::fast::RandomState,
+    imbl::shared_ptr::DefaultSharedPtr,
+>;
+
+/// An immutable, indexed set of routes. [`RouteTable::with_changes`] derives the next table
+/// from this one in time proportional to the routes that changed, sharing the rest.
+#[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    /// Oldest first; an index here is a route's rank. Shared with the configuration the
-    /// table was built from.
-    routes: Vec<Arc<Route>>,
-    models: HashMap<String, Candidates>,
-    loras: HashMap<String, Candidates>,
-    skipped: Vec<Skipped>,
+    /// Every route in the table, by object.
+    routes: imbl::OrdMap<ObjectRef, Arc<Route>>,
+    models: NameMap,
+    loras: NameMap,
+    skipped: imbl::OrdMap<ObjectRef, Skipped>,
     gateway_mode: bool,
 }
 
-/// The routes claiming one name, as ranks in ascending order (oldest first), by scope.
+/// The routes claiming one name, oldest first (see [`crate::CreationOrder`]), by scope.
 #[derive(Debug, Default)]
 struct Candidates {
+    /// Every route claiming the name, oldest first (the lists below are built from it).
+    all: Vec<Arc<Route>>,
     /// Outside gateway mode: every route.
-    direct: Vec<u32>,
+    direct: Vec<Arc<Route>>,
     /// Gateway mode, routes without parentRefs: by the route's namespace.
-    by_namespace: HashMap<String, Vec<u32>>,
+    by_namespace: HashMap<String, Vec<Arc<Route>>>,
     /// Gateway mode, routes with parentRefs: by Gateway namespace, then Gateway name.
-    by_gateway: HashMap<String, HashMap<String, Vec<u32>>>,
+    by_gateway: HashMap<String, HashMap<String, Vec<Arc<Route>>>>,
 }
+
+/// One ModelRoute as it was and as it is; `None` where it did not exist.
+pub type RouteChange = (Option<Arc<Route>>, Option<Arc<Route>>);
 
 impl RouteTable {
     /// Indexes `routes`. Routes must already be valid (see [`crate::validate::route`]).
@@ -104,47 +118,81 @@ impl RouteTable {
         routes: impl IntoIterator<Item = R>,
         options: BuildOptions,
     ) -> Self {
-        let mut skipped = Vec::new();
-        let mut routes: Vec<Arc<Route>> = routes
-            .into_iter()
-            .map(Into::into)
-            .filter(|r| {
-                let keep = options.gateway_mode || r.parents.is_empty();
-                if !keep {
-                    skipped.push(Skipped {
-                        route: r.id.clone(),
-                        reason: SkipReason::ParentRefsWithoutGatewayMode,
-                    });
-                }
-                keep
-            })
-            .collect();
-        routes.sort_by(|a, b| a.order.cmp(&b.order));
-
-        let mut models: HashMap<String, Candidates> = HashMap::new();
-        let mut loras: HashMap<String, Candidates> = HashMap::new();
-        for (rank, route) in routes.iter().enumerate() {
-            let rank = u32::try_from(rank).expect("fewer than 2^32 routes");
-            if let Some(name) = &route.model_name {
-                models
-                    .entry(name.clone())
-                    .or_default()
-                    .insert(rank, route, options);
-            }
-            for lora in &route.lora_adapters {
-                loras
-                    .entry(lora.clone())
-                    .or_default()
-                    .insert(rank, route, options);
-            }
-        }
+        let changes: Vec<RouteChange> =
+            routes.into_iter().map(|r| (None, Some(r.into()))).collect();
         Self {
-            routes,
-            models,
-            loras,
-            skipped,
             gateway_mode: options.gateway_mode,
+            ..Self::default()
         }
+        .with_changes(&changes)
+    }
+
+    /// This table with `changes` applied: each route's old version removed, its new one
+    /// added. Only the names the changed routes claim (before or after) are re-indexed; the
+    /// rest of the table is shared with this one.
+    pub fn with_changes(&self, changes: &[RouteChange]) -> Self {
+        let mut next = self.clone();
+        let options = BuildOptions {
+            gateway_mode: self.gateway_mode,
+        };
+        // name -> (removed routes, added routes), for models and LoRA adapters.
+        let mut models: std::collections::HashMap<&str, (Vec<&ObjectRef>, Vec<&Arc<Route>>)> =
+            std::collections::HashMap::new();
+        let mut loras: std::collections::HashMap<&str, (Vec<&ObjectRef>, Vec<&Arc<Route>>)> =
+            std::collections::HashMap::new();
+        for (before, after) in changes {
+            if let Some(b) = before {
+                next.routes.remove(&b.id);
+                next.skipped.remove(&b.id);
+                if let Some(n) = &b.model_name {
+                    models.entry(n).or_default().0.push(&b.id);
+                }
+                for l in &b.lora_adapters {
+                    loras.entry(l).or_default().0.push(&b.id);
+                }
+            }
+            let Some(a) = after else { continue };
+            if !(options.gateway_mode || a.parents.is_empty()) {
+                next.skipped.insert(
+                    a.id.clone(),
+                    Skipped {
+                        route: a.id.clone(),
+                        reason: SkipReason::ParentRefsWithoutGatewayMode,
+                    },
+                );
+                continue;
+            }
+            next.routes.insert(a.id.clone(), a.clone());
+            if let Some(n) = &a.model_name {
+                models.entry(n).or_default().1.push(a);
+            }
+            for l in &a.lora_adapters {
+                loras.entry(l).or_default().1.push(a);
+            }
+        }
+        for (map, names) in [(&mut next.models, models), (&mut next.loras, loras)] {
+            for (name, (removed, added)) in names {
+                let mut all: Vec<Arc<Route>> = map
+                    .get(name)
+                    .map(|c| {
+                        c.all
+                            .iter()
+                            .filter(|r| !removed.contains(&&r.id))
+                            .filter(|r| !added.iter().any(|a| a.id == r.id))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                all.extend(added.into_iter().cloned());
+                if all.is_empty() {
+                    map.remove(name);
+                } else {
+                    all.sort_by(|a, b| a.order.cmp(&b.order));
+                    map.insert(name.to_owned(), Arc::new(Candidates::new(all, options)));
+                }
+            }
+        }
+        next
     }
 
     /// The route, rule and target for `req`.
@@ -189,14 +237,11 @@ impl RouteTable {
         mut f: impl FnMut(&'t Route) -> Option<T>,
     ) -> Option<T> {
         if !self.gateway_mode {
-            return candidates
-                .direct
-                .iter()
-                .find_map(|&rank| f(&self.routes[rank as usize]));
+            return candidates.direct.iter().find_map(|r| f(r));
         }
         let listener = via?;
         let gw = &listener.gateway;
-        let empty: &[u32] = &[];
+        let empty: &[Arc<Route>] = &[];
         let unbound = candidates
             .by_namespace
             .get(&gw.namespace)
@@ -209,13 +254,14 @@ impl RouteTable {
         // Merge the two age-ordered lists so the oldest route wins across both.
         let (mut i, mut j) = (0, 0);
         while i < unbound.len() || j < bound.len() {
-            let take_unbound = j == bound.len() || (i < unbound.len() && unbound[i] < bound[j]);
+            let take_unbound =
+                j == bound.len() || (i < unbound.len() && unbound[i].order < bound[j].order);
             let route = if take_unbound {
                 i += 1;
-                &self.routes[unbound[i - 1] as usize]
+                &unbound[i - 1]
             } else {
                 j += 1;
-                let route = &self.routes[bound[j - 1] as usize];
+                let route = &bound[j - 1];
                 // The index found the Gateway; the listener (sectionName, port) is the rule's.
                 if !route.serves(listener) {
                     continue;
@@ -229,14 +275,24 @@ impl RouteTable {
         None
     }
 
-    /// Every route in the table, oldest first.
-    pub fn routes(&self) -> &[Arc<Route>] {
-        &self.routes
+    /// Every route in the table, by object (namespace, name).
+    pub fn routes(&self) -> impl ExactSizeIterator<Item = &Arc<Route>> {
+        self.routes.values()
     }
 
-    /// Valid routes left out of the table, and why.
-    pub fn skipped(&self) -> &[Skipped] {
-        &self.skipped
+    /// How many routes the table holds.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// True when the table holds no route.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Valid routes left out of the table, and why, by object.
+    pub fn skipped(&self) -> impl ExactSizeIterator<Item = &Skipped> {
+        self.skipped.values()
     }
 
     /// True when the table was built in gateway mode.
@@ -254,31 +310,29 @@ impl RouteTable {
 }
 
 impl Candidates {
-    fn insert(&mut self, rank: u32, route: &Route, options: BuildOptions) {
-        if !options.gateway_mode {
-            self.direct.push(rank);
-        } else if route.parents.is_empty() {
-            push_once(
-                self.by_namespace
+    /// The scoped lists of `all` (oldest first).
+    fn new(all: Vec<Arc<Route>>, options: BuildOptions) -> Self {
+        let mut c = Candidates::default();
+        for route in &all {
+            if !options.gateway_mode {
+                c.direct.push(route.clone());
+            } else if route.parents.is_empty() {
+                c.by_namespace
                     .entry(route.id.namespace.clone())
-                    .or_default(),
-                rank,
-            );
-        } else {
-            for p in &route.parents {
-                let names = self
-                    .by_gateway
-                    .entry(p.gateway.namespace.clone())
-                    .or_default();
-                push_once(names.entry(p.gateway.name.clone()).or_default(), rank);
+                    .or_default()
+                    .push(route.clone());
+            } else {
+                for p in &route.parents {
+                    let names = c.by_gateway.entry(p.gateway.namespace.clone()).or_default();
+                    let list = names.entry(p.gateway.name.clone()).or_default();
+                    // Two parentRefs to one Gateway list the route once.
+                    if !list.last().is_some_and(|l| Arc::ptr_eq(l, route)) {
+                        list.push(route.clone());
+                    }
+                }
             }
         }
-    }
-}
-
-/// Ranks arrive in ascending order, so a duplicate can only be the last element.
-fn push_once(ranks: &mut Vec<u32>, rank: u32) {
-    if ranks.last() != Some(&rank) {
-        ranks.push(rank);
+        c.all = all;
+        c
     }
 }

@@ -561,3 +561,79 @@ fn model_names_lists_models_and_lora_adapters_once() {
     names.sort_unstable();
     assert_eq!(names, ["base", "l1"]);
 }
+
+/// Every (model, listener) answer of `table`, for comparing two tables.
+fn answers(table: &RouteTable, models: &[&str], vias: &[Option<&ListenerRef>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in models {
+        for via in vias {
+            out.push(format!(
+                "{m} via {via:?}: {:?}",
+                picked(table, &Request::new(*m), *via)
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_table_changed_route_by_route_answers_as_one_built_from_scratch() {
+    use std::sync::Arc;
+    let gw = ListenerRef::new("infra", "gw", "http", 8080);
+    let local = ListenerRef::new("team", "local", "default", 8080);
+    let vias = [None, Some(&gw), Some(&local)];
+    let models = ["a", "b", "c", "lora-x"];
+    let make = |name: &str, created: i64, model: &str, server: &str, bound: bool| {
+        let mut r = with_rules(
+            route("team", name, created, model),
+            vec![catch_all("team", server)],
+        );
+        if bound {
+            r.parents = vec![ParentRef {
+                gateway: ObjectRef::new("infra", "gw"),
+                section_name: None,
+                port: None,
+            }];
+        }
+        if name == "lora" {
+            r.lora_adapters = vec!["lora-x".into()];
+        }
+        Arc::new(r)
+    };
+    for gateway_mode in [false, true] {
+        let options = BuildOptions { gateway_mode };
+        let first = vec![
+            make("old", 1, "a", "s-old", false),
+            make("new", 3, "a", "s-new", true),
+            make("b", 2, "b", "s-b", false),
+            make("lora", 4, "c", "s-lora", false),
+        ];
+        let mut table = RouteTable::build(first.clone(), options);
+        // Renamed, rebound, deleted, added, re-aged: one at a time.
+        let steps: Vec<(Option<usize>, Option<Arc<kthena_core::Route>>)> = vec![
+            (Some(0), Some(make("old", 1, "b", "s-old", false))),
+            (Some(1), Some(make("new", 3, "a", "s-new", false))),
+            (Some(2), None),
+            (None, Some(make("added", 0, "a", "s-added", true))),
+            (Some(3), Some(make("lora", 0, "c", "s-lora2", false))),
+        ];
+        let mut current: Vec<Option<Arc<kthena_core::Route>>> =
+            first.into_iter().map(Some).collect();
+        for (i, (at, after)) in steps.into_iter().enumerate() {
+            let before = at.and_then(|k| current[k].clone());
+            table = table.with_changes(&[(before, after.clone())]);
+            match at {
+                Some(k) => current[k] = after,
+                None => current.push(after),
+            }
+            let fresh = RouteTable::build(current.iter().flatten().cloned(), options);
+            assert_eq!(
+                answers(&table, &models, &vias),
+                answers(&fresh, &models, &vias),
+                "gateway mode {gateway_mode}, after step {i}"
+            );
+            assert_eq!(table.len(), fresh.len());
+            assert_eq!(table.skipped().len(), fresh.skipped().len());
+        }
+    }
+}

@@ -37,7 +37,6 @@ async fn modelroutes(ctx: web::Data<RouterContext>) -> HttpResponse {
     let table = ctx.shared.routes.load();
     let skipped: Vec<_> = table
         .skipped()
-        .iter()
         .map(|s| json!({"route": s.route.to_string(), "reason": s.reason.to_string()}))
         .collect();
     HttpResponse::Ok().json(json!({"modelroutes": dump.modelroutes, "skipped": skipped}))
