@@ -263,8 +263,8 @@ pub struct NameConflict {
 /// mode, on a common listener in gateway mode). The oldest route is preferred for the name,
 /// as in Kthena; each newer one is listed once, with the first name found. Routes are compared
 /// only with routes claiming one of their names, so the cost follows the number of routes.
-pub fn model_name_conflicts(
-    routes: &[impl std::borrow::Borrow<Route>],
+pub fn model_name_conflicts<'r>(
+    routes: impl IntoIterator<Item = &'r Route>,
     gateway_mode: bool,
     listeners: &[ListenerRef],
 ) -> Vec<NameConflict> {
@@ -274,7 +274,7 @@ pub fn model_name_conflicts(
         listeners,
         anticipate: false,
     };
-    let mut ordered: Vec<&Route> = routes.iter().map(std::borrow::Borrow::borrow).collect();
+    let mut ordered: Vec<&Route> = routes.into_iter().collect();
     ordered.sort_by(|a, b| a.order.cmp(&b.order));
     // Each name's claimants, oldest first (by index into `ordered`).
     let mut claimants: std::collections::HashMap<&str, Vec<usize>> =

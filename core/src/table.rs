@@ -295,6 +295,11 @@ impl RouteTable {
         self.skipped.values()
     }
 
+    /// Why route `id` is left out of the table, when it is.
+    pub fn skipped_route(&self, id: &ObjectRef) -> Option<&Skipped> {
+        self.skipped.get(id)
+    }
+
     /// True when the table was built in gateway mode.
     pub fn gateway_mode(&self) -> bool {
         self.gateway_mode

@@ -42,9 +42,11 @@ async fn the_webhook_serves_with_file_certificates_and_sees_the_watched_routes()
     // The watchers hold a route serving "m" in namespace team.
     let shared = Arc::new(Shared::default());
     shared.dump.store(Arc::new(ConfigDump {
-        modelroutes: vec![Arc::new(
+        modelroutes: [Arc::new(
             serde_json::from_value(route("first", "m")).expect("a ModelRoute"),
-        )],
+        )]
+        .into_iter()
+        .collect(),
         ..ConfigDump::default()
     }));
     let port = {
@@ -170,7 +172,7 @@ fn the_webhook_judges_gateways_of_our_classes_only() {
     shared
         .status_inputs
         .store(Arc::new(kthena_router::state::StatusInputs {
-            gateway_classes: vec!["mine".to_owned()],
+            gateway_classes: vec!["mine".to_owned()].into(),
             ..Default::default()
         }));
     let Scope::Classes(classes) = Watched(shared).scope() else {

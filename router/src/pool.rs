@@ -1,6 +1,6 @@
 //! Endpoints of a ModelServer: which Pods serve it, and the least-loaded pick.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -222,13 +222,6 @@ pub struct PodIndex {
 /// One Pod as it was and as it is; `None` where it did not exist.
 pub type PodChange = (Option<Arc<PodInfo>>, Option<Arc<PodInfo>>);
 
-/// What a Pod set changed: each Pod that is new, changed or gone, as it was and as it is.
-#[derive(Debug, Default)]
-pub struct PodChanges {
-    /// (before, after) of each changed Pod; `None` where it did not exist.
-    pub changed: Vec<PodChange>,
-}
-
 impl PodIndex {
     /// Indexes `pods`.
     pub fn new(pods: impl IntoIterator<Item = Arc<PodInfo>>) -> Self {
@@ -287,42 +280,14 @@ impl PodIndex {
         Some(before)
     }
 
-    /// Makes the index hold exactly `pods` and says which Pods changed. A Pod that is the
-    /// same allocation as before (the source kept its conversion) costs one lookup.
-    pub fn apply(&mut self, pods: &[Arc<PodInfo>]) -> PodChanges {
-        let mut changes = PodChanges::default();
-        let mut kept = 0;
-        for p in pods {
-            let same = self
-                .pods
-                .get(&p.id.namespace)
-                .and_then(|ns| ns.get(&p.id.name));
-            match same {
-                Some(old) if Arc::ptr_eq(old, p) || **old == **p => kept += 1,
-                _ => {
-                    let before = self.insert(p.clone());
-                    if before.is_some() {
-                        kept += 1;
-                    }
-                    changes.changed.push((before, Some(p.clone())));
-                }
-            }
-        }
-        if kept + changes.changed.iter().filter(|(b, _)| b.is_none()).count() < self.len {
-            let wanted: HashSet<&ObjectRef> = pods.iter().map(|p| &p.id).collect();
-            let gone: Vec<ObjectRef> = self
-                .pods
-                .values()
-                .flat_map(|ns| ns.values())
-                .filter(|p| !wanted.contains(&p.id))
-                .map(|p| p.id.clone())
-                .collect();
-            for id in gone {
-                let before = self.remove(&id);
-                changes.changed.push((before, None));
-            }
-        }
-        changes
+    /// Adds or replaces Pod `p`; returns the version it replaced.
+    pub fn upsert(&mut self, p: Arc<PodInfo>) -> Option<Arc<PodInfo>> {
+        self.insert(p)
+    }
+
+    /// Removes Pod `id`; returns it when it was there.
+    pub fn delete(&mut self, id: &ObjectRef) -> Option<Arc<PodInfo>> {
+        self.remove(id)
     }
 
     /// The Pods `upstream` selects (namespace and every matchLabel), in Pod name order.
@@ -517,45 +482,26 @@ mod tests {
     }
 
     #[test]
-    fn applying_a_pod_set_reports_exactly_the_pods_that_changed() {
-        let arcs = |pods: &[PodInfo]| -> Vec<Arc<PodInfo>> {
-            pods.iter().cloned().map(Arc::new).collect()
-        };
+    fn pods_upserted_and_deleted_one_at_a_time_are_selected_by_their_labels_now() {
         let a = pod("a", "default", "x", Some("10.0.0.1"));
         let b = pod("b", "default", "x", None);
         let c = pod("c", "other", "y", Some("10.0.0.3"));
         let mut index = PodIndex::default();
-        let first = index.apply(&arcs(&[a.clone(), b.clone(), c.clone()]));
-        assert_eq!(first.changed.len(), 3);
-        // Equal Pods in new allocations (a file read again) are no change.
-        let same = arcs(&[c.clone(), a.clone(), b.clone()]);
-        assert!(index.apply(&same).changed.is_empty());
-        assert!(index.apply(&same).changed.is_empty());
-        // b turns Ready, c is gone, d is new.
+        for p in [&a, &b, &c] {
+            assert!(index.upsert(Arc::new(p.clone())).is_none());
+        }
+        // b turns Ready: the old version comes back.
         let mut ready = b.clone();
         ready.ready_ip = Some("10.0.0.2".parse().unwrap());
-        let d = pod("d", "default", "y", None);
-        let next = index.apply(&arcs(&[a.clone(), ready.clone(), d.clone()]));
-        let mut seen: Vec<(Option<&str>, Option<&str>, bool)> = next
-            .changed
-            .iter()
-            .map(|(before, after)| {
-                (
-                    before.as_deref().map(|p| p.id.name.as_str()),
-                    after.as_deref().map(|p| p.id.name.as_str()),
-                    after.as_deref().is_some_and(|p| p.ready_ip.is_some()),
-                )
-            })
-            .collect();
-        seen.sort();
+        let before = index.upsert(Arc::new(ready.clone())).expect("b was there");
+        assert_eq!(before.ready_ip, None);
         assert_eq!(
-            seen,
-            [
-                (None, Some("d"), false),
-                (Some("b"), Some("b"), true),
-                (Some("c"), None, false)
-            ]
+            index.delete(&c.id).map(|p| p.id.name.clone()).as_deref(),
+            Some("c")
         );
+        assert!(index.delete(&c.id).is_none());
+        let d = pod("d", "default", "y", None);
+        index.upsert(Arc::new(d.clone()));
         let mut up: Upstream = server().into();
         let names = |index: &PodIndex, up: &Upstream| -> Vec<String> {
             index.selected(up).into_iter().map(|p| p.id.name).collect()
@@ -566,11 +512,13 @@ mod tests {
         // The labels of a removed or relabelled Pod no longer select it.
         let mut moved = a.clone();
         moved.labels = [("app".to_owned(), "y".to_owned())].into();
-        index.apply(&arcs(&[moved, ready, d]));
+        index.upsert(Arc::new(moved));
         assert_eq!(names(&index, &up), ["a", "d"]);
         up.match_labels = [("app".to_owned(), "x".to_owned())].into();
         assert_eq!(names(&index, &up), ["b"]);
-        assert_eq!(index.apply(&[]).changed.len(), 3);
+        for id in [&a.id, &b.id, &d.id] {
+            assert!(index.delete(id).is_some());
+        }
         assert!(names(&index, &up).is_empty());
     }
 

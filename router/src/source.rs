@@ -1,5 +1,6 @@
-//! Where configurations come from. A source turns objects into one [`Config`] (through the
-//! shared api -> core conversion) and hands it to the Index actor whole.
+//! Where configurations come from. A source turns objects into [`Config`]s (through the
+//! shared api -> core conversion and [`assemble::Combined`]) and hands each to the Index
+//! actor with the [`Changes`] since its previous one.
 //!
 //! - [`manifests`]: a folder of YAML files, watched (standalone mode).
 
@@ -14,51 +15,81 @@ use kthena_core::{Gateway, ModelServer, ObjectRef, Route};
 use crate::pool::PodInfo;
 use crate::state::ConfigDump;
 
-/// A complete, valid configuration.
-#[derive(Debug, Default)]
+/// A complete, valid configuration, and what changed since the previous one of its source.
+///
+/// The many-object kinds (ModelRoutes, ModelServers, Pods) and the per-object maps are
+/// persistent maps: a configuration is cloned in O(1) and one changed object costs O(log n)
+/// ([`assemble::Combined`]). The other kinds (Gateway API, Inference Extension, Services,
+/// Namespaces, Secrets) are few; they are shared lists, rebuilt only when one of them changes.
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Converted ModelRoutes. Each object is shared with the source that converted it, so an
     /// unchanged one is the same allocation from one configuration to the next.
-    pub routes: Vec<Arc<Route>>,
+    pub routes: imbl::OrdMap<ObjectRef, Arc<Route>>,
     /// Converted ModelServers (shared the same way).
-    pub servers: Vec<Arc<ModelServer>>,
+    pub servers: imbl::OrdMap<ObjectRef, Arc<ModelServer>>,
     /// Every Pod (shared the same way).
-    pub pods: Vec<Arc<PodInfo>>,
+    pub pods: imbl::OrdMap<ObjectRef, Arc<PodInfo>>,
     /// Converted InferencePools (both API groups; gateway mode only).
-    pub pools: Vec<kthena_core::InferencePool>,
+    pub pools: Arc<Vec<kthena_core::InferencePool>>,
     /// HTTPRoutes with their Gateway parents (gateway mode only).
-    pub http_routes: Vec<kthena_core::gateway::ParentedHttpRoute>,
+    pub http_routes: Arc<Vec<kthena_core::gateway::ParentedHttpRoute>>,
     /// Converted InferenceModels (gateway mode only).
-    pub inference_models: Vec<kthena_core::InferenceModel>,
+    pub inference_models: Arc<Vec<kthena_core::InferenceModel>>,
     /// `kubernetes.io/tls` Secrets: PEM certificate chain and key (gateway mode only).
-    pub tls_secrets: std::collections::HashMap<ObjectRef, TlsSecret>,
+    pub tls_secrets: Arc<std::collections::HashMap<ObjectRef, TlsSecret>>,
     /// Gateways of our classes (gateway mode only).
-    pub gateways: Vec<Gateway>,
+    pub gateways: Arc<Vec<Gateway>>,
     /// Names of the GatewayClasses whose controllerName is ours (gateway mode only).
-    pub gateway_classes: Vec<String>,
+    pub gateway_classes: Arc<Vec<String>>,
     /// Services (HTTPRoute backends).
-    pub services: Vec<kthena_core::Service>,
+    pub services: Arc<Vec<kthena_core::Service>>,
     /// Namespace labels.
-    pub namespaces: kthena_core::gateway::Namespaces,
+    pub namespaces: Arc<kthena_core::gateway::Namespaces>,
     /// ReferenceGrants (gateway mode only).
-    pub grants: kthena_core::ReferenceGrants,
+    pub grants: Arc<kthena_core::ReferenceGrants>,
     /// InferenceObjectives (inference extension only).
-    pub objectives: Vec<kthena_core::InferenceObjective>,
+    pub objectives: Arc<Vec<kthena_core::InferenceObjective>>,
     /// `metadata.generation` of each object that has one.
     pub generations: crate::state::Generations,
-    /// Each HTTPRoute's parentRefs: converted, and as the spec writes them.
+    /// Each route's parentRefs: converted, and as the spec writes them.
     pub parent_refs: crate::state::SpecParentRefs,
     /// Gateway `status.addresses` values.
-    pub addresses: Vec<String>,
+    pub addresses: Arc<Vec<String>>,
     /// Whether the Inference Extension kinds were read.
     pub inference_extension: bool,
     /// `--controller-name`.
     pub controller_name: String,
-    /// Objects left out because they do not convert (Kubernetes mode; standalone mode
-    /// refuses such a folder instead).
-    pub invalid: Vec<crate::state::Invalid>,
+    /// Objects left out because they do not convert, by kind and object.
+    pub invalid: crate::state::InvalidObjects,
     /// The objects as read, for the debug endpoints.
     pub dump: ConfigDump,
+    /// What changed since the source's previous configuration.
+    pub changes: Changes,
+}
+
+/// What changed from one configuration of a source to its next: the Index updates exactly
+/// these (and everything when `first`).
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// ModelRoutes, as they were and as they are.
+    pub routes: Vec<kthena_core::table::RouteChange>,
+    /// ModelServers, as they were and as they are.
+    pub servers: Vec<ServerChange>,
+    /// Pods, as they were and as they are.
+    pub pods: Vec<crate::pool::PodChange>,
+    /// An object of another kind changed: the shared lists are new.
+    pub others: bool,
+}
+
+/// One ModelServer as it was and as it is; `None` where it did not exist.
+pub type ServerChange = (Option<Arc<ModelServer>>, Option<Arc<ModelServer>>);
+
+impl Changes {
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty() && self.servers.is_empty() && self.pods.is_empty() && !self.others
+    }
 }
 
 /// The GatewayClass every Kthena installation handles, whatever its controllerName.

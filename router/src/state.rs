@@ -66,26 +66,77 @@ pub fn same_arcs<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
 }
 
 /// The objects in force, as read, for `/debug/config_dump/*` and the webhook's view of the
-/// cluster. Shared with the source (no copy per configuration) and rendered to JSON only when
-/// asked.
-#[derive(Debug, Default, Serialize)]
+/// cluster. Shared with the source (no copy per configuration: the many-object kinds are
+/// persistent maps, the others shared lists) and rendered to JSON only when asked.
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct ConfigDump {
     /// ModelRoutes.
-    pub modelroutes: Vec<Arc<kthena_api::modelroute::ModelRoute>>,
+    pub modelroutes: ObjectList<kthena_api::modelroute::ModelRoute>,
     /// ModelServers.
-    pub modelservers: Vec<Arc<kthena_api::modelserver::ModelServer>>,
+    pub modelservers: ObjectList<kthena_api::modelserver::ModelServer>,
     /// Pods.
-    pub pods: Vec<Arc<k8s_openapi::api::core::v1::Pod>>,
+    pub pods: ObjectList<k8s_openapi::api::core::v1::Pod>,
     /// Gateways (gateway mode).
-    pub gateways: Vec<Arc<gateway_api::apis::standard::gateways::Gateway>>,
+    pub gateways: Arc<Vec<Arc<gateway_api::apis::standard::gateways::Gateway>>>,
     /// HTTPRoutes (gateway mode).
-    pub httproutes: Vec<Arc<gateway_api::apis::standard::httproutes::HttpRoute>>,
+    pub httproutes: Arc<Vec<Arc<gateway_api::apis::standard::httproutes::HttpRoute>>>,
     /// InferencePools, both API groups (gateway mode).
-    pub inferencepools: Vec<DumpedPool>,
+    pub inferencepools: Arc<Vec<DumpedPool>>,
     /// InferenceModels (gateway mode).
-    pub inferencemodels: Vec<Arc<kthena_api::inference::v1alpha2::InferenceModel>>,
+    pub inferencemodels: Arc<Vec<Arc<kthena_api::inference::v1alpha2::InferenceModel>>>,
     /// InferenceObjectives (gateway mode).
-    pub inferenceobjectives: Vec<Arc<kthena_api::inference::v1alpha2::InferenceObjective>>,
+    pub inferenceobjectives: Arc<Vec<Arc<kthena_api::inference::v1alpha2::InferenceObjective>>>,
+}
+
+/// The objects of one kind by identity: a persistent map (cloned in O(1), one object changed
+/// in O(log n)), serialized as a list in (namespace, name) order.
+#[derive(Debug)]
+pub struct ObjectList<T>(pub imbl::OrdMap<kthena_core::ObjectRef, Arc<T>>);
+
+impl<T> Clone for ObjectList<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Default for ObjectList<T> {
+    fn default() -> Self {
+        Self(imbl::OrdMap::new())
+    }
+}
+
+impl<T> ObjectList<T> {
+    /// How many objects.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The objects in (namespace, name) order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<T>> {
+        self.0.values()
+    }
+}
+
+/// Objects keyed by their namespace and name (a later one of the same name wins).
+impl<T: kube::Resource> FromIterator<Arc<T>> for ObjectList<T> {
+    fn from_iter<I: IntoIterator<Item = Arc<T>>>(iter: I) -> Self {
+        Self(
+            iter.into_iter()
+                .map(|o| (kthena_api::convert::object_ref(o.as_ref()), o))
+                .collect(),
+        )
+    }
+}
+
+impl<T: Serialize> Serialize for ObjectList<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.values())
+    }
 }
 
 /// An InferencePool of either API group, as read.
@@ -143,14 +194,17 @@ impl StatusKind {
     }
 }
 
-/// `metadata.generation` by object.
-pub type Generations = HashMap<(StatusKind, kthena_core::ObjectRef), i64>;
+/// `metadata.generation` by object (a persistent map: shared between configurations).
+pub type Generations = imbl::HashMap<(StatusKind, kthena_core::ObjectRef), i64>;
 
 /// Each route's Gateway parentRefs: converted, and the spec's JSON (status repeats it).
-pub type SpecParentRefs = HashMap<
+pub type SpecParentRefs = imbl::HashMap<
     (StatusKind, kthena_core::ObjectRef),
     Arc<Vec<(kthena_core::ParentRef, serde_json::Value)>>,
 >;
+
+/// The objects left out, by kind and object.
+pub type InvalidObjects = imbl::OrdMap<(StatusKind, kthena_core::ObjectRef), Invalid>;
 
 /// An object left out of the configuration because it does not convert.
 #[derive(Debug, Clone)]
@@ -165,15 +219,16 @@ pub struct Invalid {
     pub errors: kthena_core::FieldErrors,
 }
 
-/// What the status functions need beyond the published tables.
+/// What the status functions need beyond the published tables: shared with the
+/// configuration (persistent maps and shared lists, no copy per change).
 #[derive(Debug, Default)]
 pub struct StatusInputs {
     /// Every converted ModelRoute, served or not.
-    pub routes: Vec<Arc<kthena_core::Route>>,
+    pub routes: imbl::OrdMap<kthena_core::ObjectRef, Arc<kthena_core::Route>>,
     /// Our Gateways (gateway mode).
-    pub gateways: Vec<kthena_core::Gateway>,
+    pub gateways: Arc<Vec<kthena_core::Gateway>>,
     /// HTTPRoutes with their parents (gateway mode).
-    pub http_routes: Vec<kthena_core::gateway::ParentedHttpRoute>,
+    pub http_routes: Arc<Vec<kthena_core::gateway::ParentedHttpRoute>>,
     /// True in gateway mode.
     pub gateway_mode: bool,
     /// Gateway listener ports that could not be bound.
@@ -181,33 +236,32 @@ pub struct StatusInputs {
     /// HTTPS listeners whose certificate could not be used: reason and message.
     pub bad_certificates: Vec<(kthena_core::ListenerRef, &'static str, String)>,
     /// InferencePools (gateway mode).
-    pub pools: Vec<kthena_core::InferencePool>,
+    pub pools: Arc<Vec<kthena_core::InferencePool>>,
     /// Our GatewayClasses.
-    pub gateway_classes: Vec<String>,
+    pub gateway_classes: Arc<Vec<String>>,
     /// Listeners that conflict with older ones on their port.
     pub conflicts: Vec<kthena_core::gateway::ListenerConflict>,
     /// Namespace labels.
-    pub namespaces: kthena_core::gateway::Namespaces,
+    pub namespaces: Arc<kthena_core::gateway::Namespaces>,
     /// Services.
-    pub services: Vec<kthena_core::Service>,
+    pub services: Arc<Vec<kthena_core::Service>>,
     /// Generations.
     pub generations: Generations,
     /// HTTPRoute parentRefs as written.
     pub parent_refs: SpecParentRefs,
     /// Objects left out.
-    pub invalid: Vec<Invalid>,
+    pub invalid: InvalidObjects,
     /// Gateway `status.addresses`.
-    pub addresses: Vec<String>,
+    pub addresses: Arc<Vec<String>>,
     /// InferenceModels (gateway mode).
-    pub inference_models: Vec<kthena_core::InferenceModel>,
+    pub inference_models: Arc<Vec<kthena_core::InferenceModel>>,
     /// InferenceObjectives (inference extension).
-    pub objectives: Vec<kthena_core::InferenceObjective>,
+    pub objectives: Arc<Vec<kthena_core::InferenceObjective>>,
     /// Whether the Inference Extension kinds are served.
     pub inference_extension: bool,
     /// `--controller-name`.
     pub controller_name: String,
     /// The fields of each ModelServer that are accepted but not acted on yet
     /// (`kthena_core::unhonored`); servers with none are absent.
-    pub unhonored_servers:
-        Arc<std::collections::HashMap<kthena_core::ObjectRef, kthena_core::FieldErrors>>,
+    pub unhonored_servers: imbl::OrdMap<kthena_core::ObjectRef, kthena_core::FieldErrors>,
 }

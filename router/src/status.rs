@@ -170,7 +170,7 @@ impl Sources<'_> {
     }
 
     fn gateway_classes(&self, out: &mut Vec<ObjectStatus>) {
-        for name in &self.inputs.gateway_classes {
+        for name in self.inputs.gateway_classes.iter() {
             let id = ObjectRef::new("", name.clone());
             let generation = self.generation(StatusKind::GatewayClass, &id);
             let accepted = status::gateway_class(self.controller_name);
@@ -186,7 +186,7 @@ impl Sources<'_> {
                 .tables
                 .get(l)
                 .map_or(0, |t| t.routes().len() - t.skipped().len());
-            let model = inputs.routes.iter().filter(|r| r.serves(l)).count();
+            let model = inputs.routes.values().filter(|r| r.serves(l)).count();
             http + model
         };
         let addresses: Vec<Value> = inputs
@@ -201,7 +201,7 @@ impl Sources<'_> {
                 json!({"type": kind, "value": a})
             })
             .collect();
-        for g in &inputs.gateways {
+        for g in inputs.gateways.iter() {
             let generation = self.generation(StatusKind::Gateway, &g.id);
             let certificate = |l: &ListenerRef| {
                 inputs
@@ -249,9 +249,12 @@ impl Sources<'_> {
             }
             kthena_core::Backend::ExternalProvider(_) => false,
         };
-        let conflicts =
-            status::model_name_conflicts(&self.inputs.routes, self.inputs.gateway_mode, &listeners);
-        for r in &self.inputs.routes {
+        let conflicts = status::model_name_conflicts(
+            self.inputs.routes.values().map(|r| &**r),
+            self.inputs.gateway_mode,
+            &listeners,
+        );
+        for r in self.inputs.routes.values() {
             let generation = self.generation(StatusKind::ModelRoute, &r.id);
             let mut s =
                 status::model_route(r, self.inputs.gateway_mode, &listeners, backend_exists);
@@ -303,7 +306,7 @@ impl Sources<'_> {
     }
 
     fn http_routes(&self, out: &mut Vec<ObjectStatus>) {
-        for r in &self.inputs.http_routes {
+        for r in self.inputs.http_routes.iter() {
             let id = &r.route.id;
             let generation = self.generation(StatusKind::HttpRoute, id);
             let ps = status::http_route_parents(
@@ -319,7 +322,7 @@ impl Sources<'_> {
     }
 
     fn inference_pools(&self, out: &mut Vec<ObjectStatus>) {
-        for p in &self.inputs.pools {
+        for p in self.inputs.pools.iter() {
             let (kind, field) = match p.api {
                 kthena_core::InferencePoolApi::V1 => (StatusKind::InferencePool, "parents"),
                 kthena_core::InferencePoolApi::V1Alpha2 => {
@@ -351,7 +354,7 @@ impl Sources<'_> {
     }
 
     fn inference_objectives(&self, out: &mut Vec<ObjectStatus>) {
-        for o in &self.inputs.objectives {
+        for o in self.inputs.objectives.iter() {
             let generation = self.generation(StatusKind::InferenceObjective, &o.id);
             let pool_served = self
                 .pools
@@ -367,7 +370,7 @@ impl Sources<'_> {
 
     fn inference_models(&self, out: &mut Vec<ObjectStatus>) {
         let owners = kthena_core::inference_model::owners(&self.inputs.inference_models);
-        for m in &self.inputs.inference_models {
+        for m in self.inputs.inference_models.iter() {
             let generation = self.generation(StatusKind::InferenceModel, &m.id);
             let key = (m.pool.0, m.pool.1.clone(), m.model_name.clone());
             let first = owners.get(&key).map_or(&m.id, |owner| &owner.id);
@@ -381,7 +384,7 @@ impl Sources<'_> {
     }
 
     fn invalid(&self, out: &mut Vec<ObjectStatus>) {
-        for bad in &self.inputs.invalid {
+        for bad in self.inputs.invalid.values() {
             let cs = status::invalid(&bad.errors);
             let g = bad.generation;
             let status = match bad.kind {

@@ -61,7 +61,10 @@ spec:
 fn invalid_objects_are_left_out_and_reported_with_their_fields() {
     let (config, problems) = assemble(objects(OBJECTS), &GatewayOptions::default());
     assert_eq!(config.routes.len(), 1, "the valid route is served");
-    assert_eq!(config.routes[0].id.name, "good");
+    assert_eq!(
+        config.routes.values().next().expect("a route").id.name,
+        "good"
+    );
     assert_eq!(problems.len(), 1);
     let text = problems[0].to_string();
     assert!(
@@ -70,7 +73,15 @@ fn invalid_objects_are_left_out_and_reported_with_their_fields() {
         "{text}"
     );
     assert_eq!(config.invalid.len(), 1);
-    assert_eq!(config.invalid[0].generation, Some(7));
+    assert_eq!(
+        config
+            .invalid
+            .values()
+            .next()
+            .expect("an invalid object")
+            .generation,
+        Some(7)
+    );
 }
 
 #[test]

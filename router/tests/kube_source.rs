@@ -113,7 +113,16 @@ async fn first_configuration_waits_for_every_list_and_survives_a_missing_crd() {
     assert!(shared.is_ready());
     let inputs = shared.status_inputs.load();
     assert_eq!(inputs.routes.len(), 1);
-    assert_eq!(inputs.routes[0].id.to_string(), "team/r");
+    assert_eq!(
+        inputs
+            .routes
+            .values()
+            .next()
+            .expect("a route")
+            .id
+            .to_string(),
+        "team/r"
+    );
     assert_eq!(shared.dump.load().pods.len(), 1);
     drop(open);
 }

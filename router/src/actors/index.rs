@@ -15,7 +15,7 @@ use super::route_set::{RouteSet, SetRoutes};
 use crate::handlers::RouterContext;
 use crate::pool::{PodIndex, PodInfo, PoolKey, PoolSnapshot, Upstream};
 use crate::source::{Config, TlsSecret};
-use crate::state::{PoolCell, PoolMap, Shared, same_arcs};
+use crate::state::{PoolCell, PoolMap, Shared};
 
 /// Starts one EndpointPool per ModelServer, feeds them Pods, and hands routes to the RouteSet.
 ///
@@ -28,11 +28,14 @@ pub struct Index {
     pools: HashMap<PoolKey, Pool>,
     /// Every Pod of the configuration in force.
     pods: PodIndex,
-    /// The ModelServers, InferencePools and Service pools the pools were made from.
-    servers: Vec<Arc<kthena_core::ModelServer>>,
-    inference_pools: Vec<kthena_core::InferencePool>,
-    services: Vec<Upstream>,
-    unhonored_servers: Arc<HashMap<ObjectRef, kthena_core::FieldErrors>>,
+    /// The pools of InferencePools and Services (recomputed when those kinds change).
+    other_upstreams: HashSet<PoolKey>,
+    /// The accepted-but-not-honoured fields of each ModelServer that has some.
+    unhonored_servers: imbl::OrdMap<ObjectRef, kthena_core::FieldErrors>,
+    /// What serving the Gateways found last time they changed.
+    outcome: GatewayOutcome,
+    /// No configuration applied yet: the first applies everything.
+    first: bool,
     spawner: Option<ListenerSpawner>,
     listeners: HashMap<u16, Addr<Listener>>,
     tls_keys: HashMap<u16, crate::tls::SharedKeys>,
@@ -75,10 +78,10 @@ impl Index {
             route_set,
             pools: HashMap::new(),
             pods: PodIndex::default(),
-            servers: Vec::new(),
-            inference_pools: Vec::new(),
-            services: Vec::new(),
-            unhonored_servers: Arc::default(),
+            other_upstreams: HashSet::new(),
+            unhonored_servers: imbl::OrdMap::new(),
+            outcome: GatewayOutcome::default(),
+            first: true,
             spawner,
             listeners: HashMap::new(),
             tls_keys: HashMap::new(),
@@ -233,7 +236,7 @@ impl Index {
 }
 
 /// What serving the Gateways found, for their status.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct GatewayOutcome {
     /// Ports that could not be bound.
     unbound: Vec<u16>,
@@ -279,112 +282,141 @@ impl Handler<Apply> for Index {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, Apply(config): Apply, _: &mut Context<Self>) -> Self::Result {
-        // Only what changed is recomputed: Pods by their conversion (the source shares an
-        // unchanged Pod's), pools only when their upstream or one of their Pods changed.
-        let pod_changes = self.pods.apply(&config.pods);
-        let touched: HashSet<PoolKey> = if pod_changes.changed.is_empty() {
-            HashSet::new()
-        } else {
-            let changed: Vec<&PodInfo> = pod_changes
-                .changed
+        // Only what changed is recomputed (the configuration says what): one changed Pod
+        // costs its pools, one changed ModelServer its pool, one changed ModelRoute the model
+        // names it claims; the other kinds' parts are redone when one of them changed.
+        let changes = &config.changes;
+        let others = changes.others || self.first;
+        self.first = false;
+        let mut touched: HashSet<PoolKey> = HashSet::new();
+        for (before, after) in &changes.pods {
+            match (before, after) {
+                (_, Some(p)) => {
+                    self.pods.upsert(p.clone());
+                }
+                (Some(b), None) => {
+                    self.pods.delete(&b.id);
+                }
+                (None, None) => {}
+            }
+        }
+        if !changes.pods.is_empty() {
+            let changed: Vec<&PodInfo> = changes
+                .pods
                 .iter()
                 .flat_map(|(before, after)| before.iter().chain(after.iter()))
                 .map(|p| &**p)
                 .collect();
-            self.pools
-                .iter()
-                .filter(|(_, pool)| {
-                    changed
-                        .iter()
-                        .any(|p| pool.upstream.selects(&p.id.namespace, &p.labels))
-                })
-                .map(|(key, _)| key.clone())
-                .collect()
-        };
-        let services = service_upstreams(&config);
-        let servers_same = same_arcs(&self.servers, &config.servers);
-        if !servers_same {
-            self.servers = config.servers.clone();
-            self.unhonored_servers = Arc::new(
-                config
-                    .servers
+            touched.extend(
+                self.pools
                     .iter()
-                    .map(|s| (s.id.clone(), kthena_core::unhonored::model_server(s)))
-                    .filter(|(_, fields)| !fields.is_empty())
-                    .collect(),
+                    .filter(|(_, pool)| {
+                        changed
+                            .iter()
+                            .any(|p| pool.upstream.selects(&p.id.namespace, &p.labels))
+                    })
+                    .map(|(key, _)| key.clone()),
             );
         }
-        let structural =
-            !servers_same || self.inference_pools != config.pools || self.services != services;
-        let inference_pools = config.pools.clone();
+        // The pools whose upstream changed: (key, the upstream now, or None when gone).
+        let mut upstreams: Vec<(PoolKey, Option<Upstream>)> = Vec::new();
+        for (before, after) in &changes.servers {
+            match (before, after) {
+                (_, Some(s)) => {
+                    let fields = kthena_core::unhonored::model_server(s);
+                    if fields.is_empty() {
+                        self.unhonored_servers.remove(&s.id);
+                    } else {
+                        self.unhonored_servers.insert(s.id.clone(), fields);
+                    }
+                    let upstream = Upstream::from(&**s);
+                    upstreams.push((upstream.key.clone(), Some(upstream)));
+                }
+                (Some(b), None) => {
+                    self.unhonored_servers.remove(&b.id);
+                    upstreams.push((PoolKey::ModelServer(b.id.clone()), None));
+                }
+                (None, None) => {}
+            }
+        }
+        if others {
+            let now: Vec<Upstream> = config
+                .pools
+                .iter()
+                .cloned()
+                .map(Upstream::from)
+                .chain(service_upstreams(&config))
+                .collect();
+            let keys: HashSet<PoolKey> = now.iter().map(|u| u.key.clone()).collect();
+            for gone in self.other_upstreams.difference(&keys) {
+                upstreams.push((gone.clone(), None));
+            }
+            upstreams.extend(now.into_iter().map(|u| (u.key.clone(), Some(u))));
+            self.other_upstreams = keys;
+        }
         let mut added = false;
         let mut acks = Vec::new();
-        let mut wanted: Option<HashSet<PoolKey>> = None;
-        if structural {
-            let upstreams: Vec<Upstream> = self
-                .servers
-                .iter()
-                .map(|s| Upstream::from(&**s))
-                .chain(config.pools.iter().cloned().map(Upstream::from))
-                .chain(services.iter().cloned())
-                .collect();
-            wanted = Some(upstreams.iter().map(|u| u.key.clone()).collect());
-            for upstream in upstreams {
-                match self.pools.get_mut(&upstream.key) {
-                    Some(pool) if pool.upstream == upstream && !touched.contains(&upstream.key) => {
+        let mut removed: Vec<PoolKey> = Vec::new();
+        for (key, upstream) in upstreams {
+            let Some(upstream) = upstream else {
+                removed.push(key);
+                continue;
+            };
+            match self.pools.get_mut(&key) {
+                Some(pool) if pool.upstream == upstream && !touched.contains(&key) => {}
+                Some(pool) => {
+                    touched.remove(&key);
+                    let members = self.pods.selected(&upstream);
+                    if pool.upstream != upstream || pool.members != members {
+                        acks.push(pool.addr.send(Update {
+                            upstream: upstream.clone(),
+                            pods: Arc::new(members.clone()),
+                        }));
+                        pool.upstream = upstream;
+                        pool.members = members;
                     }
-                    Some(pool) => {
-                        let members = self.pods.selected(&upstream);
-                        if pool.upstream != upstream || pool.members != members {
-                            acks.push(pool.addr.send(Update {
-                                upstream: upstream.clone(),
-                                pods: Arc::new(members.clone()),
-                            }));
-                            pool.upstream = upstream;
-                            pool.members = members;
-                        }
-                    }
-                    None => {
-                        let members = self.pods.selected(&upstream);
-                        let key = upstream.key.clone();
-                        let snapshot = PoolSnapshot::build(upstream.clone(), &members, None);
-                        let cell: PoolCell = Arc::new(ArcSwap::from_pointee(snapshot));
-                        let addr = EndpointPool::new(cell.clone()).start();
-                        self.pools.insert(
-                            key,
-                            Pool {
-                                addr,
-                                cell,
-                                upstream,
-                                members,
-                            },
-                        );
-                        added = true;
-                    }
+                }
+                None => {
+                    let members = self.pods.selected(&upstream);
+                    let snapshot = PoolSnapshot::build(upstream.clone(), &members, None);
+                    let cell: PoolCell = Arc::new(ArcSwap::from_pointee(snapshot));
+                    let addr = EndpointPool::new(cell.clone()).start();
+                    self.pools.insert(
+                        key,
+                        Pool {
+                            addr,
+                            cell,
+                            upstream,
+                            members,
+                        },
+                    );
+                    added = true;
                 }
             }
-            self.inference_pools = inference_pools.clone();
-            self.services = services;
-        } else {
-            for key in &touched {
-                let Some(pool) = self.pools.get_mut(key) else {
-                    continue;
-                };
-                let members = self.pods.selected(&pool.upstream);
-                if pool.members != members {
-                    acks.push(pool.addr.send(Update {
-                        upstream: pool.upstream.clone(),
-                        pods: Arc::new(members.clone()),
-                    }));
-                    pool.members = members;
-                }
+        }
+        for key in &touched {
+            let Some(pool) = self.pools.get_mut(key) else {
+                continue;
+            };
+            let members = self.pods.selected(&pool.upstream);
+            if pool.members != members {
+                acks.push(pool.addr.send(Update {
+                    upstream: pool.upstream.clone(),
+                    pods: Arc::new(members.clone()),
+                }));
+                pool.members = members;
             }
         }
         if added {
             self.publish_pools();
         }
-        let outcome = self.apply_gateways(&config.gateways, &config.tls_secrets, &config.grants);
-        self.shared.dump.store(Arc::new(config.dump));
+        if others {
+            self.outcome =
+                self.apply_gateways(&config.gateways, &config.tls_secrets, &config.grants);
+            self.shared.objectives.store(config.objectives.clone());
+        }
+        let outcome = self.outcome.clone();
+        self.shared.dump.store(Arc::new(config.dump.clone()));
         self.shared
             .status_inputs
             .store(Arc::new(crate::state::StatusInputs {
@@ -394,28 +426,29 @@ impl Handler<Apply> for Index {
                 gateway_mode: self.spawner.is_some(),
                 unbound_ports: outcome.unbound,
                 bad_certificates: outcome.bad_certs,
-                pools: inference_pools,
-                gateway_classes: config.gateway_classes,
+                pools: config.pools.clone(),
+                gateway_classes: config.gateway_classes.clone(),
                 conflicts: outcome.conflicts,
                 namespaces: config.namespaces.clone(),
-                services: config.services,
-                generations: config.generations,
-                parent_refs: config.parent_refs,
-                invalid: config.invalid,
-                addresses: config.addresses,
+                services: config.services.clone(),
+                generations: config.generations.clone(),
+                parent_refs: config.parent_refs.clone(),
+                invalid: config.invalid.clone(),
+                addresses: config.addresses.clone(),
                 inference_models: config.inference_models.clone(),
                 objectives: config.objectives.clone(),
                 inference_extension: config.inference_extension,
-                controller_name: config.controller_name,
+                controller_name: config.controller_name.clone(),
                 unhonored_servers: self.unhonored_servers.clone(),
             }));
-        self.shared.objectives.store(Arc::new(config.objectives));
         let set = self.route_set.send(SetRoutes {
-            routes: config.routes,
-            http_routes: config.http_routes,
-            gateways: config.gateways,
-            inference_models: config.inference_models,
-            namespaces: config.namespaces,
+            routes: config.changes.routes.clone(),
+            others: others.then(|| super::route_set::OtherRoutes {
+                http_routes: config.http_routes.clone(),
+                gateways: config.gateways.clone(),
+                inference_models: config.inference_models.clone(),
+                namespaces: config.namespaces.clone(),
+            }),
         });
         // In force once every changed pool has published and the route table is built:
         // status readers woken by `applied` see both.
@@ -433,13 +466,14 @@ impl Handler<Apply> for Index {
                     tracing::error!(error = %e, "route set unavailable");
                     return;
                 }
-                if let Some(wanted) = wanted {
-                    let before = act.pools.len();
-                    // Dropping the last address stops the pool actor.
-                    act.pools.retain(|id, _| wanted.contains(id));
-                    if act.pools.len() != before {
-                        act.publish_pools();
-                    }
+                // Pools are removed once the routes no longer name them; dropping the last
+                // address stops the pool actor.
+                let before = act.pools.len();
+                for key in &removed {
+                    act.pools.remove(key);
+                }
+                if act.pools.len() != before {
+                    act.publish_pools();
                 }
                 act.shared.set_ready();
                 act.shared.applied.send_modify(|n| *n += 1);

@@ -399,161 +399,472 @@ impl Converted {
 }
 
 /// Converts `objects` (each with its origin) into a configuration and the problems found:
-/// [`Converted::new`] for each, then [`combine`].
+/// [`Converted::new`] for each, then one [`Combined::apply`]. An object defined twice is
+/// reported and the first one wins.
 pub fn assemble(
     objects: impl IntoIterator<Item = (String, Object)>,
     gw: &GatewayOptions,
 ) -> (Config, Vec<Problem>) {
-    let converted: Vec<Converted> = objects
-        .into_iter()
-        .map(|(origin, o)| Converted::new(origin, o, gw))
-        .collect();
-    combine(converted.iter(), gw)
+    let mut combined = Combined::new(gw.clone());
+    let mut seen = std::collections::HashSet::new();
+    let mut problems = Vec::new();
+    let mut changes = Vec::new();
+    for (origin, o) in objects {
+        let c = Arc::new(Converted::new(origin, o, gw));
+        if let Some(key) = c.key()
+            && !seen.insert(key)
+        {
+            problems.extend(c.duplicate());
+            continue;
+        }
+        changes.push(Change::Upsert(c));
+    }
+    let (config, found) = combined.apply(changes);
+    problems.extend(found);
+    (config, problems)
 }
 
-/// Builds a configuration from objects converted earlier, and the problems found: each
-/// object refused by the conversion, and each one defined more than once (the first wins).
-/// Nothing is converted again; the cross-object steps (our GatewayClasses, the implicit
-/// default Gateway, ReferenceGrants) run over the converted values.
-pub fn combine<'a>(
-    objects: impl IntoIterator<Item = &'a Converted>,
-    gw: &GatewayOptions,
-) -> (Config, Vec<Problem>) {
-    let mut config = Config::default();
-    let mut problems = Vec::new();
-    let objects = objects.into_iter();
-    // One entry per object on every change: sized up front (growing it rehashed every key
-    // several times) with a fast hasher (the keys are our own objects).
-    let mut seen =
-        foldhash::HashSet::with_capacity_and_hasher(objects.size_hint().0, Default::default());
-    let mut ignored = BTreeSet::new();
-    let mut our_classes: BTreeSet<String> = [DEFAULT_CLASS_NAME.to_owned()].into();
-    let mut gateways = Vec::new();
-    let mut grants = Vec::new();
-    let inference = gw.enabled && gw.inference_extension;
-    for c in objects {
-        if let Some(t) = c.tracked() {
-            if !seen.insert((t.kind, &t.id)) {
-                let mut errors = FieldErrors::new();
-                errors.push("metadata.name", "defined more than once");
-                problems.push(Problem {
-                    origin: c.origin.clone(),
-                    kind: t.kind,
-                    id: t.id.clone(),
-                    generation: t.generation,
-                    errors,
-                });
+/// Which entry of a configuration an object is: its kind and its identity after conversion
+/// (an absent namespace is `default`), so two documents naming one object have one key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    slot: Slot,
+    id: ObjectRef,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Slot {
+    Kind(StatusKind),
+    Namespace,
+    ReferenceGrant,
+    Secret,
+}
+
+impl Converted {
+    /// The configuration entry this object is; `None` for an ignored one, which is no entry.
+    pub fn key(&self) -> Option<Key> {
+        let (slot, id) = match &self.part {
+            Part::Namespace { name, .. } => (Slot::Namespace, ObjectRef::new("", name.clone())),
+            Part::ReferenceGrant(g) => (Slot::ReferenceGrant, g.id.clone()),
+            Part::Secret(id, _) => (Slot::Secret, id.clone()),
+            Part::Ignored(_) => return None,
+            _ => {
+                let t = self.tracked().expect("every other part is tracked");
+                (Slot::Kind(t.kind), t.id.clone())
+            }
+        };
+        Some(Key { slot, id })
+    }
+
+    /// This object reported as a second definition of an object already defined.
+    pub fn duplicate(&self) -> Option<Problem> {
+        let t = self.tracked()?;
+        let mut errors = FieldErrors::new();
+        errors.push("metadata.name", "defined more than once");
+        Some(Problem {
+            origin: self.origin.clone(),
+            kind: t.kind,
+            id: t.id.clone(),
+            generation: t.generation,
+            errors,
+        })
+    }
+
+    /// True for the kinds [`Combined`] keeps in persistent maps (ModelRoute, ModelServer,
+    /// Pod); every other kind is recombined with its kind when one of them changes.
+    fn is_hot(&self) -> bool {
+        matches!(
+            self.part,
+            Part::ModelRoute { .. } | Part::ModelServer { .. } | Part::Pod { .. }
+        )
+    }
+}
+
+/// One change of a source's objects.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// The object is new or changed (its [`Converted::key`] says which entry).
+    Upsert(Arc<Converted>),
+    /// The object is gone.
+    Delete(Key),
+}
+
+/// The objects in force of one source and the configuration built from them, kept between
+/// changes: [`Combined::apply`] costs the objects that changed, not the configuration.
+///
+/// ModelRoutes, ModelServers and Pods (the kinds that number in thousands) live in
+/// persistent maps updated per object; every other kind is recombined (our GatewayClasses,
+/// the implicit default Gateway, ReferenceGrants over HTTPRoutes) when one of its objects
+/// changes, and shared unchanged otherwise.
+#[derive(Debug)]
+pub struct Combined {
+    gw: GatewayOptions,
+    /// Every other kind's objects in force.
+    others: std::collections::BTreeMap<Key, Arc<Converted>>,
+    /// The many-object kinds, by key.
+    hot: HashMap<Key, Arc<Converted>>,
+    /// The per-object map entries of the other kinds (replaced when they are recombined).
+    other_entries: Vec<(StatusKind, ObjectRef)>,
+    config: Config,
+}
+
+type HashMap<K, V> = std::collections::HashMap<K, V>;
+
+impl Combined {
+    /// Nothing in force yet.
+    pub fn new(gw: GatewayOptions) -> Self {
+        let mut c = Self {
+            gw,
+            others: Default::default(),
+            hot: HashMap::new(),
+            other_entries: Vec::new(),
+            config: Config::default(),
+        };
+        c.recombine_others();
+        c
+    }
+
+    /// Applies `changes` (in order; a later change of one key wins) and returns the
+    /// configuration in force, with [`Config::changes`] saying what changed since the
+    /// previous one, and the problems of the objects changed (each refused object).
+    pub fn apply(&mut self, changes: impl IntoIterator<Item = Change>) -> (Config, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let mut others_changed = false;
+        // Net effect per key: the first `before` and the last `after`.
+        let mut routes: HashMap<ObjectRef, kthena_core::table::RouteChange> = HashMap::new();
+        let mut servers: HashMap<ObjectRef, super::ServerChange> = HashMap::new();
+        let mut pods: HashMap<ObjectRef, crate::pool::PodChange> = HashMap::new();
+        for change in changes {
+            let (key, after) = match change {
+                Change::Upsert(c) => match c.key() {
+                    Some(k) => (k, Some(c)),
+                    None => {
+                        if let Part::Ignored(kind) = &c.part {
+                            tracing::debug!(origin = %c.origin, kind = %kind, "object of a kind not used with these flags ignored");
+                        }
+                        continue;
+                    }
+                },
+                Change::Delete(k) => (k, None),
+            };
+            if let Some(p) = after.as_ref().and_then(|c| c.problem()) {
+                problems.push(p);
+            }
+            let hot = after
+                .as_ref()
+                .map_or(self.hot.contains_key(&key), |c| c.is_hot());
+            if !hot {
+                let before = match &after {
+                    Some(c) => self.others.insert(key, c.clone()),
+                    None => self.others.remove(&key),
+                };
+                others_changed |= !same(before.as_ref(), after.as_ref());
                 continue;
             }
-            if let Some(g) = t.generation {
-                config.generations.insert((t.kind, t.id.clone()), g);
+            let before = match &after {
+                Some(c) => self.hot.insert(key, c.clone()),
+                None => self.hot.remove(&key),
+            };
+            if same(before.as_ref(), after.as_ref()) {
+                continue;
             }
-            if let Some(errors) = &t.errors {
-                problems.push(Problem {
-                    origin: c.origin.clone(),
+            if let Some(b) = &before {
+                self.remove_hot(b);
+            }
+            if let Some(a) = &after {
+                self.insert_hot(a);
+            }
+            match (part(&before), part(&after)) {
+                (
+                    b @ (None | Some(Part::ModelRoute { .. })),
+                    a @ (None | Some(Part::ModelRoute { .. })),
+                ) => {
+                    let route = |p: Option<&Part>| match p {
+                        Some(Part::ModelRoute { route, .. }) => route.clone(),
+                        _ => None,
+                    };
+                    let e = routes
+                        .entry(key_id(&before, &after))
+                        .or_insert((route(b), None));
+                    e.1 = route(a);
+                }
+                (
+                    b @ (None | Some(Part::ModelServer { .. })),
+                    a @ (None | Some(Part::ModelServer { .. })),
+                ) => {
+                    let server = |p: Option<&Part>| match p {
+                        Some(Part::ModelServer { server, .. }) => server.clone(),
+                        _ => None,
+                    };
+                    let e = servers
+                        .entry(key_id(&before, &after))
+                        .or_insert((server(b), None));
+                    e.1 = server(a);
+                }
+                (b @ (None | Some(Part::Pod { .. })), a @ (None | Some(Part::Pod { .. }))) => {
+                    let pod = |p: Option<&Part>| match p {
+                        Some(Part::Pod { info, .. }) => Some(info.clone()),
+                        _ => None,
+                    };
+                    let e = pods
+                        .entry(key_id(&before, &after))
+                        .or_insert((pod(b), None));
+                    e.1 = pod(a);
+                }
+                _ => unreachable!("one key is one kind"),
+            }
+        }
+        if others_changed {
+            self.recombine_others();
+        }
+        let mut config = self.config.clone();
+        config.changes = super::Changes {
+            routes: routes.into_values().filter(changed).collect(),
+            servers: servers.into_values().filter(changed).collect(),
+            pods: pods.into_values().filter(changed).collect(),
+            others: others_changed,
+        };
+        (config, problems)
+    }
+
+    fn insert_hot(&mut self, c: &Converted) {
+        let config = &mut self.config;
+        let t = c.tracked().expect("hot kinds are tracked");
+        let key = (t.kind, t.id.clone());
+        if let Some(g) = t.generation {
+            config.generations.insert(key.clone(), g);
+        }
+        if let Some(errors) = &t.errors {
+            config.invalid.insert(
+                key.clone(),
+                Invalid {
                     kind: t.kind,
                     id: t.id.clone(),
                     generation: t.generation,
                     errors: errors.clone(),
-                });
-            }
+                },
+            );
         }
         match &c.part {
             Part::ModelRoute {
-                tracked,
                 route,
                 parent_refs,
                 object,
+                ..
             } => {
                 // Absent is empty: most ModelRoutes have no parentRefs.
                 if !parent_refs.is_empty() {
-                    config.parent_refs.insert(
-                        (StatusKind::ModelRoute, tracked.id.clone()),
-                        parent_refs.clone(),
-                    );
+                    config.parent_refs.insert(key, parent_refs.clone());
                 }
-                config.routes.extend(route.clone());
-                config.dump.modelroutes.push(object.clone());
+                if let Some(r) = route {
+                    config.routes.insert(t.id.clone(), r.clone());
+                }
+                config
+                    .dump
+                    .modelroutes
+                    .0
+                    .insert(t.id.clone(), object.clone());
             }
             Part::ModelServer { server, object, .. } => {
-                config.servers.extend(server.clone());
-                config.dump.modelservers.push(object.clone());
+                if let Some(s) = server {
+                    config.servers.insert(t.id.clone(), s.clone());
+                }
+                config
+                    .dump
+                    .modelservers
+                    .0
+                    .insert(t.id.clone(), object.clone());
             }
             Part::Pod { info, object, .. } => {
-                config.pods.push(info.clone());
-                config.dump.pods.push(object.clone());
+                config.pods.insert(t.id.clone(), info.clone());
+                config.dump.pods.0.insert(t.id.clone(), object.clone());
             }
-            Part::Service { service, .. } => config.services.extend(service.clone()),
-            Part::Namespace { name, labels } => {
-                config.namespaces.insert(name.clone(), labels.clone());
-            }
-            Part::OurClass { name, .. } => {
-                our_classes.insert(name.clone());
-                config.gateway_classes.push(name.clone());
-            }
-            Part::Gateway {
-                gateway, object, ..
-            } => {
-                config.dump.gateways.push(object.clone());
-                gateways.extend(gateway.clone());
-            }
-            Part::HttpRoute {
-                tracked,
-                route,
-                parent_refs,
-                object,
-            } => {
-                config.dump.httproutes.push(object.clone());
-                config.parent_refs.insert(
-                    (StatusKind::HttpRoute, tracked.id.clone()),
-                    parent_refs.clone(),
-                );
-                config.http_routes.extend(route.clone());
-            }
-            Part::ReferenceGrant(g) => grants.push(g.clone()),
-            Part::Secret(id, secret) => {
-                config.tls_secrets.insert(id.clone(), secret.clone());
-            }
-            Part::InferencePool { pool, object, .. } => {
-                config.dump.inferencepools.push(object.clone());
-                config.pools.extend(pool.clone());
-            }
-            Part::InferenceModel { model, object, .. } => {
-                config.dump.inferencemodels.push(object.clone());
-                config.inference_models.extend(model.clone());
-            }
-            Part::InferenceObjective {
-                objective, object, ..
-            } => {
-                config.dump.inferenceobjectives.push(object.clone());
-                config.objectives.extend(objective.clone());
-            }
-            Part::Ignored(kind) => {
-                ignored.insert(kind.clone());
-            }
+            _ => unreachable!("only hot kinds"),
         }
     }
-    let grants = kthena_core::ReferenceGrants::new(grants);
-    if gw.enabled {
-        gateways.retain(|g| our_classes.contains(&g.class_name));
-        let default = gw.default_gateway();
-        if !gateways.iter().any(|g| g.id == default.id) {
-            gateways.push(default);
-        }
-        config.gateways = gateways;
-        for r in &mut config.http_routes {
-            r.route.refuse_unpermitted(&grants);
+
+    fn remove_hot(&mut self, c: &Converted) {
+        let config = &mut self.config;
+        let t = c.tracked().expect("hot kinds are tracked");
+        let key = (t.kind, t.id.clone());
+        config.generations.remove(&key);
+        config.invalid.remove(&key);
+        config.parent_refs.remove(&key);
+        match &c.part {
+            Part::ModelRoute { .. } => {
+                config.routes.remove(&t.id);
+                config.dump.modelroutes.0.remove(&t.id);
+            }
+            Part::ModelServer { .. } => {
+                config.servers.remove(&t.id);
+                config.dump.modelservers.0.remove(&t.id);
+            }
+            Part::Pod { .. } => {
+                config.pods.remove(&t.id);
+                config.dump.pods.0.remove(&t.id);
+            }
+            _ => unreachable!("only hot kinds"),
         }
     }
-    config.grants = grants;
-    config.addresses = gw.addresses.clone();
-    config.inference_extension = inference;
-    config.controller_name = gw.controller_name.clone();
-    config.invalid = problems.iter().map(Invalid::from).collect();
-    if !ignored.is_empty() {
-        tracing::debug!(kinds = ?ignored, "objects of kinds not used with these flags were ignored");
+
+    /// Rebuilds every part of the configuration made of the other kinds, and their entries
+    /// in the per-object maps; the cross-object steps (our GatewayClasses, the implicit
+    /// default Gateway, ReferenceGrants) run over the converted values.
+    fn recombine_others(&mut self) {
+        let gw = &self.gw;
+        let config = &mut self.config;
+        let mut our_classes: BTreeSet<String> = [DEFAULT_CLASS_NAME.to_owned()].into();
+        let mut gateway_classes = Vec::new();
+        let mut gateways = Vec::new();
+        let mut grants = Vec::new();
+        let mut pools = Vec::new();
+        let mut http_routes = Vec::new();
+        let mut inference_models = Vec::new();
+        let mut objectives = Vec::new();
+        let mut services = Vec::new();
+        let mut namespaces = kthena_core::gateway::Namespaces::default();
+        let mut tls_secrets = std::collections::HashMap::new();
+        let mut dump_gateways = Vec::new();
+        let mut dump_httproutes = Vec::new();
+        let mut dump_pools = Vec::new();
+        let mut dump_models = Vec::new();
+        let mut dump_objectives = Vec::new();
+        // Their per-object entries are rebuilt below.
+        for key in self.other_entries.drain(..) {
+            config.generations.remove(&key);
+            config.parent_refs.remove(&key);
+            config.invalid.remove(&key);
+        }
+        for c in self.others.values() {
+            if let Some(t) = c.tracked() {
+                let key = (t.kind, t.id.clone());
+                self.other_entries.push(key.clone());
+                if let Some(g) = t.generation {
+                    config.generations.insert(key.clone(), g);
+                }
+                if let Some(errors) = &t.errors {
+                    config.invalid.insert(
+                        key,
+                        Invalid {
+                            kind: t.kind,
+                            id: t.id.clone(),
+                            generation: t.generation,
+                            errors: errors.clone(),
+                        },
+                    );
+                }
+            }
+            match &c.part {
+                Part::Service { service, .. } => services.extend(service.clone()),
+                Part::Namespace { name, labels } => namespaces.insert(name.clone(), labels.clone()),
+                Part::OurClass { name, .. } => {
+                    our_classes.insert(name.clone());
+                    gateway_classes.push(name.clone());
+                }
+                Part::Gateway {
+                    gateway, object, ..
+                } => {
+                    dump_gateways.push(object.clone());
+                    gateways.extend(gateway.clone());
+                }
+                Part::HttpRoute {
+                    tracked,
+                    route,
+                    parent_refs,
+                    object,
+                } => {
+                    dump_httproutes.push(object.clone());
+                    config.parent_refs.insert(
+                        (StatusKind::HttpRoute, tracked.id.clone()),
+                        parent_refs.clone(),
+                    );
+                    http_routes.extend(route.clone());
+                }
+                Part::ReferenceGrant(g) => grants.push(g.clone()),
+                Part::Secret(id, secret) => {
+                    tls_secrets.insert(id.clone(), secret.clone());
+                }
+                Part::InferencePool { pool, object, .. } => {
+                    dump_pools.push(object.clone());
+                    pools.extend(pool.clone());
+                }
+                Part::InferenceModel { model, object, .. } => {
+                    dump_models.push(object.clone());
+                    inference_models.extend(model.clone());
+                }
+                Part::InferenceObjective {
+                    objective, object, ..
+                } => {
+                    dump_objectives.push(object.clone());
+                    objectives.extend(objective.clone());
+                }
+                Part::ModelRoute { .. }
+                | Part::ModelServer { .. }
+                | Part::Pod { .. }
+                | Part::Ignored(_) => {}
+            }
+        }
+        let grants = kthena_core::ReferenceGrants::new(grants);
+        if gw.enabled {
+            gateways.retain(|g| our_classes.contains(&g.class_name));
+            let default = gw.default_gateway();
+            if !gateways.iter().any(|g| g.id == default.id) {
+                gateways.push(default);
+            }
+            for r in &mut http_routes {
+                r.route.refuse_unpermitted(&grants);
+            }
+        }
+        config.gateways = Arc::new(gateways);
+        config.gateway_classes = Arc::new(gateway_classes);
+        config.grants = Arc::new(grants);
+        config.pools = Arc::new(pools);
+        config.http_routes = Arc::new(http_routes);
+        config.inference_models = Arc::new(inference_models);
+        config.objectives = Arc::new(objectives);
+        config.services = Arc::new(services);
+        config.namespaces = Arc::new(namespaces);
+        config.tls_secrets = Arc::new(tls_secrets);
+        config.dump.gateways = Arc::new(dump_gateways);
+        config.dump.httproutes = Arc::new(dump_httproutes);
+        config.dump.inferencepools = Arc::new(dump_pools);
+        config.dump.inferencemodels = Arc::new(dump_models);
+        config.dump.inferenceobjectives = Arc::new(dump_objectives);
+        config.addresses = Arc::new(gw.addresses.clone());
+        config.inference_extension = gw.enabled && gw.inference_extension;
+        config.controller_name = gw.controller_name.clone();
     }
-    (config, problems)
+}
+
+fn part(c: &Option<Arc<Converted>>) -> Option<&Part> {
+    c.as_ref().map(|c| &c.part)
+}
+
+/// True unless `before` and `after` are one allocation (or both absent).
+fn changed<T>((before, after): &(Option<Arc<T>>, Option<Arc<T>>)) -> bool {
+    match (before, after) {
+        (Some(b), Some(a)) => !Arc::ptr_eq(b, a),
+        (None, None) => false,
+        _ => true,
+    }
+}
+
+/// The same conversion (one allocation), or both absent.
+fn same(a: Option<&Arc<Converted>>, b: Option<&Arc<Converted>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// The object `before` or `after` is (they are one key).
+fn key_id(before: &Option<Arc<Converted>>, after: &Option<Arc<Converted>>) -> ObjectRef {
+    let c = after
+        .as_ref()
+        .or(before.as_ref())
+        .expect("a change has a side");
+    c.tracked().expect("hot kinds are tracked").id.clone()
 }
 
 impl From<&Problem> for Invalid {

@@ -26,7 +26,7 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 
 use super::GatewayOptions;
-use super::assemble::{Converted, combine};
+use super::assemble::{Change, Combined, Converted};
 use crate::actors::index::{Apply, Index};
 
 /// Where the router runs and what it watches.
@@ -73,7 +73,9 @@ pub fn watched_kinds(gateway: &GatewayOptions) -> Vec<&'static str> {
 
 /// A watched kind's objects, each converted once per `resourceVersion`.
 trait Objects: Send {
-    fn converted(&mut self, gw: &GatewayOptions) -> Vec<Arc<Converted>>;
+    /// The kind's changes since the last call: objects new or at a new `resourceVersion`
+    /// (converted), and objects gone.
+    fn changes(&mut self, gw: &GatewayOptions) -> Vec<Change>;
 }
 
 struct Typed<K: Resource + Clone + 'static>
@@ -104,26 +106,45 @@ where
     K: Resource + Clone + Send + Sync + 'static,
     K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync + Default,
 {
-    fn converted(&mut self, gw: &GatewayOptions) -> Vec<Arc<Converted>> {
-        let mut next = HashMap::new();
+    fn changes(&mut self, gw: &GatewayOptions) -> Vec<Change> {
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for o in self.store.state() {
             let key = reflector::ObjectRef::from_obj(o.as_ref());
             let version = o.meta().resource_version.clone();
-            let converted = match (self.cache.remove(&key), &version) {
-                (Some((seen, c)), Some(v)) if &seen == v => c,
-                _ => Arc::new(Converted::new(
-                    "apiserver".to_owned(),
-                    (self.wrap)(o.as_ref().clone()),
-                    gw,
-                )),
-            };
-            if let Some(v) = version {
-                next.insert(key, (v, converted.clone()));
+            seen.insert(key.clone());
+            // An object without a resourceVersion is converted every time.
+            if let (Some((seen, _)), Some(v)) = (self.cache.get(&key), &version)
+                && seen == v
+            {
+                continue;
             }
-            out.push(converted);
+            let converted = Arc::new(Converted::new(
+                "apiserver".to_owned(),
+                (self.wrap)(o.as_ref().clone()),
+                gw,
+            ));
+            let before = self
+                .cache
+                .insert(key, (version.unwrap_or_default(), converted.clone()));
+            if let Some(old) = before.and_then(|(_, c)| c.key())
+                && Some(&old) != converted.key().as_ref()
+            {
+                out.push(Change::Delete(old));
+            }
+            out.push(Change::Upsert(converted));
         }
-        self.cache = next;
+        let gone: Vec<_> = self
+            .cache
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(key) = self.cache.remove(&k).and_then(|(_, c)| c.key()) {
+                out.push(Change::Delete(key));
+            }
+        }
         out
     }
 }
@@ -132,14 +153,16 @@ where
 pub struct KubeSource {
     options: KubeOptions,
     index: Addr<Index>,
-    stores: Vec<Box<dyn Objects>>,
+    /// Each watched kind's objects.
+    stores: Vec<(&'static str, Box<dyn Objects>)>,
     services: Option<Store<Service>>,
     /// Kinds whose initial list has not finished.
     pending: BTreeSet<&'static str>,
-    dirty: bool,
+    /// Kinds changed since the last build.
+    dirty: BTreeSet<&'static str>,
     scheduled: Option<SpawnHandle>,
-    /// Problems logged at the last build, so each is logged once.
-    logged: BTreeSet<String>,
+    /// The objects in force and the configuration built from them.
+    combined: Combined,
 }
 
 impl Debug for KubeSource {
@@ -168,72 +191,74 @@ impl KubeSource {
         KubeSource::create(move |ctx| {
             let me = ctx.address();
             let ns = options.watch_namespace.clone();
-            let mut stores: Vec<Box<dyn Objects>> = Vec::new();
+            let mut stores: Vec<(&'static str, Box<dyn Objects>)> = Vec::new();
             let mut services = None;
             let cfg = watcher::Config::default;
             for kind in &kinds {
                 match *kind {
-                    "ModelRoute" => stores.push(watch::<ModelRoute>(
-                        nsapi(&client, &ns),
+                    "ModelRoute" => stores.push((
                         kind,
-                        cfg(),
-                        &me,
-                        |o| Object::ModelRoute(Box::new(o)),
+                        watch::<ModelRoute>(nsapi(&client, &ns), kind, cfg(), &me, |o| {
+                            Object::ModelRoute(Box::new(o))
+                        }),
                     )),
-                    "ModelServer" => stores.push(watch::<ModelServer>(
-                        nsapi(&client, &ns),
+                    "ModelServer" => stores.push((
                         kind,
-                        cfg(),
-                        &me,
-                        |o| Object::ModelServer(Box::new(o)),
+                        watch::<ModelServer>(nsapi(&client, &ns), kind, cfg(), &me, |o| {
+                            Object::ModelServer(Box::new(o))
+                        }),
                     )),
-                    "Pod" => {
-                        stores.push(watch::<Pod>(nsapi(&client, &ns), kind, cfg(), &me, |o| {
+                    "Pod" => stores.push((
+                        kind,
+                        watch::<Pod>(nsapi(&client, &ns), kind, cfg(), &me, |o| {
                             Object::Pod(Box::new(o))
-                        }))
-                    }
-                    "GatewayClass" => stores.push(watch::<
-                        gateway_api::apis::standard::gatewayclasses::GatewayClass,
-                    >(
-                        Api::all(client.clone()),
-                        kind,
-                        cfg(),
-                        &me,
-                        |o| Object::GatewayClass(Box::new(o)),
+                        }),
                     )),
-                    "Gateway" => {
-                        stores.push(watch::<gateway_api::apis::standard::gateways::Gateway>(
+                    "GatewayClass" => stores.push((
+                        kind,
+                        watch::<gateway_api::apis::standard::gatewayclasses::GatewayClass>(
+                            Api::all(client.clone()),
+                            kind,
+                            cfg(),
+                            &me,
+                            |o| Object::GatewayClass(Box::new(o)),
+                        ),
+                    )),
+                    "Gateway" => stores.push((
+                        kind,
+                        watch::<gateway_api::apis::standard::gateways::Gateway>(
                             nsapi(&client, &ns),
                             kind,
                             cfg(),
                             &me,
                             |o| Object::Gateway(Box::new(o)),
-                        ))
-                    }
-                    "HTTPRoute" => {
-                        stores.push(watch::<gateway_api::apis::standard::httproutes::HttpRoute>(
+                        ),
+                    )),
+                    "HTTPRoute" => stores.push((
+                        kind,
+                        watch::<gateway_api::apis::standard::httproutes::HttpRoute>(
                             nsapi(&client, &ns),
                             kind,
                             cfg(),
                             &me,
                             |o| Object::HttpRoute(Box::new(o)),
-                        ))
-                    }
-                    "ReferenceGrant" => stores.push(watch::<
-                        gateway_api::apis::standard::referencegrants::ReferenceGrant,
-                    >(
-                        nsapi(&client, &ns),
-                        kind,
-                        cfg(),
-                        &me,
-                        |o| Object::ReferenceGrant(Box::new(o)),
+                        ),
                     )),
-                    "Namespace" => stores.push(watch::<Namespace>(
-                        Api::all(client.clone()),
+                    "ReferenceGrant" => stores.push((
                         kind,
-                        cfg(),
-                        &me,
-                        |o| Object::Namespace(Box::new(o)),
+                        watch::<gateway_api::apis::standard::referencegrants::ReferenceGrant>(
+                            nsapi(&client, &ns),
+                            kind,
+                            cfg(),
+                            &me,
+                            |o| Object::ReferenceGrant(Box::new(o)),
+                        ),
+                    )),
+                    "Namespace" => stores.push((
+                        kind,
+                        watch::<Namespace>(Api::all(client.clone()), kind, cfg(), &me, |o| {
+                            Object::Namespace(Box::new(o))
+                        }),
                     )),
                     "Service" => {
                         let (store, writer) = reflector::store::<Service>();
@@ -245,64 +270,76 @@ impl KubeSource {
                             me.clone(),
                         );
                         services = Some(store.clone());
-                        stores.push(Box::new(Typed::new(store, |o| {
-                            Object::Service(Box::new(o))
-                        })));
+                        stores.push((
+                            kind,
+                            Box::new(Typed::new(store, |o| Object::Service(Box::new(o)))),
+                        ));
                     }
-                    "Secret" => stores.push(watch::<Secret>(
-                        nsapi(&client, &ns),
+                    "Secret" => stores.push((
                         kind,
-                        cfg().fields("type=kubernetes.io/tls"),
-                        &me,
-                        |o| Object::Secret(Box::new(o)),
+                        watch::<Secret>(
+                            nsapi(&client, &ns),
+                            kind,
+                            cfg().fields("type=kubernetes.io/tls"),
+                            &me,
+                            |o| Object::Secret(Box::new(o)),
+                        ),
                     )),
-                    "InferencePool" => stores.push(watch::<v1::InferencePool>(
-                        nsapi(&client, &ns),
+                    "InferencePool" => stores.push((
                         kind,
-                        cfg(),
-                        &me,
-                        |o| Object::InferencePool(Box::new(o)),
+                        watch::<v1::InferencePool>(nsapi(&client, &ns), kind, cfg(), &me, |o| {
+                            Object::InferencePool(Box::new(o))
+                        }),
                     )),
-                    "InferencePool.v1alpha2" => stores.push(watch::<v1alpha2::InferencePool>(
-                        nsapi(&client, &ns),
+                    "InferencePool.v1alpha2" => stores.push((
                         kind,
-                        cfg(),
-                        &me,
-                        |o| Object::InferencePoolV1alpha2(Box::new(o)),
+                        watch::<v1alpha2::InferencePool>(
+                            nsapi(&client, &ns),
+                            kind,
+                            cfg(),
+                            &me,
+                            |o| Object::InferencePoolV1alpha2(Box::new(o)),
+                        ),
                     )),
-                    "InferenceModel" => stores.push(watch::<v1alpha2::InferenceModel>(
-                        nsapi(&client, &ns),
+                    "InferenceModel" => stores.push((
                         kind,
-                        cfg(),
-                        &me,
-                        |o| Object::InferenceModel(Box::new(o)),
+                        watch::<v1alpha2::InferenceModel>(
+                            nsapi(&client, &ns),
+                            kind,
+                            cfg(),
+                            &me,
+                            |o| Object::InferenceModel(Box::new(o)),
+                        ),
                     )),
-                    "InferenceObjective" => stores.push(watch::<v1alpha2::InferenceObjective>(
-                        nsapi(&client, &ns),
+                    "InferenceObjective" => stores.push((
                         kind,
-                        cfg(),
-                        &me,
-                        |o| Object::InferenceObjective(Box::new(o)),
+                        watch::<v1alpha2::InferenceObjective>(
+                            nsapi(&client, &ns),
+                            kind,
+                            cfg(),
+                            &me,
+                            |o| Object::InferenceObjective(Box::new(o)),
+                        ),
                     )),
                     other => tracing::error!(kind = other, "no watcher for this kind"),
                 }
             }
             tracing::info!(kinds = ?kinds, namespace = ns.as_deref().unwrap_or("(all)"), "watching the API server");
             KubeSource {
-                options,
                 index,
                 stores,
                 services,
+                dirty: kinds.iter().copied().collect(),
                 pending: kinds.into_iter().collect(),
-                dirty: true,
                 scheduled: None,
-                logged: BTreeSet::new(),
+                combined: Combined::new(options.gateway.clone()),
+                options,
             }
         })
     }
 
     fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if !self.pending.is_empty() || !self.dirty || self.scheduled.is_some() {
+        if !self.pending.is_empty() || self.dirty.is_empty() || self.scheduled.is_some() {
             return;
         }
         let handle = ctx.run_later(self.options.debounce, |act, _| {
@@ -339,34 +376,34 @@ impl KubeSource {
             .collect()
     }
 
+    /// Applies the changes of the kinds changed since the last build.
     fn build(&mut self) {
-        self.dirty = false;
+        let dirty = std::mem::take(&mut self.dirty);
         let gw = &self.options.gateway;
-        let converted: Vec<Arc<Converted>> = self
+        let changes: Vec<Change> = self
             .stores
             .iter_mut()
-            .flat_map(|s| s.converted(gw))
+            .filter(|(kind, _)| dirty.contains(kind))
+            .flat_map(|(_, s)| s.changes(gw))
             .collect();
-        let count = converted.len();
-        let (mut config, problems) = combine(converted.iter().map(AsRef::as_ref), gw);
-        let now: BTreeSet<String> = problems.iter().map(ToString::to_string).collect();
-        for p in now.difference(&self.logged) {
+        let count = changes.len();
+        let (mut config, problems) = self.combined.apply(changes);
+        for p in &problems {
             tracing::warn!(problem = %p, "object not served");
         }
-        self.logged = now;
         if self.options.gateway.enabled {
             let addresses = self.service_addresses();
             if !addresses.is_empty() {
-                config.addresses = addresses;
+                config.addresses = Arc::new(addresses);
             }
         }
         tracing::info!(
-            objects = count,
+            changed = count,
             modelroutes = config.routes.len(),
             modelservers = config.servers.len(),
             pods = config.pods.len(),
-            invalid = problems.len(),
-            "configuration rebuilt from the API server"
+            invalid = config.invalid.len(),
+            "configuration updated from the API server"
         );
         self.index.do_send(Apply(config));
     }
@@ -462,7 +499,7 @@ impl Handler<Event> for KubeSource {
             }
             Event::Changed(kind) => {
                 tracing::trace!(kind, "changed");
-                self.dirty = true;
+                self.dirty.insert(kind);
             }
         }
         self.schedule(ctx);
@@ -488,22 +525,25 @@ mod tests {
     fn an_object_is_converted_again_only_when_its_resource_version_changes() {
         let (store, mut writer) = reflector::store::<ModelServer>();
         let mut typed = Typed::new(store, |o| Object::ModelServer(Box::new(o)));
+        let gw = GatewayOptions::default();
         writer.apply_watcher_event(&watcher::Event::Apply(server("1")));
-        let first = typed.converted(&GatewayOptions::default());
-        let again = typed.converted(&GatewayOptions::default());
-        assert_eq!((first.len(), again.len()), (1, 1));
-        assert!(
-            Arc::ptr_eq(&first[0], &again[0]),
-            "same version: not converted again"
-        );
+        let first = typed.changes(&gw);
+        let Some(Change::Upsert(converted)) = first.first() else {
+            panic!("a new object is an upsert: {first:?}");
+        };
+        assert_eq!(first.len(), 1);
+        assert!(typed.changes(&gw).is_empty(), "same version: no change");
         writer.apply_watcher_event(&watcher::Event::Apply(server("2")));
-        let changed = typed.converted(&GatewayOptions::default());
-        assert!(
-            !Arc::ptr_eq(&first[0], &changed[0]),
-            "new version: converted again"
-        );
+        let changed = typed.changes(&gw);
+        match changed.as_slice() {
+            [Change::Upsert(c)] => assert!(!Arc::ptr_eq(c, converted), "converted again"),
+            other => panic!("one upsert expected: {other:?}"),
+        }
         writer.apply_watcher_event(&watcher::Event::Delete(server("2")));
-        assert!(typed.converted(&GatewayOptions::default()).is_empty());
+        match typed.changes(&gw).as_slice() {
+            [Change::Delete(k)] => assert_eq!(Some(k), converted.key().as_ref()),
+            other => panic!("one delete expected: {other:?}"),
+        }
         assert!(typed.cache.is_empty(), "a deleted object is forgotten");
     }
 }

@@ -18,42 +18,79 @@ use std::sync::Arc;
 
 use kthena_api::manifest::{self, ObjectKey};
 
-use super::assemble::Converted;
+use super::assemble::{Change, Combined, Converted};
 use super::{Config, GatewayOptions};
 use crate::actors::index::{Apply, Index};
 
 /// What a folder read remembers for the next one: each file's last read (so an unchanged file
-/// is neither parsed nor converted again), the last valid version of every object and the
-/// objects of every file's last readable version.
+/// is neither parsed nor converted again), the last valid version of every object, the
+/// objects of every file's last readable version, and the configuration in force.
 ///
-/// Upkeep is per changed file: a read where one file changed costs that file, not the folder.
+/// Upkeep is per changed file: a read where one file changed costs the objects of that file
+/// (each object's winner among the documents declaring it is decided again, and only those
+/// reach [`Combined::apply`]), not the folder.
 #[derive(Debug, Default)]
 pub struct Memory {
     valid: HashMap<ObjectKey, Arc<Converted>>,
-    /// How many documents of the folder declare each object.
-    declared: HashMap<ObjectKey, usize>,
+    /// The files declaring each object, once per declaring document.
+    declared: HashMap<ObjectKey, Vec<PathBuf>>,
     files: HashMap<PathBuf, FileRead>,
+    /// Each object's version in force.
+    current: HashMap<ObjectKey, Arc<Converted>>,
+    combined: Option<Combined>,
 }
 
 impl Memory {
-    fn declare(&mut self, keys: &[ObjectKey]) {
+    fn declare(&mut self, file: &Path, keys: &[ObjectKey]) {
         for k in keys {
-            *self.declared.entry(k.clone()).or_default() += 1;
+            self.declared
+                .entry(k.clone())
+                .or_default()
+                .push(file.to_owned());
         }
     }
 
-    /// Forgets `keys` once for each; an object no document declares loses its last valid
-    /// version.
-    fn undeclare(&mut self, keys: &[ObjectKey]) {
+    /// Forgets `file`'s declaration of `keys`, once for each; an object no document declares
+    /// loses its last valid version.
+    fn undeclare(&mut self, file: &Path, keys: &[ObjectKey]) {
         for k in keys {
-            if let Some(n) = self.declared.get_mut(k) {
-                *n -= 1;
-                if *n == 0 {
+            if let Some(files) = self.declared.get_mut(k) {
+                if let Some(i) = files.iter().position(|f| f == file) {
+                    files.remove(i);
+                }
+                if files.is_empty() {
                     self.declared.remove(k);
                     self.valid.remove(k);
                 }
             }
         }
+    }
+}
+
+/// `key` as the object it names: an absent namespace is `default` (except for the
+/// cluster-scoped kinds), and the API version is left out, so every document naming one
+/// object has one key.
+fn object_key(key: &ObjectKey) -> ObjectKey {
+    let cluster_scoped = matches!(key.kind.as_str(), "Namespace" | "GatewayClass");
+    let namespace = if cluster_scoped {
+        None
+    } else {
+        Some(
+            key.namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_owned()),
+        )
+    };
+    let group = key
+        .api_version
+        .rsplit_once('/')
+        .map_or("", |(group, _)| group)
+        .to_owned();
+    ObjectKey {
+        api_version: group,
+        kind: key.kind.clone(),
+        namespace,
+        name: key.name.clone(),
     }
 }
 
@@ -98,29 +135,26 @@ fn stamp(file: &Path) -> std::io::Result<Stamp> {
     })
 }
 
-/// A folder read: the configuration to apply and every problem found in it (each naming its
-/// file, object and field). Problems do not stop the rest from applying.
+/// A folder read: the configuration to apply and every problem found in the files read
+/// again (each naming its file, object and field). Problems do not stop the rest from
+/// applying.
 #[derive(Debug)]
 pub struct Loaded {
-    /// What to serve.
+    /// What to serve, with what changed since the last read.
     pub config: Config,
     /// What was wrong, one line each.
     pub problems: Vec<String>,
 }
 
-/// One object about to be combined.
-struct Candidate<'a> {
-    key: &'a ObjectKey,
-    object: Arc<Converted>,
-    /// Read from this folder version (not a remembered one standing in for a bad document).
-    fresh: bool,
-    /// From a file read again by this load.
-    changed: bool,
-}
-
 /// Reads `file` into `memory` unless it is unchanged since the last read: only a changed file
-/// is parsed, and only its documents are converted.
-fn read_file(file: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<(), String> {
+/// is parsed, and only its documents are converted. The objects it declared and declares
+/// are added to `touched`.
+fn read_file(
+    file: &Path,
+    gw: &GatewayOptions,
+    memory: &mut Memory,
+    touched: &mut HashSet<ObjectKey>,
+) -> Result<(), String> {
     let name = file.display().to_string();
     let stamp = stamp(file).map_err(|e| format!("{name}: {e}"))?;
     if memory.files.get(file).is_some_and(|f| f.stamp == stamp) {
@@ -144,7 +178,7 @@ fn read_file(file: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<()
                 .map(|doc| {
                     let origin = format!("{name} (document {})", doc.index + 1);
                     Doc {
-                        key: doc.key,
+                        key: doc.key.as_ref().map(object_key),
                         object: doc
                             .object
                             .map(|o| Arc::new(Converted::new(origin, o, gw)))
@@ -162,9 +196,11 @@ fn read_file(file: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<()
     };
     // Declared again before the old version is forgotten: an object the file still declares
     // keeps its last valid version.
-    memory.declare(&keys);
+    memory.declare(file, &keys);
+    touched.extend(keys.iter().cloned());
     if let Some(old) = old {
-        memory.undeclare(&old.keys);
+        memory.undeclare(file, &old.keys);
+        touched.extend(old.keys);
     }
     memory.files.insert(
         file.to_owned(),
@@ -182,149 +218,89 @@ fn read_file(file: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<()
 
 /// Reads every manifest under `dir` into a configuration, with `memory` standing in for
 /// documents and objects that are bad in this version; `memory` is updated. Files unchanged
-/// since the last read are taken from `memory` as they were converted. Fails only when the
-/// folder cannot be listed.
+/// since the last read are taken from `memory` as they were converted, and only the objects
+/// of changed files are decided again. Fails only when the folder cannot be listed.
+///
+/// Each object's version, among the documents declaring it (files in name order, documents
+/// in file order): the first valid one (a file that is not YAML at all declares the objects
+/// of its last readable version); the others are reported as defined more than once. With no
+/// valid one, the last valid version stays; with none ever, an invalid object is still
+/// combined so that its status says why it is left out.
 pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Loaded, String> {
     let files = manifest::files(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut problems = Vec::new();
     for f in memory.files.values_mut() {
         f.changed = false;
     }
-    let mut read = Vec::new();
+    let mut touched: HashSet<ObjectKey> = HashSet::new();
+    let mut read = HashSet::new();
     for file in files {
-        match read_file(&file, gw, memory) {
-            Ok(()) => read.push(file),
+        match read_file(&file, gw, memory, &mut touched) {
+            Ok(()) => {
+                read.insert(file);
+            }
             Err(e) => problems.push(format!(
                 "{e}; the objects of its last readable version stay"
             )),
         }
     }
     // Files that disappeared are forgotten (their objects are deleted).
-    let listed: HashSet<&PathBuf> = read.iter().collect();
     let gone: Vec<PathBuf> = memory
         .files
         .keys()
-        .filter(|f| !listed.contains(f))
+        .filter(|f| !read.contains(*f))
         .cloned()
         .collect();
     for f in gone {
         if let Some(old) = memory.files.remove(&f) {
-            memory.undeclare(&old.keys);
+            memory.undeclare(&f, &old.keys);
+            touched.extend(old.keys);
         }
     }
-    let memory_now: &Memory = memory;
-    let mut candidates: Vec<Candidate<'_>> = Vec::new();
-    let mut refused: Vec<(&ObjectKey, &Arc<Converted>)> = Vec::new();
-    let mut unreadable: Vec<(&ObjectKey, &String)> = Vec::new();
-    for file in &read {
-        let f = &memory_now.files[file];
-        let name = file.display();
+    // The problems of the files read again that belong to no object.
+    for f in memory.files.values().filter(|f| f.changed) {
         match &f.documents {
-            Err(e) => {
-                problems.push(format!(
-                    "{e}; the objects of its last readable version stay"
-                ));
-                for (key, object) in &f.readable {
-                    let origin = format!(
-                        "{name} (last readable version, {} {})",
-                        key.kind,
-                        key.name.as_deref().unwrap_or_default()
-                    );
-                    candidates.push(Candidate {
-                        key,
-                        object: Arc::new(object.with_origin(origin)),
-                        fresh: false,
-                        changed: false,
-                    });
-                }
-            }
-            Ok(docs) => {
-                for doc in docs {
-                    match (&doc.key, &doc.object) {
-                        (Some(key), Ok(object)) if object.is_refused() => {
-                            refused.push((key, object));
-                        }
-                        (Some(key), Ok(object)) => candidates.push(Candidate {
-                            key,
-                            object: object.clone(),
-                            fresh: true,
-                            changed: f.changed,
-                        }),
-                        (Some(key), Err(e)) => unreadable.push((key, e)),
-                        (None, Err(e)) => problems.push(e.clone()),
-                        (None, Ok(_)) => unreachable!("a document read as an object has a header"),
-                    }
-                }
-            }
+            Err(e) => problems.push(format!(
+                "{e}; the objects of its last readable version stay"
+            )),
+            Ok(docs) => problems.extend(docs.iter().filter_map(|d| match (&d.key, &d.object) {
+                (None, Err(e)) => Some(e.clone()),
+                _ => None,
+            })),
         }
     }
-    // A bad object gives way to its last valid version, unless another document of the
-    // folder declares it validly; with no stand-in, a refused object is still combined, so
-    // that its status says why it is left out.
-    let mut left_out = Vec::new();
-    if !refused.is_empty() || !unreadable.is_empty() {
-        let good: HashSet<&ObjectKey> = candidates
-            .iter()
-            .filter(|c| c.fresh)
-            .map(|c| c.key)
-            .collect();
-        let mut stood_in: HashSet<&ObjectKey> = HashSet::new();
-        let mut stand_ins = Vec::new();
-        let mut stand_in = |key: &'_ ObjectKey| -> bool {
-            let Some((key, old)) = memory_now.valid.get_key_value(key) else {
-                return false;
-            };
-            if good.contains(key) {
-                return false;
-            }
-            if stood_in.insert(key) {
-                stand_ins.push(Candidate {
-                    key,
-                    object: old.clone(),
-                    fresh: false,
-                    changed: false,
-                });
-            }
-            true
+    let mut touched: Vec<ObjectKey> = touched.into_iter().collect();
+    touched.sort();
+    let mut changes = Vec::new();
+    let mut remember = Vec::new();
+    for key in &touched {
+        let winner = decide(key, memory, &mut problems, &mut remember);
+        let before = match &winner {
+            Some(w) => memory.current.insert(key.clone(), w.clone()),
+            None => memory.current.remove(key),
         };
-        for (key, e) in &unreadable {
-            problems.push(if stand_in(key) {
-                format!("{e}; its last valid version stays")
-            } else {
-                (*e).clone()
-            });
-        }
-        for (key, object) in &refused {
-            let problem = object.problem().expect("a refused object has a problem");
-            if stand_in(key) {
-                problems.push(format!(
-                    "{}; its last valid version stays",
-                    one_line(&problem.to_string())
-                ));
-            } else {
-                left_out.push((*object).clone());
+        match (before, winner) {
+            (Some(b), Some(w)) if Arc::ptr_eq(&b, &w) => {}
+            (before, winner) => {
+                let new_key = winner.as_ref().and_then(|w| w.key());
+                if let Some(old_key) = before.and_then(|b| b.key())
+                    && Some(&old_key) != new_key.as_ref()
+                {
+                    changes.push(Change::Delete(old_key));
+                }
+                if let Some(w) = winner {
+                    changes.push(Change::Upsert(w));
+                }
             }
         }
-        candidates.extend(stand_ins);
     }
-    let (config, found) = super::assemble::combine(
-        candidates
-            .iter()
-            .map(|c| c.object.as_ref())
-            .chain(left_out.iter().map(AsRef::as_ref)),
-        gw,
-    );
+    let combined = memory
+        .combined
+        .get_or_insert_with(|| Combined::new(gw.clone()));
+    let (config, found) = combined.apply(changes);
     for p in &found {
         problems.push(one_line(&p.to_string()));
     }
-    // Remember what is valid in the files read again (a duplicate is not).
-    let found_at: HashSet<&str> = found.iter().map(|p| p.origin.as_str()).collect();
-    let remember: Vec<(ObjectKey, Arc<Converted>)> = candidates
-        .iter()
-        .filter(|c| c.fresh && c.changed && !found_at.contains(c.object.origin.as_str()))
-        .map(|c| (c.key.clone(), c.object.clone()))
-        .collect();
-    drop(candidates);
     memory.valid.extend(remember);
     let Memory { valid, files, .. } = memory;
     for f in files.values_mut().filter(|f| f.changed) {
@@ -337,6 +313,88 @@ pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Load
         }
     }
     Ok(Loaded { config, problems })
+}
+
+/// The version of `key` in force (see [`load`]), reporting its problems; a fresh valid
+/// version from a file read again is added to `remember` (its last valid version).
+fn decide(
+    key: &ObjectKey,
+    memory: &Memory,
+    problems: &mut Vec<String>,
+    remember: &mut Vec<(ObjectKey, Arc<Converted>)>,
+) -> Option<Arc<Converted>> {
+    let mut files: Vec<&PathBuf> = memory.declared.get(key).into_iter().flatten().collect();
+    files.sort();
+    files.dedup();
+    let mut winner: Option<Arc<Converted>> = None;
+    let mut refused: Vec<&Arc<Converted>> = Vec::new();
+    let mut unreadable: Vec<&String> = Vec::new();
+    let mut take = |c: Arc<Converted>, fresh: bool, changed: bool, problems: &mut Vec<String>| {
+        if winner.is_some() {
+            problems.extend(c.duplicate().map(|p| one_line(&p.to_string())));
+            return;
+        }
+        if fresh && changed {
+            remember.push((key.clone(), c.clone()));
+        }
+        winner = Some(c);
+    };
+    for file in files {
+        let Some(f) = memory.files.get(file) else {
+            continue;
+        };
+        match &f.documents {
+            Err(_) => {
+                for (k, object) in f.readable.iter().filter(|(k, _)| k == key) {
+                    let origin = format!(
+                        "{} (last readable version, {} {})",
+                        file.display(),
+                        k.kind,
+                        k.name.as_deref().unwrap_or_default()
+                    );
+                    take(Arc::new(object.with_origin(origin)), false, false, problems);
+                }
+            }
+            Ok(docs) => {
+                for doc in docs.iter().filter(|d| d.key.as_ref() == Some(key)) {
+                    match &doc.object {
+                        Ok(o) if o.is_refused() => refused.push(o),
+                        Ok(o) => take(o.clone(), true, f.changed, problems),
+                        Err(e) => unreadable.push(e),
+                    }
+                }
+            }
+        }
+    }
+    if winner.is_some() {
+        // Another document declares it validly: the bad ones are second definitions.
+        for r in refused {
+            problems.extend(r.duplicate().map(|p| one_line(&p.to_string())));
+        }
+        problems.extend(unreadable.into_iter().cloned());
+        return winner;
+    }
+    let stand_in = memory.valid.get(key).cloned();
+    for e in unreadable {
+        problems.push(match stand_in {
+            Some(_) => format!("{e}; its last valid version stays"),
+            None => e.clone(),
+        });
+    }
+    match stand_in {
+        Some(old) => {
+            for r in &refused {
+                let problem = r.problem().expect("a refused object has a problem");
+                problems.push(format!(
+                    "{}; its last valid version stays",
+                    one_line(&problem.to_string())
+                ));
+            }
+            Some(old)
+        }
+        // Combined, so that its status says why it is left out (the combination reports it).
+        None => refused.first().map(|r| (*r).clone()),
+    }
 }
 
 /// `text` on one log line (regex errors, for one, span several).
@@ -582,7 +640,7 @@ mod tests {
         let mut models: Vec<_> = changed
             .config
             .routes
-            .iter()
+            .values()
             .filter_map(|r| r.model_name.clone())
             .collect();
         models.sort();
