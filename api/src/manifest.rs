@@ -289,16 +289,18 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         files.push(path.to_owned());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
+    // The entry's type comes with the listing; only a symlink costs a stat (to its target).
+    let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(path)?
+        .map(|e| e.and_then(|e| Ok((e.path(), e.file_type()?))))
         .collect::<Result<_, _>>()?;
-    entries.sort();
-    for entry in entries {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (entry, kind) in entries {
         let manifest = entry
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-        if manifest && !entry.is_dir() {
+        let dir = kind.is_dir() || (kind.is_symlink() && entry.is_dir());
+        if manifest && !dir {
             files.push(entry);
         }
     }

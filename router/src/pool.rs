@@ -219,6 +219,95 @@ pub struct PodIndex {
     len: usize,
 }
 
+/// The pools by what they select, so a changed Pod finds the pools that may select it
+/// without looking at every pool: each pool is filed under its namespace and its first
+/// matchLabel (or as selecting every Pod of the namespace).
+#[derive(Debug, Default)]
+pub struct SelectorIndex {
+    /// namespace -> label key -> label value -> pools.
+    by_label: FastMap<String, FastMap<String, FastMap<String, FastSet<PoolKey>>>>,
+    /// namespace -> pools without matchLabels.
+    whole_namespace: FastMap<String, FastSet<PoolKey>>,
+}
+
+impl SelectorIndex {
+    /// Files `upstream`'s pool.
+    pub fn insert(&mut self, upstream: &Upstream) {
+        let ns = upstream.key.id().namespace.clone();
+        let key = upstream.key.clone();
+        match upstream.match_labels.iter().next() {
+            None => {
+                self.whole_namespace.entry(ns).or_default().insert(key);
+            }
+            Some((k, v)) => {
+                self.by_label
+                    .entry(ns)
+                    .or_default()
+                    .entry(k.clone())
+                    .or_default()
+                    .entry(v.clone())
+                    .or_default()
+                    .insert(key);
+            }
+        }
+    }
+
+    /// Unfiles `upstream`'s pool (filed with this same upstream).
+    pub fn remove(&mut self, upstream: &Upstream) {
+        let ns = &upstream.key.id().namespace;
+        match upstream.match_labels.iter().next() {
+            None => {
+                if let Some(set) = self.whole_namespace.get_mut(ns) {
+                    set.remove(&upstream.key);
+                    if set.is_empty() {
+                        self.whole_namespace.remove(ns);
+                    }
+                }
+            }
+            Some((k, v)) => {
+                let Some(keys) = self.by_label.get_mut(ns) else {
+                    return;
+                };
+                if let Some(values) = keys.get_mut(k) {
+                    if let Some(set) = values.get_mut(v) {
+                        set.remove(&upstream.key);
+                        if set.is_empty() {
+                            values.remove(v);
+                        }
+                    }
+                    if values.is_empty() {
+                        keys.remove(k);
+                    }
+                }
+                if keys.is_empty() {
+                    self.by_label.remove(ns);
+                }
+            }
+        }
+    }
+
+    /// The pools that may select a Pod with `labels` in `namespace`: every pool that does is
+    /// among them ([`Upstream::selects`] decides).
+    pub fn candidates<'a>(
+        &'a self,
+        namespace: &str,
+        labels: &'a BTreeMap<String, String>,
+    ) -> impl Iterator<Item = &'a PoolKey> + 'a {
+        let keys = self.by_label.get(namespace);
+        let labelled = labels.iter().flat_map(move |(k, v)| {
+            keys.and_then(|keys| keys.get(k))
+                .and_then(|values| values.get(v))
+                .into_iter()
+                .flatten()
+        });
+        self.whole_namespace
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .chain(labelled)
+    }
+}
+
 /// One Pod as it was and as it is; `None` where it did not exist.
 pub type PodChange = (Option<Arc<PodInfo>>, Option<Arc<PodInfo>>);
 
@@ -520,6 +609,55 @@ mod tests {
             assert!(index.delete(id).is_some());
         }
         assert!(names(&index, &up).is_empty());
+    }
+
+    #[test]
+    fn the_selector_index_offers_every_pool_that_selects_a_pod() {
+        let mut upstreams = Vec::new();
+        for (i, labels) in [
+            vec![],
+            vec![("app", "x")],
+            vec![("app", "x"), ("tier", "a")],
+            vec![("tier", "a")],
+            vec![("app", "y")],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for ns in ["default", "other"] {
+                let mut up: Upstream = server().into();
+                up.key = PoolKey::ModelServer(ObjectRef::new(ns, format!("s{i}")));
+                up.match_labels = labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect();
+                upstreams.push(up);
+            }
+        }
+        let mut index = SelectorIndex::default();
+        for u in &upstreams {
+            index.insert(u);
+        }
+        let pods = [
+            pod("p", "default", "x", None),
+            pod("q", "other", "y", None),
+            pod("r", "default", "z", None),
+        ];
+        let mut tiered = pod("t", "default", "x", None);
+        tiered.labels.insert("tier".into(), "a".into());
+        for p in pods.iter().chain([&tiered]) {
+            let offered: std::collections::HashSet<&PoolKey> =
+                index.candidates(&p.id.namespace, &p.labels).collect();
+            for u in &upstreams {
+                if u.selects(&p.id.namespace, &p.labels) {
+                    assert!(offered.contains(&u.key), "{:?} misses {:?}", p.id, u.key);
+                }
+            }
+        }
+        for u in &upstreams {
+            index.remove(u);
+        }
+        assert!(index.by_label.is_empty() && index.whole_namespace.is_empty());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The Index actor: applies whole configurations, in order, to the other actors.
+//! The Index actor: applies configurations, in order, to the other actors, doing only what
+//! their [`crate::source::Changes`] call for.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -13,7 +14,7 @@ use super::endpoint_pool::{EndpointPool, Update};
 use super::listener::{Listener, Stop};
 use super::route_set::{RouteSet, SetRoutes};
 use crate::handlers::RouterContext;
-use crate::pool::{PodIndex, PodInfo, PoolKey, PoolSnapshot, Upstream};
+use crate::pool::{PodIndex, PodInfo, PoolKey, PoolSnapshot, SelectorIndex, Upstream};
 use crate::source::{Config, TlsSecret};
 use crate::state::{PoolCell, PoolMap, Shared};
 
@@ -28,6 +29,8 @@ pub struct Index {
     pools: HashMap<PoolKey, Pool>,
     /// Every Pod of the configuration in force.
     pods: PodIndex,
+    /// The pools by what they select.
+    selectors: SelectorIndex,
     /// The pools of InferencePools and Services (recomputed when those kinds change).
     other_upstreams: HashSet<PoolKey>,
     /// The accepted-but-not-honoured fields of each ModelServer that has some.
@@ -78,6 +81,7 @@ impl Index {
             route_set,
             pools: HashMap::new(),
             pods: PodIndex::default(),
+            selectors: SelectorIndex::default(),
             other_upstreams: HashSet::new(),
             unhonored_servers: imbl::OrdMap::new(),
             outcome: GatewayOutcome::default(),
@@ -300,23 +304,21 @@ impl Handler<Apply> for Index {
                 (None, None) => {}
             }
         }
-        if !changes.pods.is_empty() {
-            let changed: Vec<&PodInfo> = changes
-                .pods
-                .iter()
-                .flat_map(|(before, after)| before.iter().chain(after.iter()))
-                .map(|p| &**p)
-                .collect();
-            touched.extend(
-                self.pools
-                    .iter()
-                    .filter(|(_, pool)| {
-                        changed
-                            .iter()
-                            .any(|p| pool.upstream.selects(&p.id.namespace, &p.labels))
-                    })
-                    .map(|(key, _)| key.clone()),
-            );
+        for p in changes
+            .pods
+            .iter()
+            .flat_map(|(before, after)| before.iter().chain(after.iter()))
+        {
+            let p: &PodInfo = p;
+            for key in self.selectors.candidates(&p.id.namespace, &p.labels) {
+                if self
+                    .pools
+                    .get(key)
+                    .is_some_and(|pool| pool.upstream.selects(&p.id.namespace, &p.labels))
+                {
+                    touched.insert(key.clone());
+                }
+            }
         }
         // The pools whose upstream changed: (key, the upstream now, or None when gone).
         let mut upstreams: Vec<(PoolKey, Option<Upstream>)> = Vec::new();
@@ -367,6 +369,10 @@ impl Handler<Apply> for Index {
                 Some(pool) => {
                     touched.remove(&key);
                     let members = self.pods.selected(&upstream);
+                    if pool.upstream != upstream {
+                        self.selectors.remove(&pool.upstream);
+                        self.selectors.insert(&upstream);
+                    }
                     if pool.upstream != upstream || pool.members != members {
                         acks.push(pool.addr.send(Update {
                             upstream: upstream.clone(),
@@ -381,6 +387,7 @@ impl Handler<Apply> for Index {
                     let snapshot = PoolSnapshot::build(upstream.clone(), &members, None);
                     let cell: PoolCell = Arc::new(ArcSwap::from_pointee(snapshot));
                     let addr = EndpointPool::new(cell.clone()).start();
+                    self.selectors.insert(&upstream);
                     self.pools.insert(
                         key,
                         Pool {
@@ -470,7 +477,9 @@ impl Handler<Apply> for Index {
                 // address stops the pool actor.
                 let before = act.pools.len();
                 for key in &removed {
-                    act.pools.remove(key);
+                    if let Some(pool) = act.pools.remove(key) {
+                        act.selectors.remove(&pool.upstream);
+                    }
                 }
                 if act.pools.len() != before {
                     act.publish_pools();

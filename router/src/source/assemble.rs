@@ -1,11 +1,14 @@
-//! Objects -> one [`Config`]: the step both sources share (the manifest folder and the
+//! Objects -> [`Config`]s: the step both sources share (the manifest folder and the
 //! Kubernetes watchers), through the one api -> core conversion.
 //!
 //! Every object is converted on its own, once ([`Converted::new`]); the sources keep the
 //! conversions and reconvert an object only when it changes (a changed file, a new
-//! `resourceVersion`). [`combine`] builds a configuration from converted objects. An object
-//! that does not convert is left out and reported as a [`Problem`] (with its field paths);
-//! its status says why, and the folder source lets its last valid version stand in.
+//! `resourceVersion`). A source hands only the objects that changed to its [`Combined`]
+//! ([`Change`]: upsert or delete, per object), which keeps the configuration between changes
+//! and says what changed ([`Config::changes`]), so one change costs its objects, whatever the
+//! size of the configuration. An object that does not convert is left out and reported as a
+//! [`Problem`] (with its field paths); its status says why, and the folder source lets its
+//! last valid version stand in.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -56,7 +59,7 @@ impl std::fmt::Display for Problem {
 
 /// One object converted on its own, once: what it adds to a configuration (or why it cannot
 /// be served), and the object itself for the debug dump. A source keeps these and reconverts
-/// an object only when it changes; [`combine`] builds a configuration from them without
+/// an object only when it changes; [`Combined`] builds configurations from them without
 /// converting anything again.
 #[derive(Debug, Clone)]
 pub struct Converted {

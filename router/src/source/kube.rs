@@ -1,7 +1,7 @@
-//! Kubernetes mode: kube-runtime watchers keep a store per kind; every change (debounced)
-//! combines the configuration from the stores, through the same conversion and [`combine`]
-//! step as the manifest folder, and hands it to the Index. An object is converted once per
-//! `resourceVersion`.
+//! Kubernetes mode: kube-runtime watchers keep a store per kind; after a change (debounced)
+//! the kinds that had events are compared with what was converted (an object is converted
+//! once per `resourceVersion`), and only the objects new, changed or gone go through the same
+//! [`Combined`] step as the manifest folder to the Index.
 //!
 //! Watchers retry with backoff and never end the process. A kind whose CRD is not installed is
 //! logged once, counts as synced (empty) and is picked up when the CRD appears. The first

@@ -151,12 +151,12 @@ pub struct Loaded {
 /// are added to `touched`.
 fn read_file(
     file: &Path,
+    stamp: Stamp,
     gw: &GatewayOptions,
     memory: &mut Memory,
     touched: &mut HashSet<ObjectKey>,
 ) -> Result<(), String> {
     let name = file.display().to_string();
-    let stamp = stamp(file).map_err(|e| format!("{name}: {e}"))?;
     if memory.files.get(file).is_some_and(|f| f.stamp == stamp) {
         return Ok(());
     }
@@ -227,17 +227,26 @@ fn read_file(
 /// valid one, the last valid version stays; with none ever, an invalid object is still
 /// combined so that its status says why it is left out.
 pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Loaded, String> {
-    let files = manifest::files(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let scanned = scan(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(load_scanned(&scanned, gw, memory))
+}
+
+/// [`load`] of a folder as `scanned` found it.
+fn load_scanned(scanned: &Scan, gw: &GatewayOptions, memory: &mut Memory) -> Loaded {
     let mut problems = Vec::new();
     for f in memory.files.values_mut() {
         f.changed = false;
     }
     let mut touched: HashSet<ObjectKey> = HashSet::new();
     let mut read = HashSet::new();
-    for file in files {
-        match read_file(&file, gw, memory, &mut touched) {
+    for (file, stamp) in &scanned.files {
+        let stamp = match stamp {
+            Ok(s) => Ok(*s),
+            Err(e) => Err(format!("{}: {e}", file.display())),
+        };
+        match stamp.and_then(|s| read_file(file, s, gw, memory, &mut touched)) {
             Ok(()) => {
-                read.insert(file);
+                read.insert(file.clone());
             }
             Err(e) => problems.push(format!(
                 "{e}; the objects of its last readable version stay"
@@ -312,7 +321,7 @@ pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Load
                 .collect();
         }
     }
-    Ok(Loaded { config, problems })
+    Loaded { config, problems }
 }
 
 /// The version of `key` in force (see [`load`]), reporting its problems; a fresh valid
@@ -402,16 +411,34 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A fingerprint of every manifest file's name, length, modification time and inode: a
-/// check of an unchanged folder reads no file.
-fn fingerprint(dir: &Path) -> std::io::Result<u64> {
-    let files = manifest::files(dir)?;
+/// A look at a folder without reading a file: each manifest file's [`Stamp`] (or why it has
+/// none), and a fingerprint of them all, so a check of an unchanged folder reads no file.
+#[derive(Debug)]
+struct Scan {
+    print: u64,
+    files: Vec<(PathBuf, std::io::Result<Stamp>)>,
+}
+
+fn scan(dir: &Path) -> std::io::Result<Scan> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    for f in files {
+    let files: Vec<(PathBuf, std::io::Result<Stamp>)> = manifest::files(dir)?
+        .into_iter()
+        .map(|f| {
+            let s = stamp(&f);
+            (f, s)
+        })
+        .collect();
+    for (f, s) in &files {
         f.hash(&mut h);
-        stamp(&f)?.hash(&mut h);
+        match s {
+            Ok(s) => s.hash(&mut h),
+            Err(e) => e.kind().hash(&mut h),
+        }
     }
-    Ok(h.finish())
+    Ok(Scan {
+        print: h.finish(),
+        files,
+    })
 }
 
 /// How long a changed folder must stay the same before it is loaded.
@@ -455,13 +482,14 @@ impl ManifestWatcher {
     }
 
     fn check(&mut self, ctx: &mut Context<Self>) {
-        let print = match fingerprint(&self.dir) {
-            Ok(p) => p,
+        let scanned = match scan(&self.dir) {
+            Ok(s) => s,
             Err(e) => {
                 tracing::error!(dir = %self.dir.display(), error = %e, "reading manifests; keeping the last good configuration");
                 return;
             }
         };
+        let print = scanned.print;
         if self.last == Some(print) {
             self.pending = None;
             return;
@@ -475,37 +503,27 @@ impl ManifestWatcher {
             ctx.run_later(SETTLE.min(self.interval), |act, ctx| act.check(ctx));
             return;
         }
-        let loaded = load(&self.dir, &self.gateway, &mut self.memory);
-        if fingerprint(&self.dir).ok() != Some(print) {
+        let loaded = load_scanned(&scanned, &self.gateway, &mut self.memory);
+        if scan(&self.dir).ok().map(|s| s.print) != Some(print) {
             // Changed while being read: read it again at the next check.
             self.pending = None;
             return;
         }
         self.last = Some(print);
         self.pending = None;
-        match loaded {
-            Ok(Loaded { config, problems }) => {
-                for p in &problems {
-                    tracing::error!(problem = %p, "invalid manifest");
-                }
-                tracing::info!(
-                    dir = %self.dir.display(),
-                    modelroutes = config.routes.len(),
-                    modelservers = config.servers.len(),
-                    pods = config.pods.len(),
-                    problems = problems.len(),
-                    "manifests loaded"
-                );
-                self.index.do_send(Apply(config));
-            }
-            Err(e) => {
-                tracing::error!(
-                    dir = %self.dir.display(),
-                    error = %e,
-                    "manifests not readable; keeping the last configuration"
-                );
-            }
+        let Loaded { config, problems } = loaded;
+        for p in &problems {
+            tracing::error!(problem = %p, "invalid manifest");
         }
+        tracing::info!(
+            dir = %self.dir.display(),
+            modelroutes = config.routes.len(),
+            modelservers = config.servers.len(),
+            pods = config.pods.len(),
+            problems = problems.len(),
+            "manifests loaded"
+        );
+        self.index.do_send(Apply(config));
     }
 }
 
