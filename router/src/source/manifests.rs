@@ -105,6 +105,8 @@ struct FileRead {
     readable: Vec<(ObjectKey, Arc<Converted>)>,
     /// The objects it declares (counted in [`Memory::declared`]).
     keys: Vec<ObjectKey>,
+    /// The documents declaring each object, by index into `documents`.
+    by_key: HashMap<ObjectKey, Vec<usize>>,
     /// Read again by the current load: its objects update the memory.
     changed: bool,
 }
@@ -190,6 +192,14 @@ fn read_file(
         .map_err(|e| e.to_string());
     let old = memory.files.remove(file);
     let readable = old.as_ref().map(|f| f.readable.clone()).unwrap_or_default();
+    let mut by_key: HashMap<ObjectKey, Vec<usize>> = HashMap::new();
+    if let Ok(docs) = &documents {
+        for (i, d) in docs.iter().enumerate() {
+            if let Some(k) = &d.key {
+                by_key.entry(k.clone()).or_default().push(i);
+            }
+        }
+    }
     let keys: Vec<ObjectKey> = match &documents {
         Ok(docs) => docs.iter().filter_map(|d| d.key.clone()).collect(),
         Err(_) => readable.iter().map(|(k, _)| k.clone()).collect(),
@@ -209,6 +219,7 @@ fn read_file(
             hash,
             documents,
             readable,
+            by_key,
             keys,
             changed: true,
         },
@@ -231,43 +242,54 @@ pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Load
     Ok(load_scanned(&scanned, gw, memory))
 }
 
-/// [`load`] of a folder as `scanned` found it.
+/// [`load`] of a folder as `scanned` found it: every file of a full scan (a file missing
+/// from it is gone), or only the files of a partial one (a file missing from the disk is
+/// gone).
 fn load_scanned(scanned: &Scan, gw: &GatewayOptions, memory: &mut Memory) -> Loaded {
     let mut problems = Vec::new();
-    for f in memory.files.values_mut() {
-        f.changed = false;
-    }
     let mut touched: HashSet<ObjectKey> = HashSet::new();
     let mut read = HashSet::new();
+    let mut gone: Vec<PathBuf> = Vec::new();
     for (file, stamp) in &scanned.files {
         let stamp = match stamp {
             Ok(s) => Ok(*s),
+            Err(e) if scanned.partial && e.kind() == std::io::ErrorKind::NotFound => {
+                gone.push(file.clone());
+                continue;
+            }
             Err(e) => Err(format!("{}: {e}", file.display())),
         };
         match stamp.and_then(|s| read_file(file, s, gw, memory, &mut touched)) {
             Ok(()) => {
-                read.insert(file.clone());
+                read.insert(file.as_path());
             }
             Err(e) => problems.push(format!(
                 "{e}; the objects of its last readable version stay"
             )),
         }
     }
+    if !scanned.partial {
+        gone.extend(
+            memory
+                .files
+                .keys()
+                .filter(|f| !read.contains(f.as_path()))
+                .cloned(),
+        );
+    }
     // Files that disappeared are forgotten (their objects are deleted).
-    let gone: Vec<PathBuf> = memory
-        .files
-        .keys()
-        .filter(|f| !read.contains(*f))
-        .cloned()
-        .collect();
     for f in gone {
         if let Some(old) = memory.files.remove(&f) {
             memory.undeclare(&f, &old.keys);
             touched.extend(old.keys);
         }
     }
+    let changed_files: Vec<&Path> = read
+        .into_iter()
+        .filter(|f| memory.files.get(*f).is_some_and(|f| f.changed))
+        .collect();
     // The problems of the files read again that belong to no object.
-    for f in memory.files.values().filter(|f| f.changed) {
+    for f in changed_files.iter().map(|f| &memory.files[*f]) {
         match &f.documents {
             Err(e) => problems.push(format!(
                 "{e}; the objects of its last readable version stay"
@@ -311,8 +333,13 @@ fn load_scanned(scanned: &Scan, gw: &GatewayOptions, memory: &mut Memory) -> Loa
         problems.push(one_line(&p.to_string()));
     }
     memory.valid.extend(remember);
+    let changed_files: Vec<PathBuf> = changed_files.into_iter().map(Path::to_owned).collect();
     let Memory { valid, files, .. } = memory;
-    for f in files.values_mut().filter(|f| f.changed) {
+    for name in &changed_files {
+        let f = files
+            .get_mut(name)
+            .expect("a file read again is remembered");
+        f.changed = false;
         if f.documents.is_ok() {
             f.readable = f
                 .keys
@@ -365,7 +392,7 @@ fn decide(
                 }
             }
             Ok(docs) => {
-                for doc in docs.iter().filter(|d| d.key.as_ref() == Some(key)) {
+                for doc in f.by_key.get(key).into_iter().flatten().map(|i| &docs[*i]) {
                     match &doc.object {
                         Ok(o) if o.is_refused() => refused.push(o),
                         Ok(o) => take(o.clone(), true, f.changed, problems),
@@ -417,11 +444,19 @@ fn one_line(text: &str) -> String {
 struct Scan {
     print: u64,
     files: Vec<(PathBuf, std::io::Result<Stamp>)>,
+    /// Only some files were looked at (those the kernel reported changed).
+    partial: bool,
 }
 
+/// Every manifest file of `dir`.
 fn scan(dir: &Path) -> std::io::Result<Scan> {
+    Ok(stamps(manifest::files(dir)?, false))
+}
+
+/// The files `files` as they are now.
+fn stamps(files: impl IntoIterator<Item = PathBuf>, partial: bool) -> Scan {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    let files: Vec<(PathBuf, std::io::Result<Stamp>)> = manifest::files(dir)?
+    let files: Vec<(PathBuf, std::io::Result<Stamp>)> = files
         .into_iter()
         .map(|f| {
             let s = stamp(&f);
@@ -435,10 +470,22 @@ fn scan(dir: &Path) -> std::io::Result<Scan> {
             Err(e) => e.kind().hash(&mut h),
         }
     }
-    Ok(Scan {
+    Scan {
         print: h.finish(),
         files,
-    })
+        partial,
+    }
+}
+
+impl Memory {
+    /// True when `scanned` (a full scan) shows the folder as last read: the same files with
+    /// the same stamps. A check after a partial load finds nothing to do this way.
+    fn is_as(&self, scanned: &Scan) -> bool {
+        scanned.files.len() == self.files.len()
+            && scanned.files.iter().all(
+                |(f, s)| matches!((s, self.files.get(f)), (Ok(s), Some(read)) if read.stamp == *s),
+            )
+    }
 }
 
 /// How long a changed folder must stay the same before it is loaded.
@@ -459,6 +506,11 @@ pub struct ManifestWatcher {
     memory: Memory,
     /// A check is already due because the kernel reported a change.
     poked: bool,
+    /// Files the kernel reported changed since the last load.
+    dirty: std::collections::BTreeSet<PathBuf>,
+    /// The kernel reported a change it could not name (the folder itself, a symlink swap,
+    /// lost events): the next check scans the whole folder.
+    full: bool,
 }
 
 impl ManifestWatcher {
@@ -478,20 +530,32 @@ impl ManifestWatcher {
             pending: None,
             memory: Memory::default(),
             poked: false,
+            dirty: Default::default(),
+            full: false,
         }
     }
 
+    /// Looks at the folder (only the files the kernel named, when it named them all) and
+    /// loads it once it has settled.
     fn check(&mut self, ctx: &mut Context<Self>) {
-        let scanned = match scan(&self.dir) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(dir = %self.dir.display(), error = %e, "reading manifests; keeping the last good configuration");
-                return;
+        let partial = self.last.is_some() && !self.full && !self.dirty.is_empty();
+        let scanned = if partial {
+            stamps(self.dirty.iter().cloned(), true)
+        } else {
+            match scan(&self.dir) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(dir = %self.dir.display(), error = %e, "reading manifests; keeping the last good configuration");
+                    return;
+                }
             }
         };
         let print = scanned.print;
-        if self.last == Some(print) {
+        if !partial && (self.last == Some(print) || self.memory.is_as(&scanned)) {
+            // Unchanged since the last load (partial loads included).
+            self.last = Some(print);
             self.pending = None;
+            self.full = false;
             return;
         }
         // A folder is loaded only once it looks the same at two checks in a row, the second
@@ -503,13 +567,18 @@ impl ManifestWatcher {
             ctx.run_later(SETTLE.min(self.interval), |act, ctx| act.check(ctx));
             return;
         }
+        // A file changed after its stamp was taken has a new stamp at the next check, which
+        // reads it again.
         let loaded = load_scanned(&scanned, &self.gateway, &mut self.memory);
-        if scan(&self.dir).ok().map(|s| s.print) != Some(print) {
-            // Changed while being read: read it again at the next check.
-            self.pending = None;
-            return;
+        if partial {
+            for (f, _) in &scanned.files {
+                self.dirty.remove(f);
+            }
+        } else {
+            self.last = Some(print);
+            self.dirty.clear();
+            self.full = false;
         }
-        self.last = Some(print);
         self.pending = None;
         let Loaded { config, problems } = loaded;
         for p in &problems {
@@ -517,6 +586,7 @@ impl ManifestWatcher {
         }
         tracing::info!(
             dir = %self.dir.display(),
+            files = scanned.files.len(),
             modelroutes = config.routes.len(),
             modelservers = config.servers.len(),
             pods = config.pods.len(),
@@ -542,14 +612,19 @@ impl Actor for ManifestWatcher {
 }
 
 /// The folder changed (the kernel said so): check it now rather than at the next interval.
+/// `Some` names every file that changed; `None` when the change could not be named.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-struct Changed;
+struct Changed(Option<Vec<PathBuf>>);
 
 impl Handler<Changed> for ManifestWatcher {
     type Result = ();
 
-    fn handle(&mut self, _: Changed, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Changed(files): Changed, ctx: &mut Context<Self>) {
+        match files {
+            Some(files) => self.dirty.extend(files),
+            None => self.full = true,
+        }
         // One check for a burst of events; it settles like any other check.
         if self.poked {
             return;
@@ -567,12 +642,36 @@ impl Handler<Changed> for ManifestWatcher {
 /// does not see (a file behind a symlink edited in place, a folder replaced as a whole).
 #[cfg(target_os = "linux")]
 mod notify {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use actix::WeakAddr;
-    use inotify::{Inotify, WatchMask};
+    use inotify::{EventMask, Inotify, WatchMask};
 
     use super::{Changed, ManifestWatcher};
+
+    /// The manifest files `events` name, or `None` when one of them is not a manifest file
+    /// of `dir` (the folder itself, a directory, a `..data` symlink swap, lost events).
+    fn named<'a>(
+        dir: &Path,
+        events: impl Iterator<Item = inotify::Event<&'a std::ffi::OsStr>>,
+    ) -> Option<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        for e in events {
+            if e.mask.intersects(EventMask::Q_OVERFLOW | EventMask::ISDIR) {
+                return None;
+            }
+            let name = Path::new(e.name?);
+            let manifest = name
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x, "yaml" | "yml" | "json"));
+            if !manifest {
+                return None;
+            }
+            files.push(dir.join(name));
+        }
+        Some(files)
+    }
 
     pub(super) fn watch(dir: &Path, watcher: WeakAddr<ManifestWatcher>) -> std::io::Result<()> {
         let mut inotify = Inotify::init()?;
@@ -586,18 +685,18 @@ mod notify {
                 | WatchMask::MOVED_TO
                 | WatchMask::ATTRIB,
         )?;
+        let dir = dir.to_owned();
         std::thread::Builder::new()
             .name("manifest-inotify".to_owned())
             .spawn(move || {
                 let mut buffer = [0u8; 4096];
                 loop {
                     match inotify.read_events_blocking(&mut buffer) {
-                        Ok(_) => {
+                        Ok(events) => {
                             let Some(addr) = watcher.upgrade() else {
                                 return;
                             };
-                            // A full mailbox already holds a poke.
-                            let _ = addr.try_send(Changed);
+                            addr.do_send(Changed(named(&dir, events)));
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => {
@@ -705,6 +804,40 @@ mod tests {
         let gone = load(&dir, &GatewayOptions::default(), &mut memory).expect("loads");
         assert!(gone.config.routes.is_empty());
         assert!(memory.valid.is_empty() && memory.declared.is_empty());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_partial_load_reads_only_the_named_files_and_a_full_scan_then_finds_nothing_to_do() {
+        let dir = std::env::temp_dir().join(format!("kthena-partial-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (a, b) = (dir.join("a.yaml"), dir.join("b.yaml"));
+        std::fs::write(&a, route("ra", "ma")).expect("write");
+        std::fs::write(&b, route("rb", "mb")).expect("write");
+        let gw = GatewayOptions::default();
+        let mut memory = Memory::default();
+        let first = load(&dir, &gw, &mut memory).expect("loads");
+        assert_eq!(first.config.changes.routes.len(), 2);
+        std::fs::write(&b, route("rb", "mb-renamed")).expect("write");
+        let changed = load_scanned(&stamps([b.clone()], true), &gw, &mut memory);
+        assert_eq!(changed.config.changes.routes.len(), 1, "only rb changed");
+        let models: Vec<_> = changed
+            .config
+            .routes
+            .values()
+            .filter_map(|r| r.model_name.clone())
+            .collect();
+        assert_eq!(models, ["ma", "mb-renamed"]);
+        assert!(
+            memory.is_as(&scan(&dir).expect("scans")),
+            "nothing left to read"
+        );
+        // A named file that is gone takes its objects with it.
+        std::fs::remove_file(&a).expect("remove");
+        let gone = load_scanned(&stamps([a.clone()], true), &gw, &mut memory);
+        assert_eq!(gone.config.routes.len(), 1);
+        assert!(gone.config.changes.routes[0].1.is_none(), "ra deleted");
+        assert!(memory.is_as(&scan(&dir).expect("scans")));
         std::fs::remove_dir_all(&dir).ok();
     }
 }
