@@ -191,6 +191,39 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, Manife
     Ok(documents)
 }
 
+/// The text of each YAML document of `text`, split at its document markers (`---` at the
+/// start of a line): piece `i` parses as document `i` of [`parse_documents`], so a document
+/// can be read (and found unchanged) on its own. Blank and comment lines before the first
+/// marker belong to the first document. `None` when a line split cannot follow the text
+/// (`...` end markers, `%` directives): parse it whole.
+pub fn split_documents(text: &str) -> Option<Vec<&str>> {
+    fn marker(line: &str, m: &str) -> bool {
+        line.strip_prefix(m)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+    }
+    let mut starts = vec![0];
+    let mut content_before_marker = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with('%') || marker(line, "...") {
+            return None;
+        }
+        if marker(line, "---") {
+            if offset > 0 && content_before_marker {
+                starts.push(offset);
+            }
+            // The first marker after blank lines opens the first document.
+            content_before_marker = true;
+        } else if !content_before_marker {
+            let t = line.trim();
+            content_before_marker = !(t.is_empty() || t.starts_with('#'));
+        }
+        offset += line.len();
+    }
+    starts.push(text.len());
+    Some(starts.windows(2).map(|w| &text[w[0]..w[1]]).collect())
+}
+
 /// Parses every YAML (or JSON) document of `text`; empty documents are skipped. The first
 /// document that does not read fails the whole text.
 pub fn parse_str(text: &str, origin: &str) -> Result<Vec<Object>, ManifestError> {
@@ -324,6 +357,48 @@ mod tests {
             .collect();
         assert_eq!(names, ["a.json", "b.yaml"]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Each piece holds exactly the document of the whole text at its index.
+    #[test]
+    fn split_documents_pieces_are_the_documents_of_the_whole_text() {
+        let pod = |n: &str| format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {n}}}\n");
+        let texts = [
+            String::new(),
+            "# only a comment\n".to_owned(),
+            pod("a"),
+            format!("---\n{}", pod("a")),
+            format!("# header\n\n---\n{}---\n{}", pod("a"), pod("b")),
+            format!("{}---\n---\n{}", pod("a"), pod("b")),
+            format!("{}--- # comment\n{}---\n", pod("a"), pod("b")),
+            format!(
+                "{}data: |\n  ---\n  not a marker\n---\n{}",
+                pod("a"),
+                pod("b")
+            ),
+            "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"j\"}}"
+                .to_owned(),
+        ];
+        let names = |docs: Vec<super::Document>| -> Vec<(usize, Option<String>)> {
+            docs.into_iter()
+                .map(|d| (d.index, d.key.and_then(|k| k.name)))
+                .collect()
+        };
+        for text in &texts {
+            let whole = names(super::parse_documents(text, "t").expect("parses"));
+            let pieces = super::split_documents(text).expect("splits");
+            let mut split = Vec::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                for (j, name) in names(super::parse_documents(piece, "t").expect("parses")) {
+                    assert_eq!(j, 0, "{text:?}: piece {i} holds one document");
+                    split.push((i, name));
+                }
+            }
+            assert_eq!(split, whole, "{text:?}");
+            assert_eq!(pieces.concat(), *text);
+        }
+        assert!(super::split_documents("%YAML 1.2\n---\na: 1\n").is_none());
+        assert!(super::split_documents("a: 1\n...\nb: 2\n").is_none());
     }
 }
 

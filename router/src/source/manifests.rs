@@ -107,14 +107,18 @@ struct FileRead {
     keys: Vec<ObjectKey>,
     /// The documents declaring each object, by index into `documents`.
     by_key: HashMap<ObjectKey, Vec<usize>>,
+    /// A hash of each document's text (empty when the file was parsed whole).
+    pieces: Vec<u64>,
     /// Read again by the current load: its objects update the memory.
     changed: bool,
 }
 
 /// One document of a file: the object it declares (when its header reads) and the object
 /// converted, or why it does not read.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Doc {
+    /// Its index in the file (from 0).
+    index: usize,
     key: Option<ObjectKey>,
     object: Result<Arc<Converted>, String>,
 }
@@ -174,23 +178,8 @@ fn read_file(
         f.stamp = stamp;
         return Ok(());
     }
-    let documents: Result<Vec<Doc>, String> = manifest::parse_documents(&text, &name)
-        .map(|docs| {
-            docs.into_iter()
-                .map(|doc| {
-                    let origin = format!("{name} (document {})", doc.index + 1);
-                    Doc {
-                        key: doc.key.as_ref().map(object_key),
-                        object: doc
-                            .object
-                            .map(|o| Arc::new(Converted::new(origin, o, gw)))
-                            .map_err(|e| e.to_string()),
-                    }
-                })
-                .collect()
-        })
-        .map_err(|e| e.to_string());
     let old = memory.files.remove(file);
+    let (documents, pieces, reused) = parse(&text, &name, gw, old.as_ref());
     let readable = old.as_ref().map(|f| f.readable.clone()).unwrap_or_default();
     let mut by_key: HashMap<ObjectKey, Vec<usize>> = HashMap::new();
     if let Ok(docs) = &documents {
@@ -204,13 +193,25 @@ fn read_file(
         Ok(docs) => docs.iter().filter_map(|d| d.key.clone()).collect(),
         Err(_) => readable.iter().map(|(k, _)| k.clone()).collect(),
     };
+    // The objects of the documents read again, as they were and as they are: a document
+    // whose text is unchanged keeps its conversion and is not decided again.
+    let fresh = |docs: &Result<Vec<Doc>, String>, all: &[ObjectKey]| -> Vec<ObjectKey> {
+        match docs {
+            Ok(docs) => docs
+                .iter()
+                .filter(|d| !reused.contains(&d.index))
+                .filter_map(|d| d.key.clone())
+                .collect(),
+            Err(_) => all.to_vec(),
+        }
+    };
+    touched.extend(fresh(&documents, &keys));
     // Declared again before the old version is forgotten: an object the file still declares
     // keeps its last valid version.
     memory.declare(file, &keys);
-    touched.extend(keys.iter().cloned());
     if let Some(old) = old {
+        touched.extend(fresh(&old.documents, &old.keys));
         memory.undeclare(file, &old.keys);
-        touched.extend(old.keys);
     }
     memory.files.insert(
         file.to_owned(),
@@ -220,11 +221,68 @@ fn read_file(
             documents,
             readable,
             by_key,
+            pieces,
             keys,
             changed: true,
         },
     );
     Ok(())
+}
+
+/// The documents of `text`, each converted, and a hash of each document's text: split at its
+/// markers, a document whose text is the same as in `old` at the same index keeps its
+/// conversion (their indices are the third value); a text that cannot be split, or that
+/// does not read, is parsed whole.
+fn parse(
+    text: &str,
+    name: &str,
+    gw: &GatewayOptions,
+    old: Option<&FileRead>,
+) -> (Result<Vec<Doc>, String>, Vec<u64>, HashSet<usize>) {
+    let convert = |index: usize, doc: manifest::Document| {
+        let origin = format!("{name} (document {})", index + 1);
+        Doc {
+            index,
+            key: doc.key.as_ref().map(object_key),
+            object: doc
+                .object
+                .map(|o| Arc::new(Converted::new(origin, o, gw)))
+                .map_err(|e| e.to_string()),
+        }
+    };
+    let whole = || {
+        let docs = manifest::parse_documents(text, name)
+            .map(|docs| docs.into_iter().map(|d| convert(d.index, d)).collect())
+            .map_err(|e| e.to_string());
+        (docs, Vec::new(), HashSet::new())
+    };
+    let Some(pieces) = manifest::split_documents(text) else {
+        return whole();
+    };
+    let hash = |t: &str| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        t.hash(&mut h);
+        h.finish()
+    };
+    let hashes: Vec<u64> = pieces.iter().map(|p| hash(p)).collect();
+    let old_docs = old.and_then(|o| o.documents.as_ref().ok().map(|d| (o, d)));
+    let mut docs = Vec::new();
+    let mut reused = HashSet::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        if let Some((o, old_docs)) = old_docs
+            && o.pieces.get(i) == Some(&hashes[i])
+        {
+            docs.extend(old_docs.iter().filter(|d| d.index == i).cloned());
+            reused.insert(i);
+            continue;
+        }
+        match manifest::parse_documents(piece, name) {
+            Ok(mut read) if read.len() <= 1 => docs.extend(read.pop().map(|d| convert(i, d))),
+            // Not one document, or not YAML: the whole text says where.
+            _ => return whole(),
+        }
+    }
+    (Ok(docs), hashes, reused)
 }
 
 /// Reads every manifest under `dir` into a configuration, with `memory` standing in for
@@ -838,6 +896,55 @@ mod tests {
         assert_eq!(gone.config.routes.len(), 1);
         assert!(gone.config.changes.routes[0].1.is_none(), "ra deleted");
         assert!(memory.is_as(&scan(&dir).expect("scans")));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn in_a_rewritten_file_only_the_documents_whose_text_changed_are_read_again() {
+        let dir = std::env::temp_dir().join(format!("kthena-docs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("routes.yaml");
+        let text = |b: &str| {
+            format!(
+                "{}---\n{}---\n{}",
+                route("ra", "ma"),
+                route("rb", b),
+                route("rc", "mc")
+            )
+        };
+        std::fs::write(&file, text("mb")).expect("write");
+        let gw = GatewayOptions::default();
+        let mut memory = Memory::default();
+        load(&dir, &gw, &mut memory).expect("loads");
+        let before = converted(&memory, &file);
+        std::fs::write(&file, text("mb-renamed")).expect("write");
+        let after_load = load(&dir, &gw, &mut memory).expect("loads");
+        let after = converted(&memory, &file);
+        assert!(Arc::ptr_eq(&before[0], &after[0]) && Arc::ptr_eq(&before[2], &after[2]));
+        assert!(
+            !Arc::ptr_eq(&before[1], &after[1]),
+            "the changed document is read again"
+        );
+        let changes = &after_load.config.changes.routes;
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(
+            changes[0].1.as_ref().and_then(|r| r.model_name.as_deref()),
+            Some("mb-renamed")
+        );
+        // A document removed from the middle: the ones after it moved, and are read again.
+        std::fs::write(
+            &file,
+            format!("{}---\n{}", route("ra", "ma"), route("rc", "mc")),
+        )
+        .expect("write");
+        let removed = load(&dir, &gw, &mut memory).expect("loads");
+        let names: Vec<_> = removed
+            .config
+            .routes
+            .keys()
+            .map(|k| k.name.clone())
+            .collect();
+        assert_eq!(names, ["ra", "rc"]);
         std::fs::remove_dir_all(&dir).ok();
     }
 }
