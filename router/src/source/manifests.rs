@@ -31,17 +31,17 @@ use crate::actors::index::{Apply, Index};
 /// reach [`Combined::apply`]), not the folder.
 #[derive(Debug, Default)]
 pub struct Memory {
-    valid: HashMap<ObjectKey, Arc<Converted>>,
+    valid: HashMap<Key, Arc<Converted>>,
     /// The files declaring each object, once per declaring document.
-    declared: HashMap<ObjectKey, Vec<PathBuf>>,
+    declared: HashMap<Key, Vec<PathBuf>>,
     files: HashMap<PathBuf, FileRead>,
     /// Each object's version in force.
-    current: HashMap<ObjectKey, Arc<Converted>>,
+    current: HashMap<Key, Arc<Converted>>,
     combined: Option<Combined>,
 }
 
 impl Memory {
-    fn declare(&mut self, file: &Path, keys: &[ObjectKey]) {
+    fn declare(&mut self, file: &Path, keys: &[Key]) {
         for k in keys {
             self.declared
                 .entry(k.clone())
@@ -52,7 +52,7 @@ impl Memory {
 
     /// Forgets `file`'s declaration of `keys`, once for each; an object no document declares
     /// loses its last valid version.
-    fn undeclare(&mut self, file: &Path, keys: &[ObjectKey]) {
+    fn undeclare(&mut self, file: &Path, keys: &[Key]) {
         for k in keys {
             if let Some(files) = self.declared.get_mut(k) {
                 if let Some(i) = files.iter().position(|f| f == file) {
@@ -70,7 +70,7 @@ impl Memory {
 /// `key` as the object it names: an absent namespace is `default` (except for the
 /// cluster-scoped kinds), and the API version is left out, so every document naming one
 /// object has one key.
-fn object_key(key: &ObjectKey) -> ObjectKey {
+fn object_key(key: &ObjectKey) -> Key {
     let cluster_scoped = matches!(key.kind.as_str(), "Namespace" | "GatewayClass");
     let namespace = if cluster_scoped {
         None
@@ -86,13 +86,17 @@ fn object_key(key: &ObjectKey) -> ObjectKey {
         .rsplit_once('/')
         .map_or("", |(group, _)| group)
         .to_owned();
-    ObjectKey {
+    Arc::new(ObjectKey {
         api_version: group,
         kind: key.kind.clone(),
         namespace,
         name: key.name.clone(),
-    }
+    })
 }
+
+/// An object's key, shared by every map and document that names it (one allocation per
+/// object, however many places know it).
+type Key = Arc<ObjectKey>;
 
 /// One file as last read.
 #[derive(Debug)]
@@ -102,11 +106,9 @@ struct FileRead {
     /// Its documents, each converted; `Err` when the file is not YAML at all.
     documents: Result<Vec<Doc>, String>,
     /// The objects of its last readable version, standing in while it is unreadable.
-    readable: Vec<(ObjectKey, Arc<Converted>)>,
+    readable: Vec<(Key, Arc<Converted>)>,
     /// The objects it declares (counted in [`Memory::declared`]).
-    keys: Vec<ObjectKey>,
-    /// The documents declaring each object, by index into `documents`.
-    by_key: HashMap<ObjectKey, Vec<usize>>,
+    keys: Vec<Key>,
     /// A hash of each document's text (empty when the file was parsed whole).
     pieces: Vec<u64>,
     /// Read again by the current load: its objects update the memory.
@@ -119,7 +121,7 @@ struct FileRead {
 struct Doc {
     /// Its index in the file (from 0).
     index: usize,
-    key: Option<ObjectKey>,
+    key: Option<Key>,
     object: Result<Arc<Converted>, String>,
 }
 
@@ -160,7 +162,7 @@ fn read_file(
     stamp: Stamp,
     gw: &GatewayOptions,
     memory: &mut Memory,
-    touched: &mut HashSet<ObjectKey>,
+    touched: &mut HashSet<Key>,
 ) -> Result<(), String> {
     let name = file.display().to_string();
     if memory.files.get(file).is_some_and(|f| f.stamp == stamp) {
@@ -181,21 +183,13 @@ fn read_file(
     let old = memory.files.remove(file);
     let (documents, pieces, reused) = parse(&text, &name, gw, old.as_ref());
     let readable = old.as_ref().map(|f| f.readable.clone()).unwrap_or_default();
-    let mut by_key: HashMap<ObjectKey, Vec<usize>> = HashMap::new();
-    if let Ok(docs) = &documents {
-        for (i, d) in docs.iter().enumerate() {
-            if let Some(k) = &d.key {
-                by_key.entry(k.clone()).or_default().push(i);
-            }
-        }
-    }
-    let keys: Vec<ObjectKey> = match &documents {
+    let keys: Vec<Key> = match &documents {
         Ok(docs) => docs.iter().filter_map(|d| d.key.clone()).collect(),
         Err(_) => readable.iter().map(|(k, _)| k.clone()).collect(),
     };
     // The objects of the documents read again, as they were and as they are: a document
     // whose text is unchanged keeps its conversion and is not decided again.
-    let fresh = |docs: &Result<Vec<Doc>, String>, all: &[ObjectKey]| -> Vec<ObjectKey> {
+    let fresh = |docs: &Result<Vec<Doc>, String>, all: &[Key]| -> Vec<Key> {
         match docs {
             Ok(docs) => docs
                 .iter()
@@ -220,7 +214,6 @@ fn read_file(
             hash,
             documents,
             readable,
-            by_key,
             pieces,
             keys,
             changed: true,
@@ -305,7 +298,7 @@ pub fn load(dir: &Path, gw: &GatewayOptions, memory: &mut Memory) -> Result<Load
 /// gone).
 fn load_scanned(scanned: &Scan, gw: &GatewayOptions, memory: &mut Memory) -> Loaded {
     let mut problems = Vec::new();
-    let mut touched: HashSet<ObjectKey> = HashSet::new();
+    let mut touched: HashSet<Key> = HashSet::new();
     let mut read = HashSet::new();
     let mut gone: Vec<PathBuf> = Vec::new();
     for (file, stamp) in &scanned.files {
@@ -358,7 +351,7 @@ fn load_scanned(scanned: &Scan, gw: &GatewayOptions, memory: &mut Memory) -> Loa
             })),
         }
     }
-    let mut touched: Vec<ObjectKey> = touched.into_iter().collect();
+    let mut touched: Vec<Key> = touched.into_iter().collect();
     touched.sort();
     let mut changes = Vec::new();
     let mut remember = Vec::new();
@@ -412,10 +405,10 @@ fn load_scanned(scanned: &Scan, gw: &GatewayOptions, memory: &mut Memory) -> Loa
 /// The version of `key` in force (see [`load`]), reporting its problems; a fresh valid
 /// version from a file read again is added to `remember` (its last valid version).
 fn decide(
-    key: &ObjectKey,
+    key: &Key,
     memory: &Memory,
     problems: &mut Vec<String>,
-    remember: &mut Vec<(ObjectKey, Arc<Converted>)>,
+    remember: &mut Vec<(Key, Arc<Converted>)>,
 ) -> Option<Arc<Converted>> {
     let mut files: Vec<&PathBuf> = memory.declared.get(key).into_iter().flatten().collect();
     files.sort();
@@ -450,7 +443,7 @@ fn decide(
                 }
             }
             Ok(docs) => {
-                for doc in f.by_key.get(key).into_iter().flatten().map(|i| &docs[*i]) {
+                for doc in docs.iter().filter(|d| d.key.as_ref() == Some(key)) {
                     match &doc.object {
                         Ok(o) if o.is_refused() => refused.push(o),
                         Ok(o) => take(o.clone(), true, f.changed, problems),
