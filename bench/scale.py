@@ -35,7 +35,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROUTER = os.path.join(ROOT, "target/release/kthena-router")
+# ROUTER_BIN: another build to measure (e.g. the previous commit's, for a before/after).
+ROUTER = os.environ.get("ROUTER_BIN") or os.path.join(ROOT, "target/release/kthena-router")
 MOCK = os.path.join(ROOT, "target/release/kthena-mock")
 MODEL = "bench-model"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
