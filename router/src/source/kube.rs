@@ -1,7 +1,8 @@
 //! Kubernetes mode: kube-runtime watchers keep a store per kind; after a change (debounced)
-//! the kinds that had events are compared with what was converted (an object is converted
-//! once per `resourceVersion`), and only the objects new, changed or gone go through the same
-//! [`Combined`] step as the manifest folder to the Index.
+//! the objects the watch events named are compared with what was converted (an object is
+//! converted once per `resourceVersion`; after a list, the whole kind), and only the objects
+//! new, changed or gone go through the same [`Combined`] step as the manifest folder to the
+//! Index.
 //!
 //! Watchers retry with backoff and never end the process. A kind whose CRD is not installed is
 //! logged once, counts as synced (empty) and is picked up when the CRD appears. The first
@@ -74,9 +75,13 @@ pub fn watched_kinds(gateway: &GatewayOptions) -> Vec<&'static str> {
 /// A watched kind's objects, each converted once per `resourceVersion`.
 trait Objects: Send {
     /// The kind's changes since the last call: objects new or at a new `resourceVersion`
-    /// (converted), and objects gone.
-    fn changes(&mut self, gw: &GatewayOptions) -> Vec<Change>;
+    /// (converted), and objects gone. Only the objects `named` (namespace, name) are looked
+    /// at, or every object when `None` (after a list).
+    fn changes(&mut self, gw: &GatewayOptions, named: Option<&BTreeSet<Named>>) -> Vec<Change>;
 }
+
+/// An object's namespace (none when cluster-scoped) and name, as a watch event names it.
+type Named = (Option<String>, String);
 
 struct Typed<K: Resource + Clone + 'static>
 where
@@ -106,46 +111,76 @@ where
     K: Resource + Clone + Send + Sync + 'static,
     K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync + Default,
 {
-    fn changes(&mut self, gw: &GatewayOptions) -> Vec<Change> {
+    fn changes(&mut self, gw: &GatewayOptions, named: Option<&BTreeSet<Named>>) -> Vec<Change> {
         let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for o in self.store.state() {
-            let key = reflector::ObjectRef::from_obj(o.as_ref());
-            let version = o.meta().resource_version.clone();
-            seen.insert(key.clone());
-            // An object without a resourceVersion is converted every time.
-            if let (Some((seen, _)), Some(v)) = (self.cache.get(&key), &version)
-                && seen == v
-            {
-                continue;
+        let Some(named) = named else {
+            let mut seen = std::collections::HashSet::new();
+            for o in self.store.state() {
+                let key = reflector::ObjectRef::from_obj(o.as_ref());
+                seen.insert(key.clone());
+                self.look(key, Some(&o), gw, &mut out);
             }
-            let converted = Arc::new(Converted::new(
-                "apiserver".to_owned(),
-                (self.wrap)(o.as_ref().clone()),
-                gw,
-            ));
-            let before = self
+            let gone: Vec<_> = self
                 .cache
-                .insert(key, (version.unwrap_or_default(), converted.clone()));
-            if let Some(old) = before.and_then(|(_, c)| c.key())
-                && Some(&old) != converted.key().as_ref()
-            {
-                out.push(Change::Delete(old));
+                .keys()
+                .filter(|k| !seen.contains(*k))
+                .cloned()
+                .collect();
+            for k in gone {
+                self.look(k, None, gw, &mut out);
             }
-            out.push(Change::Upsert(converted));
-        }
-        let gone: Vec<_> = self
-            .cache
-            .keys()
-            .filter(|k| !seen.contains(*k))
-            .cloned()
-            .collect();
-        for k in gone {
-            if let Some(key) = self.cache.remove(&k).and_then(|(_, c)| c.key()) {
-                out.push(Change::Delete(key));
-            }
+            return out;
+        };
+        for (namespace, name) in named {
+            let mut key = reflector::ObjectRef::<K>::new(name);
+            key.namespace = namespace.clone();
+            let object = self.store.get(&key);
+            self.look(key, object.as_ref(), gw, &mut out);
         }
         out
+    }
+}
+
+impl<K> Typed<K>
+where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync + Default,
+{
+    /// The change of object `key`, now `object` (`None`: gone), against its last conversion.
+    fn look(
+        &mut self,
+        key: reflector::ObjectRef<K>,
+        object: Option<&Arc<K>>,
+        gw: &GatewayOptions,
+        out: &mut Vec<Change>,
+    ) {
+        let Some(o) = object else {
+            if let Some(k) = self.cache.remove(&key).and_then(|(_, c)| c.key()) {
+                out.push(Change::Delete(k));
+            }
+            return;
+        };
+        let version = o.meta().resource_version.clone();
+        // An object without a resourceVersion is converted every time.
+        if let (Some((seen, _)), Some(v)) = (self.cache.get(&key), &version)
+            && seen == v
+        {
+            return;
+        }
+        let converted = Arc::new(Converted::new(
+            "apiserver".to_owned(),
+            (self.wrap)(o.as_ref().clone()),
+            gw,
+        ));
+        let before = self
+            .cache
+            .insert(key, (version.unwrap_or_default(), converted.clone()));
+        if let Some(old) = before.and_then(|(_, c)| c.key())
+            && Some(&old) != converted.key().as_ref()
+        {
+            out.push(Change::Delete(old));
+        }
+        out.push(Change::Upsert(converted));
     }
 }
 
@@ -158,8 +193,9 @@ pub struct KubeSource {
     services: Option<Store<Service>>,
     /// Kinds whose initial list has not finished.
     pending: BTreeSet<&'static str>,
-    /// Kinds changed since the last build.
-    dirty: BTreeSet<&'static str>,
+    /// Kinds changed since the last build: the objects their events named, or `None` after
+    /// a list (every object is compared).
+    dirty: HashMap<&'static str, Option<BTreeSet<Named>>>,
     scheduled: Option<SpawnHandle>,
     /// The objects in force and the configuration built from them.
     combined: Combined,
@@ -179,8 +215,8 @@ impl Debug for KubeSource {
 enum Event {
     /// A kind's initial list is complete (or its CRD is absent).
     Synced(&'static str),
-    /// Something of a kind changed.
-    Changed(&'static str),
+    /// Objects of a kind changed: the one a watch event names, or any (after a list).
+    Changed(&'static str, Option<Named>),
 }
 
 impl KubeSource {
@@ -329,7 +365,7 @@ impl KubeSource {
                 index,
                 stores,
                 services,
-                dirty: kinds.iter().copied().collect(),
+                dirty: kinds.iter().map(|k| (*k, None)).collect(),
                 pending: kinds.into_iter().collect(),
                 scheduled: None,
                 combined: Combined::new(options.gateway.clone()),
@@ -383,8 +419,8 @@ impl KubeSource {
         let changes: Vec<Change> = self
             .stores
             .iter_mut()
-            .filter(|(kind, _)| dirty.contains(kind))
-            .flat_map(|(_, s)| s.changes(gw))
+            .filter_map(|(kind, s)| dirty.get(kind).map(|named| s.changes(gw, named.as_ref())))
+            .flatten()
             .collect();
         let count = changes.len();
         let (mut config, problems) = self.combined.apply(changes);
@@ -460,10 +496,12 @@ fn spawn_watch<K>(
                         absent = false;
                     }
                     me.do_send(Event::Synced(kind));
-                    me.do_send(Event::Changed(kind));
+                    me.do_send(Event::Changed(kind, None));
                 }
-                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
-                    me.do_send(Event::Changed(kind));
+                Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => {
+                    let meta = o.meta();
+                    let named = (meta.namespace.clone(), meta.name.clone().unwrap_or_default());
+                    me.do_send(Event::Changed(kind, Some(named)));
                 }
                 Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
                 Err(watcher::Error::InitialListFailed(kube::Error::Api(s))) if s.code == 404 => {
@@ -497,9 +535,18 @@ impl Handler<Event> for KubeSource {
                     tracing::info!("every initial list done");
                 }
             }
-            Event::Changed(kind) => {
-                tracing::trace!(kind, "changed");
-                self.dirty.insert(kind);
+            Event::Changed(kind, named) => {
+                tracing::trace!(kind, ?named, "changed");
+                let entry = self
+                    .dirty
+                    .entry(kind)
+                    .or_insert_with(|| Some(BTreeSet::new()));
+                match (entry, named) {
+                    (Some(set), Some(n)) => {
+                        set.insert(n);
+                    }
+                    (entry, _) => *entry = None,
+                }
             }
         }
         self.schedule(ctx);
@@ -527,23 +574,51 @@ mod tests {
         let mut typed = Typed::new(store, |o| Object::ModelServer(Box::new(o)));
         let gw = GatewayOptions::default();
         writer.apply_watcher_event(&watcher::Event::Apply(server("1")));
-        let first = typed.changes(&gw);
+        let first = typed.changes(&gw, None);
         let Some(Change::Upsert(converted)) = first.first() else {
             panic!("a new object is an upsert: {first:?}");
         };
         assert_eq!(first.len(), 1);
-        assert!(typed.changes(&gw).is_empty(), "same version: no change");
+        assert!(
+            typed.changes(&gw, None).is_empty(),
+            "same version: no change"
+        );
         writer.apply_watcher_event(&watcher::Event::Apply(server("2")));
-        let changed = typed.changes(&gw);
+        let changed = typed.changes(&gw, None);
         match changed.as_slice() {
             [Change::Upsert(c)] => assert!(!Arc::ptr_eq(c, converted), "converted again"),
             other => panic!("one upsert expected: {other:?}"),
         }
         writer.apply_watcher_event(&watcher::Event::Delete(server("2")));
-        match typed.changes(&gw).as_slice() {
+        match typed.changes(&gw, None).as_slice() {
             [Change::Delete(k)] => assert_eq!(Some(k), converted.key().as_ref()),
             other => panic!("one delete expected: {other:?}"),
         }
         assert!(typed.cache.is_empty(), "a deleted object is forgotten");
+    }
+
+    #[test]
+    fn a_named_change_looks_at_that_object_only() {
+        let (store, mut writer) = reflector::store::<ModelServer>();
+        let mut typed = Typed::new(store, |o| Object::ModelServer(Box::new(o)));
+        let gw = GatewayOptions::default();
+        writer.apply_watcher_event(&watcher::Event::Apply(server("1")));
+        assert_eq!(typed.changes(&gw, None).len(), 1);
+        writer.apply_watcher_event(&watcher::Event::Apply(server("2")));
+        let other: BTreeSet<Named> = [(Some("team".to_owned()), "other".to_owned())].into();
+        assert!(
+            typed.changes(&gw, Some(&other)).is_empty(),
+            "not named: not looked at"
+        );
+        let this: BTreeSet<Named> = [(Some("team".to_owned()), "s".to_owned())].into();
+        assert!(matches!(
+            typed.changes(&gw, Some(&this)).as_slice(),
+            [Change::Upsert(_)]
+        ));
+        writer.apply_watcher_event(&watcher::Event::Delete(server("2")));
+        assert!(matches!(
+            typed.changes(&gw, Some(&this)).as_slice(),
+            [Change::Delete(_)]
+        ));
     }
 }
