@@ -6,7 +6,7 @@
 //! problem is not converted at all.
 //!
 //! One module per kind (`model_route`, `model_server`, `gateway`, `http_route`, `inference`,
-//! `service`), their functions re-exported here; this file holds what every kind shares
+//! `service`, `pod` with Secret, Namespace and GatewayClass), their functions re-exported here; this file holds what every kind shares
 //! (identity, creation order, generation).
 
 mod gateway;
@@ -14,12 +14,14 @@ pub mod http_route;
 mod inference;
 mod model_route;
 mod model_server;
+mod pod;
 mod service;
 
 pub use gateway::*;
 pub use inference::*;
 pub use model_route::*;
 pub use model_server::*;
+pub use pod::*;
 pub use service::*;
 
 use std::fmt;

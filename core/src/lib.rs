@@ -18,6 +18,7 @@ pub mod inference_pool;
 pub mod listener;
 pub mod model_server;
 pub mod object_ref;
+pub mod pod;
 pub mod reference_grant;
 pub mod request;
 pub mod route;
@@ -41,6 +42,7 @@ pub use inference_pool::InferencePool;
 pub use listener::ListenerRef;
 pub use model_server::{Engine, KvConnector, ModelServer, PdGroup, Protocol, RetryPolicy};
 pub use object_ref::ObjectRef;
+pub use pod::{Pod, TlsSecret};
 pub use reference_grant::{ReferenceGrant, ReferenceGrants};
 pub use request::{Request, RequestView};
 pub use route::{

@@ -1,14 +1,13 @@
 //! Endpoints of a ModelServer: which Pods serve it, and the least-loaded pick.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::fmt;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use kthena_core::http_route::InferencePoolApi;
 use kthena_core::{InferencePool, ModelServer, ObjectRef, RetryPolicy};
 
@@ -156,60 +155,16 @@ impl Upstream {
     }
 }
 
-/// A Pod as endpoint discovery sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodInfo {
-    /// The Pod.
-    pub id: ObjectRef,
-    /// Its labels.
-    pub labels: BTreeMap<String, String>,
-    /// `status.podIP`, when it is Running, Ready and not being deleted; `None` otherwise.
-    pub ready_ip: Option<IpAddr>,
-    /// Named TCP container ports.
-    pub named_ports: BTreeMap<String, u16>,
-}
-
-impl PodInfo {
-    /// Reads a Pod: it is an endpoint candidate when its phase is Running, its Ready
-    /// condition is True, it has no deletionTimestamp and a valid podIP.
-    pub fn from_pod(pod: &Pod) -> Self {
-        let status = pod.status.as_ref();
-        let running = status.and_then(|s| s.phase.as_deref()) == Some("Running");
-        let ready = status
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        let deleting = pod.metadata.deletion_timestamp.is_some();
-        let ip = status
-            .and_then(|s| s.pod_ip.as_deref())
-            .and_then(|ip| ip.parse().ok());
-        Self {
-            id: ObjectRef::new(
-                pod.metadata
-                    .namespace
-                    .as_deref()
-                    .unwrap_or(kthena_api::convert::DEFAULT_NAMESPACE),
-                pod.metadata.name.as_deref().unwrap_or_default(),
-            ),
-            labels: pod.metadata.labels.clone().unwrap_or_default(),
-            ready_ip: ip.filter(|_| running && ready && !deleting),
-            named_ports: pod
-                .spec
-                .iter()
-                .flat_map(|s| &s.containers)
-                .flat_map(|c| c.ports.iter().flatten())
-                .filter(|p| p.protocol.as_deref().is_none_or(|proto| proto == "TCP"))
-                .filter_map(|p| Some((p.name.clone()?, u16::try_from(p.container_port).ok()?)))
-                .collect(),
-        }
-    }
-}
+/// A Pod as endpoint discovery sees it (converted by `kthena_api::convert::pod`).
+pub type PodInfo = kthena_core::Pod;
 
 type FastMap<K, V> = foldhash::HashMap<K, V>;
 type FastSet<K> = foldhash::HashSet<K>;
 
 /// Every Pod, indexed by namespace and by label, so that finding a pool's Pods costs what it
 /// selects rather than every Pod (5,000 pools × 10,000 Pods was the whole cost of a change).
-/// It lives as long as the Index and takes one Pod at a time ([`PodIndex::apply`]).
+/// It lives as long as the Index and takes one Pod at a time ([`PodIndex::upsert`],
+/// [`PodIndex::delete`]).
 #[derive(Debug, Default)]
 pub struct PodIndex {
     /// namespace -> Pod name -> Pod. (foldhash: every Pod is looked up on every change.)

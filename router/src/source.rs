@@ -154,11 +154,6 @@ impl GatewayOptions {
     }
 }
 
-/// A `kubernetes.io/tls` Secret's `tls.crt` and `tls.key`, PEM.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsSecret {
-    /// Certificate chain.
-    pub cert_pem: Vec<u8>,
-    /// Private key.
-    pub key_pem: Vec<u8>,
-}
+/// A `kubernetes.io/tls` Secret's certificate and key (converted by
+/// `kthena_api::convert::tls_secret`).
+pub use kthena_core::TlsSecret;

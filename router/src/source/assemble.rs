@@ -202,7 +202,7 @@ impl Converted {
                 }
             }
             Object::Pod(pod) => {
-                let info = PodInfo::from_pod(&pod);
+                let info = convert::pod(&pod);
                 let (tracked, _) = tracked(StatusKind::Pod, info.id.clone(), None, Ok(()));
                 Part::Pod {
                     tracked,
@@ -219,22 +219,22 @@ impl Converted {
                 );
                 Part::Service { tracked, service }
             }
-            Object::Namespace(ns) => Part::Namespace {
-                name: ns.metadata.name.clone().unwrap_or_default(),
-                labels: ns.metadata.labels.clone().unwrap_or_default(),
-            },
+            Object::Namespace(ns) => {
+                let (name, labels) = convert::namespace(&ns);
+                Part::Namespace { name, labels }
+            }
             Object::GatewayClass(c) if gw.enabled => {
-                let name = c.metadata.name.clone().unwrap_or_default();
-                if c.spec.controller_name == gw.controller_name {
-                    let (tracked, _) = tracked(
-                        StatusKind::GatewayClass,
-                        ObjectRef::new("", name.clone()),
-                        convert::generation(c.as_ref()),
-                        Ok(()),
-                    );
-                    Part::OurClass { tracked, name }
-                } else {
-                    Part::Ignored("GatewayClass of another controller".to_owned())
+                match convert::our_gateway_class(&c, &gw.controller_name) {
+                    Some(name) => {
+                        let (tracked, _) = tracked(
+                            StatusKind::GatewayClass,
+                            ObjectRef::new("", name.clone()),
+                            convert::generation(c.as_ref()),
+                            Ok(()),
+                        );
+                        Part::OurClass { tracked, name }
+                    }
+                    None => Part::Ignored("GatewayClass of another controller".to_owned()),
                 }
             }
             Object::Gateway(g) if gw.enabled => {
@@ -275,29 +275,10 @@ impl Converted {
             Object::ReferenceGrant(g) if gw.enabled => {
                 Part::ReferenceGrant(convert::reference_grant(&g))
             }
-            Object::Secret(secret) if gw.enabled => {
-                let id = convert::object_ref(secret.as_ref());
-                let field = |k: &str| {
-                    secret
-                        .data
-                        .as_ref()
-                        .and_then(|d| d.get(k))
-                        .map(|b| b.0.clone())
-                        .or_else(|| {
-                            secret
-                                .string_data
-                                .as_ref()
-                                .and_then(|d| d.get(k))
-                                .map(|s| s.clone().into_bytes())
-                        })
-                };
-                match (field("tls.crt"), field("tls.key")) {
-                    (Some(cert_pem), Some(key_pem)) => {
-                        Part::Secret(id, TlsSecret { cert_pem, key_pem })
-                    }
-                    _ => Part::Ignored("Secret without tls.crt and tls.key".to_owned()),
-                }
-            }
+            Object::Secret(secret) if gw.enabled => match convert::tls_secret(&secret) {
+                Some(tls) => Part::Secret(convert::object_ref(secret.as_ref()), tls),
+                None => Part::Ignored("Secret without tls.crt and tls.key".to_owned()),
+            },
             Object::InferencePool(p) if inference => {
                 let (tracked, pool) = tracked(
                     StatusKind::InferencePool,

@@ -244,12 +244,22 @@ impl KubeSource {
                             Object::ModelServer(Box::new(o))
                         }),
                     )),
-                    "Pod" => stores.push((
-                        kind,
-                        watch::<Pod>(nsapi(&client, &ns), kind, cfg(), &me, |o| {
-                            Object::Pod(Box::new(o))
-                        }),
-                    )),
+                    "Pod" => {
+                        // Pods are reduced as they arrive: the store keeps what routing needs.
+                        let (store, writer) = reflector::store::<Pod>();
+                        spawn_watch_reduced(
+                            nsapi::<Pod>(&client, &ns),
+                            kind,
+                            cfg(),
+                            writer,
+                            me.clone(),
+                            kthena_api::convert::reduce_pod,
+                        );
+                        stores.push((
+                            kind,
+                            Box::new(Typed::new(store, |o| Object::Pod(Box::new(o)))),
+                        ))
+                    }
                     "GatewayClass" => stores.push((
                         kind,
                         watch::<gateway_api::apis::standard::gatewayclasses::GatewayClass>(
@@ -483,9 +493,27 @@ fn spawn_watch<K>(
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone + Send + Sync,
 {
+    spawn_watch_reduced(api, kind, cfg, writer, me, |_| {});
+}
+
+/// [`spawn_watch`], each object passed through `reduce` before it is stored.
+fn spawn_watch_reduced<K>(
+    api: Api<K>,
+    kind: &'static str,
+    cfg: watcher::Config,
+    writer: reflector::store::Writer<K>,
+    me: Addr<KubeSource>,
+    reduce: fn(&mut K),
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + std::hash::Hash + Eq + Clone + Send + Sync,
+{
     // On the control runtime: decoding watch events never holds up the actors.
     crate::control::runtime().spawn(async move {
-        let stream = watcher(api, cfg).default_backoff().reflect(writer);
+        let stream = watcher(api, cfg)
+            .default_backoff()
+            .modify(reduce)
+            .reflect(writer);
         let mut stream = std::pin::pin!(stream);
         let mut absent = false;
         while let Some(event) = stream.next().await {
