@@ -14,11 +14,13 @@ pub mod convert;
 pub mod crds;
 pub mod externalmodelprovider;
 pub mod inference;
+pub mod kind;
 pub mod manifest;
 pub mod modelroute;
 pub mod modelserver;
 
 pub use gateway_api as gateway;
+pub use kind::ObjectKind;
 
 /// API group of the Kthena router kinds.
 pub const GROUP: &str = "networking.serving.volcano.sh";

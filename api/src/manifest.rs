@@ -234,51 +234,13 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Vec<Object>, ManifestError>
 }
 
 fn typed(h: &TypeHeader, v: serde_norway::Value) -> Result<Object, serde_norway::Error> {
-    fn de<T: serde::de::DeserializeOwned>(
-        v: serde_norway::Value,
-    ) -> Result<Box<T>, serde_norway::Error> {
-        serde_norway::from_value(v).map(Box::new)
-    }
-    let (group, version) = h
-        .api_version
-        .rsplit_once('/')
-        .unwrap_or(("", &h.api_version));
-    let gateway_version = matches!(version, "v1" | "v1beta1");
-    Ok(match (group, h.kind.as_str()) {
-        ("", "Pod") if version == "v1" => Object::Pod(de(v)?),
-        ("", "Secret") if version == "v1" => Object::Secret(de(v)?),
-        ("", "Service") if version == "v1" => Object::Service(de(v)?),
-        ("", "Namespace") if version == "v1" => Object::Namespace(de(v)?),
-        (crate::GROUP, "ModelRoute") if version == crate::VERSION => Object::ModelRoute(de(v)?),
-        (crate::GROUP, "ModelServer") if version == crate::VERSION => Object::ModelServer(de(v)?),
-        (crate::GROUP, "ExternalModelProvider") if version == crate::VERSION => {
-            Object::ExternalModelProvider(de(v)?)
-        }
-        ("gateway.networking.k8s.io", "GatewayClass") if gateway_version => {
-            Object::GatewayClass(de(v)?)
-        }
-        ("gateway.networking.k8s.io", "Gateway") if gateway_version => Object::Gateway(de(v)?),
-        ("gateway.networking.k8s.io", "HTTPRoute") if gateway_version => Object::HttpRoute(de(v)?),
-        ("gateway.networking.k8s.io", "ReferenceGrant") if gateway_version => {
-            Object::ReferenceGrant(de(v)?)
-        }
-        ("inference.networking.k8s.io", "InferencePool") if version == "v1" => {
-            Object::InferencePool(de(v)?)
-        }
-        ("inference.networking.x-k8s.io", "InferencePool") if version == "v1alpha2" => {
-            Object::InferencePoolV1alpha2(de(v)?)
-        }
-        ("inference.networking.x-k8s.io", "InferenceModel") if version == "v1alpha2" => {
-            Object::InferenceModel(de(v)?)
-        }
-        ("inference.networking.x-k8s.io", "InferenceObjective") if version == "v1alpha2" => {
-            Object::InferenceObjective(de(v)?)
-        }
-        _ => Object::Other {
+    match crate::ObjectKind::of(&h.api_version, &h.kind) {
+        Some(kind) => Object::from_value(kind, v),
+        None => Ok(Object::Other {
             api_version: h.api_version.clone(),
             kind: h.kind.clone(),
-        },
-    })
+        }),
+    }
 }
 
 /// Reads `path`: a file, or a folder whose `*.yaml`, `*.yml` and `*.json` files are read

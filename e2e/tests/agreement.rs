@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use kthena_api::ObjectKind;
 use kthena_api::manifest::{self, Object};
 use kthena_e2e::{Env, binary};
 
@@ -23,19 +24,11 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 
 /// `(status key of /debug/status, namespace, name)` of an object.
 fn identity(o: &Object) -> Option<(&'static str, String, String)> {
-    use kthena_api::convert::object_ref;
-    let (key, id) = match o {
-        Object::ModelRoute(x) => ("modelroutes", object_ref(x.as_ref())),
-        Object::ModelServer(x) => ("modelservers", object_ref(x.as_ref())),
-        Object::Gateway(x) => ("gateways", object_ref(x.as_ref())),
-        Object::HttpRoute(x) => ("httproutes", object_ref(x.as_ref())),
-        Object::InferencePool(x) => ("inferencepools", object_ref(x.as_ref())),
-        Object::InferencePoolV1alpha2(x) => ("inferencepools", object_ref(x.as_ref())),
-        Object::InferenceModel(x) => ("inferencemodels", object_ref(x.as_ref())),
-        Object::InferenceObjective(x) => ("inferenceobjectives", object_ref(x.as_ref())),
-        _ => return None,
-    };
-    Some((key, id.namespace, id.name))
+    let kind = o
+        .kind()
+        .filter(|k| k.writes_status() && *k != ObjectKind::GatewayClass)?;
+    let id = o.object_ref()?;
+    Some((kind.plural(), id.namespace, id.name))
 }
 
 /// Every `Accepted=False` condition in a status stanza (its own conditions and its parents').

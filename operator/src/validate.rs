@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use kthena_api::convert;
 use kthena_api::manifest::{self, Object};
 
 /// One object that breaks a rule.
@@ -44,25 +43,11 @@ pub fn run(
 }
 
 fn describe(o: &Object) -> String {
-    let (kind, id) = match o {
-        Object::ModelRoute(x) => ("ModelRoute", convert::object_ref(x.as_ref())),
-        Object::ModelServer(x) => ("ModelServer", convert::object_ref(x.as_ref())),
-        Object::ExternalModelProvider(x) => {
-            ("ExternalModelProvider", convert::object_ref(x.as_ref()))
-        }
-        Object::GatewayClass(x) => ("GatewayClass", convert::object_ref(x.as_ref())),
-        Object::Gateway(x) => ("Gateway", convert::object_ref(x.as_ref())),
-        Object::HttpRoute(x) => ("HTTPRoute", convert::object_ref(x.as_ref())),
-        Object::ReferenceGrant(x) => ("ReferenceGrant", convert::object_ref(x.as_ref())),
-        Object::InferencePool(x) => ("InferencePool", convert::object_ref(x.as_ref())),
-        Object::InferencePoolV1alpha2(x) => ("InferencePool", convert::object_ref(x.as_ref())),
-        Object::InferenceModel(x) => ("InferenceModel", convert::object_ref(x.as_ref())),
-        Object::InferenceObjective(x) => ("InferenceObjective", convert::object_ref(x.as_ref())),
-        Object::Pod(x) => ("Pod", convert::object_ref(x.as_ref())),
-        Object::Secret(x) => ("Secret", convert::object_ref(x.as_ref())),
-        Object::Service(x) => ("Service", convert::object_ref(x.as_ref())),
-        Object::Namespace(x) => ("Namespace", convert::object_ref(x.as_ref())),
-        Object::Other { kind, .. } => return kind.clone(),
-    };
-    format!("{kind} {id}")
+    match (o.kind(), o.object_ref()) {
+        (Some(kind), Some(id)) => format!("{kind} {id}"),
+        _ => match o {
+            Object::Other { kind, .. } => kind.clone(),
+            _ => unreachable!("every other object has a kind"),
+        },
+    }
 }

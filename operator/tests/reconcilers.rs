@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kthena_operator::defaults::{self, Ensured};
 use kthena_operator::desired::ParentOwnership;
 use kthena_operator::service_ports::{self, Outcome, desired_ports};
-use kthena_router::state::StatusKind;
+use kthena_router::state::ObjectKind;
 use kthena_router::status::ObjectStatus;
 use pretty_assertions::assert_eq;
 use serde_json::json;
@@ -202,12 +202,12 @@ fn report_entries_map_to_their_api_and_parent_ownership() {
         status: json!({}),
     };
     let report = vec![
-        entry(StatusKind::GatewayClass, ""),
-        entry(StatusKind::Gateway, "ns"),
-        entry(StatusKind::HttpRoute, "ns"),
-        entry(StatusKind::ModelRoute, "ns"),
-        entry(StatusKind::InferencePoolV1alpha2, "ns"),
-        entry(StatusKind::Pod, "ns"),
+        entry(ObjectKind::GatewayClass, ""),
+        entry(ObjectKind::Gateway, "ns"),
+        entry(ObjectKind::HttpRoute, "ns"),
+        entry(ObjectKind::ModelRoute, "ns"),
+        entry(ObjectKind::InferencePoolV1alpha2, "ns"),
+        entry(ObjectKind::Pod, "ns"),
     ];
     let gateways = vec![("ns".to_owned(), "gw".to_owned())];
     let desired = kthena_operator::report::desired(&report, "volcano.sh/kthena-router", &gateways);

@@ -121,7 +121,7 @@ async fn inferencemodels(ctx: web::Data<RouterContext>) -> HttpResponse {
 /// Status of every object, computed by [`crate::status::report`] from the configuration in
 /// force, grouped by kind: `{"gateways": [{"namespace", "name", "generation", "status"}], ...}`.
 async fn status(ctx: web::Data<RouterContext>) -> HttpResponse {
-    use crate::state::StatusKind;
+    use crate::state::ObjectKind;
     let inputs = ctx.shared.status_inputs.load();
     let pools = ctx.shared.pools.load();
     let tables = ctx.shared.http_routes.load();
@@ -132,30 +132,14 @@ async fn status(ctx: web::Data<RouterContext>) -> HttpResponse {
         controller_name: &inputs.controller_name,
     });
     let mut grouped = serde_json::Map::new();
-    for key in [
-        "gatewayclasses",
-        "gateways",
-        "httproutes",
-        "modelroutes",
-        "modelservers",
-        "inferencepools",
-        "inferencemodels",
-        "inferenceobjectives",
-    ] {
-        grouped.insert(key.to_owned(), json!([]));
+    for kind in ObjectKind::ALL.iter().filter(|k| k.writes_status()) {
+        grouped.insert(kind.plural().to_owned(), json!([]));
     }
     for o in report {
-        let key = match o.kind {
-            StatusKind::GatewayClass => "gatewayclasses",
-            StatusKind::Gateway => "gateways",
-            StatusKind::HttpRoute => "httproutes",
-            StatusKind::ModelRoute => "modelroutes",
-            StatusKind::ModelServer => "modelservers",
-            StatusKind::InferencePool | StatusKind::InferencePoolV1alpha2 => "inferencepools",
-            StatusKind::InferenceModel => "inferencemodels",
-            StatusKind::InferenceObjective => "inferenceobjectives",
-            StatusKind::Pod | StatusKind::Service => continue,
-        };
+        if !o.kind.writes_status() {
+            continue;
+        }
+        let key = o.kind.plural();
         let mut entry = json!({
             "namespace": o.namespace,
             "name": o.name,
@@ -164,8 +148,8 @@ async fn status(ctx: web::Data<RouterContext>) -> HttpResponse {
         if let Some(g) = o.generation {
             entry["generation"] = json!(g);
         }
-        if o.kind == StatusKind::InferencePoolV1alpha2 {
-            entry["group"] = json!("inference.networking.x-k8s.io");
+        if o.kind == ObjectKind::InferencePoolV1alpha2 {
+            entry["group"] = json!(o.kind.group());
         }
         if let Some(list) = grouped.get_mut(key).and_then(|v| v.as_array_mut()) {
             list.push(entry);

@@ -149,68 +149,26 @@ pub enum DumpedPool {
     V1alpha2(Arc<kthena_api::inference::v1alpha2::InferencePool>),
 }
 
-/// The kinds the router reads (and writes status on, for most).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum StatusKind {
-    /// `gateway.networking.k8s.io/v1` GatewayClass (cluster-scoped: namespace empty).
-    GatewayClass,
-    /// `gateway.networking.k8s.io/v1` Gateway.
-    Gateway,
-    /// `gateway.networking.k8s.io/v1` HTTPRoute.
-    HttpRoute,
-    /// Kthena ModelRoute.
-    ModelRoute,
-    /// Kthena ModelServer.
-    ModelServer,
-    /// `inference.networking.k8s.io/v1` InferencePool.
-    InferencePool,
-    /// `inference.networking.x-k8s.io/v1alpha2` InferencePool.
-    InferencePoolV1alpha2,
-    /// `inference.networking.x-k8s.io/v1alpha2` InferenceModel.
-    InferenceModel,
-    /// `inference.networking.x-k8s.io/v1alpha2` InferenceObjective.
-    InferenceObjective,
-    /// Core Pod (no status written).
-    Pod,
-    /// Core Service (no status written).
-    Service,
-}
-
-impl StatusKind {
-    /// The kind as Kubernetes spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            StatusKind::GatewayClass => "GatewayClass",
-            StatusKind::Gateway => "Gateway",
-            StatusKind::HttpRoute => "HTTPRoute",
-            StatusKind::ModelRoute => "ModelRoute",
-            StatusKind::ModelServer => "ModelServer",
-            StatusKind::InferencePool | StatusKind::InferencePoolV1alpha2 => "InferencePool",
-            StatusKind::InferenceModel => "InferenceModel",
-            StatusKind::InferenceObjective => "InferenceObjective",
-            StatusKind::Pod => "Pod",
-            StatusKind::Service => "Service",
-        }
-    }
-}
+/// The kinds the router reads (and writes status on, for most): the one table in `kthena_api`.
+pub use kthena_api::ObjectKind;
 
 /// `metadata.generation` by object (a persistent map: shared between configurations).
-pub type Generations = imbl::HashMap<(StatusKind, kthena_core::ObjectRef), i64>;
+pub type Generations = imbl::HashMap<(ObjectKind, kthena_core::ObjectRef), i64>;
 
 /// Each route's Gateway parentRefs: converted, and the spec's JSON (status repeats it).
 pub type SpecParentRefs = imbl::HashMap<
-    (StatusKind, kthena_core::ObjectRef),
+    (ObjectKind, kthena_core::ObjectRef),
     Arc<Vec<(kthena_core::ParentRef, serde_json::Value)>>,
 >;
 
 /// The objects left out, by kind and object.
-pub type InvalidObjects = imbl::OrdMap<(StatusKind, kthena_core::ObjectRef), Invalid>;
+pub type InvalidObjects = imbl::OrdMap<(ObjectKind, kthena_core::ObjectRef), Invalid>;
 
 /// An object left out of the configuration because it does not convert.
 #[derive(Debug, Clone)]
 pub struct Invalid {
     /// Its kind.
-    pub kind: StatusKind,
+    pub kind: ObjectKind,
     /// The object.
     pub id: kthena_core::ObjectRef,
     /// `metadata.generation`.

@@ -14,14 +14,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::pool::PoolKey;
-use crate::state::{PoolMap, StatusInputs, StatusKind};
+use crate::state::{ObjectKind, PoolMap, StatusInputs};
 
 /// The computed status of one object.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectStatus {
     /// Its kind.
-    pub kind: StatusKind,
+    pub kind: ObjectKind,
     /// Namespace (empty for cluster-scoped kinds).
     pub namespace: String,
     /// Name.
@@ -63,11 +63,11 @@ fn conditions(cs: &[Condition], generation: Option<i64>) -> Value {
 }
 
 impl Sources<'_> {
-    fn generation(&self, kind: StatusKind, id: &ObjectRef) -> Option<i64> {
+    fn generation(&self, kind: ObjectKind, id: &ObjectRef) -> Option<i64> {
         self.inputs.generations.get(&(kind, id.clone())).copied()
     }
 
-    fn entry(&self, kind: StatusKind, id: &ObjectRef, status: Value) -> ObjectStatus {
+    fn entry(&self, kind: ObjectKind, id: &ObjectRef, status: Value) -> ObjectStatus {
         ObjectStatus {
             kind,
             namespace: id.namespace.clone(),
@@ -78,7 +78,7 @@ impl Sources<'_> {
     }
 
     /// The spec's text of parentRef `p` of route `id`, or one built from it.
-    fn spec_parent(&self, kind: StatusKind, id: &ObjectRef, p: &kthena_core::ParentRef) -> Value {
+    fn spec_parent(&self, kind: ObjectKind, id: &ObjectRef, p: &kthena_core::ParentRef) -> Value {
         self.inputs
             .parent_refs
             .get(&(kind, id.clone()))
@@ -103,7 +103,7 @@ impl Sources<'_> {
 
     fn parents(
         &self,
-        kind: StatusKind,
+        kind: ObjectKind,
         id: &ObjectRef,
         ps: &[ParentStatus],
         generation: Option<i64>,
@@ -172,10 +172,10 @@ impl Sources<'_> {
     fn gateway_classes(&self, out: &mut Vec<ObjectStatus>) {
         for name in self.inputs.gateway_classes.iter() {
             let id = ObjectRef::new("", name.clone());
-            let generation = self.generation(StatusKind::GatewayClass, &id);
+            let generation = self.generation(ObjectKind::GatewayClass, &id);
             let accepted = status::gateway_class(self.controller_name);
             let status = json!({"conditions": conditions(&accepted, generation)});
-            out.push(self.entry(StatusKind::GatewayClass, &id, status));
+            out.push(self.entry(ObjectKind::GatewayClass, &id, status));
         }
     }
 
@@ -202,7 +202,7 @@ impl Sources<'_> {
             })
             .collect();
         for g in inputs.gateways.iter() {
-            let generation = self.generation(StatusKind::Gateway, &g.id);
+            let generation = self.generation(ObjectKind::Gateway, &g.id);
             let certificate = |l: &ListenerRef| {
                 inputs
                     .bad_certificates
@@ -236,7 +236,7 @@ impl Sources<'_> {
                 "conditions": conditions(&s.conditions, generation),
                 "listeners": listeners,
             });
-            out.push(self.entry(StatusKind::Gateway, &g.id, status));
+            out.push(self.entry(ObjectKind::Gateway, &g.id, status));
         }
     }
 
@@ -255,7 +255,7 @@ impl Sources<'_> {
             &listeners,
         );
         for r in self.inputs.routes.values() {
-            let generation = self.generation(StatusKind::ModelRoute, &r.id);
+            let generation = self.generation(ObjectKind::ModelRoute, &r.id);
             let mut s =
                 status::model_route(r, self.inputs.gateway_mode, &listeners, backend_exists);
             if let Some(c) = conflicts.iter().find(|c| c.route == r.id)
@@ -274,9 +274,9 @@ impl Sources<'_> {
             }
             if !s.parents.is_empty() {
                 status["parents"] =
-                    self.parents(StatusKind::ModelRoute, &r.id, &s.parents, generation);
+                    self.parents(ObjectKind::ModelRoute, &r.id, &s.parents, generation);
             }
-            out.push(self.entry(StatusKind::ModelRoute, &r.id, status));
+            out.push(self.entry(ObjectKind::ModelRoute, &r.id, status));
         }
     }
 
@@ -286,7 +286,7 @@ impl Sources<'_> {
                 continue;
             };
             let ready = cell.load().endpoints.len();
-            let generation = self.generation(StatusKind::ModelServer, id);
+            let generation = self.generation(ObjectKind::ModelServer, id);
             let mut server_conditions = status::ready(ready);
             server_conditions.push(status::fields_honored(
                 self.inputs
@@ -301,14 +301,14 @@ impl Sources<'_> {
             if let Some(g) = generation {
                 status["observedGeneration"] = json!(g);
             }
-            out.push(self.entry(StatusKind::ModelServer, id, status));
+            out.push(self.entry(ObjectKind::ModelServer, id, status));
         }
     }
 
     fn http_routes(&self, out: &mut Vec<ObjectStatus>) {
         for r in self.inputs.http_routes.iter() {
             let id = &r.route.id;
-            let generation = self.generation(StatusKind::HttpRoute, id);
+            let generation = self.generation(ObjectKind::HttpRoute, id);
             let ps = status::http_route_parents(
                 r,
                 &self.inputs.gateways,
@@ -316,17 +316,17 @@ impl Sources<'_> {
                 |t| self.backend(t),
             );
             let status =
-                json!({"parents": self.parents(StatusKind::HttpRoute, id, &ps, generation)});
-            out.push(self.entry(StatusKind::HttpRoute, id, status));
+                json!({"parents": self.parents(ObjectKind::HttpRoute, id, &ps, generation)});
+            out.push(self.entry(ObjectKind::HttpRoute, id, status));
         }
     }
 
     fn inference_pools(&self, out: &mut Vec<ObjectStatus>) {
         for p in self.inputs.pools.iter() {
             let (kind, field) = match p.api {
-                kthena_core::InferencePoolApi::V1 => (StatusKind::InferencePool, "parents"),
+                kthena_core::InferencePoolApi::V1 => (ObjectKind::InferencePool, "parents"),
                 kthena_core::InferencePoolApi::V1Alpha2 => {
-                    (StatusKind::InferencePoolV1alpha2, "parent")
+                    (ObjectKind::InferencePoolV1alpha2, "parent")
                 }
             };
             let generation = self.generation(kind, &p.id);
@@ -342,7 +342,7 @@ impl Sources<'_> {
                         },
                         "conditions": conditions(cs, generation),
                     });
-                    if kind == StatusKind::InferencePool {
+                    if kind == ObjectKind::InferencePool {
                         entry["controllerName"] = json!(self.controller_name);
                     }
                     entry
@@ -355,7 +355,7 @@ impl Sources<'_> {
 
     fn inference_objectives(&self, out: &mut Vec<ObjectStatus>) {
         for o in self.inputs.objectives.iter() {
-            let generation = self.generation(StatusKind::InferenceObjective, &o.id);
+            let generation = self.generation(ObjectKind::InferenceObjective, &o.id);
             let pool_served = self
                 .pools
                 .contains_key(&PoolKey::InferencePool(o.pool.0, o.pool.1.clone()));
@@ -364,14 +364,14 @@ impl Sources<'_> {
                 &kthena_core::unhonored::inference_objective(o),
             );
             let status = json!({"conditions": conditions(&cs, generation)});
-            out.push(self.entry(StatusKind::InferenceObjective, &o.id, status));
+            out.push(self.entry(ObjectKind::InferenceObjective, &o.id, status));
         }
     }
 
     fn inference_models(&self, out: &mut Vec<ObjectStatus>) {
         let owners = kthena_core::inference_model::owners(&self.inputs.inference_models);
         for m in self.inputs.inference_models.iter() {
-            let generation = self.generation(StatusKind::InferenceModel, &m.id);
+            let generation = self.generation(ObjectKind::InferenceModel, &m.id);
             let key = (m.pool.0, m.pool.1.clone(), m.model_name.clone());
             let first = owners.get(&key).map_or(&m.id, |owner| &owner.id);
             let pool_served = self
@@ -379,7 +379,7 @@ impl Sources<'_> {
                 .contains_key(&PoolKey::InferencePool(m.pool.0, m.pool.1.clone()));
             let accepted = status::inference_model(&m.model_name, first, &m.id, pool_served);
             let status = json!({"conditions": conditions(&accepted, generation)});
-            out.push(self.entry(StatusKind::InferenceModel, &m.id, status));
+            out.push(self.entry(ObjectKind::InferenceModel, &m.id, status));
         }
     }
 
@@ -388,20 +388,20 @@ impl Sources<'_> {
             let cs = status::invalid(&bad.errors);
             let g = bad.generation;
             let status = match bad.kind {
-                StatusKind::ModelRoute | StatusKind::ModelServer => {
+                ObjectKind::ModelRoute | ObjectKind::ModelServer => {
                     let mut s = json!({"conditions": conditions(&cs, g)});
                     if let Some(g) = g {
                         s["observedGeneration"] = json!(g);
                     }
                     s
                 }
-                StatusKind::Gateway => json!({"conditions": conditions(
+                ObjectKind::Gateway => json!({"conditions": conditions(
                     &status::invalid_gateway(&bad.errors), g)}),
-                StatusKind::HttpRoute => {
+                ObjectKind::HttpRoute => {
                     let refs = self
                         .inputs
                         .parent_refs
-                        .get(&(StatusKind::HttpRoute, bad.id.clone()))
+                        .get(&(ObjectKind::HttpRoute, bad.id.clone()))
                         .cloned()
                         .unwrap_or_default();
                     let parents: Vec<Value> = refs
@@ -417,7 +417,7 @@ impl Sources<'_> {
                         .collect();
                     json!({"parents": parents})
                 }
-                StatusKind::InferenceModel | StatusKind::InferenceObjective => {
+                ObjectKind::InferenceModel | ObjectKind::InferenceObjective => {
                     json!({"conditions": conditions(&cs, g)})
                 }
                 // InferencePools report per parent Gateway only; Pods and Services get none.

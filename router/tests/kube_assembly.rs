@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kthena_api::manifest::{Object, parse_str};
 use kthena_router::source::GatewayOptions;
 use kthena_router::source::assemble::assemble;
-use kthena_router::state::{StatusInputs, StatusKind};
+use kthena_router::state::{ObjectKind, StatusInputs};
 use kthena_router::status::{Sources, report};
 
 fn objects(yaml: &str) -> Vec<(String, Object)> {
@@ -96,7 +96,7 @@ fn status_report_has_invalid_and_accepted_routes_with_their_generations() {
     });
     let find = |name: &str| {
         out.iter()
-            .find(|o| o.kind == StatusKind::ModelRoute && o.name == name)
+            .find(|o| o.kind == ObjectKind::ModelRoute && o.name == name)
             .unwrap_or_else(|| panic!("{name} in {out:?}"))
     };
     let good = find("good");

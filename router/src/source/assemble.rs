@@ -23,7 +23,7 @@ use kthena_core::{FieldErrors, ObjectRef, Route};
 
 use super::{Config, DEFAULT_CLASS_NAME, GatewayOptions, TlsSecret};
 use crate::pool::PodInfo;
-use crate::state::{DumpedPool, Invalid, StatusKind};
+use crate::state::{DumpedPool, Invalid, ObjectKind};
 
 /// An object that was left out.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct Problem {
     /// Where it came from (file, or `apiserver`).
     pub origin: String,
     /// Its kind.
-    pub kind: StatusKind,
+    pub kind: ObjectKind,
     /// The object.
     pub id: ObjectRef,
     /// `metadata.generation`.
@@ -71,7 +71,7 @@ pub struct Converted {
 /// Identity of an object that takes part in duplicate detection and status.
 #[derive(Debug, Clone)]
 struct Tracked {
-    kind: StatusKind,
+    kind: ObjectKind,
     id: ObjectRef,
     generation: Option<i64>,
     /// Why it is left out, when it is.
@@ -144,7 +144,7 @@ enum Part {
 type ParentRefsOf = Arc<Vec<(kthena_core::ParentRef, serde_json::Value)>>;
 
 fn tracked<T>(
-    kind: StatusKind,
+    kind: ObjectKind,
     id: ObjectRef,
     generation: Option<i64>,
     result: Result<T, FieldErrors>,
@@ -176,7 +176,7 @@ impl Converted {
                 let id = convert::object_ref(mr.as_ref());
                 let parent_refs = spec_parent_refs(&mr.spec.parent_refs, &id);
                 let (tracked, route) = tracked(
-                    StatusKind::ModelRoute,
+                    ObjectKind::ModelRoute,
                     id,
                     convert::generation(mr.as_ref()),
                     convert::model_route(&mr),
@@ -190,7 +190,7 @@ impl Converted {
             }
             Object::ModelServer(ms) => {
                 let (tracked, server) = tracked(
-                    StatusKind::ModelServer,
+                    ObjectKind::ModelServer,
                     convert::object_ref(ms.as_ref()),
                     convert::generation(ms.as_ref()),
                     convert::model_server(&ms),
@@ -203,7 +203,7 @@ impl Converted {
             }
             Object::Pod(pod) => {
                 let info = convert::pod(&pod);
-                let (tracked, _) = tracked(StatusKind::Pod, info.id.clone(), None, Ok(()));
+                let (tracked, _) = tracked(ObjectKind::Pod, info.id.clone(), None, Ok(()));
                 Part::Pod {
                     tracked,
                     info: Arc::new(info),
@@ -212,7 +212,7 @@ impl Converted {
             }
             Object::Service(svc) => {
                 let (tracked, service) = tracked(
-                    StatusKind::Service,
+                    ObjectKind::Service,
                     convert::object_ref(svc.as_ref()),
                     None,
                     convert::service(&svc),
@@ -227,7 +227,7 @@ impl Converted {
                 match convert::our_gateway_class(&c, &gw.controller_name) {
                     Some(name) => {
                         let (tracked, _) = tracked(
-                            StatusKind::GatewayClass,
+                            ObjectKind::GatewayClass,
                             ObjectRef::new("", name.clone()),
                             convert::generation(c.as_ref()),
                             Ok(()),
@@ -239,7 +239,7 @@ impl Converted {
             }
             Object::Gateway(g) if gw.enabled => {
                 let (tracked, gateway) = tracked(
-                    StatusKind::Gateway,
+                    ObjectKind::Gateway,
                     convert::object_ref(g.as_ref()),
                     convert::generation(g.as_ref()),
                     convert::gateway(&g),
@@ -260,7 +260,7 @@ impl Converted {
                     kthena_core::gateway::ParentedHttpRoute { route, parents }
                 });
                 let (tracked, route) = tracked(
-                    StatusKind::HttpRoute,
+                    ObjectKind::HttpRoute,
                     id,
                     convert::generation(r.as_ref()),
                     result,
@@ -281,7 +281,7 @@ impl Converted {
             },
             Object::InferencePool(p) if inference => {
                 let (tracked, pool) = tracked(
-                    StatusKind::InferencePool,
+                    ObjectKind::InferencePool,
                     convert::object_ref(p.as_ref()),
                     convert::generation(p.as_ref()),
                     convert::inference_pool_v1(&p),
@@ -294,7 +294,7 @@ impl Converted {
             }
             Object::InferencePoolV1alpha2(p) if inference => {
                 let (tracked, pool) = tracked(
-                    StatusKind::InferencePoolV1alpha2,
+                    ObjectKind::InferencePoolV1alpha2,
                     convert::object_ref(p.as_ref()),
                     convert::generation(p.as_ref()),
                     convert::inference_pool_v1alpha2(&p),
@@ -307,7 +307,7 @@ impl Converted {
             }
             Object::InferenceModel(m) if inference => {
                 let (tracked, model) = tracked(
-                    StatusKind::InferenceModel,
+                    ObjectKind::InferenceModel,
                     convert::object_ref(m.as_ref()),
                     convert::generation(m.as_ref()),
                     convert::inference_model(&m),
@@ -320,7 +320,7 @@ impl Converted {
             }
             Object::InferenceObjective(o) if inference => {
                 let (tracked, objective) = tracked(
-                    StatusKind::InferenceObjective,
+                    ObjectKind::InferenceObjective,
                     convert::object_ref(o.as_ref()),
                     convert::generation(o.as_ref()),
                     convert::inference_objective(&o),
@@ -332,7 +332,7 @@ impl Converted {
                 }
             }
             Object::Other { api_version, kind } => Part::Ignored(format!("{api_version}/{kind}")),
-            other => Part::Ignored(kind_name(&other).to_owned()),
+            other => Part::Ignored(other.kind().map_or("other", ObjectKind::name).to_owned()),
         };
         Self { origin, part }
     }
@@ -418,7 +418,7 @@ pub struct Key {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Slot {
-    Kind(StatusKind),
+    Kind(ObjectKind),
     Namespace,
     ReferenceGrant,
     Secret,
@@ -488,7 +488,7 @@ pub struct Combined {
     /// The many-object kinds, by key.
     hot: HashMap<Key, Arc<Converted>>,
     /// The per-object map entries of the other kinds (replaced when they are recombined).
-    other_entries: Vec<(StatusKind, ObjectRef)>,
+    other_entries: Vec<(ObjectKind, ObjectRef)>,
     config: Config,
 }
 
@@ -759,7 +759,7 @@ impl Combined {
                 } => {
                     dump_httproutes.push(object.clone());
                     config.parent_refs.insert(
-                        (StatusKind::HttpRoute, tracked.id.clone()),
+                        (ObjectKind::HttpRoute, tracked.id.clone()),
                         parent_refs.clone(),
                     );
                     http_routes.extend(route.clone());
@@ -877,19 +877,4 @@ fn spec_parent_refs(
 
 fn json<T: serde::Serialize>(o: &T) -> serde_json::Value {
     serde_json::to_value(o).expect("API objects serialize to JSON")
-}
-
-fn kind_name(o: &Object) -> &'static str {
-    match o {
-        Object::ExternalModelProvider(_) => "ExternalModelProvider",
-        Object::GatewayClass(_) => "GatewayClass",
-        Object::Gateway(_) => "Gateway",
-        Object::HttpRoute(_) => "HTTPRoute",
-        Object::ReferenceGrant(_) => "ReferenceGrant",
-        Object::Secret(_) => "Secret",
-        Object::InferencePool(_) | Object::InferencePoolV1alpha2(_) => "InferencePool",
-        Object::InferenceModel(_) => "InferenceModel",
-        Object::InferenceObjective(_) => "InferenceObjective",
-        _ => "other",
-    }
 }

@@ -29,6 +29,7 @@ use serde::de::DeserializeOwned;
 use super::GatewayOptions;
 use super::assemble::{Change, Combined, Converted};
 use crate::actors::index::{Apply, Index};
+use crate::state::ObjectKind;
 
 /// Where the router runs and what it watches.
 #[derive(Debug, Clone)]
@@ -48,24 +49,25 @@ pub struct KubeOptions {
 /// API GatewayClass, Gateway, HTTPRoute, ReferenceGrant, Namespace, Service and
 /// `kubernetes.io/tls` Secrets; with the Inference Extension both InferencePools,
 /// InferenceModel and InferenceObjective.
-pub fn watched_kinds(gateway: &GatewayOptions) -> Vec<&'static str> {
-    let mut kinds = vec!["ModelRoute", "ModelServer", "Pod"];
+pub fn watched_kinds(gateway: &GatewayOptions) -> Vec<ObjectKind> {
+    use ObjectKind as K;
+    let mut kinds = vec![K::ModelRoute, K::ModelServer, K::Pod];
     if gateway.enabled {
         kinds.extend([
-            "GatewayClass",
-            "Gateway",
-            "HTTPRoute",
-            "ReferenceGrant",
-            "Namespace",
-            "Service",
-            "Secret",
+            K::GatewayClass,
+            K::Gateway,
+            K::HttpRoute,
+            K::ReferenceGrant,
+            K::Namespace,
+            K::Service,
+            K::Secret,
         ]);
         if gateway.inference_extension {
             kinds.extend([
-                "InferencePool",
-                "InferencePool.v1alpha2",
-                "InferenceModel",
-                "InferenceObjective",
+                K::InferencePool,
+                K::InferencePoolV1alpha2,
+                K::InferenceModel,
+                K::InferenceObjective,
             ]);
         }
     }
@@ -189,13 +191,13 @@ pub struct KubeSource {
     options: KubeOptions,
     index: Addr<Index>,
     /// Each watched kind's objects.
-    stores: Vec<(&'static str, Box<dyn Objects>)>,
+    stores: Vec<(ObjectKind, Box<dyn Objects>)>,
     services: Option<Store<Service>>,
     /// Kinds whose initial list has not finished.
-    pending: BTreeSet<&'static str>,
+    pending: BTreeSet<ObjectKind>,
     /// Kinds changed since the last build: the objects their events named, or `None` after
     /// a list (every object is compared).
-    dirty: HashMap<&'static str, Option<BTreeSet<Named>>>,
+    dirty: HashMap<ObjectKind, Option<BTreeSet<Named>>>,
     scheduled: Option<SpawnHandle>,
     /// The objects in force and the configuration built from them.
     combined: Combined,
@@ -214,9 +216,9 @@ impl Debug for KubeSource {
 #[rtype(result = "()")]
 enum Event {
     /// A kind's initial list is complete (or its CRD is absent).
-    Synced(&'static str),
+    Synced(ObjectKind),
     /// Objects of a kind changed: the one a watch event names, or any (after a list).
-    Changed(&'static str, Option<Named>),
+    Changed(ObjectKind, Option<Named>),
 }
 
 impl KubeSource {
@@ -227,24 +229,25 @@ impl KubeSource {
         KubeSource::create(move |ctx| {
             let me = ctx.address();
             let ns = options.watch_namespace.clone();
-            let mut stores: Vec<(&'static str, Box<dyn Objects>)> = Vec::new();
+            let mut stores: Vec<(ObjectKind, Box<dyn Objects>)> = Vec::new();
             let mut services = None;
             let cfg = watcher::Config::default;
             for kind in &kinds {
-                match *kind {
-                    "ModelRoute" => stores.push((
+                let kind = *kind;
+                match kind {
+                    ObjectKind::ModelRoute => stores.push((
                         kind,
                         watch::<ModelRoute>(nsapi(&client, &ns), kind, cfg(), &me, |o| {
                             Object::ModelRoute(Box::new(o))
                         }),
                     )),
-                    "ModelServer" => stores.push((
+                    ObjectKind::ModelServer => stores.push((
                         kind,
                         watch::<ModelServer>(nsapi(&client, &ns), kind, cfg(), &me, |o| {
                             Object::ModelServer(Box::new(o))
                         }),
                     )),
-                    "Pod" => {
+                    ObjectKind::Pod => {
                         // Pods are reduced as they arrive: the store keeps what routing needs.
                         let (store, writer) = reflector::store::<Pod>();
                         spawn_watch_reduced(
@@ -260,7 +263,7 @@ impl KubeSource {
                             Box::new(Typed::new(store, |o| Object::Pod(Box::new(o)))),
                         ))
                     }
-                    "GatewayClass" => stores.push((
+                    ObjectKind::GatewayClass => stores.push((
                         kind,
                         watch::<gateway_api::apis::standard::gatewayclasses::GatewayClass>(
                             Api::all(client.clone()),
@@ -270,7 +273,7 @@ impl KubeSource {
                             |o| Object::GatewayClass(Box::new(o)),
                         ),
                     )),
-                    "Gateway" => stores.push((
+                    ObjectKind::Gateway => stores.push((
                         kind,
                         watch::<gateway_api::apis::standard::gateways::Gateway>(
                             nsapi(&client, &ns),
@@ -280,7 +283,7 @@ impl KubeSource {
                             |o| Object::Gateway(Box::new(o)),
                         ),
                     )),
-                    "HTTPRoute" => stores.push((
+                    ObjectKind::HttpRoute => stores.push((
                         kind,
                         watch::<gateway_api::apis::standard::httproutes::HttpRoute>(
                             nsapi(&client, &ns),
@@ -290,7 +293,7 @@ impl KubeSource {
                             |o| Object::HttpRoute(Box::new(o)),
                         ),
                     )),
-                    "ReferenceGrant" => stores.push((
+                    ObjectKind::ReferenceGrant => stores.push((
                         kind,
                         watch::<gateway_api::apis::standard::referencegrants::ReferenceGrant>(
                             nsapi(&client, &ns),
@@ -300,13 +303,13 @@ impl KubeSource {
                             |o| Object::ReferenceGrant(Box::new(o)),
                         ),
                     )),
-                    "Namespace" => stores.push((
+                    ObjectKind::Namespace => stores.push((
                         kind,
                         watch::<Namespace>(Api::all(client.clone()), kind, cfg(), &me, |o| {
                             Object::Namespace(Box::new(o))
                         }),
                     )),
-                    "Service" => {
+                    ObjectKind::Service => {
                         let (store, writer) = reflector::store::<Service>();
                         spawn_watch(
                             nsapi::<Service>(&client, &ns),
@@ -321,7 +324,7 @@ impl KubeSource {
                             Box::new(Typed::new(store, |o| Object::Service(Box::new(o)))),
                         ));
                     }
-                    "Secret" => stores.push((
+                    ObjectKind::Secret => stores.push((
                         kind,
                         watch::<Secret>(
                             nsapi(&client, &ns),
@@ -331,13 +334,13 @@ impl KubeSource {
                             |o| Object::Secret(Box::new(o)),
                         ),
                     )),
-                    "InferencePool" => stores.push((
+                    ObjectKind::InferencePool => stores.push((
                         kind,
                         watch::<v1::InferencePool>(nsapi(&client, &ns), kind, cfg(), &me, |o| {
                             Object::InferencePool(Box::new(o))
                         }),
                     )),
-                    "InferencePool.v1alpha2" => stores.push((
+                    ObjectKind::InferencePoolV1alpha2 => stores.push((
                         kind,
                         watch::<v1alpha2::InferencePool>(
                             nsapi(&client, &ns),
@@ -347,7 +350,7 @@ impl KubeSource {
                             |o| Object::InferencePoolV1alpha2(Box::new(o)),
                         ),
                     )),
-                    "InferenceModel" => stores.push((
+                    ObjectKind::InferenceModel => stores.push((
                         kind,
                         watch::<v1alpha2::InferenceModel>(
                             nsapi(&client, &ns),
@@ -357,7 +360,7 @@ impl KubeSource {
                             |o| Object::InferenceModel(Box::new(o)),
                         ),
                     )),
-                    "InferenceObjective" => stores.push((
+                    ObjectKind::InferenceObjective => stores.push((
                         kind,
                         watch::<v1alpha2::InferenceObjective>(
                             nsapi(&client, &ns),
@@ -367,7 +370,7 @@ impl KubeSource {
                             |o| Object::InferenceObjective(Box::new(o)),
                         ),
                     )),
-                    other => tracing::error!(kind = other, "no watcher for this kind"),
+                    other => tracing::error!(kind = ?other, "no watcher for this kind"),
                 }
             }
             tracing::info!(kinds = ?kinds, namespace = ns.as_deref().unwrap_or("(all)"), "watching the API server");
@@ -469,7 +472,7 @@ where
 
 fn watch<K>(
     api: Api<K>,
-    kind: &'static str,
+    kind: ObjectKind,
     cfg: watcher::Config,
     me: &Addr<KubeSource>,
     wrap: fn(K) -> Object,
@@ -485,7 +488,7 @@ where
 
 fn spawn_watch<K>(
     api: Api<K>,
-    kind: &'static str,
+    kind: ObjectKind,
     cfg: watcher::Config,
     writer: reflector::store::Writer<K>,
     me: Addr<KubeSource>,
@@ -499,7 +502,7 @@ fn spawn_watch<K>(
 /// [`spawn_watch`], each object passed through `reduce` before it is stored.
 fn spawn_watch_reduced<K>(
     api: Api<K>,
-    kind: &'static str,
+    kind: ObjectKind,
     cfg: watcher::Config,
     writer: reflector::store::Writer<K>,
     me: Addr<KubeSource>,
@@ -520,7 +523,7 @@ fn spawn_watch_reduced<K>(
             match event {
                 Ok(watcher::Event::InitDone) => {
                     if absent {
-                        tracing::info!(kind, "CRD installed: watching");
+                        tracing::info!(kind = ?kind, "CRD installed: watching");
                         absent = false;
                     }
                     me.do_send(Event::Synced(kind));
@@ -534,18 +537,17 @@ fn spawn_watch_reduced<K>(
                 Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
                 Err(watcher::Error::InitialListFailed(kube::Error::Api(s))) if s.code == 404 => {
                     if !absent {
-                        tracing::warn!(
-                            kind,
+                        tracing::warn!(kind = ?kind,
                             "the CRD of this kind is not installed: serving without it, retrying with backoff"
                         );
                         absent = true;
                     }
                     me.do_send(Event::Synced(kind));
                 }
-                Err(e) => tracing::warn!(kind, error = %e, "watch failed: retrying with backoff"),
+                Err(e) => tracing::warn!(kind = ?kind, error = %e, "watch failed: retrying with backoff"),
             }
         }
-        tracing::error!(kind, "watch stream ended");
+        tracing::error!(kind = ?kind, "watch stream ended");
     });
 }
 
@@ -559,12 +561,12 @@ impl Handler<Event> for KubeSource {
     fn handle(&mut self, event: Event, ctx: &mut Context<Self>) {
         match event {
             Event::Synced(kind) => {
-                if self.pending.remove(kind) && self.pending.is_empty() {
+                if self.pending.remove(&kind) && self.pending.is_empty() {
                     tracing::info!("every initial list done");
                 }
             }
             Event::Changed(kind, named) => {
-                tracing::trace!(kind, ?named, "changed");
+                tracing::trace!(kind = ?kind, ?named, "changed");
                 let entry = self
                     .dirty
                     .entry(kind)
