@@ -126,6 +126,49 @@ pub struct TrafficPolicy {
     /// Retries on connect errors, 5xx and timeouts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    /// Send the requests of one session to the same Pod (Kthena's session sticky).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_sticky: Option<SessionSticky>,
+}
+
+/// Session stickiness: after the ModelRoute's weighted pick, a request whose session key
+/// (the first non-empty source) is bound goes to the bound Pod while it is usable.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSticky {
+    /// How long a binding lasts after its last request, in seconds (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub session_affinity_seconds: Option<i32>,
+    /// Where the session key is read, in order; the first non-empty one is the key.
+    #[schemars(length(min = 1, max = 16))]
+    pub sources: Vec<SessionSource>,
+}
+
+/// One place a session key is read from.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSource {
+    /// What `name` names.
+    #[serde(rename = "type")]
+    pub type_: SessionSourceType,
+    /// Header (case-insensitive), query parameter, cookie (case-sensitive) or JWT claim.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// Where a session key is read.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionSourceType {
+    /// A request header.
+    Header,
+    /// A URL query parameter.
+    Query,
+    /// A cookie.
+    Cookie,
+    /// A claim of the request's verified JWT.
+    #[serde(rename = "JWTClaim")]
+    JwtClaim,
 }
 
 /// Retry policy.

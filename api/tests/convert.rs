@@ -269,13 +269,31 @@ fn fields_not_honored_yet_are_named_with_their_paths() {
         "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelServer\nmetadata: {name: s, namespace: default}\n\
          spec:\n  inferenceEngine: vLLM\n  workloadSelector:\n    matchLabels: {app: a}\n    \
          pdGroup: {groupKey: g, prefillLabels: {role: p}, decodeLabels: {role: d}}\n  \
-         workloadPort: {port: 8000, protocol: https}\n  kvConnector: {type: nixl}\n",
+         workloadPort: {port: 8000, protocol: https}\n  kvConnector: {type: nixl}\n  \
+         trafficPolicy:\n    sessionSticky:\n      sources: [{type: Header, name: x-session-id}, {type: JWTClaim, name: sub}]\n",
     )
     .expect("server parses");
     let server = kthena_api::convert::model_server(&server).expect("converts");
     assert_eq!(
         paths(unhonored::model_server(&server)),
-        ["spec.workloadSelector.pdGroup", "spec.kvConnector"]
+        [
+            "spec.workloadSelector.pdGroup",
+            "spec.kvConnector",
+            "spec.trafficPolicy.sessionSticky"
+        ]
+    );
+    let sticky = server.session_sticky.as_ref().expect("read");
+    assert_eq!(
+        sticky.affinity,
+        std::time::Duration::from_secs(300),
+        "Kthena's default"
+    );
+    assert_eq!(
+        sticky.sources,
+        [
+            kthena_core::SessionSource::Header("x-session-id".into()),
+            kthena_core::SessionSource::JwtClaim("sub".into())
+        ]
     );
     for file in [
         "modelroute-simple.yaml",

@@ -40,7 +40,9 @@ pub use http_route::{
 pub use inference_model::{InferenceModel, InferenceObjective};
 pub use inference_pool::InferencePool;
 pub use listener::ListenerRef;
-pub use model_server::{Engine, KvConnector, ModelServer, PdGroup, Protocol, RetryPolicy};
+pub use model_server::{
+    Engine, KvConnector, ModelServer, PdGroup, Protocol, RetryPolicy, SessionSource, SessionSticky,
+};
 pub use object_ref::ObjectRef;
 pub use pod::{Pod, TlsSecret};
 pub use reference_grant::{ReferenceGrant, ReferenceGrants};

@@ -34,7 +34,37 @@ pub struct ModelServer {
     pub retry: RetryPolicy,
     /// `spec.kvConnector.type`.
     pub kv_connector: Option<KvConnector>,
+    /// `spec.trafficPolicy.sessionSticky`.
+    pub session_sticky: Option<SessionSticky>,
 }
+
+/// `spec.trafficPolicy.sessionSticky`: which Pod a session's requests go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSticky {
+    /// How long a binding lasts after its last request.
+    pub affinity: Duration,
+    /// Where the session key is read, in order.
+    pub sources: Vec<SessionSource>,
+}
+
+/// A place a session key is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionSource {
+    /// A request header (case-insensitive name).
+    Header(String),
+    /// A URL query parameter.
+    Query(String),
+    /// A cookie (case-sensitive name).
+    Cookie(String),
+    /// A claim of the request's verified JWT.
+    JwtClaim(String),
+}
+
+/// Session bindings last this long after their last request unless set.
+pub const DEFAULT_SESSION_AFFINITY: Duration = Duration::from_secs(300);
+
+/// At most this many session key sources.
+pub const MAX_SESSION_SOURCES: usize = 16;
 
 impl ModelServer {
     /// True when a Pod with `labels` in `namespace` is a workload of this server.

@@ -53,5 +53,11 @@ pub fn model_server(server: &ModelServer) -> FieldErrors {
             "KV connectors are not used yet (they matter with pdGroup only)",
         );
     }
+    if server.session_sticky.is_some() {
+        out.push(
+            "spec.trafficPolicy.sessionSticky",
+            "session stickiness is not applied yet: each request is picked on its own",
+        );
+    }
     out
 }

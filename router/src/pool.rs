@@ -513,6 +513,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             retry: kthena_core::RetryPolicy::default(),
             kv_connector: None,
+            session_sticky: None,
         }
     }
 

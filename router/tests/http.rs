@@ -59,6 +59,7 @@ fn context_with(ready: bool, access_log: AccessLog, expose_metrics: bool) -> Rou
         timeout: std::time::Duration::from_secs(1),
         retry: kthena_core::RetryPolicy::default(),
         kv_connector: None,
+        session_sticky: None,
     };
     let cell = Arc::new(ArcSwap::from_pointee(PoolSnapshot::build(
         server.into(),

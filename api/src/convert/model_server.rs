@@ -50,6 +50,53 @@ pub fn model_server(ms: &ModelServer) -> Result<core::ModelServer, FieldErrors> 
             .unwrap_or(core::model_server::DEFAULT_RETRY_INTERVAL),
         },
     };
+    let session_sticky = policy.session_sticky.as_ref().map(|s| {
+        let path = "spec.trafficPolicy.sessionSticky";
+        let affinity = match s.session_affinity_seconds {
+            None => core::model_server::DEFAULT_SESSION_AFFINITY,
+            Some(n) => match u64::try_from(n) {
+                Ok(n) if n > 0 => Duration::from_secs(n),
+                _ => {
+                    errs.push(
+                        format!("{path}.sessionAffinitySeconds"),
+                        format!("must be at least 1, got {n}"),
+                    );
+                    core::model_server::DEFAULT_SESSION_AFFINITY
+                }
+            },
+        };
+        if s.sources.is_empty() {
+            errs.push(format!("{path}.sources"), "must name at least one source");
+        }
+        if s.sources.len() > core::model_server::MAX_SESSION_SOURCES {
+            errs.push(
+                format!("{path}.sources"),
+                format!(
+                    "at most {} sources, got {}",
+                    core::model_server::MAX_SESSION_SOURCES,
+                    s.sources.len()
+                ),
+            );
+        }
+        let sources = s
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, src)| {
+                if src.name.is_empty() {
+                    errs.push(format!("{path}.sources[{i}].name"), "must not be empty");
+                }
+                let name = src.name.clone();
+                match src.type_ {
+                    modelserver::SessionSourceType::Header => core::SessionSource::Header(name),
+                    modelserver::SessionSourceType::Query => core::SessionSource::Query(name),
+                    modelserver::SessionSourceType::Cookie => core::SessionSource::Cookie(name),
+                    modelserver::SessionSourceType::JwtClaim => core::SessionSource::JwtClaim(name),
+                }
+            })
+            .collect();
+        core::SessionSticky { affinity, sources }
+    });
     let server = core::ModelServer {
         id: object_ref(ms),
         model: spec.model.clone().filter(|m| !m.is_empty()),
@@ -80,6 +127,7 @@ pub fn model_server(ms: &ModelServer) -> Result<core::ModelServer, FieldErrors> 
             modelserver::KvConnectorType::Nixl => core::KvConnector::Nixl,
             modelserver::KvConnectorType::Mooncake => core::KvConnector::Mooncake,
         }),
+        session_sticky,
     };
     errs.extend(validate::model_server(&server));
     errs.into_result(server)
