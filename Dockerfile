@@ -11,7 +11,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p kthena-operator -p kthena-mock --bins \
+    cargo build --release --locked -p kthena-router -p kthena-mock --bins \
     && mkdir -p /out \
     && cp target/release/kthena-router target/release/kthena-mock /out/
 

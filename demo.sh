@@ -28,7 +28,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "building kthena-router and kthena-mock ..."
-cargo build -q -p kthena-operator -p kthena-mock
+cargo build -q -p kthena-router -p kthena-mock
 BIN=target/debug
 
 # wait_for FILE TEXT: until FILE contains TEXT (bounded).

@@ -103,8 +103,8 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- build
 if [[ -z ${SKIP_BUILD:-} ]]; then
-    log "building release binaries (cargo build --release -p kthena-operator -p kthena-mock)"
-    run_fg timeout "$BUILD_TIMEOUT" cargo build --release -p kthena-operator -p kthena-mock >&2 ||
+    log "building release binaries (cargo build --release -p kthena-router -p kthena-mock)"
+    run_fg timeout "$BUILD_TIMEOUT" cargo build --release -p kthena-router -p kthena-mock >&2 ||
         die "release build failed or took more than ${BUILD_TIMEOUT}s"
 fi
 GIT_DIRTY=$(git status --porcelain -- core api router mock Cargo.lock 2>/dev/null | wc -l)

@@ -324,7 +324,7 @@ def fmt_ms(s):
 def main():
     if not os.environ.get("SKIP_BUILD"):
         log("cargo build --release -p kthena-router -p kthena-mock")
-        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "kthena-operator",
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "kthena-router",
                         "-p", "kthena-mock"], cwd=ROOT, check=True)
     for b in (ROUTER, MOCK):
         if not os.access(b, os.X_OK):

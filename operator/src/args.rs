@@ -1,4 +1,4 @@
-//! Flags of the `kthena-router` binary: the data plane's ([`kthena_router::args::Args`]) and
+//! Flags of the `kthena-router` binary: the data plane's ([`kthena_dataplane::args::Args`]) and
 //! those of the Kubernetes-mode controllers.
 
 use std::time::Duration;
@@ -14,7 +14,7 @@ use crate::controllers::ControllerOptions;
 pub struct Args {
     /// Data plane flags.
     #[command(flatten)]
-    pub router: kthena_router::args::Args,
+    pub router: kthena_dataplane::args::Args,
     /// Kubernetes mode: this replica's identity in the status-writer Lease.
     #[arg(long, env = "POD_NAME", default_value_t = default_identity())]
     pub pod_name: String,
@@ -167,7 +167,7 @@ impl Args {
                 }),
             }),
         };
-        kthena_router::app::run(
+        kthena_dataplane::app::run(
             router.into_options(),
             Some(Box::new(move |running| {
                 crate::controllers::start(running, controllers)
@@ -223,7 +223,7 @@ mod tests {
         assert_eq!((opts.kube_api.qps, opts.kube_api.burst), (20.0, 40));
         assert_eq!(
             opts.access_log.output,
-            kthena_router::access_log::Output::Stderr
+            kthena_dataplane::access_log::Output::Stderr
         );
         let half = Args::try_parse_from(["kthena-router", "--tls-key=/k"]).expect("parses");
         let err = half.router.check().expect_err("both or neither");

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kthena_router::app::{Running, StopControllers};
+use kthena_dataplane::app::{Running, StopControllers};
 use tokio::sync::watch;
 
 use crate::desired::DesiredStatus;
@@ -110,7 +110,7 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
             let inputs = status_shared.status_inputs.load();
             let pools = status_shared.pools.load();
             let tables = status_shared.http_routes.load();
-            let report = kthena_router::status::report(kthena_router::status::Sources {
+            let report = kthena_dataplane::status::report(kthena_dataplane::status::Sources {
                 inputs: &inputs,
                 pools: &pools,
                 tables: &tables,

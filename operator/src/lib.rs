@@ -1,4 +1,6 @@
-//! Controllers of kthena-rs, on the Kubernetes API: the status writer (only the holder of a
+//! The operator half of the `kthena-router` binary (package `kthena-router`, library
+//! `kthena_operator`): its flags and start-up, `validate`, the admission webhook's wiring and
+//! the controllers on the Kubernetes API: the status writer (only the holder of a
 //! `coordination.k8s.io` Lease writes), and the pure merge of computed statuses into the ones
 //! stored.
 //!

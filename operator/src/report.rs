@@ -1,8 +1,8 @@
-//! The router's computed statuses ([`kthena_router::status::report`]) as the writer's input:
+//! The router's computed statuses ([`kthena_dataplane::status::report`]) as the writer's input:
 //! which API each object lives in and which `parents[]` entries are ours.
 
-use kthena_router::state::ObjectKind;
-use kthena_router::status::ObjectStatus;
+use kthena_dataplane::state::ObjectKind;
+use kthena_dataplane::status::ObjectStatus;
 use kube::discovery::ApiResource;
 
 use crate::desired::{DesiredStatus, ParentOwnership, StatusTarget};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gateway_api::apis::standard::gateways::Gateway;
 use kthena_api::modelroute::ModelRoute;
-use kthena_router::state::Shared;
+use kthena_dataplane::state::Shared;
 
 /// Where and how the webhook is served.
 #[derive(Debug, Clone)]
@@ -64,7 +64,7 @@ impl kthena_webhook::Cluster for Watched {
         let inputs = self.0.status_inputs.load();
         let mut classes: std::collections::BTreeSet<String> =
             inputs.gateway_classes.iter().cloned().collect();
-        classes.insert(kthena_router::source::DEFAULT_CLASS_NAME.to_owned());
+        classes.insert(kthena_dataplane::source::DEFAULT_CLASS_NAME.to_owned());
         kthena_webhook::Scope::Classes(classes)
     }
 }

@@ -10,11 +10,11 @@ use fake_api::{bounded, pair};
 use http::Method;
 use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kthena_dataplane::state::ObjectKind;
+use kthena_dataplane::status::ObjectStatus;
 use kthena_operator::defaults::{self, Ensured};
 use kthena_operator::desired::ParentOwnership;
 use kthena_operator::service_ports::{self, Outcome, desired_ports};
-use kthena_router::state::ObjectKind;
-use kthena_router::status::ObjectStatus;
 use pretty_assertions::assert_eq;
 use serde_json::json;
 

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use kthena_dataplane::state::{ConfigDump, Shared};
 use kthena_operator::webhook::{Watched, WebhookOptions, reload_files, start};
-use kthena_router::state::{ConfigDump, Shared};
 use serde_json::{Value, json};
 
 fn route(name: &str, model: &str) -> Value {
@@ -171,7 +171,7 @@ fn the_webhook_judges_gateways_of_our_classes_only() {
     let shared = Arc::new(Shared::default());
     shared
         .status_inputs
-        .store(Arc::new(kthena_router::state::StatusInputs {
+        .store(Arc::new(kthena_dataplane::state::StatusInputs {
             gateway_classes: vec!["mine".to_owned()].into(),
             ..Default::default()
         }));

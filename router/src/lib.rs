@@ -1,7 +1,8 @@
-//! The kthena-rs data plane.
+//! The kthena-rs data plane (`kthena-dataplane`, a library of the `kthena-router` binary).
 //!
-//! In: configurations (ModelRoutes, ModelServers, Pods) from a source — a watched manifest
-//! folder in standalone mode — and OpenAI-compatible HTTP requests. Out: each request proxied
+//! In: configurations from a source — a watched manifest folder (standalone mode) or
+//! kube-runtime watchers (Kubernetes mode), each change applied per object — and
+//! OpenAI-compatible HTTP requests. Out: each request proxied
 //! with awc to an engine Pod chosen by the routing core, responses streamed back, Prometheus
 //! metrics and an access log.
 //!

@@ -7,12 +7,12 @@ use arc_swap::ArcSwap;
 use kthena_core::{
     Backend, BuildOptions, CreationOrder, ObjectRef, Route, RouteTable, Rule, Target,
 };
-use kthena_router::access_log::{self, AccessLog, Format, Output, Sink};
-use kthena_router::exchange::Observability;
-use kthena_router::handlers::{self, RouterContext};
-use kthena_router::metrics::Metrics;
-use kthena_router::pool::{PoolKey, PoolSnapshot};
-use kthena_router::state::Shared;
+use kthena_dataplane::access_log::{self, AccessLog, Format, Output, Sink};
+use kthena_dataplane::exchange::Observability;
+use kthena_dataplane::handlers::{self, RouterContext};
+use kthena_dataplane::metrics::Metrics;
+use kthena_dataplane::pool::{PoolKey, PoolSnapshot};
+use kthena_dataplane::state::Shared;
 
 fn route(name: &str, model: &str, server: &str) -> Route {
     Route {
@@ -91,7 +91,7 @@ fn context_with(ready: bool, access_log: AccessLog, expose_metrics: bool) -> Rou
 }
 
 fn pod_tls() -> Arc<rustls::ClientConfig> {
-    kthena_router::upstream::tls::client_config(&Default::default()).expect("default pod TLS")
+    kthena_dataplane::upstream::tls::client_config(&Default::default()).expect("default pod TLS")
 }
 
 macro_rules! app {
@@ -99,7 +99,7 @@ macro_rules! app {
         test::init_service(
             App::new()
                 .app_data(web::Data::new($ctx))
-                .app_data(web::Data::new(kthena_router::upstream::Clients::new(
+                .app_data(web::Data::new(kthena_dataplane::upstream::Clients::new(
                     pod_tls(),
                 )))
                 .configure(handlers::configure),
@@ -233,7 +233,7 @@ async fn metrics_are_served_on_the_router_port_only_when_exposed() {
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(
         resp.headers().get("content-type").unwrap(),
-        kthena_router::metrics::CONTENT_TYPE
+        kthena_dataplane::metrics::CONTENT_TYPE
     );
     let body = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
     assert!(

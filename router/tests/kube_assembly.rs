@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use kthena_api::manifest::{Object, parse_str};
-use kthena_router::source::GatewayOptions;
-use kthena_router::source::assemble::assemble;
-use kthena_router::state::{ObjectKind, StatusInputs};
-use kthena_router::status::{Sources, report};
+use kthena_dataplane::source::GatewayOptions;
+use kthena_dataplane::source::assemble::assemble;
+use kthena_dataplane::state::{ObjectKind, StatusInputs};
+use kthena_dataplane::status::{Sources, report};
 
 fn objects(yaml: &str) -> Vec<(String, Object)> {
     parse_str(yaml, "test")
@@ -19,7 +19,7 @@ fn objects(yaml: &str) -> Vec<(String, Object)> {
 }
 
 /// The status report of `inputs`, with no pool running and no HTTPRoute table.
-fn report_of(inputs: StatusInputs) -> Vec<kthena_router::status::ObjectStatus> {
+fn report_of(inputs: StatusInputs) -> Vec<kthena_dataplane::status::ObjectStatus> {
     let pools = Arc::new(Default::default());
     let tables = Default::default();
     report(Sources {

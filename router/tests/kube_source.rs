@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use actix::Actor;
 use http::{Request, Response};
-use kthena_router::actors::index::Index;
-use kthena_router::actors::route_set::RouteSet;
-use kthena_router::source::GatewayOptions;
-use kthena_router::source::kube::{KubeOptions, KubeSource};
-use kthena_router::state::Shared;
+use kthena_dataplane::actors::index::Index;
+use kthena_dataplane::actors::route_set::RouteSet;
+use kthena_dataplane::source::GatewayOptions;
+use kthena_dataplane::source::kube::{KubeOptions, KubeSource};
+use kthena_dataplane::state::Shared;
 use kube::client::Body;
 use serde_json::{Value, json};
 

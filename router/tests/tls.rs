@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use actix::{Actor, Addr};
 use clap::Parser;
-use kthena_router::access_log::{AccessLog, Format, Sink};
-use kthena_router::actors::listener::{Listener, Stop};
-use kthena_router::exchange::Observability;
-use kthena_router::handlers::RouterContext;
-use kthena_router::metrics::Metrics;
-use kthena_router::state::Shared;
-use kthena_router::tls::files::{CertFileError, CertFiles, CertPaths, Reload};
+use kthena_dataplane::access_log::{AccessLog, Format, Sink};
+use kthena_dataplane::actors::listener::{Listener, Stop};
+use kthena_dataplane::exchange::Observability;
+use kthena_dataplane::handlers::RouterContext;
+use kthena_dataplane::metrics::Metrics;
+use kthena_dataplane::state::Shared;
+use kthena_dataplane::tls::files::{CertFileError, CertFiles, CertPaths, Reload};
 use rustls::pki_types::CertificateDer;
 
 /// A self-signed certificate for localhost.
@@ -90,7 +90,7 @@ fn context(expose_metrics: bool) -> RouterContext {
         obs,
         max_body_bytes: 1024,
         metrics: expose_metrics.then_some(registry),
-        pod_tls: kthena_router::upstream::tls::client_config(&Default::default())
+        pod_tls: kthena_dataplane::upstream::tls::client_config(&Default::default())
             .expect("default pod TLS"),
     }
 }
@@ -99,7 +99,7 @@ fn context(expose_metrics: bool) -> RouterContext {
 fn serve(files: Arc<CertFiles>, expose_metrics: bool) -> (SocketAddr, Addr<Listener>) {
     let socket = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = socket.local_addr().expect("bound address");
-    let listener = kthena_router::app::router_listener(
+    let listener = kthena_dataplane::app::router_listener(
         socket,
         context(expose_metrics),
         (1, Duration::from_secs(1)),
@@ -233,7 +233,7 @@ async fn metrics_are_served_over_https_on_the_router_port_when_exposed() {
     let (_, response) = get(addr, vec![first.der], "/metrics").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(
-        response.contains(kthena_router::metrics::CONTENT_TYPE)
+        response.contains(kthena_dataplane::metrics::CONTENT_TYPE)
             && response.contains("kthena_router_active_downstream_requests{model=\"m\"} 0"),
         "{response}"
     );
@@ -283,7 +283,7 @@ async fn the_router_does_not_start_with_a_missing_certificate_file() {
     let files = Files::new("run");
     let manifests = files.dir.join("manifests");
     std::fs::create_dir_all(&manifests).expect("manifests dir");
-    let args = kthena_router::args::Args::try_parse_from([
+    let args = kthena_dataplane::args::Args::try_parse_from([
         "kthena-router",
         "--manifests",
         path_str(&manifests),
@@ -302,7 +302,7 @@ async fn the_router_does_not_start_with_a_missing_certificate_file() {
     ])
     .expect("flags parse");
     args.check().expect("both TLS flags");
-    let err = kthena_router::app::run(args.into_options(), None)
+    let err = kthena_dataplane::app::run(args.into_options(), None)
         .await
         .expect_err("no certificate file");
     let text = format!("{err:#}");
