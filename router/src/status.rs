@@ -4,6 +4,13 @@
 //!
 //! Standalone mode serves the report at `/debug/status`; in Kubernetes mode the status writer
 //! merges each entry into the stored object.
+//!
+//! The rules (which condition, which reason) are `kthena_core::status`'s; this module only
+//! renders them. It renders JSON rather than the `gateway-api` crate's typed status structs
+//! because those require `lastTransitionTime` on every condition, which only the writer may
+//! set (it keeps the stored time of a condition that did not change); `tests/status_shapes.rs`
+//! holds the rendering to the typed shapes: every Gateway, HTTPRoute and GatewayClass status,
+//! timed as the writer stores it, reads into the typed struct and writes back unchanged.
 
 use std::collections::HashMap;
 
