@@ -82,6 +82,32 @@ pub struct Changes {
     pub others: bool,
 }
 
+impl Config {
+    /// What status is computed from, shared with this configuration; the Index adds what
+    /// serving it found (unbound ports, certificates, listener conflicts, unhonored fields).
+    pub fn status_inputs(&self, gateway_mode: bool) -> crate::state::StatusInputs {
+        crate::state::StatusInputs {
+            routes: self.routes.clone(),
+            gateways: self.gateways.clone(),
+            http_routes: self.http_routes.clone(),
+            gateway_mode,
+            pools: self.pools.clone(),
+            gateway_classes: self.gateway_classes.clone(),
+            namespaces: self.namespaces.clone(),
+            services: self.services.clone(),
+            generations: self.generations.clone(),
+            parent_refs: self.parent_refs.clone(),
+            invalid: self.invalid.clone(),
+            addresses: self.addresses.clone(),
+            inference_models: self.inference_models.clone(),
+            objectives: self.objectives.clone(),
+            inference_extension: self.inference_extension,
+            controller_name: self.controller_name.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 /// One ModelServer as it was and as it is; `None` where it did not exist.
 pub type ServerChange = (Option<Arc<ModelServer>>, Option<Arc<ModelServer>>);
 

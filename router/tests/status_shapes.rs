@@ -69,25 +69,7 @@ fn gateway_api_statuses_have_the_typed_shape() {
         ..GatewayOptions::default()
     };
     let (config, _) = assemble(objects, &gw);
-    let inputs = kthena_dataplane::state::StatusInputs {
-        routes: config.routes.clone(),
-        gateways: config.gateways.clone(),
-        http_routes: config.http_routes.clone(),
-        gateway_mode: true,
-        pools: config.pools.clone(),
-        gateway_classes: config.gateway_classes.clone(),
-        namespaces: config.namespaces.clone(),
-        services: config.services.clone(),
-        generations: config.generations.clone(),
-        parent_refs: config.parent_refs.clone(),
-        invalid: config.invalid.clone(),
-        addresses: config.addresses.clone(),
-        inference_models: config.inference_models.clone(),
-        objectives: config.objectives.clone(),
-        inference_extension: true,
-        controller_name: config.controller_name.clone(),
-        ..Default::default()
-    };
+    let inputs = config.status_inputs(true);
     let pools = Arc::new(Default::default());
     let tables = Default::default();
     let statuses = report(Sources {

@@ -427,26 +427,11 @@ impl Handler<Apply> for Index {
         self.shared
             .status_inputs
             .store(Arc::new(crate::state::StatusInputs {
-                routes: config.routes.clone(),
-                gateways: config.gateways.clone(),
-                http_routes: config.http_routes.clone(),
-                gateway_mode: self.spawner.is_some(),
                 unbound_ports: outcome.unbound,
                 bad_certificates: outcome.bad_certs,
-                pools: config.pools.clone(),
-                gateway_classes: config.gateway_classes.clone(),
                 conflicts: outcome.conflicts,
-                namespaces: config.namespaces.clone(),
-                services: config.services.clone(),
-                generations: config.generations.clone(),
-                parent_refs: config.parent_refs.clone(),
-                invalid: config.invalid.clone(),
-                addresses: config.addresses.clone(),
-                inference_models: config.inference_models.clone(),
-                objectives: config.objectives.clone(),
-                inference_extension: config.inference_extension,
-                controller_name: config.controller_name.clone(),
                 unhonored_servers: self.unhonored_servers.clone(),
+                ..config.status_inputs(self.spawner.is_some())
             }));
         let set = self.route_set.send(SetRoutes {
             routes: config.changes.routes.clone(),

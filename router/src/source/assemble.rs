@@ -558,42 +558,27 @@ impl Combined {
             if let Some(a) = &after {
                 self.insert_hot(a);
             }
-            match (part(&before), part(&after)) {
-                (
-                    b @ (None | Some(Part::ModelRoute { .. })),
-                    a @ (None | Some(Part::ModelRoute { .. })),
-                ) => {
-                    let route = |p: Option<&Part>| match p {
-                        Some(Part::ModelRoute { route, .. }) => route.clone(),
-                        _ => None,
-                    };
-                    let e = routes
-                        .entry(key_id(&before, &after))
-                        .or_insert((route(b), None));
-                    e.1 = route(a);
+            let id = key_id(&before, &after);
+            let (b, a) = (part(&before), part(&after));
+            match (b.or(a), a.or(b)) {
+                (Some(Part::ModelRoute { .. }), Some(Part::ModelRoute { .. })) => {
+                    record(
+                        &mut routes,
+                        id,
+                        b.and_then(Part::route),
+                        a.and_then(Part::route),
+                    );
                 }
-                (
-                    b @ (None | Some(Part::ModelServer { .. })),
-                    a @ (None | Some(Part::ModelServer { .. })),
-                ) => {
-                    let server = |p: Option<&Part>| match p {
-                        Some(Part::ModelServer { server, .. }) => server.clone(),
-                        _ => None,
-                    };
-                    let e = servers
-                        .entry(key_id(&before, &after))
-                        .or_insert((server(b), None));
-                    e.1 = server(a);
+                (Some(Part::ModelServer { .. }), Some(Part::ModelServer { .. })) => {
+                    record(
+                        &mut servers,
+                        id,
+                        b.and_then(Part::server),
+                        a.and_then(Part::server),
+                    );
                 }
-                (b @ (None | Some(Part::Pod { .. })), a @ (None | Some(Part::Pod { .. }))) => {
-                    let pod = |p: Option<&Part>| match p {
-                        Some(Part::Pod { info, .. }) => Some(info.clone()),
-                        _ => None,
-                    };
-                    let e = pods
-                        .entry(key_id(&before, &after))
-                        .or_insert((pod(b), None));
-                    e.1 = pod(a);
+                (Some(Part::Pod { .. }), Some(Part::Pod { .. })) => {
+                    record(&mut pods, id, b.and_then(Part::pod), a.and_then(Part::pod));
                 }
                 _ => unreachable!("one key is one kind"),
             }
@@ -818,6 +803,42 @@ impl Combined {
         config.inference_extension = gw.enabled && gw.inference_extension;
         config.controller_name = gw.controller_name.clone();
     }
+}
+
+impl Part {
+    fn route(&self) -> Option<Arc<Route>> {
+        match self {
+            Part::ModelRoute { route, .. } => route.clone(),
+            _ => None,
+        }
+    }
+
+    fn server(&self) -> Option<Arc<kthena_core::ModelServer>> {
+        match self {
+            Part::ModelServer { server, .. } => server.clone(),
+            _ => None,
+        }
+    }
+
+    fn pod(&self) -> Option<Arc<PodInfo>> {
+        match self {
+            Part::Pod { info, .. } => Some(info.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// One object as it was and as it is.
+type BeforeAfter<T> = (Option<Arc<T>>, Option<Arc<T>>);
+
+/// Records one object's change in `changes`: the first `before` seen for it and this `after`.
+fn record<T>(
+    changes: &mut HashMap<ObjectRef, BeforeAfter<T>>,
+    id: ObjectRef,
+    before: Option<Arc<T>>,
+    after: Option<Arc<T>>,
+) {
+    changes.entry(id).or_insert((before, None)).1 = after;
 }
 
 fn part(c: &Option<Arc<Converted>>) -> Option<&Part> {
