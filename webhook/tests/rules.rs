@@ -226,14 +226,29 @@ fn model_names_conflict_only_on_a_shared_listener() {
             cluster.push(gateway("a", "gw"));
         }
         let cluster = Objects::new(cluster);
-        let got = review(&candidate, None, &cluster, GATEWAY);
-        match (got, want) {
-            (Ok(()), None) => {}
-            (Err(e), Some(want)) if e.to_string().contains(want) => {}
-            (got, want) => failures.push(format!("{what}: got {got:?}, want {want:?}")),
-        }
+        check(
+            what,
+            review(&candidate, None, &cluster, GATEWAY),
+            want,
+            &mut failures,
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Adds to `failures` unless `got` is admitted when `want` is `None`, or denied with `want`
+/// in its text.
+fn check<E: std::fmt::Display + std::fmt::Debug>(
+    what: &str,
+    got: Result<(), E>,
+    want: Option<&str>,
+    failures: &mut Vec<String>,
+) {
+    match (got, want) {
+        (Ok(()), None) => {}
+        (Err(e), Some(want)) if e.to_string().contains(want) => {}
+        (got, want) => failures.push(format!("{what}: got {got:?}, want {want:?}")),
+    }
 }
 
 #[test]
@@ -272,12 +287,12 @@ fn outside_gateway_mode_a_model_name_conflicts_in_every_namespace() {
     let mut failures = Vec::new();
     for (what, existing, candidate, want) in cases {
         let cluster = Objects::new(vec![existing, gateway("a", "gw")]);
-        let got = review(&candidate, None, &cluster, outside);
-        match (got, want) {
-            (Ok(()), None) => {}
-            (Err(e), Some(want)) if e.to_string().contains(want) => {}
-            (got, want) => failures.push(format!("{what}: got {got:?}, want {want:?}")),
-        }
+        check(
+            what,
+            review(&candidate, None, &cluster, outside),
+            want,
+            &mut failures,
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
