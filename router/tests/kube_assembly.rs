@@ -164,3 +164,68 @@ spec:
         "{again}"
     );
 }
+
+/// A change costs its objects: `Combined` reports exactly the objects that changed, as they
+/// were and as they are, keeps every other object the same allocation, and a deleted
+/// invalid object takes its entry in `invalid` with it.
+#[test]
+fn combined_reports_exactly_the_objects_that_changed() {
+    use kthena_dataplane::source::assemble::{Change, Combined, Converted};
+    let gw = GatewayOptions::default();
+    let convert = |o: Object| Arc::new(Converted::new("apiserver".into(), o, &gw));
+    let first: Vec<Arc<Converted>> = objects(OBJECTS)
+        .into_iter()
+        .map(|(_, o)| convert(o))
+        .collect();
+    let mut combined = Combined::new(gw.clone());
+    let (config, _) = combined.apply(first.iter().cloned().map(Change::Upsert));
+    assert_eq!(
+        (
+            config.changes.routes.len(),
+            config.changes.servers.len(),
+            config.changes.others
+        ),
+        (1, 1, false),
+        "everything valid is new the first time (the broken route has no route to add)"
+    );
+    let good = config.routes.values().next().expect("good").clone();
+
+    // The server changes, the broken route is deleted; the good route is untouched.
+    let server = objects(&OBJECTS.replace("app: engine", "app: engine-2"))
+        .into_iter()
+        .map(|(_, o)| o)
+        .find(|o| matches!(o, Object::ModelServer(_)))
+        .expect("the server");
+    let broken = first[1].key().expect("a key");
+    let (config, problems) =
+        combined.apply([Change::Upsert(convert(server)), Change::Delete(broken)]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let c = &config.changes;
+    assert_eq!(c.servers.len(), 1);
+    let (before, after) = &c.servers[0];
+    assert_eq!(
+        before.as_ref().map(|s| s.match_labels["app"].as_str()),
+        Some("engine")
+    );
+    assert_eq!(
+        after.as_ref().map(|s| s.match_labels["app"].as_str()),
+        Some("engine-2")
+    );
+    assert!(
+        c.routes.is_empty(),
+        "the broken route never was in the table: {:?}",
+        c.routes
+    );
+    assert!(c.pods.is_empty() && !c.others);
+    assert!(
+        config.invalid.is_empty(),
+        "a deleted invalid object is no longer reported"
+    );
+    assert!(
+        Arc::ptr_eq(config.routes.values().next().expect("good"), &good),
+        "an unchanged route is the same allocation"
+    );
+    // Applying the same conversion again is no change at all.
+    let (config, _) = combined.apply([Change::Upsert(first[0].clone())]);
+    assert!(config.changes.is_empty(), "{:?}", config.changes);
+}
