@@ -599,21 +599,7 @@ impl Combined {
     fn insert_hot(&mut self, c: &Converted) {
         let config = &mut self.config;
         let t = c.tracked().expect("hot kinds are tracked");
-        let key = (t.kind, t.id.clone());
-        if let Some(g) = t.generation {
-            config.generations.insert(key.clone(), g);
-        }
-        if let Some(errors) = &t.errors {
-            config.invalid.insert(
-                key.clone(),
-                Invalid {
-                    kind: t.kind,
-                    id: t.id.clone(),
-                    generation: t.generation,
-                    errors: errors.clone(),
-                },
-            );
-        }
+        let key = t.track(config);
         match &c.part {
             Part::ModelRoute {
                 route,
@@ -706,22 +692,7 @@ impl Combined {
         }
         for c in self.others.values() {
             if let Some(t) = c.tracked() {
-                let key = (t.kind, t.id.clone());
-                self.other_entries.push(key.clone());
-                if let Some(g) = t.generation {
-                    config.generations.insert(key.clone(), g);
-                }
-                if let Some(errors) = &t.errors {
-                    config.invalid.insert(
-                        key,
-                        Invalid {
-                            kind: t.kind,
-                            id: t.id.clone(),
-                            generation: t.generation,
-                            errors: errors.clone(),
-                        },
-                    );
-                }
+                self.other_entries.push(t.track(config));
             }
             match &c.part {
                 Part::Service { service, .. } => services.extend(service.clone()),
@@ -851,6 +822,29 @@ fn changed<T>((before, after): &(Option<Arc<T>>, Option<Arc<T>>)) -> bool {
         (Some(b), Some(a)) => !Arc::ptr_eq(b, a),
         (None, None) => false,
         _ => true,
+    }
+}
+
+impl Tracked {
+    /// Enters this object's generation and, when it is refused, its problems in `config`;
+    /// returns its key there.
+    fn track(&self, config: &mut Config) -> (ObjectKind, ObjectRef) {
+        let key = (self.kind, self.id.clone());
+        if let Some(g) = self.generation {
+            config.generations.insert(key.clone(), g);
+        }
+        if let Some(errors) = &self.errors {
+            config.invalid.insert(
+                key.clone(),
+                Invalid {
+                    kind: self.kind,
+                    id: self.id.clone(),
+                    generation: self.generation,
+                    errors: errors.clone(),
+                },
+            );
+        }
+        key
     }
 }
 
