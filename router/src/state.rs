@@ -58,13 +58,6 @@ impl Shared {
     }
 }
 
-/// True when `a` and `b` hold the same allocations in the same order: the sources keep an
-/// unchanged object's conversion, so a kind in which nothing changed compares in a pointer
-/// walk, without comparing fields.
-pub fn same_arcs<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
-}
-
 /// The objects in force, as read, for `/debug/config_dump/*` and the webhook's view of the
 /// cluster. Shared with the source (no copy per configuration: the many-object kinds are
 /// persistent maps, the others shared lists) and rendered to JSON only when asked.
