@@ -147,6 +147,51 @@ impl ObjectKind {
     }
 }
 
+/// A set of kinds, a bit each (what to recompute, what changed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindSet(u32);
+
+impl KindSet {
+    /// No kind.
+    pub const EMPTY: KindSet = KindSet(0);
+
+    /// Every kind.
+    pub fn all() -> Self {
+        Self::of(ObjectKind::ALL)
+    }
+
+    /// The set of `kinds`.
+    pub fn of(kinds: &[ObjectKind]) -> Self {
+        KindSet(kinds.iter().fold(0, |bits, k| bits | (1 << *k as u32)))
+    }
+
+    /// True when `kind` is in the set.
+    pub fn contains(self, kind: ObjectKind) -> bool {
+        self.0 & (1 << kind as u32) != 0
+    }
+
+    /// Both sets.
+    #[must_use]
+    pub fn union(self, other: KindSet) -> Self {
+        KindSet(self.0 | other.0)
+    }
+
+    /// True when no kind is in the set.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The set as bits (to keep in an atomic).
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// The set of `bits` (from [`KindSet::bits`]).
+    pub fn from_bits(bits: u32) -> Self {
+        KindSet(bits & Self::all().0)
+    }
+}
+
 impl std::fmt::Display for ObjectKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())

@@ -20,7 +20,7 @@ pub mod modelroute;
 pub mod modelserver;
 
 pub use gateway_api as gateway;
-pub use kind::ObjectKind;
+pub use kind::{KindSet, ObjectKind};
 
 /// API group of the Kthena router kinds.
 pub const GROUP: &str = "networking.serving.volcano.sh";

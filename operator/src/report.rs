@@ -21,26 +21,33 @@ pub fn desired(
 ) -> Vec<DesiredStatus> {
     report
         .iter()
-        .filter_map(|o| {
-            let api = api_resource(o.kind)?;
-            let cluster_scoped = o.kind == ObjectKind::GatewayClass;
-            let parents = match o.kind {
-                ObjectKind::HttpRoute | ObjectKind::InferencePool => {
-                    ParentOwnership::ControllerName(controller_name.to_owned())
-                }
-                ObjectKind::InferencePoolV1alpha2 => ParentOwnership::Gateways(gateways.to_vec()),
-                _ => ParentOwnership::Whole,
-            };
-            Some(DesiredStatus {
-                target: StatusTarget {
-                    api,
-                    namespace: (!cluster_scoped).then(|| o.namespace.clone()),
-                    name: o.name.clone(),
-                },
-                generation: o.generation,
-                status: o.status.clone(),
-                parents,
-            })
-        })
+        .filter_map(|o| desired_one(o, controller_name, gateways))
         .collect()
+}
+
+/// What to write for `o`; `None` for a kind whose status the router does not write.
+pub fn desired_one(
+    o: &ObjectStatus,
+    controller_name: &str,
+    gateways: &[(String, String)],
+) -> Option<DesiredStatus> {
+    let api = api_resource(o.kind)?;
+    let cluster_scoped = o.kind.is_cluster_scoped();
+    let parents = match o.kind {
+        ObjectKind::HttpRoute | ObjectKind::InferencePool => {
+            ParentOwnership::ControllerName(controller_name.to_owned())
+        }
+        ObjectKind::InferencePoolV1alpha2 => ParentOwnership::Gateways(gateways.to_vec()),
+        _ => ParentOwnership::Whole,
+    };
+    Some(DesiredStatus {
+        target: StatusTarget {
+            api,
+            namespace: (!cluster_scoped).then(|| o.namespace.clone()),
+            name: o.name.clone(),
+        },
+        generation: o.generation,
+        status: o.status.clone(),
+        parents,
+    })
 }

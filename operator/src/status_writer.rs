@@ -101,14 +101,14 @@ impl StatusWriter {
     /// `resync` (all objects; at least 1s). Failed objects are retried after a few seconds.
     pub async fn run(
         self,
-        mut desired: watch::Receiver<Arc<Vec<DesiredStatus>>>,
+        mut desired: watch::Receiver<Arc<Vec<Arc<DesiredStatus>>>>,
         mut leader: watch::Receiver<bool>,
         resync: Duration,
     ) {
         // A zero period would spin.
         let resync = resync.max(Duration::from_secs(1));
         // Last desired status per object that needs no write until it changes.
-        let mut settled: HashMap<StatusTarget, DesiredStatus> = HashMap::new();
+        let mut settled: HashMap<StatusTarget, Arc<DesiredStatus>> = HashMap::new();
         let mut was_leading = false;
         let mut full = true;
         let mut resync_at = Instant::now() + resync;
@@ -144,8 +144,8 @@ impl StatusWriter {
     /// is lost. Returns whether any write failed.
     async fn pass(
         &self,
-        set: &[DesiredStatus],
-        settled: &mut HashMap<StatusTarget, DesiredStatus>,
+        set: &[Arc<DesiredStatus>],
+        settled: &mut HashMap<StatusTarget, Arc<DesiredStatus>>,
         full: bool,
         leader: &watch::Receiver<bool>,
     ) -> bool {
@@ -153,7 +153,12 @@ impl StatusWriter {
         settled.retain(|target, _| wanted.contains(target));
         let mut summary = WriteSummary::default();
         for status in set {
-            if !full && settled.get(&status.target) == Some(status) {
+            // An unchanged object's status is the same allocation: no comparison needed.
+            if !full
+                && settled
+                    .get(&status.target)
+                    .is_some_and(|s| Arc::ptr_eq(s, status) || s == status)
+            {
                 continue;
             }
             if !*leader.borrow() {

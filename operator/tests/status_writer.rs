@@ -295,7 +295,7 @@ async fn read_error_is_counted_failed_and_the_pass_goes_on() {
 /// A `run` loop in a task, with its channels.
 struct Running {
     api: FakeApi,
-    desired: watch::Sender<Arc<Vec<DesiredStatus>>>,
+    desired: watch::Sender<Arc<Vec<Arc<DesiredStatus>>>>,
     leader: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -304,7 +304,8 @@ const RESYNC: Duration = Duration::from_secs(3600);
 
 fn spawn_run(desired: Vec<DesiredStatus>, leading: bool) -> Running {
     let (client, api) = pair();
-    let (desired_tx, desired_rx) = watch::channel(Arc::new(desired));
+    let (desired_tx, desired_rx) =
+        watch::channel(Arc::new(desired.into_iter().map(Arc::new).collect()));
     let (leader_tx, leader_rx) = watch::channel(leading);
     let writer = StatusWriter::new(client, "kthena-router");
     let task = tokio::spawn(writer.run(desired_rx, leader_rx, RESYNC));
@@ -338,7 +339,7 @@ async fn follower_sends_nothing_until_it_leads() {
     run.api.expect_quiet(Duration::from_secs(60)).await;
 
     run.desired
-        .send_replace(Arc::new(vec![accepted_programmed(4)]));
+        .send_replace(Arc::new(vec![Arc::new(accepted_programmed(4))]));
     run.api.expect_quiet(Duration::from_secs(60)).await;
 
     run.leader.send_replace(true);
@@ -376,8 +377,10 @@ async fn leader_writes_only_changed_targets_and_rereads_all_on_resync() {
     run.api.expect_quiet(Duration::from_secs(60)).await;
 
     // The Gateway is settled: adding the route reads the route only.
-    run.desired
-        .send_replace(Arc::new(vec![accepted_programmed(3), route.clone()]));
+    run.desired.send_replace(Arc::new(vec![
+        Arc::new(accepted_programmed(3)),
+        Arc::new(route.clone()),
+    ]));
     run.api
         .expect(Method::GET, ROUTE)
         .await

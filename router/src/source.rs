@@ -112,6 +112,32 @@ impl Config {
 pub type ServerChange = (Option<Arc<ModelServer>>, Option<Arc<ModelServer>>);
 
 impl Changes {
+    /// The kinds whose status these changes can alter (every kind when another kind
+    /// changed): a ModelRoute's own status and the Gateways' `attachedRoutes`; a
+    /// ModelServer's own and the routes naming it (`ResolvedRefs`); a Pod's the ready
+    /// endpoints of ModelServers and InferencePools.
+    pub fn status_kinds(&self) -> kthena_api::KindSet {
+        use kthena_api::{KindSet, ObjectKind as K};
+        if self.others {
+            return KindSet::all();
+        }
+        let mut kinds = KindSet::EMPTY;
+        if !self.routes.is_empty() {
+            kinds = kinds.union(KindSet::of(&[K::ModelRoute, K::Gateway]));
+        }
+        if !self.servers.is_empty() {
+            kinds = kinds.union(KindSet::of(&[K::ModelServer, K::ModelRoute]));
+        }
+        if !self.pods.is_empty() {
+            kinds = kinds.union(KindSet::of(&[
+                K::ModelServer,
+                K::InferencePool,
+                K::InferencePoolV1alpha2,
+            ]));
+        }
+        kinds
+    }
+
     /// True when nothing changed.
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty() && self.servers.is_empty() && self.pods.is_empty() && !self.others

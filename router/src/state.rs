@@ -43,6 +43,9 @@ pub struct Shared {
     /// Bumped by the Index each time a configuration is in force: every pool it changed has
     /// published and the route tables are built (status writers wait on it).
     pub applied: tokio::sync::watch::Sender<u64>,
+    /// The kinds whose status may have changed since a status reader last took them
+    /// ([`kthena_api::KindSet`] bits; the Index adds, the reader swaps to 0).
+    pub status_dirty: std::sync::atomic::AtomicU32,
     ready: AtomicBool,
 }
 

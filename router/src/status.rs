@@ -437,16 +437,39 @@ impl Sources<'_> {
 
 /// The status of every object, sorted by kind, namespace and name.
 pub fn report(sources: Sources<'_>) -> Vec<ObjectStatus> {
+    report_kinds(sources, kthena_api::KindSet::all())
+}
+
+/// The status of every object of `kinds`, sorted by kind, namespace and name: a reader that
+/// keeps the last report recomputes only the kinds a change can alter
+/// ([`crate::source::Changes::status_kinds`]).
+pub fn report_kinds<'a>(sources: Sources<'a>, kinds: kthena_api::KindSet) -> Vec<ObjectStatus> {
+    use ObjectKind as K;
+    type Section<'a> = (
+        &'static [ObjectKind],
+        fn(&Sources<'a>, &mut Vec<ObjectStatus>),
+    );
     let mut out = Vec::new();
-    sources.gateway_classes(&mut out);
-    sources.gateways(&mut out);
-    sources.http_routes(&mut out);
-    sources.model_routes(&mut out);
-    sources.upstreams(&mut out);
-    sources.inference_pools(&mut out);
-    sources.inference_models(&mut out);
-    sources.inference_objectives(&mut out);
+    let sections: [Section<'a>; 8] = [
+        (&[K::GatewayClass], Sources::gateway_classes),
+        (&[K::Gateway], Sources::gateways),
+        (&[K::HttpRoute], Sources::http_routes),
+        (&[K::ModelRoute], Sources::model_routes),
+        (&[K::ModelServer], Sources::upstreams),
+        (
+            &[K::InferencePool, K::InferencePoolV1alpha2],
+            Sources::inference_pools,
+        ),
+        (&[K::InferenceModel], Sources::inference_models),
+        (&[K::InferenceObjective], Sources::inference_objectives),
+    ];
+    for (section, compute) in sections {
+        if section.iter().any(|k| kinds.contains(*k)) {
+            compute(&sources, &mut out);
+        }
+    }
     sources.invalid(&mut out);
+    out.retain(|o| kinds.contains(o.kind));
     out.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
     out
 }

@@ -229,3 +229,60 @@ fn combined_reports_exactly_the_objects_that_changed() {
     let (config, _) = combined.apply([Change::Upsert(first[0].clone())]);
     assert!(config.changes.is_empty(), "{:?}", config.changes);
 }
+
+/// Recomputing some kinds gives exactly those kinds' entries of the whole report, and a
+/// change names the kinds whose status it can alter.
+#[test]
+fn a_report_of_some_kinds_is_that_part_of_the_whole() {
+    use kthena_api::{KindSet, ObjectKind as K};
+    use kthena_dataplane::source::Changes;
+    use kthena_dataplane::status::report_kinds;
+    let (config, _) = assemble(objects(OBJECTS), &GatewayOptions::default());
+    let inputs = config.status_inputs(false);
+    let pools = Arc::new(Default::default());
+    let tables = Default::default();
+    let sources = Sources {
+        inputs: &inputs,
+        pools: &pools,
+        tables: &tables,
+        controller_name: "volcano.sh/kthena-router",
+    };
+    let whole = report(sources);
+    assert!(!whole.is_empty());
+    for kind in K::ALL {
+        let part = report_kinds(sources, KindSet::of(&[*kind]));
+        let want: Vec<_> = whole.iter().filter(|o| o.kind == *kind).cloned().collect();
+        assert_eq!(part, want, "{kind:?}");
+    }
+    assert_eq!(report_kinds(sources, KindSet::all()), whole);
+
+    let route = config.routes.values().next().cloned();
+    let kinds = |c: Changes| -> Vec<K> {
+        let set = c.status_kinds();
+        K::ALL
+            .iter()
+            .copied()
+            .filter(|k| set.contains(*k))
+            .collect()
+    };
+    let routes = Changes {
+        routes: vec![(None, route)],
+        ..Changes::default()
+    };
+    assert_eq!(kinds(routes), kinds_sorted(&[K::ModelRoute, K::Gateway]));
+    let others = Changes {
+        others: true,
+        ..Changes::default()
+    };
+    assert_eq!(others.status_kinds(), KindSet::all());
+    assert!(Changes::default().status_kinds().is_empty());
+}
+
+/// `kinds` in table order.
+fn kinds_sorted(kinds: &[kthena_api::ObjectKind]) -> Vec<kthena_api::ObjectKind> {
+    kthena_api::ObjectKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| kinds.contains(k))
+        .collect()
+}

@@ -291,6 +291,11 @@ impl Handler<Apply> for Index {
         // names it claims; the other kinds' parts are redone when one of them changed.
         let changes = &config.changes;
         let others = changes.others || self.first;
+        let status_kinds = if others {
+            kthena_api::KindSet::all()
+        } else {
+            changes.status_kinds()
+        };
         self.first = false;
         let mut touched: HashSet<PoolKey> = HashSet::new();
         for (before, after) in &changes.pods {
@@ -470,6 +475,9 @@ impl Handler<Apply> for Index {
                     act.publish_pools();
                 }
                 act.shared.set_ready();
+                act.shared
+                    .status_dirty
+                    .fetch_or(status_kinds.bits(), std::sync::atomic::Ordering::AcqRel);
                 act.shared.applied.send_modify(|n| *n += 1);
             },
         )))
