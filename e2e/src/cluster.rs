@@ -35,7 +35,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 pub const POLL: Duration = Duration::from_millis(250);
 
 /// The router's log line after each configuration it assembled from the API server.
-pub const REBUILT: &str = "configuration rebuilt from the API server";
+pub const REBUILT: &str = "configuration updated from the API server";
 
 /// The router's log line each time it publishes a route table (weighted pickers restart).
 pub const PUBLISHED: &str = "route table published";
