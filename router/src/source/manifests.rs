@@ -314,13 +314,12 @@ fn load_scanned(scanned: &Scan, gw: &GatewayOptions, memory: &mut Memory) -> Loa
             }
             Err(e) => Err(format!("{}: {e}", file.display())),
         };
-        match stamp.and_then(|s| read_file(file, s, gw, memory, &mut touched)) {
-            Ok(()) => {
-                read.insert(file.as_path());
-            }
-            Err(e) => problems.push(format!(
+        // A file that cannot be read now is still there: it keeps what it last gave.
+        read.insert(file.as_path());
+        if let Err(e) = stamp.and_then(|s| read_file(file, s, gw, memory, &mut touched)) {
+            problems.push(format!(
                 "{e}; the objects of its last readable version stay"
-            )),
+            ));
         }
     }
     if !scanned.partial {
@@ -948,6 +947,39 @@ mod tests {
             .map(|k| k.name.clone())
             .collect();
         assert_eq!(names, ["ra", "rc"]);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_listed_file_that_cannot_be_read_keeps_its_objects() {
+        let dir = std::env::temp_dir().join(format!("kthena-unreadable-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let a = dir.join("a.yaml");
+        std::fs::write(&a, route("ra", "ma")).expect("write");
+        let gw = GatewayOptions::default();
+        let mut memory = Memory::default();
+        assert_eq!(
+            load(&dir, &gw, &mut memory)
+                .expect("loads")
+                .config
+                .routes
+                .len(),
+            1
+        );
+        // A symlink whose target is gone (a ConfigMap swap caught half-way) is listed but
+        // cannot be read.
+        std::fs::remove_file(&a).expect("remove");
+        std::os::unix::fs::symlink(dir.join("..gone/a.yaml"), &a).expect("symlink");
+        let kept = load(&dir, &gw, &mut memory).expect("loads");
+        assert_eq!(kept.config.routes.len(), 1, "{:?}", kept.problems);
+        assert!(kept.config.changes.routes.is_empty());
+        assert!(
+            kept.problems
+                .iter()
+                .any(|p| p.ends_with("the objects of its last readable version stay")),
+            "{:?}",
+            kept.problems
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }
