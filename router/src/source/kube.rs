@@ -247,22 +247,18 @@ impl KubeSource {
                             Object::ModelServer(Box::new(o))
                         }),
                     )),
-                    ObjectKind::Pod => {
-                        // Pods are reduced as they arrive: the store keeps what routing needs.
-                        let (store, writer) = reflector::store::<Pod>();
-                        spawn_watch_reduced(
-                            nsapi::<Pod>(&client, &ns),
+                    // Pods are reduced as they arrive: the store keeps what routing needs.
+                    ObjectKind::Pod => stores.push((
+                        kind,
+                        watch_reduced::<Pod>(
+                            nsapi(&client, &ns),
                             kind,
                             cfg(),
-                            writer,
-                            me.clone(),
+                            &me,
+                            |o| Object::Pod(Box::new(o)),
                             kthena_api::convert::reduce_pod,
-                        );
-                        stores.push((
-                            kind,
-                            Box::new(Typed::new(store, |o| Object::Pod(Box::new(o)))),
-                        ))
-                    }
+                        ),
+                    )),
                     ObjectKind::GatewayClass => stores.push((
                         kind,
                         watch::<gateway_api::apis::standard::gatewayclasses::GatewayClass>(
@@ -481,8 +477,24 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone + Send + Sync,
 {
+    watch_reduced(api, kind, cfg, me, wrap, |_| {})
+}
+
+/// [`watch`], each object passed through `reduce` before it is stored.
+fn watch_reduced<K>(
+    api: Api<K>,
+    kind: ObjectKind,
+    cfg: watcher::Config,
+    me: &Addr<KubeSource>,
+    wrap: fn(K) -> Object,
+    reduce: fn(&mut K),
+) -> Box<dyn Objects>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + std::hash::Hash + Eq + Clone + Send + Sync,
+{
     let (store, writer) = reflector::store::<K>();
-    spawn_watch(api, kind, cfg, writer, me.clone());
+    spawn_watch_reduced(api, kind, cfg, writer, me.clone(), reduce);
     Box::new(Typed::new(store, wrap))
 }
 
