@@ -22,6 +22,7 @@ pub mod pod;
 pub mod reference_grant;
 pub mod request;
 pub mod route;
+pub mod scheduler;
 pub mod service;
 pub mod status;
 pub mod string_match;

@@ -1,0 +1,138 @@
+//! `least-latency` (score): engines that answered fastest over the last scrape interval.
+//! Time to first token and time per output token are each min-max normalised over the
+//! candidates that report them (fastest 100, slowest 0, all equal 100) and blended:
+//! `TTFTTPOTWeightFactor × ttft + (1 - factor) × tpot`. A latency that is unknown scores 50.
+
+use super::super::{Candidate, RequestContext, ScorePlugin};
+use crate::FieldErrors;
+use crate::scheduler::PluginArgs;
+
+/// The plugin.
+#[derive(Debug)]
+pub struct LeastLatency {
+    /// Weight of time to first token against time per output token, 0..=1.
+    pub ttft_weight: f64,
+}
+
+/// Args the plugin reads.
+pub const ARGS: &[&str] = &["TTFTTPOTWeightFactor"];
+
+impl LeastLatency {
+    /// From `args` (`TTFTTPOTWeightFactor`, default 0.5, within 0..=1).
+    pub fn from_args(args: &PluginArgs, errors: &mut FieldErrors) -> Self {
+        Self {
+            ttft_weight: args.number("TTFTTPOTWeightFactor", 0.5, 0.0, 1.0, errors),
+        }
+    }
+}
+
+const UNKNOWN_SCORE: f64 = 50.0;
+
+fn normalised(
+    values: impl Iterator<Item = Option<f64>> + Clone,
+    alive: &[bool],
+) -> impl Fn(Option<f64>) -> f64 {
+    let known = values
+        .zip(alive)
+        .filter(|(_, a)| **a)
+        .filter_map(|(v, _)| v);
+    let (lo, hi) = known.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    move |v| match v {
+        None => UNKNOWN_SCORE,
+        Some(_) if hi <= lo => 100.0,
+        Some(v) => 100.0 * (hi - v) / (hi - lo),
+    }
+}
+
+impl ScorePlugin for LeastLatency {
+    fn name(&self) -> &'static str {
+        "least-latency"
+    }
+
+    fn score(
+        &self,
+        _: &RequestContext<'_>,
+        pods: &[Candidate<'_>],
+        alive: &[bool],
+        out: &mut [f64],
+    ) {
+        let ttft = normalised(pods.iter().map(|p| p.engine.ttft), alive);
+        let tpot = normalised(pods.iter().map(|p| p.engine.tpot), alive);
+        for (i, p) in pods.iter().enumerate().filter(|(i, _)| alive[*i]) {
+            out[i] = self.ttft_weight * ttft(p.engine.ttft)
+                + (1.0 - self.ttft_weight) * tpot(p.engine.tpot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{pods, score};
+    use super::*;
+    use crate::scheduler::EngineState;
+
+    fn state(ttft: Option<f64>, tpot: Option<f64>) -> EngineState {
+        EngineState {
+            ttft,
+            tpot,
+            ..EngineState::UNKNOWN
+        }
+    }
+
+    #[test]
+    fn the_fastest_scores_100_the_slowest_0_and_the_factor_blends() {
+        let p = [
+            state(Some(0.1), Some(0.02)),
+            state(Some(0.3), Some(0.01)),
+            state(Some(0.2), None),
+            state(None, None),
+        ];
+        let half = LeastLatency { ttft_weight: 0.5 };
+        assert_eq!(score(&half, &pods(&p)), [50.0, 50.0, 50.0, 50.0]);
+        let ttft_only = LeastLatency { ttft_weight: 1.0 };
+        assert_eq!(score(&ttft_only, &pods(&p)), [100.0, 0.0, 50.0, 50.0]);
+        let tpot_only = LeastLatency { ttft_weight: 0.0 };
+        assert_eq!(score(&tpot_only, &pods(&p)), [0.0, 100.0, 50.0, 50.0]);
+        let same = [state(Some(0.1), Some(0.1)), state(Some(0.1), Some(0.1))];
+        assert_eq!(score(&half, &pods(&same)), [100.0, 100.0]);
+    }
+
+    #[test]
+    fn the_factor_must_be_within_0_and_1() {
+        use crate::scheduler::ArgValue;
+        for (value, ok) in [
+            (0.0, true),
+            (0.7, true),
+            (1.0, true),
+            (1.5, false),
+            (-0.1, false),
+        ] {
+            let args = PluginArgs {
+                path: "p".into(),
+                values: [("TTFTTPOTWeightFactor".to_owned(), ArgValue::Number(value))].into(),
+            };
+            let mut errors = FieldErrors::new();
+            let plugin = LeastLatency::from_args(&args, &mut errors);
+            assert_eq!(errors.is_empty(), ok, "{value}: {errors}");
+            if ok {
+                assert_eq!(plugin.ttft_weight, value);
+            }
+        }
+        let args = PluginArgs {
+            path: "p".into(),
+            values: [(
+                "TTFTTPOTWeightFactor".to_owned(),
+                ArgValue::Text("x".into()),
+            )]
+            .into(),
+        };
+        let mut errors = FieldErrors::new();
+        LeastLatency::from_args(&args, &mut errors);
+        assert_eq!(
+            errors.to_string(),
+            "p.TTFTTPOTWeightFactor: must be a number within 0..=1, got a string"
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! The router's approximate copy of every engine's prefix cache: which endpoint has recently
+//! been sent which prompt blocks.
+//!
+//! Blocks are named by chained hashes ([`RequestContext::block_hashes`]), so holding block
+//! `i` means having seen the whole prefix up to it. Each endpoint keeps at most `capacity`
+//! hashes, least recently used evicted first; a served prompt is recorded last block first,
+//! so an endpoint's oldest blocks are the tails of old prompts and what it holds stays
+//! closed under prefixes, as an engine's cache is. That makes "the longest prefix any
+//! candidate holds" a binary search.
+//!
+//! Concurrency: the hash → holders map is split into shards, each behind its own lock taken
+//! for one lookup at a time; each endpoint's LRU has its own lock. No lock is held across
+//! endpoints, and a match only reads.
+//!
+//! [`RequestContext::block_hashes`]: super::RequestContext::block_hashes
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use smallvec::SmallVec;
+
+use super::Candidate;
+
+type FastMap<K, V> = foldhash::HashMap<K, V>;
+
+const SHARDS: usize = 64;
+
+/// Endpoints that hold one block.
+type Holders = SmallVec<[u64; 4]>;
+
+/// The prefix cache index shared by every request (see the module docs).
+#[derive(Debug)]
+pub struct PrefixIndex {
+    shards: Box<[RwLock<FastMap<u64, Holders>>]>,
+    pods: RwLock<FastMap<u64, Arc<Mutex<PodLru>>>>,
+    capacity: usize,
+    entries: AtomicUsize,
+    evictions: AtomicU64,
+}
+
+/// One endpoint's blocks: hash -> last use, plus the uses in order (stale ones skipped).
+#[derive(Debug, Default)]
+struct PodLru {
+    last_use: FastMap<u64, u64>,
+    log: VecDeque<(u64, u64)>,
+    clock: u64,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl PrefixIndex {
+    /// An empty index keeping at most `capacity` blocks per endpoint.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            pods: RwLock::default(),
+            capacity: capacity.max(1),
+            entries: AtomicUsize::new(0),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    /// Blocks kept per endpoint.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn shard(&self, hash: u64) -> &RwLock<FastMap<u64, Holders>> {
+        // The hashes are xxh3 output: any bits are uniform.
+        &self.shards[(hash >> 58) as usize % SHARDS]
+    }
+
+    /// True when any of `pods` (sorted by key) holds `hash`.
+    fn held_by_any(&self, hash: u64, pods: &[Candidate<'_>]) -> bool {
+        read(self.shard(hash))
+            .get(&hash)
+            .is_some_and(|h| h.iter().any(|k| find(pods, *k).is_some()))
+    }
+
+    /// For each of `pods` (sorted by key), how many leading blocks of `hashes` it holds,
+    /// written to `out` (same order; 0 for no match) — exactly for the endpoints with the
+    /// `top_k` longest matches and every endpoint tied with the last of them, 0 for the rest.
+    /// Costs O(log blocks) lookups plus one per block between the longest and the k-th match.
+    pub fn matches(&self, hashes: &[u64], pods: &[Candidate<'_>], top_k: usize, out: &mut [u32]) {
+        debug_assert!(
+            pods.windows(2).all(|w| w[0].key < w[1].key),
+            "sorted by key"
+        );
+        out.iter_mut().for_each(|o| *o = 0);
+        if hashes.is_empty() || pods.is_empty() || !self.held_by_any(hashes[0], pods) {
+            return;
+        }
+        // Longest held block: the held set is closed under prefixes.
+        let (mut lo, mut hi) = (0usize, hashes.len() - 1);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if self.held_by_any(hashes[mid], pods) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let mut found = 0usize;
+        for i in (0..=lo).rev() {
+            if let Some(holders) = read(self.shard(hashes[i])).get(&hashes[i]) {
+                for k in holders {
+                    if let Some(j) = find(pods, *k)
+                        && out[j] == 0
+                    {
+                        out[j] = i as u32 + 1;
+                        found += 1;
+                    }
+                }
+            }
+            if found >= top_k.max(1) || found == pods.len() {
+                break;
+            }
+        }
+    }
+
+    /// Records that endpoint `key` was sent a prompt with block `hashes`.
+    pub fn record(&self, key: u64, hashes: &[u64]) {
+        if hashes.is_empty() {
+            return;
+        }
+        let lru = read(&self.pods).get(&key).cloned();
+        let lru = match lru {
+            Some(l) => l,
+            None => write(&self.pods).entry(key).or_default().clone(),
+        };
+        let mut lru = lru.lock().unwrap_or_else(PoisonError::into_inner);
+        // Last block first: the prefix is the most recently used, the tail goes first.
+        for &h in hashes.iter().rev() {
+            lru.clock += 1;
+            let now = lru.clock;
+            if lru.last_use.insert(h, now).is_none() {
+                write(self.shard(h)).entry(h).or_default().push(key);
+                self.entries.fetch_add(1, Ordering::Relaxed);
+            }
+            lru.log.push_back((h, now));
+        }
+        while lru.last_use.len() > self.capacity {
+            let Some((h, t)) = lru.log.pop_front() else {
+                break;
+            };
+            if lru.last_use.get(&h) == Some(&t) {
+                lru.last_use.remove(&h);
+                self.unhold(h, key);
+                self.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if lru.log.len() > 2 * self.capacity + 64 {
+            let PodLru { last_use, log, .. } = &mut *lru;
+            log.retain(|(h, t)| last_use.get(h) == Some(t));
+        }
+    }
+
+    fn unhold(&self, hash: u64, key: u64) {
+        let mut shard = write(self.shard(hash));
+        if let Some(holders) = shard.get_mut(&hash) {
+            holders.retain(|k| *k != key);
+            if holders.is_empty() {
+                shard.remove(&hash);
+            }
+        }
+        self.entries.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Drops everything recorded for endpoint `key` (it left its pool).
+    pub fn forget(&self, key: u64) {
+        let Some(lru) = write(&self.pods).remove(&key) else {
+            return;
+        };
+        let lru = lru.lock().unwrap_or_else(PoisonError::into_inner);
+        for h in lru.last_use.keys() {
+            self.unhold(*h, key);
+        }
+    }
+
+    /// Blocks held, summed over endpoints.
+    pub fn entries(&self) -> usize {
+        self.entries.load(Ordering::Relaxed)
+    }
+
+    /// Blocks evicted so far.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed)
+    }
+
+    /// Blocks endpoint `key` holds.
+    pub fn entries_of(&self, key: u64) -> usize {
+        read(&self.pods).get(&key).map_or(0, |l| {
+            l.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .last_use
+                .len()
+        })
+    }
+
+    /// Heap bytes the index holds, estimated from its tables' capacities.
+    pub fn approx_bytes(&self) -> usize {
+        let slot = |k: usize, v: usize| k + v + 1;
+        let mut bytes = 0;
+        for s in self.shards.iter() {
+            let s = read(s);
+            bytes += s.capacity() * slot(8, size_of::<Holders>());
+            bytes += s
+                .values()
+                .filter(|h| h.spilled())
+                .map(|h| h.capacity() * 8)
+                .sum::<usize>();
+        }
+        for l in read(&self.pods).values() {
+            let l = l.lock().unwrap_or_else(PoisonError::into_inner);
+            bytes += l.last_use.capacity() * slot(8, 8) + l.log.capacity() * 16;
+        }
+        bytes
+    }
+}
+
+/// The index of endpoint `key` among `pods`, sorted by key.
+fn find(pods: &[Candidate<'_>], key: u64) -> Option<usize> {
+    pods.binary_search_by_key(&key, |c| c.key).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::EngineState;
+    use super::*;
+
+    fn pods(keys: &[u64]) -> Vec<Candidate<'static>> {
+        keys.iter()
+            .map(|&key| Candidate {
+                key,
+                in_flight: 0,
+                ejected: false,
+                engine: &EngineState::UNKNOWN,
+            })
+            .collect()
+    }
+
+    fn matches(index: &PrefixIndex, hashes: &[u64], keys: &[u64], k: usize) -> Vec<u32> {
+        let mut out = vec![9; keys.len()];
+        index.matches(hashes, &pods(keys), k, &mut out);
+        out
+    }
+
+    #[test]
+    fn each_endpoint_matches_the_longest_prefix_it_was_sent() {
+        let index = PrefixIndex::new(100);
+        index.record(1, &[10, 11, 12, 13]);
+        index.record(2, &[10, 11, 20]);
+        index.record(3, &[30]);
+        assert_eq!(
+            matches(&index, &[10, 11, 12, 13, 14], &[1, 2, 3, 4], 5),
+            [4, 2, 0, 0]
+        );
+        assert_eq!(matches(&index, &[10, 11, 20], &[1, 2, 3], 5), [2, 3, 0]);
+        assert_eq!(matches(&index, &[99, 10], &[1, 2, 3], 5), [0, 0, 0]);
+        // Endpoints that are not candidates do not count.
+        assert_eq!(matches(&index, &[10, 11, 12, 13], &[2, 3], 5), [2, 0]);
+        assert_eq!(matches(&index, &[], &[1], 5), [0]);
+    }
+
+    #[test]
+    fn only_the_top_k_matches_and_their_ties_are_scored() {
+        let index = PrefixIndex::new(100);
+        index.record(1, &[1, 2, 3]);
+        index.record(2, &[1, 2]);
+        index.record(3, &[1, 2]);
+        index.record(4, &[1]);
+        assert_eq!(matches(&index, &[1, 2, 3], &[1, 2, 3, 4], 1), [3, 0, 0, 0]);
+        assert_eq!(matches(&index, &[1, 2, 3], &[1, 2, 3, 4], 2), [3, 2, 2, 0]);
+        assert_eq!(matches(&index, &[1, 2, 3], &[1, 2, 3, 4], 5), [3, 2, 2, 1]);
+    }
+
+    #[test]
+    fn the_least_recently_used_blocks_go_first_and_prefixes_outlive_their_tails() {
+        let index = PrefixIndex::new(4);
+        index.record(1, &[1, 2, 3]);
+        index.record(1, &[7, 8]);
+        // 5 blocks for 4 places: the oldest use is the tail of the first prompt.
+        assert_eq!(index.entries_of(1), 4);
+        assert_eq!(index.evictions(), 1);
+        assert_eq!(matches(&index, &[1, 2, 3], &[1], 5), [2]);
+        // Using a block again makes it recent.
+        index.record(1, &[1]);
+        index.record(1, &[9]);
+        assert_eq!(matches(&index, &[1, 2], &[1], 5), [1], "2 was the oldest");
+        assert_eq!(matches(&index, &[7, 8], &[1], 5), [2]);
+        assert_eq!(index.entries(), 4);
+    }
+
+    #[test]
+    fn a_forgotten_endpoint_holds_nothing_and_the_index_empties() {
+        let index = PrefixIndex::new(10);
+        index.record(1, &[1, 2]);
+        index.record(2, &[1]);
+        index.forget(1);
+        assert_eq!(matches(&index, &[1, 2], &[1, 2], 5), [0, 1]);
+        index.forget(2);
+        index.forget(3);
+        assert_eq!(index.entries(), 0);
+        assert!(index.shards.iter().all(|s| read(s).is_empty()));
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_endless_distinct_prompts() {
+        let index = PrefixIndex::new(50);
+        for n in 0..2_000u64 {
+            index.record(n % 3, &[n * 7, n * 7 + 1, n * 7 + 2]);
+        }
+        assert_eq!(index.entries(), 150);
+        let before = index.approx_bytes();
+        for n in 2_000..20_000u64 {
+            index.record(n % 3, &[n * 7, n * 7 + 1, n * 7 + 2]);
+        }
+        assert_eq!(index.entries(), 150);
+        assert!(
+            index.approx_bytes() <= before * 2,
+            "{} > 2 × {before}",
+            index.approx_bytes()
+        );
+    }
+
+    #[test]
+    fn concurrent_records_and_matches_agree_with_the_counts() {
+        let index = PrefixIndex::new(1_000);
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let index = &index;
+                s.spawn(move || {
+                    for n in 0..500u64 {
+                        index.record(t, &[n, n + 1_000_000]);
+                        let mut out = [0; 4];
+                        index.matches(&[n], &pods(&[0, 1, 2, 3]), 5, &mut out);
+                        assert!(out[t as usize] >= 1);
+                    }
+                });
+            }
+        });
+        assert_eq!(index.entries(), 4 * 1_000);
+    }
+}
