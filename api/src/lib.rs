@@ -18,6 +18,7 @@ pub mod kind;
 pub mod manifest;
 pub mod modelroute;
 pub mod modelserver;
+pub mod router_config;
 
 pub use gateway_api as gateway;
 pub use kind::{KindSet, ObjectKind};

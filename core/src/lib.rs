@@ -18,6 +18,7 @@ pub mod inference_pool;
 pub mod listener;
 pub mod model_server;
 pub mod object_ref;
+pub mod outlier;
 pub mod pod;
 pub mod reference_grant;
 pub mod request;

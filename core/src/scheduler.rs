@@ -19,6 +19,7 @@
 pub mod candidate;
 pub mod config;
 pub mod context;
+pub mod engine_metrics;
 pub mod framework;
 pub mod plugins;
 pub mod prefix_index;

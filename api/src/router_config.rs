@@ -1,0 +1,269 @@
+//! The router configuration file, as Kthena's `kthena-router-config` ConfigMap holds it under
+//! `routerConfiguration` (mounted at `/etc/config/routerConfiguration.yaml`):
+//!
+//! ```yaml
+//! scheduler:
+//!   pluginConfig:
+//!   - name: least-request
+//!     args: {maxWaitingRequests: 10}
+//!   plugins:
+//!     Filter:
+//!       enabled: [least-request]
+//!     Score:
+//!       enabled:
+//!       - {name: least-request, weight: 1}
+//! ```
+//!
+//! Read into a [`kthena_core::scheduler::SchedulerConfig`]; the plugin rules are core's.
+//! Unlike Kthena, a misspelt key (`filter:` for `Filter:`) is an error naming it rather than
+//! silently ignored, a score without `weight` weighs 1 (Kthena: 0), and no `scheduler` section
+//! at all means Kthena's chart defaults. The `disabled` lists are read and, as in Kthena,
+//! mean nothing. Sections of later features (`auth`) are reported as not honoured yet.
+
+use std::collections::BTreeMap;
+
+use kthena_core::scheduler::{ArgValue, PluginArgs, SchedulerConfig};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    scheduler: Option<Scheduler>,
+    #[serde(default)]
+    auth: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scheduler {
+    #[serde(default, rename = "pluginConfig")]
+    plugin_config: Vec<PluginConfig>,
+    #[serde(default)]
+    plugins: Option<Plugins>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginConfig {
+    name: String,
+    #[serde(default)]
+    args: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Plugins {
+    #[serde(default, rename = "Filter")]
+    filter: Option<Stage<String>>,
+    #[serde(default, rename = "Score")]
+    score: Option<Stage<ScoreEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stage<T> {
+    #[serde(default = "Vec::new")]
+    enabled: Vec<T>,
+    #[serde(default = "Vec::new")]
+    #[allow(dead_code)]
+    disabled: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreEntry {
+    name: String,
+    #[serde(default)]
+    weight: Option<f64>,
+}
+
+/// A router configuration file, read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterConfig {
+    /// The scheduler section (Kthena's defaults when the file has none).
+    pub scheduler: SchedulerConfig,
+    /// Accepted but not honoured, for a log line.
+    pub not_honoured: Vec<String>,
+}
+
+/// Reads `text`. The error names the field (`scheduler.plugins: unknown field \`filter\`...`).
+pub fn parse(text: &str) -> Result<RouterConfig, String> {
+    let file: Option<File> = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    let Some(file) = file else {
+        return Ok(RouterConfig {
+            scheduler: SchedulerConfig::default(),
+            not_honoured: Vec::new(),
+        });
+    };
+    let mut not_honoured = Vec::new();
+    if file.auth.is_some() {
+        not_honoured.push(
+            "auth: JWT authentication is not honoured yet; requests are not authenticated"
+                .to_owned(),
+        );
+    }
+    let Some(s) = file.scheduler else {
+        return Ok(RouterConfig {
+            scheduler: SchedulerConfig::default(),
+            not_honoured,
+        });
+    };
+    let plugin_config = s
+        .plugin_config
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let values: BTreeMap<String, ArgValue> = p
+                .args
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, arg(v)))
+                .collect();
+            (
+                p.name,
+                PluginArgs {
+                    path: format!("scheduler.pluginConfig[{i}].args"),
+                    values,
+                },
+            )
+        })
+        .collect();
+    let (filters, scores) = match s.plugins {
+        None => (Vec::new(), Vec::new()),
+        Some(p) => (
+            p.filter.map(|f| f.enabled).unwrap_or_default(),
+            p.score
+                .map(|s| s.enabled)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| (e.name, e.weight.unwrap_or(1.0)))
+                .collect(),
+        ),
+    };
+    Ok(RouterConfig {
+        scheduler: SchedulerConfig {
+            plugin_config,
+            filters,
+            scores,
+        },
+        not_honoured,
+    })
+}
+
+fn arg(v: serde_json::Value) -> ArgValue {
+    use serde_json::Value;
+    match v {
+        Value::Bool(b) => ArgValue::Bool(b),
+        Value::Number(n) => n
+            .as_f64()
+            .map_or(ArgValue::Other("a number out of range"), ArgValue::Number),
+        Value::String(s) => ArgValue::Text(s),
+        Value::Null => ArgValue::Other("null"),
+        Value::Array(_) => ArgValue::Other("a list"),
+        Value::Object(_) => ArgValue::Other("a map"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kthena's chart ConfigMap, verbatim in shape.
+    const KTHENA_CHART: &str = "
+scheduler:
+  pluginConfig:
+  - name: least-request
+    args:
+      maxWaitingRequests: 10
+  - name: least-latency
+    args:
+      TTFTTPOTWeightFactor: 0.5
+  - name: prefix-cache
+    args:
+      blockSizeToHash: 64
+      maxBlocksToMatch: 128
+      maxHashCacheSize: 50000
+      topKMatches: 5
+  plugins:
+    Filter:
+      enabled:
+        - least-request
+      disabled:
+        - lora-affinity
+    Score:
+      enabled:
+        - name: least-request
+          weight: 1
+        - name: gpu-usage
+          weight: 1
+        - name: least-latency
+          weight: 1
+        - name: prefix-cache
+          weight: 1
+";
+
+    #[test]
+    fn kthenas_chart_configuration_reads_as_its_defaults_with_args() {
+        let cfg = parse(KTHENA_CHART).expect("valid");
+        let d = SchedulerConfig::default();
+        assert_eq!(cfg.scheduler.filters, d.filters);
+        assert_eq!(cfg.scheduler.scores, d.scores);
+        assert_eq!(cfg.scheduler.plugin_config.len(), 3);
+        let pc = &cfg.scheduler.plugin_config[2];
+        assert_eq!(pc.0, "prefix-cache");
+        assert_eq!(pc.1.path, "scheduler.pluginConfig[2].args");
+        assert_eq!(pc.1.values["blockSizeToHash"], ArgValue::Number(64.0));
+        assert!(cfg.not_honoured.is_empty());
+        cfg.scheduler.build(&Default::default()).expect("builds");
+    }
+
+    #[test]
+    fn an_empty_file_or_no_scheduler_section_means_the_defaults() {
+        for text in ["", "# nothing\n", "auth:\n  issuer: x\n"] {
+            let cfg = parse(text).expect("valid");
+            assert_eq!(cfg.scheduler, SchedulerConfig::default(), "{text:?}");
+        }
+        assert_eq!(
+            parse("auth: {issuer: x}").expect("ok").not_honoured.len(),
+            1
+        );
+    }
+
+    #[test]
+    fn misspelt_keys_and_bad_types_are_errors_naming_them() {
+        let cases = [
+            (
+                "scheduler:\n  plugins:\n    filter:\n      enabled: [least-request]\n",
+                "unknown field `filter`",
+            ),
+            (
+                "scheduler:\n  plugin_config: []\n",
+                "unknown field `plugin_config`",
+            ),
+            ("schedular: {}\n", "unknown field `schedular`"),
+            (
+                "scheduler:\n  plugins:\n    Score:\n      enabled:\n      - {name: gpu-usage, weight: heavy}\n",
+                "weight",
+            ),
+            (
+                "scheduler:\n  pluginConfig:\n  - name: x\n    args: [1]\n",
+                "args",
+            ),
+            ("scheduler: [\n", "scheduler"),
+        ];
+        for (text, want) in cases {
+            let err = parse(text).expect_err(text);
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_score_without_weight_weighs_one() {
+        let cfg =
+            parse("scheduler:\n  plugins:\n    Score:\n      enabled:\n      - name: gpu-usage\n")
+                .expect("ok");
+        assert_eq!(cfg.scheduler.scores, [("gpu-usage".to_owned(), 1.0)]);
+        assert!(cfg.scheduler.filters.is_empty());
+    }
+}
