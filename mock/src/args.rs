@@ -5,7 +5,7 @@ use std::{io::Write, net::SocketAddr, path::PathBuf, time::Duration};
 use actix_web::web;
 use anyhow::Context;
 use clap::Parser;
-use kthena_mock::{Config, Listen, State, duration::parse_duration};
+use kthena_mock::{Config, EngineKind, Listen, State, duration::parse_duration};
 use tracing_subscriber::EnvFilter;
 
 /// A vLLM-compatible mock inference engine for tests, benchmarks and demos.
@@ -29,7 +29,26 @@ pub struct Args {
     #[arg(long, env = "KTHENA_MOCK_LORA", value_delimiter = ',')]
     lora: Vec<String>,
 
-    /// Delay before the first token, e.g. `50ms` (a bare number is milliseconds).
+    /// Whose metric names `/metrics` uses: `vllm` (`vllm:*`) or `sglang` (`sglang:*`); the
+    /// HTTP API is OpenAI-compatible either way.
+    #[arg(long, env = "KTHENA_MOCK_ENGINE", value_enum, default_value_t = EngineKind::Vllm)]
+    engine: EngineKind,
+
+    /// KV-cache blocks of the simulated engine; a request waits while too few are free, and a
+    /// prompt plus `max_tokens` beyond blocks × block size is rejected (400).
+    #[arg(long, env = "KTHENA_MOCK_KV_CACHE_BLOCKS", default_value_t = 2048)]
+    kv_cache_blocks: usize,
+
+    /// Tokens per KV-cache block (the prefix cache matches whole blocks), as vLLM's flag.
+    #[arg(long, env = "KTHENA_MOCK_BLOCK_SIZE", default_value_t = 16)]
+    block_size: usize,
+
+    /// Most requests running at once, as vLLM's flag; more wait in a FIFO queue.
+    #[arg(long, env = "KTHENA_MOCK_MAX_NUM_SEQS", default_value_t = 256)]
+    max_num_seqs: usize,
+
+    /// Delay before the first token, after admission, e.g. `50ms` (a bare number is
+    /// milliseconds).
     #[arg(long, env = "KTHENA_MOCK_TIME_TO_FIRST_TOKEN", default_value = "0", value_parser = parse_duration)]
     time_to_first_token: Duration,
 
@@ -37,13 +56,19 @@ pub struct Args {
     #[arg(long, env = "KTHENA_MOCK_INTER_TOKEN_LATENCY", default_value = "0", value_parser = parse_duration)]
     inter_token_latency: Duration,
 
+    /// Prefill time per prompt token not found in the prefix cache, added to the time to
+    /// first token, e.g. `20us` (a bare number is milliseconds).
+    #[arg(long, env = "KTHENA_MOCK_PREFILL_TIME_PER_TOKEN", default_value = "0", value_parser = parse_duration)]
+    prefill_time_per_token: Duration,
+
     /// Completion tokens generated per request (fewer when the request's max_tokens is lower);
     /// the default, 6, is exactly one "This is simulated message from <model>!".
     #[arg(long, env = "KTHENA_MOCK_TOKENS", default_value_t = 6)]
     tokens: usize,
 
     /// Fraction of completion requests answered 500, deterministically: every Nth request
-    /// fails with N = round(1/rate); 1.0 fails all, 0 none.
+    /// fails with N = round(1/rate); 1.0 fails all, 0 none. Tests change it at runtime with
+    /// `POST /mock/failure_rate {"rate": 0.5}`.
     #[arg(long, env = "KTHENA_MOCK_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
     failure_rate: f64,
 
@@ -79,8 +104,13 @@ impl Args {
             listen,
             served_model_name,
             lora,
+            engine,
+            kv_cache_blocks,
+            block_size,
+            max_num_seqs,
             time_to_first_token,
             inter_token_latency,
+            prefill_time_per_token,
             tokens,
             failure_rate,
             pod_name,
@@ -128,6 +158,11 @@ impl Args {
             tokens,
             failure_rate,
             pod_name,
+            engine,
+            kv_cache_blocks,
+            block_size,
+            max_num_seqs,
+            prefill_time_per_token,
         };
         tracing::info!(?config, workers, "starting");
         let state = web::Data::new(State::new(config)?);

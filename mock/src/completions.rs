@@ -1,6 +1,11 @@
 //! `POST /v1/chat/completions` and `POST /v1/completions`, whole or streamed.
 //!
-//! Order of checks, as in vLLM: body (400), model (404), then `--failure-rate` (500). A stream
+//! Order of checks, as in vLLM: body (400), model (404), context length (400: prompt plus
+//! `max_tokens` longer than the whole KV cache), then `--failure-rate` (500). The request then
+//! enters the simulated engine ([`crate::sim`]): it may wait for a place in the running set,
+//! its first token comes `--time-to-first-token` plus `--prefill-time-per-token` per uncached
+//! prompt token after admission, then one token per `--inter-token-latency`. A stream's
+//! headers are sent at once, even while the request waits. A stream
 //! is: for chat, a role chunk (`delta: {"role":"assistant","content":""}`) sent together with
 //! the first token; one chunk per token; a final chunk with an empty delta (or empty text) and
 //! `finish_reason`; a usage-only chunk (`choices: []`) only when
@@ -15,12 +20,15 @@ use serde::Serialize;
 
 use crate::{
     MockError, State,
-    generate::{answer_tokens, chat_prompt_tokens, completion_prompt_tokens},
+    engine::{Sequence, prefill_delay},
+    generate::answer_tokens,
     openai::{
         ChatChoice, ChatChunkChoice, ChatMessage, CompletionRequest, Delta, Envelope, TextChoice,
         Usage,
     },
     server,
+    sim::Ticket,
+    tokens::{block_hashes, chat_prompt, completion_prompt},
 };
 
 /// Which OpenAI endpoint a request came to.
@@ -66,29 +74,36 @@ async fn handle(
     let arrived = Instant::now();
     let request: CompletionRequest = serde_json::from_slice(body)
         .map_err(|e| MockError::BadRequest(format!("invalid JSON body: {e}")))?;
-    let model = state.resolve_model(request.model.as_deref())?;
-    let prompt_tokens =
+    let (model, seed) = state.resolve(request.model.as_deref())?;
+    let prompt =
         match endpoint {
             Endpoint::Chat => {
-                chat_prompt_tokens(request.messages.as_deref().ok_or_else(|| {
+                chat_prompt(request.messages.as_deref().ok_or_else(|| {
                     MockError::BadRequest("field `messages` is required".to_owned())
                 })?)
             }
             Endpoint::Completion => {
-                completion_prompt_tokens(request.prompt.as_ref().ok_or_else(|| {
+                completion_prompt(request.prompt.as_ref().ok_or_else(|| {
                     MockError::BadRequest("field `prompt` is required".to_owned())
                 })?)
             }
         };
-    state.check_failure()?;
-
     let configured = state.config().tokens;
     let limit = request
         .token_limit()
         .map_or(configured, |l| usize::try_from(l).unwrap_or(usize::MAX));
     let count = configured.min(limit);
+    state.sim().check_fits(prompt.len(), limit)?;
+    state.check_failure()?;
+
+    let seq = Sequence {
+        prompt_tokens: prompt.len(),
+        block_hashes: block_hashes(seed, &prompt, state.sim().block_size()),
+        new_tokens: count,
+    };
+    let ticket = state.sim().submit(seq)?;
     let tokens = answer_tokens(&model, count);
-    let usage = Usage::new(prompt_tokens, tokens.len() as u64);
+    let usage = Usage::new(prompt.len() as u64, tokens.len() as u64);
     let answer = Answer {
         endpoint,
         id: match endpoint {
@@ -105,49 +120,61 @@ async fn handle(
     tracing::debug!(
         model = %answer.model,
         stream = request.is_stream(),
-        prompt_tokens,
+        prompt_tokens = prompt.len(),
         completion_tokens = count,
         "completion request"
     );
 
-    let in_flight = state.metrics().start(prompt_tokens);
     if request.is_stream() {
-        let stream = stream(state, answer, arrived, in_flight);
+        let stream = stream(state, answer, arrived, ticket);
         return Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
             .streaming(stream));
     }
-    let mut pacer = Pacer::new(arrived);
+    let mut pacer = Pacer::start(&state, ticket, arrived).await;
     for _ in &answer.tokens {
         pacer.next_token(&state).await;
     }
-    drop(in_flight);
+    pacer.finish(&state);
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(whole(&answer)))
 }
 
-/// Paces tokens by the configured latencies and records what actually elapsed.
+/// A running request: waits for admission, paces tokens by the configured latencies and
+/// records what actually elapsed since the request arrived (queueing included). Dropping it
+/// ends the request in the engine.
 #[derive(Debug)]
 struct Pacer {
+    ticket: Ticket,
     arrived: Instant,
     last: Option<Instant>,
+    first_delay: std::time::Duration,
 }
 
 impl Pacer {
-    fn new(arrived: Instant) -> Self {
+    /// Waits until the engine runs the request.
+    async fn start(state: &State, mut ticket: Ticket, arrived: Instant) -> Self {
+        let admission = ticket.admitted().await;
+        let config = state.config();
+        let first_delay = prefill_delay(
+            config.time_to_first_token,
+            config.prefill_time_per_token,
+            admission.uncached_tokens(),
+        );
         Self {
+            ticket,
             arrived,
             last: None,
+            first_delay,
         }
     }
 
     async fn next_token(&mut self, state: &State) {
-        let config = state.config();
         let delay = match self.last {
-            None => config.time_to_first_token,
-            Some(_) => config.inter_token_latency,
+            None => self.first_delay,
+            Some(_) => state.config().inter_token_latency,
         };
         if !delay.is_zero() {
             sleep(delay).await;
@@ -156,6 +183,12 @@ impl Pacer {
         let since = self.last.unwrap_or(self.arrived);
         state.metrics().token(self.last.is_none(), now - since);
         self.last = Some(now);
+    }
+
+    /// Records the request's end-to-end latency and ends it in the engine.
+    fn finish(self, state: &State) {
+        state.metrics().finished(self.arrived.elapsed());
+        drop(self.ticket);
     }
 }
 
@@ -202,11 +235,10 @@ fn stream(
     state: web::Data<State>,
     answer: Answer,
     arrived: Instant,
-    in_flight: crate::metrics::InFlight,
+    ticket: Ticket,
 ) -> impl Stream<Item = Result<web::Bytes, Infallible>> {
     async_stream::stream! {
-        let _in_flight = in_flight;
-        let mut pacer = Pacer::new(arrived);
+        let mut pacer = Pacer::start(&state, ticket, arrived).await;
         let mut role_sent = false;
         for token in &answer.tokens {
             pacer.next_token(&state).await;
@@ -222,6 +254,7 @@ fn stream(
             yield Ok(role);
         }
         yield Ok(chunk(&answer, None, Some(answer.finish_reason)));
+        pacer.finish(&state);
         if answer.include_usage {
             yield Ok(usage_chunk(&answer));
         }

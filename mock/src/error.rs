@@ -2,7 +2,10 @@
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 
-use crate::openai::{ErrorBody, ErrorInfo};
+use crate::{
+    engine::TooLong,
+    openai::{ErrorBody, ErrorInfo},
+};
 
 /// Everything the mock answers with a non-2xx status, with vLLM's messages and error types.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +22,9 @@ pub enum MockError {
     /// `unload_lora_adapter` for a name that is not loaded (404).
     #[error("The lora adapter '{0}' cannot be found.")]
     LoraNotFound(String),
+    /// Prompt plus completion exceed the whole KV cache (400), vLLM's context-length error.
+    #[error(transparent)]
+    TooLong(#[from] TooLong),
     /// A failure injected by `--failure-rate` (500).
     #[error("simulated failure of request #{0} (kthena-mock --failure-rate)")]
     Injected(u64),
@@ -28,7 +34,7 @@ impl MockError {
     /// The OpenAI error `type` vLLM uses for this error.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::BadRequest(_) => "BadRequestError",
+            Self::BadRequest(_) | Self::TooLong(_) => "BadRequestError",
             Self::ModelNotFound(_) | Self::LoraNotFound(_) => "NotFoundError",
             Self::LoraAlreadyLoaded(_) => "InvalidUserInput",
             Self::Injected(_) => "InternalServerError",
@@ -39,7 +45,9 @@ impl MockError {
 impl ResponseError for MockError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) | Self::LoraAlreadyLoaded(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::TooLong(_) | Self::LoraAlreadyLoaded(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::ModelNotFound(_) | Self::LoraNotFound(_) => StatusCode::NOT_FOUND,
             Self::Injected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -1,7 +1,5 @@
-//! What the mock "generates": a fixed sentence split into word tokens, and a prompt-size
-//! estimate, both deterministic so tests can predict text and usage exactly.
-
-use serde_json::Value;
+//! What the mock "generates": a fixed sentence split into word tokens, deterministic so tests
+//! can predict text and usage exactly (prompt tokens are counted by [`crate::tokens`]).
 
 /// The tokens of the answer for `model`: the words of `This is simulated message from
 /// <model>!`, every word after the first with its leading space, repeated from the start when
@@ -25,54 +23,8 @@ pub fn answer_tokens(model: &str, count: usize) -> Vec<String> {
         .collect()
 }
 
-/// Estimated tokens of a chat request: the characters of every message's text content
-/// (string content or `{"type":"text","text":…}` parts), divided by four, rounded up, at
-/// least one. Non-text parts count nothing.
-pub fn chat_prompt_tokens(messages: &[Value]) -> u64 {
-    let chars: usize = messages
-        .iter()
-        .map(|message| match message.get("content") {
-            Some(Value::String(text)) => text.chars().count(),
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .filter_map(|part| part.get("text").and_then(Value::as_str))
-                .map(|text| text.chars().count())
-                .sum(),
-            _ => 0,
-        })
-        .sum();
-    estimate(chars, 0)
-}
-
-/// Estimated tokens of a completion prompt: characters of text prompts divided by four,
-/// rounded up, plus one per token id when the prompt is given as ids; at least one.
-pub fn completion_prompt_tokens(prompt: &Value) -> u64 {
-    let (chars, ids) = prompt_size(prompt);
-    estimate(chars, ids)
-}
-
-/// (characters of text, number of token ids) in a prompt value of any accepted shape.
-fn prompt_size(prompt: &Value) -> (usize, u64) {
-    match prompt {
-        Value::String(text) => (text.chars().count(), 0),
-        Value::Number(_) => (0, 1),
-        Value::Array(items) => items
-            .iter()
-            .map(prompt_size)
-            .fold((0, 0), |(c, i), (dc, di)| (c + dc, i + di)),
-        _ => (0, 0),
-    }
-}
-
-fn estimate(chars: usize, ids: u64) -> u64 {
-    let from_chars = u64::try_from(chars.div_ceil(4)).unwrap_or(u64::MAX);
-    from_chars.saturating_add(ids).max(1)
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
@@ -89,24 +41,5 @@ mod tests {
             "This is simulated message from m! This is"
         );
         assert!(answer_tokens("m", 0).is_empty());
-    }
-
-    #[test]
-    fn chat_prompt_is_quarter_of_characters_rounded_up() {
-        let messages = [
-            json!({"role": "system", "content": "abcde"}),
-            json!({"role": "user", "content": [{"type": "text", "text": "fgh"}, {"type": "image_url"}]}),
-        ];
-        assert_eq!(chat_prompt_tokens(&messages), 2);
-        assert_eq!(chat_prompt_tokens(&[]), 1);
-    }
-
-    #[test]
-    fn completion_prompt_counts_text_and_token_ids() {
-        assert_eq!(completion_prompt_tokens(&json!("Hello world!")), 3);
-        assert_eq!(completion_prompt_tokens(&json!(["abcd", "efgh"])), 2);
-        assert_eq!(completion_prompt_tokens(&json!([1, 2, 3])), 3);
-        assert_eq!(completion_prompt_tokens(&json!([[1, 2], [3]])), 3);
-        assert_eq!(completion_prompt_tokens(&json!("")), 1);
     }
 }

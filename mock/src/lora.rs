@@ -16,7 +16,7 @@ pub async fn models(state: web::Data<State>) -> HttpResponse {
         id: id.to_owned(),
         object: "model".to_owned(),
         created,
-        owned_by: "vllm".to_owned(),
+        owned_by: state.config().engine.name().to_owned(),
         root: root.to_owned(),
         parent: parent.map(str::to_owned),
     };

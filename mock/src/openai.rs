@@ -191,7 +191,7 @@ pub struct ModelCard {
     pub object: String,
     /// Unix seconds when the mock started.
     pub created: u64,
-    /// Always `vllm`.
+    /// `vllm`, or `sglang` with `--engine sglang`.
     pub owned_by: String,
     /// The served name itself for base models; the adapter path for LoRA adapters.
     pub root: String,

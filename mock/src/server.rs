@@ -2,10 +2,7 @@
 
 use std::{
     net::SocketAddr,
-    sync::{
-        RwLock, RwLockReadGuard, RwLockWriteGuard,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -17,7 +14,14 @@ use actix_web::{
     web,
 };
 
-use crate::{MockError, completions, lora, metrics::Metrics};
+use crate::{
+    MockError, completions, control,
+    engine::EngineConfig,
+    lora,
+    metrics::{EngineKind, Metrics},
+    sim::Sim,
+    tokens::{BlockHash, model_seed},
+};
 
 /// Header naming the mock instance that answered, so tests can tell endpoints apart.
 pub const POD_HEADER: &str = "x-mock-pod";
@@ -43,6 +47,17 @@ pub struct Config {
     pub failure_rate: f64,
     /// Value of the `x-mock-pod` response header.
     pub pod_name: String,
+    /// Whose metric names `/metrics` uses.
+    pub engine: EngineKind,
+    /// KV-cache blocks (`--kv-cache-blocks`).
+    pub kv_cache_blocks: usize,
+    /// Tokens per KV-cache block (`--block-size`).
+    pub block_size: usize,
+    /// Most requests running at once; more wait in a FIFO queue (`--max-num-seqs`).
+    pub max_num_seqs: usize,
+    /// Prefill time of every prompt token not found in the prefix cache, added to the time
+    /// to first token (`--prefill-time-per-token`).
+    pub prefill_time_per_token: Duration,
 }
 
 impl Default for Config {
@@ -55,6 +70,11 @@ impl Default for Config {
             tokens: 8,
             failure_rate: 0.0,
             pod_name: "mock".to_owned(),
+            engine: EngineKind::Vllm,
+            kv_cache_blocks: 2048,
+            block_size: 16,
+            max_num_seqs: 256,
+            prefill_time_per_token: Duration::ZERO,
         }
     }
 }
@@ -71,6 +91,9 @@ pub enum ConfigError {
     /// `--pod-name` cannot be sent as a header value.
     #[error("pod name {0:?} is not a valid header value")]
     PodName(String),
+    /// `--kv-cache-blocks`, `--block-size` or `--max-num-seqs` is 0.
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
     /// The metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -85,16 +108,37 @@ pub struct Lora {
     pub path: String,
 }
 
-/// State shared by every worker: configuration, loaded adapters, request counter, metrics.
+/// State shared by every worker: configuration, loaded adapters, failure injection and the
+/// simulated engine with its metrics.
 #[derive(Debug)]
 pub struct State {
     config: Config,
     pod_header: HeaderValue,
-    fail_every: Option<u64>,
-    requests: AtomicU64,
+    failures: Mutex<Failures>,
     loras: RwLock<Vec<Lora>>,
     started: u64,
-    metrics: Metrics,
+    sim: Arc<Sim>,
+}
+
+/// `--failure-rate` as changed at runtime: every `every`th counted request fails.
+#[derive(Debug)]
+struct Failures {
+    rate: f64,
+    every: Option<u64>,
+    count: u64,
+}
+
+impl Failures {
+    fn new(rate: f64) -> Result<Self, ConfigError> {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(ConfigError::FailureRate(rate));
+        }
+        Ok(Self {
+            rate,
+            every: (rate > 0.0).then(|| (1.0 / rate).round().max(1.0) as u64),
+            count: 0,
+        })
+    }
 }
 
 impl State {
@@ -104,12 +148,22 @@ impl State {
             .served_model_names
             .first()
             .ok_or(ConfigError::NoServedModel)?;
-        let metrics = Metrics::new(first)?;
-        if !(0.0..=1.0).contains(&config.failure_rate) {
-            return Err(ConfigError::FailureRate(config.failure_rate));
+        let metrics = Metrics::new(config.engine, first)?;
+        let failures = Failures::new(config.failure_rate)?;
+        for (name, value) in [
+            ("kv cache blocks", config.kv_cache_blocks),
+            ("block size", config.block_size),
+            ("max num seqs", config.max_num_seqs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
         }
-        let fail_every = (config.failure_rate > 0.0)
-            .then(|| (1.0 / config.failure_rate).round().max(1.0) as u64);
+        let engine = EngineConfig {
+            num_blocks: config.kv_cache_blocks,
+            block_size: config.block_size,
+            max_num_seqs: config.max_num_seqs,
+        };
         let pod_header = HeaderValue::from_str(&config.pod_name)
             .map_err(|_| ConfigError::PodName(config.pod_name.clone()))?;
         let loras = config
@@ -122,11 +176,10 @@ impl State {
             .collect();
         Ok(Self {
             pod_header,
-            fail_every,
-            requests: AtomicU64::new(0),
+            failures: Mutex::new(failures),
             loras: RwLock::new(loras),
             started: now(),
-            metrics,
+            sim: Arc::new(Sim::new(engine, metrics)),
             config,
         })
     }
@@ -138,7 +191,12 @@ impl State {
 
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+        self.sim.metrics()
+    }
+
+    /// The simulated engine.
+    pub fn sim(&self) -> &Arc<Sim> {
+        &self.sim
     }
 
     /// Unix seconds when the mock started (`created` of `/v1/models`).
@@ -158,42 +216,62 @@ impl State {
     /// The model a request names, checked against served names and loaded adapters;
     /// a request without `model` gets the first served name, as in vLLM.
     pub fn resolve_model(&self, requested: Option<&str>) -> Result<String, MockError> {
+        self.resolve(requested).map(|(model, _)| model)
+    }
+
+    /// [`State::resolve_model`] and the seed of the model's prefix-cache hash chain: every
+    /// served name shares the base model's blocks, each adapter has its own.
+    pub fn resolve(&self, requested: Option<&str>) -> Result<(String, BlockHash), MockError> {
         let Some(model) = requested else {
-            return Ok(self.base_model().to_owned());
+            return Ok((self.base_model().to_owned(), model_seed(None)));
         };
-        let served = self.config.served_model_names.iter().any(|m| m == model);
-        if served || self.loras().iter().any(|l| l.name == model) {
-            Ok(model.to_owned())
-        } else {
-            Err(MockError::ModelNotFound(model.to_owned()))
+        if self.config.served_model_names.iter().any(|m| m == model) {
+            return Ok((model.to_owned(), model_seed(None)));
+        }
+        match self.loras().iter().find(|l| l.name == model) {
+            Some(lora) => Ok((model.to_owned(), model_seed(Some((&lora.name, &lora.path))))),
+            None => Err(MockError::ModelNotFound(model.to_owned())),
         }
     }
 
-    /// Counts a completion request and fails it when `--failure-rate` says so.
+    /// Counts a completion request and fails it when the failure rate says so.
     pub fn check_failure(&self) -> Result<(), MockError> {
-        let Some(every) = self.fail_every else {
+        let mut failures = self.failures();
+        let Some(every) = failures.every else {
             return Ok(());
         };
-        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        if n.is_multiple_of(every) {
-            Err(MockError::Injected(n))
+        failures.count += 1;
+        if failures.count.is_multiple_of(every) {
+            Err(MockError::Injected(failures.count))
         } else {
             Ok(())
         }
     }
 
+    /// The failure rate now (`--failure-rate`, or as last set at runtime).
+    pub fn failure_rate(&self) -> f64 {
+        self.failures().rate
+    }
+
+    /// Changes the failure rate; counting restarts, so with rate 1/N the Nth request from
+    /// now on is the first to fail.
+    pub fn set_failure_rate(&self, rate: f64) -> Result<(), ConfigError> {
+        *self.failures() = Failures::new(rate)?;
+        Ok(())
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, Failures> {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The loaded adapters, in load order.
     pub fn loras(&self) -> RwLockReadGuard<'_, Vec<Lora>> {
-        self.loras
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.loras.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The loaded adapters, for loading or unloading.
     pub fn loras_mut(&self) -> RwLockWriteGuard<'_, Vec<Lora>> {
-        self.loras
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.loras.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -224,13 +302,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
             .route("/v1/models", web::get().to(lora::models))
             .route("/v1/load_lora_adapter", web::post().to(lora::load))
             .route("/v1/unload_lora_adapter", web::post().to(lora::unload))
+            .route("/mock/failure_rate", web::post().to(control::failure_rate))
             .route("/health", web::get().to(HttpResponse::Ok))
             .route("/metrics", web::get().to(metrics)),
     );
 }
 
 async fn metrics(state: web::Data<State>) -> HttpResponse {
-    match state.metrics.render() {
+    match state.metrics().render() {
         Ok(text) => HttpResponse::Ok()
             .content_type(crate::metrics::content_type())
             .body(text),

@@ -47,13 +47,17 @@ fn start(args: &[&str]) -> (Mock, String) {
 }
 
 fn exchange(addr: &str, path: &str, body: &str) -> String {
+    request(addr, "POST", path, body)
+}
+
+fn request(addr: &str, method: &str, path: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("read timeout");
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
@@ -99,4 +103,37 @@ fn binary_streams_over_a_real_socket_with_latency() {
     assert!(response.contains("text/event-stream"), "{response}");
     assert!(response.contains(r#""choices":[],"usage":{"prompt_tokens":1,"completion_tokens":6"#));
     assert!(response.contains("data: [DONE]\n\n"), "{response}");
+}
+
+#[test]
+fn binary_takes_the_simulation_flags_and_speaks_sglang_metrics() {
+    let (_mock, addr) = start(&[
+        "--engine",
+        "sglang",
+        "--kv-cache-blocks",
+        "4",
+        "--block-size",
+        "8",
+        "--max-num-seqs",
+        "2",
+        "--prefill-time-per-token",
+        "20us",
+    ]);
+    // 40 prompt tokens: more than the 4 × 8 tokens of the cache.
+    let body = format!(r#"{{"prompt":"{}"}}"#, "z".repeat(160));
+    let response = exchange(&addr, "/v1/completions", &body);
+    assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
+    assert!(
+        response.contains("maximum context length is 32 tokens"),
+        "{response}"
+    );
+
+    let response = exchange(&addr, "/v1/completions", r#"{"prompt":"hi"}"#);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    let metrics = request(&addr, "GET", "/metrics", "");
+    assert!(
+        metrics.contains("sglang:num_running_reqs{model_name=\"mock-model\"} 0"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("sglang:prompt_tokens_total{model_name=\"mock-model\"} 1"));
 }

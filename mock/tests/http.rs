@@ -102,10 +102,10 @@ async fn chat_answer_has_openai_shape_and_matching_usage() {
         "This is simulated message from alias! This is"
     );
     assert_eq!(choice["finish_reason"], "stop");
-    // "Hello there!" is 12 characters: 3 tokens.
+    // "<|user|>\nHello there!\n" (the chat template) is 22 bytes: 6 tokens of 4 bytes.
     assert_eq!(
         body["usage"],
-        json!({"prompt_tokens": 3, "completion_tokens": 8, "total_tokens": 11})
+        json!({"prompt_tokens": 6, "completion_tokens": 8, "total_tokens": 14})
     );
 }
 
@@ -174,7 +174,7 @@ async fn stream_with_include_usage_ends_with_usage_only_chunk_before_done() {
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(
         usage["usage"],
-        json!({"prompt_tokens": 3, "completion_tokens": 8, "total_tokens": 11})
+        json!({"prompt_tokens": 6, "completion_tokens": 8, "total_tokens": 14})
     );
     assert_eq!(events[11], "[DONE]");
 }
@@ -361,8 +361,11 @@ async fn metrics_expose_vllm_names_with_model_name_label_and_observed_tokens() {
         "vllm:kv_cache_usage_perc{model_name=\"base\"} 0",
         "vllm:time_to_first_token_seconds_count{model_name=\"base\"} 1",
         "vllm:inter_token_latency_seconds_count{model_name=\"base\"} 2",
-        "vllm:prompt_tokens_total{model_name=\"base\"} 3",
+        "vllm:e2e_request_latency_seconds_count{model_name=\"base\"} 1",
+        "vllm:prompt_tokens_total{model_name=\"base\"} 6",
         "vllm:generation_tokens_total{model_name=\"base\"} 3",
+        "vllm:prefix_cache_queries_total{model_name=\"base\"} 6",
+        "vllm:prefix_cache_hits_total{model_name=\"base\"} 0",
         "# TYPE vllm:time_to_first_token_seconds histogram",
     ] {
         assert!(
@@ -395,5 +398,251 @@ async fn health_is_200_and_empty() {
     assert_eq!(
         get(&state, "/health").await,
         (StatusCode::OK, String::new())
+    );
+}
+
+/// The value of the series `name{model_name="base"}` in a metrics text.
+fn metric(text: &str, name: &str) -> f64 {
+    let prefix = format!("{name}{{model_name=\"base\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+#[actix_web::test]
+async fn repeated_prompt_hits_the_prefix_cache_and_gets_a_shorter_ttft() {
+    let state = state(Config {
+        prefill_time_per_token: Duration::from_millis(1),
+        tokens: 2,
+        loras: vec![("lora-A".to_owned(), "/lora/a".to_owned())],
+        ..config()
+    });
+    // 200 bytes: 50 tokens, 3 full blocks of 16.
+    let prompt = "x".repeat(200);
+    let ttft_sum = "vllm:time_to_first_token_seconds_sum";
+
+    let body = json!({"model": "base", "prompt": prompt});
+    let resp = post(&state, "/v1/completions", body.clone()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let first: Value = test::read_body_json(resp).await;
+    assert_eq!(first["usage"]["prompt_tokens"], 50);
+    let (_, text) = get(&state, "/metrics").await;
+    assert_eq!(metric(&text, "vllm:prefix_cache_queries_total"), 50.0);
+    assert_eq!(metric(&text, "vllm:prefix_cache_hits_total"), 0.0);
+    let first_ttft = metric(&text, ttft_sum);
+    assert!(
+        first_ttft >= 0.050,
+        "50 uncached tokens × 1 ms: {first_ttft}"
+    );
+
+    // An alias of the base model shares its cache: 48 tokens hit, 2 are computed.
+    let body = json!({"model": "alias", "prompt": prompt});
+    assert_eq!(
+        post(&state, "/v1/completions", body).await.status(),
+        StatusCode::OK
+    );
+    let (_, text) = get(&state, "/metrics").await;
+    assert_eq!(metric(&text, "vllm:prefix_cache_queries_total"), 100.0);
+    assert_eq!(metric(&text, "vllm:prefix_cache_hits_total"), 48.0);
+    let second_ttft = metric(&text, ttft_sum) - first_ttft;
+    assert!(
+        second_ttft < first_ttft,
+        "cached prefix: {second_ttft} s, cold: {first_ttft} s"
+    );
+    assert_eq!(
+        metric(&text, "vllm:kv_cache_usage_perc"),
+        0.0,
+        "finished requests hold nothing"
+    );
+
+    // A LoRA adapter has its own blocks: no hit.
+    let body = json!({"model": "lora-A", "prompt": prompt});
+    assert_eq!(
+        post(&state, "/v1/completions", body).await.status(),
+        StatusCode::OK
+    );
+    let (_, text) = get(&state, "/metrics").await;
+    assert_eq!(metric(&text, "vllm:prefix_cache_hits_total"), 48.0);
+}
+
+#[actix_web::test]
+async fn second_request_waits_behind_max_num_seqs_one() {
+    let state = state(Config {
+        max_num_seqs: 1,
+        kv_cache_blocks: 10,
+        ..config()
+    });
+    let mut body = chat("base");
+    body["stream"] = json!(true);
+    let gauges = |text: &str| {
+        (
+            metric(text, "vllm:num_requests_running"),
+            metric(text, "vllm:num_requests_waiting"),
+        )
+    };
+
+    // Streams answer their headers at once; the engine admits the first and queues the rest.
+    let first = post(&state, "/v1/chat/completions", body.clone()).await;
+    let second = post(&state, "/v1/chat/completions", body.clone()).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    let (_, text) = get(&state, "/metrics").await;
+    assert_eq!(gauges(&text), (1.0, 1.0));
+    // 6 prompt + 8 generated tokens: one block of 16 out of 10.
+    assert_eq!(metric(&text, "vllm:kv_cache_usage_perc"), 0.1);
+
+    // A waiting client that goes away leaves the queue.
+    let third = post(&state, "/v1/chat/completions", body).await;
+    assert_eq!(state.metrics().waiting(), 2);
+    drop(third);
+    assert_eq!(state.metrics().waiting(), 1);
+
+    // The first one ends: the second one runs.
+    events(&test::read_body(first).await);
+    let (_, text) = get(&state, "/metrics").await;
+    assert_eq!(gauges(&text), (1.0, 0.0));
+    let events = events(&test::read_body(second).await);
+    assert_eq!(events.len(), 11, "a queued stream is complete: {events:#?}");
+    let (_, text) = get(&state, "/metrics").await;
+    assert_eq!(gauges(&text), (0.0, 0.0));
+    assert_eq!(metric(&text, "vllm:kv_cache_usage_perc"), 0.0);
+    assert_eq!(metric(&text, "vllm:e2e_request_latency_seconds_count"), 2.0);
+}
+
+#[actix_web::test]
+async fn sglang_engine_exposes_sglang_metric_names() {
+    let state = state(Config {
+        engine: kthena_mock::EngineKind::Sglang,
+        tokens: 3,
+        ..config()
+    });
+    let body: Value =
+        test::read_body_json(post(&state, "/v1/chat/completions", chat("base")).await).await;
+    assert_eq!(
+        body["object"], "chat.completion",
+        "the API stays OpenAI-compatible"
+    );
+    test::read_body(post(&state, "/v1/chat/completions", chat("base")).await).await;
+
+    let (status, text) = get(&state, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    for line in [
+        "sglang:num_running_reqs{model_name=\"base\"} 0",
+        "sglang:num_queue_reqs{model_name=\"base\"} 0",
+        "sglang:token_usage{model_name=\"base\"} 0",
+        "sglang:time_to_first_token_seconds_count{model_name=\"base\"} 2",
+        "sglang:inter_token_latency_seconds_count{model_name=\"base\"} 4",
+        "sglang:e2e_request_latency_seconds_count{model_name=\"base\"} 2",
+        "sglang:prompt_tokens_total{model_name=\"base\"} 12",
+        "sglang:generation_tokens_total{model_name=\"base\"} 6",
+        "sglang:cached_tokens_total{model_name=\"base\"} 0",
+        "sglang:cache_hit_rate{model_name=\"base\"} 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    assert!(!text.contains("vllm:"), "{text}");
+
+    let (_, models) = get(&state, "/v1/models").await;
+    let models: Value = serde_json::from_str(&models).expect("models JSON");
+    assert_eq!(models["data"][0]["owned_by"], "sglang");
+}
+
+#[actix_web::test]
+async fn sglang_cache_hit_rate_is_cached_over_prompt_tokens() {
+    let state = state(Config {
+        engine: kthena_mock::EngineKind::Sglang,
+        ..config()
+    });
+    // 64 tokens: 4 blocks, the second request hits 3 (the last token is always computed).
+    let body = json!({"prompt": "abcd".repeat(64)});
+    for _ in 0..2 {
+        test::read_body(post(&state, "/v1/completions", body.clone()).await).await;
+    }
+    let (_, text) = get(&state, "/metrics").await;
+    assert_eq!(metric(&text, "sglang:cached_tokens_total"), 48.0);
+    assert_eq!(metric(&text, "sglang:cache_hit_rate"), 48.0 / 128.0);
+}
+
+#[actix_web::test]
+async fn failure_rate_endpoint_changes_the_rate_at_runtime() {
+    let state = state(config());
+    let status = |resp: ServiceResponse<_>| resp.status();
+    assert_eq!(
+        status(post(&state, "/v1/completions", json!({"prompt": "x"})).await),
+        StatusCode::OK
+    );
+
+    let resp = post(&state, "/mock/failure_rate", json!({"rate": 1.0})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = test::read_body_json(resp).await;
+    assert_eq!(body, json!({"rate": 1.0}));
+    let resp = post(&state, "/v1/completions", json!({"prompt": "x"})).await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(state.failure_rate(), 1.0);
+
+    // Every second request from the change on, deterministically.
+    let resp = post(&state, "/mock/failure_rate", json!({"rate": 0.5})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(status(
+            post(&state, "/v1/completions", json!({"prompt": "x"})).await,
+        ));
+    }
+    let (ok, err) = (StatusCode::OK, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(statuses, [ok, err, ok, err]);
+
+    for bad in [
+        json!({"rate": 1.5}),
+        json!({"rate": -0.1}),
+        json!({}),
+        json!({"rate": "x"}),
+    ] {
+        let resp = post(&state, "/mock/failure_rate", bad.clone()).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let body: Value = test::read_body_json(resp).await;
+        assert_eq!(body["error"]["type"], "BadRequestError", "{bad}");
+    }
+    assert_eq!(state.failure_rate(), 0.5, "a bad body changes nothing");
+
+    let resp = post(&state, "/mock/failure_rate", json!({"rate": 0.0})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        status(post(&state, "/v1/completions", json!({"prompt": "x"})).await),
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn prompt_longer_than_the_kv_cache_is_400_with_vllm_message() {
+    let state = state(Config {
+        kv_cache_blocks: 2,
+        block_size: 16,
+        ..config()
+    });
+    // 25 prompt tokens + 8 generated > 32.
+    let resp = post(
+        &state,
+        "/v1/completions",
+        json!({"prompt": "y".repeat(100)}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = test::read_body_json(resp).await;
+    assert_eq!(
+        body["error"],
+        json!({"message": "This model's maximum context length is 32 tokens. However, you \
+            requested 33 tokens (25 in the messages, 8 in the completion). Please reduce the \
+            length of the messages or completion.",
+            "type": "BadRequestError", "param": null, "code": 400})
+    );
+    let (_, text) = get(&state, "/metrics").await;
+    assert_eq!(
+        metric(&text, "vllm:num_requests_waiting"),
+        0.0,
+        "never queued"
     );
 }
