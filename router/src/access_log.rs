@@ -269,6 +269,12 @@ pub struct Entry<'a> {
     pub upstream_status_code: Option<u16>,
     /// Upstream attempts made.
     pub upstream_attempts: u32,
+    /// The chosen Pod's score from each scheduler score plugin (JSON format only).
+    #[serde(skip_serializing_if = "<[_]>::is_empty", serialize_with = "scores_map")]
+    pub scheduler_scores: &'a [(&'static str, f64)],
+    /// Pods this request's failures ejected (outlier detection), `namespace/name`.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub ejected_pods: &'a str,
     /// Prompt tokens reported by the engine.
     pub input_tokens: u64,
     /// Completion tokens reported by the engine.
@@ -283,6 +289,18 @@ pub struct Entry<'a> {
     pub duration_response_processing: u64,
 }
 
+fn scores_map<S: serde::Serializer>(
+    scores: &&[(&'static str, f64)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(scores.len()))?;
+    for (name, score) in scores.iter() {
+        m.serialize_entry(name, &((score * 100.0).round() / 100.0))?;
+    }
+    m.end()
+}
+
 /// `error{type,message}`.
 #[derive(Debug, Serialize)]
 pub struct ErrorField<'a> {
@@ -294,6 +312,11 @@ pub struct ErrorField<'a> {
 }
 
 impl AccessLog {
+    /// True when lines carry the scheduler's scores (JSON format, logging on).
+    pub fn wants_scores(&self) -> bool {
+        self.enabled && self.format == Format::Json
+    }
+
     /// Buffers `entry` as one line of this thread's output (see [`flush_thread`]).
     pub fn write(&self, entry: &Entry<'_>) {
         if !self.enabled {
@@ -340,6 +363,7 @@ pub fn text(e: &Entry<'_>) -> String {
         ("model_server", e.model_server),
         ("selected_pod", e.selected_pod),
         ("upstream_model", e.upstream_model),
+        ("ejected_pods", e.ejected_pods),
     ] {
         if !v.is_empty() {
             let _ = write!(s, " {k}={v}");
@@ -414,6 +438,8 @@ mod tests {
             selected_pod: "default/pod-a",
             request_id: "r1",
             upstream_attempts: 1,
+            scheduler_scores: &[],
+            ejected_pods: "",
             input_tokens: 3,
             output_tokens: 8,
             duration_total: 12,

@@ -61,6 +61,16 @@ pub struct RunOptions {
     pub watch_namespace: Option<String>,
     /// Kubernetes mode: `--service-name`, the router's Service.
     pub service_name: String,
+    /// `--scheduler-config`: Kthena's router configuration file.
+    pub scheduler_config: Option<PathBuf>,
+    /// How often the scheduler configuration is read again.
+    pub scheduler_config_interval: Duration,
+    /// Engine scrape interval (0: off).
+    pub metrics_scrape_interval: Duration,
+    /// Scrapes in flight at once.
+    pub metrics_scrape_concurrency: usize,
+    /// Outlier detection.
+    pub outlier: kthena_core::outlier::OutlierPolicy,
 }
 
 /// What controllers started beside the data plane get (Kubernetes mode).
@@ -127,12 +137,41 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         access_log,
     });
     let shared = Arc::new(Shared::default());
+    let timer: Arc<dyn kthena_core::scheduler::PluginTimer> =
+        Arc::new(crate::scheduling::PluginMetrics::new(&registry).context("registering metrics")?);
+    let scheduler = crate::scheduling::load(
+        opts.scheduler_config.as_deref(),
+        &Default::default(),
+        Some(timer.clone()),
+    )
+    .map_err(|e| anyhow::anyhow!("--scheduler-config: {e}"))?;
+    tracing::info!(
+        source = %scheduler.source,
+        filters = ?scheduler.scheduler.filter_names().collect::<Vec<_>>(),
+        scores = ?scheduler.scheduler.score_names().collect::<Vec<_>>(),
+        "scheduler"
+    );
+    shared.scheduler.store(Arc::new(scheduler));
+    if let Some(path) = &opts.scheduler_config {
+        crate::scheduling::watch(
+            path.clone(),
+            opts.scheduler_config_interval,
+            shared.clone(),
+            Some(timer),
+        );
+    }
+    let scraping = crate::actors::endpoint_pool::Scraping::new(
+        opts.metrics_scrape_interval,
+        opts.metrics_scrape_concurrency,
+        pod_tls.clone(),
+    );
     let ctx = RouterContext {
         shared: shared.clone(),
         obs,
         max_body_bytes: opts.max_body_bytes,
         metrics: None,
         pod_tls,
+        outlier: opts.outlier,
     };
 
     // Bind every port first, so a port in use fails the start and nothing half-runs.
@@ -155,7 +194,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         workers: opts.workers,
         drain: opts.drain_timeout,
     });
-    let index = Index::new(shared.clone(), route_set, spawner).start();
+    let index = Index::new(shared.clone(), route_set, spawner, Some(scraping)).start();
     let main_port = router_socket.local_addr().map_or(opts.port, |a| a.port());
     let mut stop_controllers = None;
     match (&opts.manifests, client) {

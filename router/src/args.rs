@@ -113,6 +113,42 @@ pub struct Args {
     /// used only with `--kube-api-qps`.
     #[arg(long, env = "KTHENA_ROUTER_KUBE_API_BURST", default_value_t = 0)]
     pub kube_api_burst: u32,
+    /// Scheduler configuration: Kthena's `routerConfiguration` YAML (`scheduler.pluginConfig`,
+    /// `scheduler.plugins.Filter/Score`), read again whenever it changes. Unset: Kthena's
+    /// defaults.
+    #[arg(long, env = "KTHENA_ROUTER_SCHEDULER_CONFIG", value_parser = path_or_empty())]
+    pub scheduler_config: Option<PathBuf>,
+    /// How often `--scheduler-config` is checked for changes.
+    #[arg(long, env = "KTHENA_ROUTER_SCHEDULER_CONFIG_INTERVAL", default_value = "1s", value_parser = duration)]
+    pub scheduler_config_interval: Duration,
+    /// How often each engine's `/metrics` and `/v1/models` are scraped (a duration, `1s`,
+    /// `500ms`, as Kthena's); 0 turns scraping off.
+    #[arg(long, env = "METRICS_SCRAPE_INTERVAL", default_value = "1s", value_parser = duration)]
+    pub metrics_scrape_interval: Duration,
+    /// Scrapes in flight at once, over all pools.
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_METRICS_SCRAPE_CONCURRENCY",
+        default_value_t = 100
+    )]
+    pub metrics_scrape_concurrency: usize,
+    /// Outlier detection: failures in a row (connection errors, timeouts, 5xx) that eject an
+    /// endpoint; 0 turns ejection off.
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_OUTLIER_CONSECUTIVE_FAILURES",
+        default_value_t = 5
+    )]
+    pub outlier_consecutive_failures: u32,
+    /// Outlier detection: length of a first ejection (the n-th lasts n times longer).
+    #[arg(long, env = "KTHENA_ROUTER_OUTLIER_BASE_EJECTION", default_value = "30s", value_parser = duration)]
+    pub outlier_base_ejection: Duration,
+    /// Outlier detection: longest ejection.
+    #[arg(long, env = "KTHENA_ROUTER_OUTLIER_MAX_EJECTION", default_value = "300s", value_parser = duration)]
+    pub outlier_max_ejection: Duration,
+    /// Outlier detection: most of a pool, in percent of its endpoints, ejected at once.
+    #[arg(long, env = "KTHENA_ROUTER_OUTLIER_MAX_EJECTED_PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub outlier_max_ejected_percent: u32,
 }
 
 /// A path, where an empty value is accepted (clap's path parser refuses it) and means unset.
@@ -189,6 +225,14 @@ impl Args {
             namespace,
             watch_namespace,
             service_name,
+            scheduler_config,
+            scheduler_config_interval,
+            metrics_scrape_interval,
+            metrics_scrape_concurrency,
+            outlier_consecutive_failures,
+            outlier_base_ejection,
+            outlier_max_ejection,
+            outlier_max_ejected_percent,
         } = self;
         let tls = match (set(tls_cert.as_ref()), set(tls_key.as_ref())) {
             (Some(cert), Some(key)) => Some(CertPaths {
@@ -233,6 +277,16 @@ impl Args {
             },
             watch_namespace,
             service_name,
+            scheduler_config: set(scheduler_config.as_ref()).cloned(),
+            scheduler_config_interval,
+            metrics_scrape_interval,
+            metrics_scrape_concurrency,
+            outlier: kthena_core::outlier::OutlierPolicy {
+                consecutive_failures: outlier_consecutive_failures,
+                base_ejection: outlier_base_ejection,
+                max_ejection: outlier_max_ejection,
+                max_ejected_percent: outlier_max_ejected_percent,
+            },
         }
     }
 }

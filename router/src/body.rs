@@ -20,6 +20,8 @@ pub struct BodyView {
     /// `stream_options.include_usage` is true.
     pub include_usage: bool,
     stream_options_span: Option<Range<usize>>,
+    /// Where the prompt is: the raw JSON of `prompt`, else `messages`, else `input`.
+    prompt_span: Option<Range<usize>>,
     /// Offset just after the opening `{`.
     object_start: usize,
 }
@@ -32,6 +34,12 @@ struct Peek<'a> {
     stream: Option<&'a RawValue>,
     #[serde(borrow, default)]
     stream_options: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    prompt: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -74,8 +82,23 @@ impl BodyView {
             stream,
             include_usage,
             stream_options_span: peek.stream_options.map(|o| span(body, o)),
+            prompt_span: peek
+                .prompt
+                .or(peek.messages)
+                .or(peek.input)
+                .map(|p| span(body, p)),
             object_start,
         })
+    }
+
+    /// The prompt's bytes in `body` (the body this view was parsed from): the raw JSON of
+    /// `prompt`, `messages` or `input`, for the scheduler's prefix matching. Empty when the
+    /// body has none.
+    pub fn prompt<'b>(&self, body: &'b [u8]) -> &'b [u8] {
+        self.prompt_span
+            .clone()
+            .and_then(|r| body.get(r))
+            .unwrap_or_default()
     }
 
     /// True when the router must ask the engine for a usage chunk the client did not ask for.
@@ -151,6 +174,27 @@ mod tests {
             .unwrap();
         assert_eq!((v.model.as_str(), v.include_usage), ("a\"b", true));
         assert!(!v.needs_usage_injection());
+    }
+
+    #[test]
+    fn the_prompt_is_prompt_else_messages_else_input() {
+        let cases = [
+            (r#"{"model":"m","prompt":"once upon"}"#, r#""once upon""#),
+            (
+                r#"{"messages":[{"role":"user","content":"hi"}],"model":"m"}"#,
+                r#"[{"role":"user","content":"hi"}]"#,
+            ),
+            (r#"{"model":"m","input":"x","messages":[]}"#, "[]"),
+            (r#"{"model":"m","input":"x"}"#, r#""x""#),
+            (r#"{"model":"m"}"#, ""),
+        ];
+        for (body, want) in cases {
+            let v = view(body).unwrap();
+            assert_eq!(
+                std::str::from_utf8(v.prompt(body.as_bytes())).unwrap(),
+                want
+            );
+        }
     }
 
     #[test]

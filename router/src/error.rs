@@ -47,6 +47,9 @@ pub enum RouterError {
     /// The ModelServer (or InferencePool) has no Running and Ready Pod.
     #[error("no available pods for {0}")]
     NoAvailablePods(crate::pool::PoolKey),
+    /// The scheduler's filters left no endpoint (Kthena's 400 and text).
+    #[error("{0}")]
+    CantSchedule(String),
     /// The body is larger than `--max-body-bytes`.
     #[error("request body is larger than {0} bytes")]
     BodyTooLarge(usize),
@@ -78,6 +81,7 @@ impl RouterError {
             RouterError::UnsupportedFilter(_) => "unsupported_filter",
             RouterError::ExternalProviderUnsupported(_) => "not_implemented",
             RouterError::NoAvailablePods(_) => "no_available_pods",
+            RouterError::CantSchedule(_) => "scheduling",
             RouterError::BodyTooLarge(_) => "request_too_large",
             RouterError::Upstream(_) => "upstream_error",
             RouterError::UpstreamTimeout(_) => "upstream_timeout",
@@ -88,7 +92,9 @@ impl RouterError {
 impl ResponseError for RouterError {
     fn status_code(&self) -> StatusCode {
         match self {
-            RouterError::InvalidJson(_) | RouterError::ClientBody(_) => StatusCode::BAD_REQUEST,
+            RouterError::InvalidJson(_)
+            | RouterError::ClientBody(_)
+            | RouterError::CantSchedule(_) => StatusCode::BAD_REQUEST,
             RouterError::ModelNotFound
             | RouterError::RouteNotFound
             | RouterError::NoListener

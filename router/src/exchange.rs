@@ -53,6 +53,10 @@ pub struct Exchange {
     pub upstream_model: String,
     /// Upstream attempts made.
     pub attempts: u32,
+    /// The chosen Pod's score per scheduler plugin (logged in the JSON format).
+    pub scores: Vec<(&'static str, f64)>,
+    /// Pods this request's failures ejected, comma-separated.
+    pub ejected: String,
     /// Upstream status of the last attempt.
     pub upstream_status: Option<u16>,
     /// When the first upstream attempt started.
@@ -96,6 +100,8 @@ impl Exchange {
             pod: String::new(),
             upstream_model: String::new(),
             attempts: 0,
+            scores: Vec::new(),
+            ejected: String::new(),
             upstream_status: None,
             upstream_started: None,
             headers_at: None,
@@ -198,6 +204,8 @@ impl Exchange {
             upstream_model: &self.upstream_model,
             upstream_status_code: self.upstream_status,
             upstream_attempts: self.attempts,
+            scheduler_scores: &self.scores,
+            ejected_pods: &self.ejected,
             input_tokens: self.usage.map_or(0, |u| u.prompt_tokens),
             output_tokens: self.usage.map_or(0, |u| u.completion_tokens),
             duration_total: ms(total),

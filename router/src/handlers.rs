@@ -6,6 +6,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use kthena_core::scheduler::RequestContext;
 use kthena_core::{Backend, RequestView};
 use serde_json::json;
 
@@ -31,6 +32,8 @@ pub struct RouterContext {
     pub metrics: Option<prometheus::Registry>,
     /// TLS toward Pods (`workloadPort.protocol: https`), for each worker's clients.
     pub pod_tls: Arc<rustls::ClientConfig>,
+    /// Outlier detection.
+    pub outlier: kthena_core::outlier::OutlierPolicy,
 }
 
 /// Registers the router's routes. The app must carry `web::Data<RouterContext>` and a
@@ -270,11 +273,31 @@ async fn to_model_server(
     };
     ex.upstream_model = upstream_model.unwrap_or(&view.model).to_owned();
     let inject = view.needs_usage_injection();
-    let body = view.rewrite(body, upstream_model, inject);
+    let rewritten = view.rewrite(body, upstream_model, inject);
     drop(snap);
-    let out = Outbound::new(req, body, pool, view.stream, inject);
-    proxy::forward(client, out, ex).await
+    let target = ex.upstream_model.clone();
+    let label = ex.model_label.clone();
+    let headers = HeaderView(req.headers());
+    let mut sctx = RequestContext::new(&view.model, &target, view.prompt(body));
+    sctx.lora = selection.lora;
+    sctx.headers = &headers;
+    sctx.label = &label;
+    sctx.want_scores = ctx.obs.access_log.wants_scores();
+    let out = Outbound::new(req, rewritten, pool, view.stream, inject);
+    proxy::forward(client, out, &sctx, ctx, ex).await
 }
+
+/// Request headers as scheduler plugins look them up.
+struct HeaderView<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl kthena_core::scheduler::Headers for HeaderView<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Header naming the InferenceObjective of a request (Inference Extension v1).
+const OBJECTIVE_HEADER: &str = "x-gateway-inference-objective";
 
 /// The request as HTTPRoute rules see it: when the body carries a `model`, that is the
 /// `X-Gateway-Model-Name` header, whatever the client sent in it; otherwise the headers are
@@ -371,7 +394,7 @@ async fn to_http_route(
     }
     // An InferenceModel for this model on this pool splits it over its target models.
     let models = ctx.shared.inference_models.load();
-    let (body, stream, inject) = match view {
+    let (rewritten, stream, inject) = match view {
         Some(view) => {
             let target = match models.get(&(key.clone(), view.model.clone())) {
                 Some(m) => {
@@ -387,7 +410,7 @@ async fn to_http_route(
         // Not an OpenAI body: passed on as it came.
         None => (body.clone(), false, false),
     };
-    let mut out = Outbound::new(req, body, pool, stream, inject);
+    let mut out = Outbound::new(req, rewritten, pool, stream, inject);
     // Request headers as the backend sees them: the model header set (only when the body
     // carries a model), then the filters.
     let mut headers: Vec<(String, String)> = req
@@ -419,7 +442,33 @@ async fn to_http_route(
         .backend_request
         .or(timeouts.request)
         .filter(|t| !t.is_zero());
-    proxy::forward(client, out, ex).await
+    let model = view.map_or("", |v| v.model.as_str());
+    let target = if ex.upstream_model.is_empty() {
+        model.to_owned()
+    } else {
+        ex.upstream_model.clone()
+    };
+    let label = ex.model_label.clone();
+    let header_view = HeaderView(req.headers());
+    let mut sctx = RequestContext::new(model, &target, view.map_or(&[][..], |v| v.prompt(body)));
+    sctx.headers = &header_view;
+    sctx.label = &label;
+    sctx.want_scores = ctx.obs.access_log.wants_scores();
+    if let PoolKey::InferencePool(api, pool) = &key
+        && let Some(name) = req
+            .headers()
+            .get(OBJECTIVE_HEADER)
+            .and_then(|v| v.to_str().ok())
+    {
+        sctx.priority = ctx
+            .shared
+            .objectives
+            .load()
+            .iter()
+            .find(|o| o.pool.0 == *api && o.pool.1 == *pool && o.id.name == name)
+            .map(|o| o.priority.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
+    }
+    proxy::forward(client, out, &sctx, ctx, ex).await
 }
 
 /// The whole request body, refusing more than `limit` bytes (413).

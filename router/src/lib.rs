@@ -23,6 +23,7 @@ pub mod kube_client;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
+pub mod scheduling;
 pub mod source;
 pub mod state;
 pub mod status;

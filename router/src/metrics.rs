@@ -50,6 +50,8 @@ pub struct Metrics {
     pub active_downstream: IntGaugeVec,
     /// `kthena_router_active_upstream_requests{model_route,model_server}`.
     pub active_upstream: IntGaugeVec,
+    /// `kthena_router_outlier_ejections_total{pool}`: endpoints ejected by outlier detection.
+    pub ejections: IntCounterVec,
 }
 
 impl Metrics {
@@ -92,7 +94,15 @@ impl Metrics {
                 ),
                 &["model_route", "model_server"],
             )?,
+            ejections: IntCounterVec::new(
+                Opts::new(
+                    "kthena_router_outlier_ejections_total",
+                    "Endpoints ejected by outlier detection",
+                ),
+                &["pool"],
+            )?,
         };
+        registry.register(Box::new(m.ejections.clone()))?;
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.duration.clone()))?;
         registry.register(Box::new(m.tokens.clone()))?;

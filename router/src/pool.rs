@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use std::fmt;
 use std::time::Duration;
 
 use kthena_core::http_route::InferencePoolApi;
+use kthena_core::scheduler::{Candidate, EngineState};
 use kthena_core::{InferencePool, ModelServer, ObjectRef, RetryPolicy};
 
 /// The object a pool of endpoints belongs to.
@@ -60,6 +61,9 @@ pub struct Upstream {
     pub port_name: Option<String>,
     /// Model sent upstream for non-LoRA routes (ModelServer `spec.model`).
     pub model: Option<String>,
+    /// The engine whose `/metrics` names to read: the ModelServer's `inferenceEngine`;
+    /// `None` for an InferencePool (either is recognised) and for a Service (not scraped).
+    pub engine: Option<kthena_core::Engine>,
     /// Wait for response headers, per attempt.
     pub timeout: Duration,
     /// Retries.
@@ -86,6 +90,7 @@ impl From<ModelServer> for Upstream {
             protocol: s.protocol,
             port_name: None,
             model: s.model,
+            engine: Some(s.engine),
             timeout: s.timeout,
             retry: s.retry,
         }
@@ -101,6 +106,7 @@ impl From<&ModelServer> for Upstream {
             protocol: s.protocol,
             port_name: None,
             model: s.model.clone(),
+            engine: Some(s.engine),
             timeout: s.timeout,
             retry: s.retry,
         }
@@ -116,6 +122,7 @@ impl From<InferencePool> for Upstream {
             protocol: p.protocol,
             port_name: None,
             model: None,
+            engine: None,
             timeout: kthena_core::model_server::DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
         }
@@ -123,6 +130,12 @@ impl From<InferencePool> for Upstream {
 }
 
 impl Upstream {
+    /// True when the pool's endpoints are inference engines whose `/metrics` and
+    /// `/v1/models` are scraped (ModelServers and InferencePools; not plain Services).
+    pub fn scraped(&self) -> bool {
+        !matches!(self.key, PoolKey::Service(..))
+    }
+
     /// The pool of port `port` of Service `s`: its selected Pods on the target port. `None`
     /// when the Service has no selector, no such port, or an `appProtocol` the router cannot
     /// speak on it.
@@ -141,6 +154,7 @@ impl Upstream {
             protocol: entry.protocol?,
             port_name,
             model: None,
+            engine: None,
             timeout: kthena_core::model_server::DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
         })
@@ -370,13 +384,120 @@ impl PodIndex {
     }
 }
 
-/// One Pod serving one ModelServer, with its in-flight request count.
+/// Milliseconds since the router started: the clock of ejections.
+pub fn now_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What went wrong with one attempt, for outlier detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No connection (refused, reset, unreachable): a probe that connects readmits.
+    Connect,
+    /// No response headers in time.
+    Timeout,
+    /// A 5xx answer.
+    ServerError,
+}
+
+/// An endpoint's outlier state: atomics the request path bumps (see [`kthena_core::outlier`]).
+#[derive(Debug, Default)]
+pub struct Health {
+    failures: AtomicU32,
+    /// [`now_ms`] at which the ejection ends; 0 when never ejected.
+    ejected_until: AtomicU64,
+    times: AtomicU32,
+    for_connect: AtomicBool,
+    ejections: AtomicU64,
+}
+
+impl Health {
+    /// True while ejected.
+    pub fn ejected(&self, now: u64) -> bool {
+        self.ejected_until.load(Ordering::Relaxed) > now
+    }
+
+    /// Milliseconds of ejection left (0 when not ejected).
+    pub fn ejected_for(&self, now: u64) -> u64 {
+        self.ejected_until
+            .load(Ordering::Relaxed)
+            .saturating_sub(now)
+    }
+
+    /// Times ejected since the router started.
+    pub fn ejections(&self) -> u64 {
+        self.ejections.load(Ordering::Relaxed)
+    }
+
+    /// Failures in a row now.
+    pub fn failures(&self) -> u32 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// An attempt succeeded: the run of failures ends.
+    pub fn succeeded(&self) {
+        if self.failures.load(Ordering::Relaxed) != 0 {
+            self.failures.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// An attempt failed with `failure`; `ejected` of the pool's `total` endpoints are out.
+    /// Returns the ejection's length when this failure ejects the endpoint.
+    pub fn failed(
+        &self,
+        policy: &kthena_core::outlier::OutlierPolicy,
+        failure: Failure,
+        now: u64,
+        ejected: usize,
+        total: usize,
+    ) -> Option<Duration> {
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        if until > now || !policy.ejects(failures, ejected, total) {
+            return None;
+        }
+        let healthy_for = Duration::from_millis(now.saturating_sub(until));
+        let times = policy.decayed(self.times.load(Ordering::Relaxed), healthy_for) + 1;
+        let length = policy.ejection_time(times);
+        let end = now + u64::try_from(length.as_millis()).unwrap_or(u64::MAX / 2);
+        // One failure of several concurrent ones ejects.
+        self.ejected_until
+            .compare_exchange(until, end, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()?;
+        self.times.store(times, Ordering::Relaxed);
+        self.failures.store(0, Ordering::Relaxed);
+        self.for_connect
+            .store(failure == Failure::Connect, Ordering::Relaxed);
+        self.ejections.fetch_add(1, Ordering::Relaxed);
+        Some(length)
+    }
+
+    /// A probe reached the endpoint: an ejection for connection failures ends now.
+    /// Returns true when it did end one.
+    pub fn probe_succeeded(&self, now: u64) -> bool {
+        if self.ejected(now) && self.for_connect.load(Ordering::Relaxed) {
+            self.ejected_until.store(now, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
+
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// One Pod serving one pool, with its in-flight request count and outlier state.
 #[derive(Debug)]
 pub struct Endpoint {
     /// The Pod.
     pub pod: ObjectRef,
     /// `podIP:workloadPort`.
     pub addr: SocketAddr,
+    /// Identity for the scheduler (the prefix index), never reused.
+    pub key: u64,
+    /// Outlier detection.
+    pub health: Health,
     in_flight: AtomicUsize,
 }
 
@@ -386,6 +507,8 @@ impl Endpoint {
         Self {
             pod,
             addr,
+            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+            health: Health::default(),
             in_flight: AtomicUsize::new(0),
         }
     }
@@ -419,21 +542,28 @@ impl Drop for InFlight {
     }
 }
 
-/// The published state of one pool: its upstream and its ready endpoints.
+/// The candidates of one pick, borrowed from a snapshot.
+pub type Candidates<'a> = smallvec::SmallVec<[Candidate<'a>; 16]>;
+
+/// The published state of one pool: its upstream, its ready endpoints and what their
+/// engines last reported.
 #[derive(Debug)]
 pub struct PoolSnapshot {
     /// The converted ModelServer or InferencePool.
     pub upstream: Upstream,
-    /// Ready endpoints, in Pod name order.
+    /// Ready endpoints, oldest first (by [`Endpoint::key`], the order the scheduler needs).
     pub endpoints: Vec<Arc<Endpoint>>,
-    rotation: AtomicUsize,
+    /// The engine state of each endpoint, in the same order (written by the EndpointPool
+    /// actor from its scrapes).
+    pub engine: Vec<EngineState>,
 }
 
 impl PoolSnapshot {
     /// The endpoints of `upstream` among `pods`, reusing the `Endpoint`s (and so the in-flight
-    /// counts) of `previous` for Pods that did not change address.
+    /// counts, outlier state and engine state) of `previous` for Pods that did not change
+    /// address.
     pub fn build(upstream: Upstream, pods: &[PodInfo], previous: Option<&PoolSnapshot>) -> Self {
-        let mut endpoints: Vec<Arc<Endpoint>> = pods
+        let mut endpoints: Vec<(Arc<Endpoint>, EngineState)> = pods
             .iter()
             .filter(|p| upstream.selects(&p.id.namespace, &p.labels))
             .filter_map(|p| {
@@ -441,58 +571,65 @@ impl PoolSnapshot {
                 let reused = previous.and_then(|prev| {
                     prev.endpoints
                         .iter()
-                        .find(|e| e.pod == p.id && e.addr == addr)
+                        .zip(&prev.engine)
+                        .find(|(e, _)| e.pod == p.id && e.addr == addr)
                 });
-                Some(
-                    reused
-                        .cloned()
-                        .unwrap_or_else(|| Arc::new(Endpoint::new(p.id.clone(), addr))),
-                )
+                Some(match reused {
+                    Some((e, s)) => (e.clone(), s.clone()),
+                    None => (
+                        Arc::new(Endpoint::new(p.id.clone(), addr)),
+                        EngineState::UNKNOWN,
+                    ),
+                })
             })
             .collect();
-        endpoints.sort_by(|a, b| a.pod.cmp(&b.pod));
+        endpoints.sort_by_key(|(e, _)| e.key);
+        let (endpoints, engine) = endpoints.into_iter().unzip();
         Self {
             upstream,
             endpoints,
-            rotation: AtomicUsize::new(0),
+            engine,
         }
     }
 
-    /// The endpoint with the fewest requests in flight, skipping `exclude` unless nothing else
-    /// is left. Ties go round-robin, so equally loaded endpoints share the traffic.
-    pub fn pick(&self, exclude: &[SocketAddr]) -> Option<&Arc<Endpoint>> {
-        let fresh = |e: &&Arc<Endpoint>| !exclude.contains(&e.addr);
-        if self.endpoints.iter().any(|e| fresh(&e)) {
-            self.least_loaded(fresh)
-        } else {
-            self.least_loaded(|_| true)
+    /// The same endpoints with new engine states (one per endpoint, same order).
+    pub fn with_engine(&self, engine: Vec<EngineState>) -> Self {
+        debug_assert_eq!(engine.len(), self.endpoints.len());
+        Self {
+            upstream: self.upstream.clone(),
+            endpoints: self.endpoints.clone(),
+            engine,
         }
     }
 
-    /// Among endpoints passing `keep`, one with the fewest in flight; the n-th call takes the
-    /// (n mod k)-th of the k tied ones.
-    fn least_loaded(&self, keep: impl Fn(&&Arc<Endpoint>) -> bool) -> Option<&Arc<Endpoint>> {
-        // Minimum and number of ties in one pass: counts move concurrently, so a second
-        // pass may disagree, and must never be relied on for the divisor.
-        let (mut min, mut ties) = (usize::MAX, 0usize);
-        for e in self.endpoints.iter().filter(&keep) {
-            let n = e.in_flight();
-            if n < min {
-                (min, ties) = (n, 1);
-            } else if n == min {
-                ties += 1;
-            }
-        }
-        if ties == 0 {
-            return None;
-        }
-        let turn = self.rotation.fetch_add(1, Ordering::Relaxed) % ties;
-        let mut tied = self
-            .endpoints
+    /// The endpoints as the scheduler sees them at `now` ([`now_ms`]).
+    pub fn candidates(&self, now: u64) -> Candidates<'_> {
+        self.endpoints
             .iter()
-            .filter(&keep)
-            .filter(|e| e.in_flight() == min);
-        tied.nth(turn).or_else(|| self.endpoints.iter().find(keep))
+            .zip(&self.engine)
+            .map(|(e, engine)| Candidate {
+                key: e.key,
+                in_flight: e.in_flight(),
+                ejected: e.health.ejected(now),
+                engine,
+            })
+            .collect()
+    }
+
+    /// Endpoints ejected at `now`.
+    pub fn ejected(&self, now: u64) -> usize {
+        self.endpoints
+            .iter()
+            .filter(|e| e.health.ejected(now))
+            .count()
+    }
+
+    /// The endpoint with key `key`, when it is still in this snapshot.
+    pub fn by_key(&self, key: u64) -> Option<&Arc<Endpoint>> {
+        self.endpoints
+            .binary_search_by_key(&key, |e| e.key)
+            .ok()
+            .map(|i| &self.endpoints[i])
     }
 }
 
@@ -725,62 +862,73 @@ mod tests {
     }
 
     #[test]
-    fn pick_prefers_fewest_in_flight_and_rotates_ties() {
+    fn candidates_are_in_key_order_with_their_counts_and_engine_state() {
         let pods = [
-            pod("a", "default", "x", Some("10.0.0.1")),
             pod("b", "default", "x", Some("10.0.0.2")),
-            pod("c", "default", "x", Some("10.0.0.3")),
+            pod("a", "default", "x", Some("10.0.0.1")),
         ];
-        let snap = PoolSnapshot::build(server().into(), &pods, None);
-        let _busy = snap.endpoints[0].begin();
-        let mut seen = std::collections::BTreeMap::new();
+        let first = PoolSnapshot::build(server().into(), &pods[..1], None);
+        let state = EngineState {
+            running: Some(3.0),
+            ..EngineState::UNKNOWN
+        };
+        let first = first.with_engine(vec![state.clone()]);
+        let _busy = first.endpoints[0].begin();
+        // Pod a arrives later: it comes after b, whose state is kept.
+        let second = PoolSnapshot::build(server().into(), &pods, Some(&first));
+        let c = second.candidates(now_ms());
+        assert_eq!(c.len(), 2);
+        assert!(c[0].key < c[1].key);
+        assert_eq!(second.endpoints[0].pod.name, "b");
+        assert_eq!((c[0].in_flight, c[0].engine), (1, &state));
+        assert_eq!((c[1].in_flight, c[1].engine), (0, &EngineState::UNKNOWN));
+        assert_eq!(
+            second.by_key(c[1].key).map(|e| e.pod.name.as_str()),
+            Some("a")
+        );
+        assert!(second.by_key(0).is_none());
+    }
+
+    #[test]
+    fn consecutive_failures_eject_for_a_growing_time_and_a_probe_readmits_connect_failures() {
+        use kthena_core::outlier::OutlierPolicy;
+        let policy = OutlierPolicy {
+            consecutive_failures: 3,
+            base_ejection: Duration::from_secs(10),
+            max_ejection: Duration::from_secs(100),
+            max_ejected_percent: 50,
+        };
+        let h = Health::default();
+        let now = 1_000;
+        assert_eq!(h.failed(&policy, Failure::ServerError, now, 0, 3), None);
+        h.succeeded();
+        assert_eq!(h.failed(&policy, Failure::ServerError, now, 0, 3), None);
+        assert_eq!(h.failed(&policy, Failure::ServerError, now, 0, 3), None);
+        assert_eq!(
+            h.failed(&policy, Failure::ServerError, now, 0, 3),
+            Some(Duration::from_secs(10))
+        );
+        assert!(h.ejected(now + 9_999) && !h.ejected(now + 10_000));
+        assert!(
+            !h.probe_succeeded(now + 1),
+            "a 5xx ejection waits for expiry"
+        );
+        // Back at expiry, and failing again at once: twice as long.
+        let later = now + 10_000;
+        for _ in 0..2 {
+            assert_eq!(h.failed(&policy, Failure::Connect, later, 0, 3), None);
+        }
+        assert_eq!(
+            h.failed(&policy, Failure::Connect, later, 0, 3),
+            Some(Duration::from_secs(20))
+        );
+        assert!(h.probe_succeeded(later + 5));
+        assert!(!h.ejected(later + 5));
+        assert_eq!(h.ejections(), 2);
+        // The pool share: with one of two out, the other is never ejected.
+        let other = Health::default();
         for _ in 0..10 {
-            *seen
-                .entry(snap.pick(&[]).unwrap().pod.name.clone())
-                .or_insert(0) += 1;
+            assert_eq!(other.failed(&policy, Failure::Timeout, now, 1, 2), None);
         }
-        assert_eq!(seen.get("a"), None);
-        assert_eq!((seen["b"], seen["c"]), (5, 5));
-    }
-
-    #[test]
-    fn pick_never_fails_while_counts_change_concurrently() {
-        let pods: Vec<PodInfo> = (1..=4)
-            .map(|i| {
-                pod(
-                    &format!("p{i}"),
-                    "default",
-                    "x",
-                    Some(&format!("10.0.0.{i}")),
-                )
-            })
-            .collect();
-        let snap = PoolSnapshot::build(server().into(), &pods, None);
-        std::thread::scope(|s| {
-            for _ in 0..4 {
-                s.spawn(|| {
-                    for _ in 0..20_000 {
-                        let e = snap.pick(&[]).expect("endpoints exist");
-                        let _guard = e.begin();
-                    }
-                });
-            }
-        });
-        assert!(snap.endpoints.iter().all(|e| e.in_flight() == 0));
-    }
-
-    #[test]
-    fn pick_skips_excluded_unless_nothing_else_is_left() {
-        let pods = [
-            pod("a", "default", "x", Some("10.0.0.1")),
-            pod("b", "default", "x", Some("10.0.0.2")),
-        ];
-        let snap = PoolSnapshot::build(server().into(), &pods, None);
-        let a: SocketAddr = "10.0.0.1:8000".parse().unwrap();
-        let b: SocketAddr = "10.0.0.2:8000".parse().unwrap();
-        for _ in 0..4 {
-            assert_eq!(snap.pick(&[a]).unwrap().addr, b);
-        }
-        assert!(snap.pick(&[a, b]).is_some());
     }
 }

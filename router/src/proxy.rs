@@ -11,7 +11,12 @@ use futures_util::Stream;
 
 use crate::error::RouterError;
 use crate::exchange::Exchange;
-use crate::pool::InFlight;
+use std::sync::Arc;
+
+use kthena_core::scheduler::RequestContext;
+
+use crate::handlers::RouterContext;
+use crate::pool::{Endpoint, Failure, InFlight, PoolSnapshot, now_ms};
 use crate::state::PoolCell;
 use crate::upstream::Clients;
 use crate::usage::{JsonCapture, SseFilter};
@@ -93,30 +98,96 @@ impl<'a> Outbound<'a> {
     }
 }
 
-/// Sends `out` to the least-loaded endpoint, retrying on another one as the ModelServer's
-/// retry policy allows, and answers with the streamed upstream response.
+/// The scheduler's choice for one request: the ranked endpoints, walked by the attempts.
+struct Plan {
+    ranked: smallvec::SmallVec<[Arc<Endpoint>; kthena_core::scheduler::DEFAULT_TOP_N]>,
+    next: usize,
+}
+
+/// Ranks the endpoints of `snap` for `sctx`, leaving out `tried` unless nothing else is left.
+fn plan(
+    scheduler: &kthena_core::scheduler::Scheduler,
+    sctx: &RequestContext<'_>,
+    snap: &PoolSnapshot,
+    tried: &[u64],
+    ex: &mut Exchange,
+) -> Result<Plan, RouterError> {
+    let now = now_ms();
+    let mut candidates = snap.candidates(now);
+    if candidates.iter().any(|c| !tried.contains(&c.key)) {
+        candidates.retain(|c| !tried.contains(&c.key));
+    }
+    let decision = scheduler
+        .schedule(sctx, &candidates)
+        .map_err(|e| RouterError::CantSchedule(e.to_string()))?;
+    if tried.is_empty() {
+        ex.scores = decision.scores;
+    }
+    let ranked = decision
+        .ranked
+        .iter()
+        .filter_map(|&i| snap.by_key(candidates[i].key).cloned())
+        .collect();
+    Ok(Plan { ranked, next: 0 })
+}
+
+/// Sends `out` to the endpoints the scheduler ranks for `sctx`, best first, retrying on the
+/// next one as the pool's retry policy allows; a failure counts toward the endpoint's
+/// outlier ejection. Answers with the streamed upstream response.
 pub async fn forward(
     client: &Clients,
     out: Outbound<'_>,
+    sctx: &RequestContext<'_>,
+    ctx: &RouterContext,
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
+    let cell = ctx.shared.scheduler.load_full();
     let first = out.pool.load_full();
     let attempts = 1 + first.upstream.retry.attempts;
     let interval = first.upstream.retry.interval;
-    let mut tried: Vec<SocketAddr> = Vec::new();
+    let mut tried: Vec<u64> = Vec::new();
+    let mut plan = match plan(&cell.scheduler, sctx, &first, &tried, &mut ex) {
+        Ok(p) => p,
+        Err(e) => return Err((e, ex)),
+    };
+    drop(first);
     let mut last_err = None;
     ex.upstream_started = Some(std::time::Instant::now());
     for attempt in 0..attempts {
         if attempt > 0 {
             actix_rt::time::sleep(interval).await;
         }
-        // Each attempt sees the current endpoints: a Pod that became ready counts.
+        // Each attempt sees the current endpoints: the next ranked one still in the pool, or
+        // a new ranking of what is left.
         let snap = out.pool.load_full();
-        let Some(endpoint) = snap.pick(&tried) else {
+        let endpoint = loop {
+            if let Some(e) = plan.ranked.get(plan.next).cloned() {
+                plan.next += 1;
+                if snap.by_key(e.key).is_some() && !tried.contains(&e.key) {
+                    break Some(e);
+                }
+                continue;
+            }
+            if snap.endpoints.is_empty() {
+                break None;
+            }
+            plan = match self::plan(&cell.scheduler, sctx, &snap, &tried, &mut ex) {
+                Ok(p) => p,
+                Err(e) => return Err((e, ex)),
+            };
+            match plan.ranked.first().cloned() {
+                Some(e) => {
+                    plan.next = 1;
+                    break Some(e);
+                }
+                None => break None,
+            }
+        };
+        let Some(endpoint) = endpoint else {
             return Err((RouterError::NoAvailablePods(snap.upstream.key.clone()), ex));
         };
         let guard = endpoint.begin();
-        tried.push(endpoint.addr);
+        tried.push(endpoint.key);
         ex.attempts = attempt + 1;
         ex.pod = endpoint.pod.to_string();
         ex.upstream_active();
@@ -129,24 +200,71 @@ pub async fn forward(
             &ex.request_id,
         );
         let last = attempt + 1 == attempts;
-        match actix_rt::time::timeout(timeout, request.send_body(out.body.clone())).await {
+        let failure = match actix_rt::time::timeout(timeout, request.send_body(out.body.clone()))
+            .await
+        {
             Err(_) => {
                 tracing::debug!(pod = %endpoint.pod, ?timeout, "upstream timed out");
                 last_err = Some(RouterError::UpstreamTimeout(timeout));
+                Failure::Timeout
             }
             Ok(Err(e)) => {
                 tracing::debug!(pod = %endpoint.pod, error = %e, "upstream request failed");
                 last_err = Some(RouterError::Upstream(format!("{}: {e}", endpoint.pod)));
+                match e {
+                    awc::error::SendRequestError::Connect(_) => Failure::Connect,
+                    _ => Failure::ServerError,
+                }
             }
-            Ok(Ok(resp)) if resp.status().is_server_error() && !last => {
-                tracing::debug!(pod = %endpoint.pod, status = %resp.status(), "retrying after 5xx");
+            Ok(Ok(resp)) if resp.status().is_server_error() => {
                 ex.upstream_status = Some(resp.status().as_u16());
+                outlier_failure(ctx, &snap, &endpoint, Failure::ServerError, &mut ex);
+                if last {
+                    return Ok(respond(resp, guard, &out, ex));
+                }
+                tracing::debug!(pod = %endpoint.pod, status = %resp.status(), "retrying after 5xx");
+                continue;
             }
-            Ok(Ok(resp)) => return Ok(respond(resp, guard, &out, ex)),
-        }
+            Ok(Ok(resp)) => {
+                endpoint.health.succeeded();
+                if resp.status().is_success() {
+                    cell.scheduler.served(sctx, endpoint.key);
+                }
+                return Ok(respond(resp, guard, &out, ex));
+            }
+        };
+        outlier_failure(ctx, &snap, &endpoint, failure, &mut ex);
     }
     let err = last_err.unwrap_or_else(|| RouterError::Upstream("no attempt made".into()));
     Err((err, ex))
+}
+
+/// Counts a failed attempt toward `endpoint`'s ejection; logs and counts an ejection.
+fn outlier_failure(
+    ctx: &RouterContext,
+    snap: &PoolSnapshot,
+    endpoint: &Endpoint,
+    failure: Failure,
+    ex: &mut Exchange,
+) {
+    let now = now_ms();
+    let ejected = snap.ejected(now);
+    if let Some(length) =
+        endpoint
+            .health
+            .failed(&ctx.outlier, failure, now, ejected, snap.endpoints.len())
+    {
+        tracing::warn!(pod = %endpoint.pod, pool = %snap.upstream.key, ?failure, ?length, "endpoint ejected by outlier detection");
+        ctx.obs
+            .metrics
+            .ejections
+            .with_label_values(&[&snap.upstream.key.id().to_string()])
+            .inc();
+        if !ex.ejected.is_empty() {
+            ex.ejected.push(',');
+        }
+        ex.ejected.push_str(&endpoint.pod.to_string());
+    }
 }
 
 fn build_request(

@@ -34,6 +34,8 @@ pub struct Shared {
     /// Gateway mode: InferenceModels by served pool and model name, written by the RouteSet.
     pub inference_models:
         ArcSwap<HashMap<(crate::pool::PoolKey, String), kthena_core::InferenceModel>>,
+    /// The scheduler in force, written at start and by the configuration file watcher.
+    pub scheduler: ArcSwap<crate::scheduling::SchedulerCell>,
     /// InferenceObjectives (priorities kept for the scheduler), written by the Index actor.
     pub objectives: ArcSwap<Vec<kthena_core::InferenceObjective>>,
     /// The converted objects status is computed from, written by the Index actor.

@@ -87,6 +87,7 @@ fn context_with(ready: bool, access_log: AccessLog, expose_metrics: bool) -> Rou
         max_body_bytes: 64,
         metrics: expose_metrics.then_some(registry),
         pod_tls: pod_tls(),
+        outlier: Default::default(),
     }
 }
 

@@ -37,7 +37,7 @@ async fn first_configuration_waits_for_every_list_and_survives_a_missing_crd() {
     let client = kube::Client::new(svc, "default");
     let shared = Arc::new(Shared::default());
     let route_set = RouteSet::new(shared.clone(), Default::default()).start();
-    let index = Index::new(shared.clone(), route_set, None).start();
+    let index = Index::new(shared.clone(), route_set, None, None).start();
     let options = KubeOptions {
         gateway: GatewayOptions::default(),
         watch_namespace: Some("team".into()),

@@ -92,6 +92,7 @@ fn context(expose_metrics: bool) -> RouterContext {
         metrics: expose_metrics.then_some(registry),
         pod_tls: kthena_dataplane::upstream::tls::client_config(&Default::default())
             .expect("default pod TLS"),
+        outlier: Default::default(),
     }
 }
 

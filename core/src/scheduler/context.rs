@@ -40,6 +40,10 @@ pub struct RequestContext<'a> {
     pub headers: &'a dyn Headers,
     /// InferenceObjective `priority`, when one applies.
     pub priority: Option<i32>,
+    /// The bounded model label of metrics (the plugin duration histogram).
+    pub label: &'a str,
+    /// Report the chosen endpoint's score per plugin in the [`Decision`](super::Decision).
+    pub want_scores: bool,
     /// Prompt block hashes, computed once by the first plugin that needs them and kept for the
     /// post-pick hook.
     pub(crate) hashes: OnceCell<(usize, Vec<u64>)>,
@@ -55,6 +59,8 @@ impl<'a> RequestContext<'a> {
             prompt,
             headers: &(),
             priority: None,
+            label: model,
+            want_scores: false,
             hashes: OnceCell::new(),
         }
     }

@@ -61,18 +61,27 @@ pub trait PostPickHook: Send + Sync + fmt::Debug {
 /// Receives how long each plugin took (the router feeds
 /// `kthena_router_scheduler_plugin_duration_seconds`).
 pub trait PluginTimer: Send + Sync + fmt::Debug {
-    /// Plugin `plugin` of stage `kind` ran for `elapsed`.
-    fn observe(&self, plugin: &'static str, kind: PluginKind, elapsed: Duration);
+    /// Plugin `plugin` of stage `kind` ran for `elapsed` on `ctx`.
+    fn observe(
+        &self,
+        ctx: &RequestContext<'_>,
+        plugin: &'static str,
+        kind: PluginKind,
+        elapsed: Duration,
+    );
 }
 
 /// Kthena's number of ranked endpoints kept for retries.
 pub const DEFAULT_TOP_N: usize = 5;
 
 /// The endpoints to try, best first: at most the scheduler's top N.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     /// Indices into the candidates, best first.
     pub ranked: SmallVec<[usize; DEFAULT_TOP_N]>,
+    /// The first's score from each score plugin, when the context asked for them
+    /// ([`RequestContext::want_scores`]).
+    pub scores: Vec<(&'static str, f64)>,
 }
 
 /// Every candidate was filtered out.
@@ -196,13 +205,19 @@ impl Scheduler {
         }
     }
 
-    fn timed<T>(&self, name: &'static str, kind: PluginKind, f: impl FnOnce() -> T) -> T {
+    fn timed<T>(
+        &self,
+        ctx: &RequestContext<'_>,
+        name: &'static str,
+        kind: PluginKind,
+        f: impl FnOnce() -> T,
+    ) -> T {
         match &self.timer {
             None => f(),
             Some(t) => {
                 let start = Instant::now();
                 let out = f();
-                t.observe(name, kind, start.elapsed());
+                t.observe(ctx, name, kind, start.elapsed());
                 out
             }
         }
@@ -246,7 +261,7 @@ impl Scheduler {
         }
         for f in &self.filters {
             let before: Option<Flags> = trace.is_some().then(|| keep.clone());
-            self.timed(f.name(), PluginKind::Filter, || {
+            self.timed(ctx, f.name(), PluginKind::Filter, || {
                 f.filter(ctx, pods, &mut keep)
             });
             if let (Some(t), Some(before)) = (trace.as_deref_mut(), &before) {
@@ -270,9 +285,10 @@ impl Scheduler {
         }
         let mut total: Values = SmallVec::from_elem(0.0, n);
         let mut buf: Values = SmallVec::from_elem(0.0, n);
+        let mut each: Vec<(&'static str, Values)> = Vec::new();
         for (s, weight) in &self.scores {
             buf.iter_mut().for_each(|b| *b = 0.0);
-            self.timed(s.name(), PluginKind::Score, || {
+            self.timed(ctx, s.name(), PluginKind::Score, || {
                 s.score(ctx, pods, &keep, &mut buf)
             });
             for i in 0..n {
@@ -287,6 +303,9 @@ impl Scheduler {
                         t[i].scores.push((s.name(), score, *weight));
                     }
                 }
+            }
+            if ctx.want_scores {
+                each.push((s.name(), buf.clone()));
             }
         }
         if let Some(t) = trace {
@@ -310,7 +329,14 @@ impl Scheduler {
                 ranked.truncate(self.top_n);
             }
         }
-        Ok(Decision { ranked })
+        let scores = match ranked.first() {
+            Some(&best) if ctx.want_scores => each
+                .iter()
+                .map(|(name, v)| (*name, v[best].clamp(0.0, 100.0)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Decision { ranked, scores })
     }
 }
 
@@ -410,6 +436,26 @@ mod tests {
         let e = s.explain(&ctx(), &p3);
         let totals: Vec<f64> = e.verdicts.iter().map(|v| v.total).collect();
         assert_eq!(totals, [100.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn the_chosen_endpoints_scores_are_reported_when_asked() {
+        let states = vec![EngineState::UNKNOWN; 2];
+        let p = pods(&states);
+        let s = Scheduler::new(
+            vec![],
+            vec![
+                (Arc::new(Fixed("a", vec![10.0, 90.0])), 1.0),
+                (Arc::new(Fixed("b", vec![5.0, 7.0])), 2.0),
+            ],
+            vec![],
+        );
+        assert!(s.schedule(&ctx(), &p).expect("ok").scores.is_empty());
+        let mut asking = ctx();
+        asking.want_scores = true;
+        let d = s.schedule(&asking, &p).expect("ok");
+        assert_eq!(d.ranked[0], 1);
+        assert_eq!(d.scores, [("a", 90.0), ("b", 7.0)]);
     }
 
     #[test]
@@ -524,7 +570,13 @@ mod tests {
     #[derive(Debug, Default)]
     struct Count(std::sync::Mutex<Vec<(&'static str, PluginKind)>>);
     impl PluginTimer for Count {
-        fn observe(&self, plugin: &'static str, kind: PluginKind, _: Duration) {
+        fn observe(
+            &self,
+            _: &RequestContext<'_>,
+            plugin: &'static str,
+            kind: PluginKind,
+            _: Duration,
+        ) {
             self.0.lock().expect("lock").push((plugin, kind));
         }
     }

@@ -42,6 +42,8 @@ pub struct Index {
     spawner: Option<ListenerSpawner>,
     listeners: HashMap<u16, Addr<Listener>>,
     tls_keys: HashMap<u16, crate::tls::SharedKeys>,
+    /// How the pools scrape their engines.
+    scraping: Option<super::endpoint_pool::Scraping>,
 }
 
 /// One running EndpointPool and what it was last given, so that only pools whose upstream
@@ -75,6 +77,7 @@ impl Index {
         shared: Arc<Shared>,
         route_set: Addr<RouteSet>,
         spawner: Option<ListenerSpawner>,
+        scraping: Option<super::endpoint_pool::Scraping>,
     ) -> Self {
         Self {
             shared,
@@ -89,6 +92,7 @@ impl Index {
             spawner,
             listeners: HashMap::new(),
             tls_keys: HashMap::new(),
+            scraping,
         }
     }
 
@@ -391,7 +395,9 @@ impl Handler<Apply> for Index {
                     let members = self.pods.selected(&upstream);
                     let snapshot = PoolSnapshot::build(upstream.clone(), &members, None);
                     let cell: PoolCell = Arc::new(ArcSwap::from_pointee(snapshot));
-                    let addr = EndpointPool::new(cell.clone()).start();
+                    let addr =
+                        EndpointPool::new(cell.clone(), self.shared.clone(), self.scraping.clone())
+                            .start();
                     self.selectors.insert(&upstream);
                     self.pools.insert(
                         key,
