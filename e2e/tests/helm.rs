@@ -242,6 +242,7 @@ fn default_values_install_router_services_webhook_and_rbac() {
         "Service/kthena-router-metrics",
         "Service/kthena-router-webhook",
         "Deployment/kthena-router",
+        "ConfigMap/kthena-router-config",
         "ValidatingWebhookConfiguration/kthena-router-validating-webhook",
     ]
     .into_iter()
@@ -330,8 +331,12 @@ fn default_values_install_router_services_webhook_and_rbac() {
     assert_eq!(pod["terminationGracePeriodSeconds"], 330);
     assert_eq!(c["resources"]["requests"]["cpu"], "100m");
     assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
-    // auto certificates live in memory and in the Secret: nothing mounted.
-    assert!(mounts(&o).is_empty(), "{:?}", mounts(&o));
+    // auto certificates live in memory and in the Secret: only the router configuration is
+    // mounted.
+    assert_eq!(
+        mounts(&o),
+        [("router-config".to_owned(), "/etc/config".to_owned())]
+    );
 
     // Services: 80 -> the router port (as a number, which managed Service ports recognise).
     let router = find(&o, "Service", "kthena-router");
@@ -568,10 +573,13 @@ fn cert_manager_mode_issues_and_mounts_certificates() {
     );
     assert_eq!(
         mounts(&o),
-        [("webhook-certs".to_owned(), "/etc/tls".to_owned())]
+        [
+            ("router-config".to_owned(), "/etc/config".to_owned()),
+            ("webhook-certs".to_owned(), "/etc/tls".to_owned())
+        ]
     );
     let pod = &find(&o, "Deployment", "kthena-router")["spec"]["template"]["spec"];
-    let volume = &pod["volumes"][0];
+    let volume = &pod["volumes"][1];
     assert_eq!(
         volume["secret"]["secretName"],
         "kthena-router-webhook-certs"
@@ -603,7 +611,10 @@ fn manual_mode_needs_and_registers_the_ca_bundle() {
     }
     assert_eq!(
         mounts(&o),
-        [("webhook-certs".to_owned(), "/etc/tls".to_owned())]
+        [
+            ("router-config".to_owned(), "/etc/config".to_owned()),
+            ("webhook-certs".to_owned(), "/etc/tls".to_owned())
+        ]
     );
     assert!(
         !o.iter()
@@ -937,4 +948,46 @@ fn the_cluster_mock_example_matches_the_chart_and_the_model_server() {
             .is_some_and(|cmd| cmd.ends_with("/kthena-mock")),
         "{c}"
     );
+}
+
+#[test]
+fn the_router_configuration_is_kthenas_configmap_mounted_where_the_flag_reads_it() {
+    let objects = render(&[]);
+    let cm = find(&objects, "ConfigMap", "kthena-router-config");
+    let text = cm["data"]["routerConfiguration"]
+        .as_str()
+        .expect("routerConfiguration");
+    let cfg = kthena_api::router_config::parse(text).expect("the chart's configuration reads");
+    let d = kthena_core::scheduler::SchedulerConfig::default();
+    assert_eq!(
+        (&cfg.scheduler.filters, &cfg.scheduler.scores),
+        (&d.filters, &d.scores)
+    );
+    cfg.scheduler
+        .build(&Default::default())
+        .expect("and builds");
+    assert_args(
+        &objects,
+        &[
+            "--scheduler-config=/etc/config/routerConfiguration.yaml",
+            "--metrics-scrape-interval=1s",
+            "--outlier-consecutive-failures=5",
+        ],
+    );
+    assert!(
+        mounts(&objects).contains(&("router-config".to_owned(), "/etc/config".to_owned())),
+        "{:?}",
+        mounts(&objects)
+    );
+    // A user's configuration replaces the default, verbatim.
+    let custom = "scheduler:\n  plugins:\n    Score:\n      enabled:\n      - name: random\n";
+    let objects = render(&[&format!(
+        "networking.kthenaRouter.routerConfiguration={custom}"
+    )]);
+    let cm = find(&objects, "ConfigMap", "kthena-router-config");
+    let cfg =
+        kthena_api::router_config::parse(cm["data"]["routerConfiguration"].as_str().expect("text"))
+            .expect("reads");
+    assert_eq!(cfg.scheduler.scores, [("random".to_owned(), 1.0)]);
+    assert_binary_accepts(&objects);
 }

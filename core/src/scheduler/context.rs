@@ -23,6 +23,14 @@ impl Headers for [(&str, &str)] {
     }
 }
 
+impl<K: AsRef<str>, V: AsRef<str>> Headers for Vec<(K, V)> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
 /// One request: what it asks for and a cheap handle on its prompt. Built by the router for
 /// every scheduled request (borrowing the request body, nothing copied) and by `explain`.
 pub struct RequestContext<'a> {

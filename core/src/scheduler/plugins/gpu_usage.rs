@@ -1,5 +1,6 @@
 //! `gpu-usage` (score): the emptier the engine's KV cache, the better: `(1 - usage) × 100`.
-//! An engine whose usage is unknown scores 50, neither idle nor full.
+//! An engine whose usage is unknown scores the mean of the known ones (50 when none is
+//! known): neither idle nor full.
 
 use super::super::{Candidate, RequestContext, ScorePlugin};
 
@@ -7,7 +8,7 @@ use super::super::{Candidate, RequestContext, ScorePlugin};
 #[derive(Debug, Default)]
 pub struct GpuUsage;
 
-/// Score of an endpoint whose engine state is unknown.
+/// Score of an endpoint whose usage is unknown when no candidate's is known.
 pub const UNKNOWN_SCORE: f64 = 50.0;
 
 impl ScorePlugin for GpuUsage {
@@ -22,11 +23,24 @@ impl ScorePlugin for GpuUsage {
         alive: &[bool],
         out: &mut [f64],
     ) {
+        let score = |u: f64| (1.0 - u.clamp(0.0, 1.0)) * 100.0;
+        let (mut sum, mut n) = (0.0, 0usize);
         for (i, p) in pods.iter().enumerate().filter(|(i, _)| alive[*i]) {
-            out[i] = match p.engine.kv_cache_usage {
-                Some(u) => (1.0 - u.clamp(0.0, 1.0)) * 100.0,
-                None => UNKNOWN_SCORE,
-            };
+            if let Some(u) = p.engine.kv_cache_usage {
+                out[i] = score(u);
+                sum += out[i];
+                n += 1;
+            }
+        }
+        let unknown = if n == 0 {
+            UNKNOWN_SCORE
+        } else {
+            sum / n as f64
+        };
+        for (i, p) in pods.iter().enumerate().filter(|(i, _)| alive[*i]) {
+            if p.engine.kv_cache_usage.is_none() {
+                out[i] = unknown;
+            }
         }
     }
 }
@@ -45,6 +59,10 @@ mod tests {
         });
         let mut all: Vec<EngineState> = states.to_vec();
         all.push(EngineState::UNKNOWN);
-        assert_eq!(score(&GpuUsage, &pods(&all)), [100.0, 75.0, 0.0, 0.0, 50.0]);
+        assert_eq!(
+            score(&GpuUsage, &pods(&all)),
+            [100.0, 75.0, 0.0, 0.0, 43.75]
+        );
+        assert_eq!(score(&GpuUsage, &pods(&[EngineState::UNKNOWN])), [50.0]);
     }
 }

@@ -1,7 +1,9 @@
 //! `least-latency` (score): engines that answered fastest over the last scrape interval.
 //! Time to first token and time per output token are each min-max normalised over the
 //! candidates that report them (fastest 100, slowest 0, all equal 100) and blended:
-//! `TTFTTPOTWeightFactor × ttft + (1 - factor) × tpot`. A latency that is unknown scores 50.
+//! `TTFTTPOTWeightFactor × ttft + (1 - factor) × tpot`. A latency that is unknown scores the
+//! mean of the known ones (Kthena: 50): an engine nobody has measured yet is neither
+//! preferred nor starved — with one measured engine it ties with it and gets measured too.
 
 use super::super::{Candidate, RequestContext, ScorePlugin};
 use crate::FieldErrors;
@@ -26,7 +28,8 @@ impl LeastLatency {
     }
 }
 
-const UNKNOWN_SCORE: f64 = 50.0;
+/// Score when no candidate has the figure.
+const NOBODY_KNOWS: f64 = 50.0;
 
 fn normalised(
     values: impl Iterator<Item = Option<f64>> + Clone,
@@ -36,14 +39,21 @@ fn normalised(
         .zip(alive)
         .filter(|(_, a)| **a)
         .filter_map(|(v, _)| v);
-    let (lo, hi) = known.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    move |v| match v {
-        None => UNKNOWN_SCORE,
-        Some(_) if hi <= lo => 100.0,
-        Some(v) => 100.0 * (hi - v) / (hi - lo),
-    }
+    let (lo, hi) = known
+        .clone()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    let score = move |v: f64| {
+        if hi <= lo {
+            100.0
+        } else {
+            100.0 * (hi - v) / (hi - lo)
+        }
+    };
+    let (sum, n) = known.fold((0.0, 0usize), |(s, n), v| (s + score(v), n + 1));
+    let unknown = if n == 0 { NOBODY_KNOWS } else { sum / n as f64 };
+    move |v| v.map_or(unknown, score)
 }
 
 impl ScorePlugin for LeastLatency {
@@ -95,6 +105,18 @@ mod tests {
         assert_eq!(score(&ttft_only, &pods(&p)), [100.0, 0.0, 50.0, 50.0]);
         let tpot_only = LeastLatency { ttft_weight: 0.0 };
         assert_eq!(score(&tpot_only, &pods(&p)), [0.0, 100.0, 50.0, 50.0]);
+        // An unmeasured engine scores the mean of the measured ones: beside a lone measured
+        // one it ties, and nobody measured is the middle.
+        let lone = [state(Some(0.1), Some(0.01)), state(None, None)];
+        assert_eq!(score(&half, &pods(&lone)), [100.0, 100.0]);
+        let fast_slow = [
+            state(Some(0.1), Some(0.01)),
+            state(Some(0.3), Some(0.03)),
+            state(None, None),
+            state(Some(0.2), Some(0.02)),
+        ];
+        assert_eq!(score(&half, &pods(&fast_slow)), [100.0, 0.0, 50.0, 50.0]);
+        assert_eq!(score(&half, &pods(&[state(None, None)])), [50.0]);
         let same = [state(Some(0.1), Some(0.1)), state(Some(0.1), Some(0.1))];
         assert_eq!(score(&half, &pods(&same)), [100.0, 100.0]);
     }
