@@ -241,20 +241,34 @@ impl Scheduler {
             });
         }
         let mut keep: Flags = SmallVec::from_elem(true, n);
-        // Built-in rules: they narrow the choice but never empty it.
-        let ejected = |i: usize| pods[i].ejected;
-        let model_missing = |i: usize| pods[i].engine.serves(ctx.target_model) == Some(false);
-        for (rule, drop) in [
-            (EJECTED, &ejected as &dyn Fn(usize) -> bool),
-            (MODEL_AVAILABLE, &model_missing),
-        ] {
-            if (0..n).any(|i| keep[i] && !drop(i)) {
-                for i in 0..n {
-                    if keep[i] && drop(i) {
-                        keep[i] = false;
-                        if let Some(t) = trace.as_deref_mut() {
-                            t[i].dropped = Some((rule, builtin_reason(rule, ctx)));
-                        }
+        // Built-in rules: they narrow the choice but never empty it. Each endpoint's verdict
+        // is computed once (the model lookup is a string search).
+        let mut missing: Flags = SmallVec::from_elem(false, n);
+        let (mut ejected, mut lacking) = (0usize, 0usize);
+        for (i, p) in pods.iter().enumerate() {
+            ejected += usize::from(p.ejected);
+            if p.engine.models.is_some() && p.engine.serves(ctx.target_model) == Some(false) {
+                missing[i] = true;
+                lacking += 1;
+            }
+        }
+        if ejected > 0 && ejected < n {
+            for i in 0..n {
+                if pods[i].ejected {
+                    keep[i] = false;
+                    if let Some(t) = trace.as_deref_mut() {
+                        t[i].dropped = Some((EJECTED, builtin_reason(EJECTED, ctx)));
+                    }
+                }
+            }
+        }
+        if lacking > 0 && (0..n).any(|i| keep[i] && !missing[i]) {
+            for i in 0..n {
+                if keep[i] && missing[i] {
+                    keep[i] = false;
+                    if let Some(t) = trace.as_deref_mut() {
+                        t[i].dropped =
+                            Some((MODEL_AVAILABLE, builtin_reason(MODEL_AVAILABLE, ctx)));
                     }
                 }
             }
@@ -291,16 +305,21 @@ impl Scheduler {
             self.timed(ctx, s.name(), PluginKind::Score, || {
                 s.score(ctx, pods, &keep, &mut buf)
             });
-            for i in 0..n {
-                if keep[i] {
-                    let score = if buf[i].is_finite() {
-                        buf[i].clamp(0.0, 100.0)
-                    } else {
-                        0.0
-                    };
-                    total[i] += score * weight;
-                    if let Some(t) = trace.as_deref_mut() {
-                        t[i].scores.push((s.name(), score, *weight));
+            let (kept, scored, totals) = (&keep[..], &buf[..], &mut total[..]);
+            match trace.as_deref_mut() {
+                None => {
+                    for ((t, b), k) in totals.iter_mut().zip(scored).zip(kept) {
+                        if *k {
+                            // NaN becomes 0 (`max` ignores it), the rest clamps to 0..=100.
+                            *t += b.max(0.0).min(100.0) * weight;
+                        }
+                    }
+                }
+                Some(tr) => {
+                    for i in (0..n).filter(|i| kept[*i]) {
+                        let score = scored[i].max(0.0).min(100.0);
+                        totals[i] += score * weight;
+                        tr[i].scores.push((s.name(), score, *weight));
                     }
                 }
             }
@@ -320,14 +339,16 @@ impl Scheduler {
             |a: usize, b: usize| total[a] > total[b] || (total[a] == total[b] && tie(a) > tie(b));
         let mut ranked: SmallVec<[usize; DEFAULT_TOP_N]> = SmallVec::new();
         for i in (0..n).filter(|i| keep[*i]) {
+            // Full and not better than the last kept: the common case, one comparison.
+            if ranked.len() == self.top_n && !better(i, ranked[self.top_n - 1]) {
+                continue;
+            }
             let at = ranked
                 .iter()
                 .position(|&r| better(i, r))
                 .unwrap_or(ranked.len());
-            if at < self.top_n {
-                ranked.insert(at, i);
-                ranked.truncate(self.top_n);
-            }
+            ranked.insert(at, i);
+            ranked.truncate(self.top_n);
         }
         let scores = match ranked.first() {
             Some(&best) if ctx.want_scores => each
