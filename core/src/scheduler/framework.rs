@@ -240,10 +240,13 @@ impl Scheduler {
                 reason: "no endpoints".into(),
             });
         }
-        let mut keep: Flags = SmallVec::from_elem(true, n);
+        // Slices over the stores: indexing a SmallVec re-checks where its data lives each time.
+        let mut keep_store: Flags = SmallVec::from_elem(true, n);
+        let keep: &mut [bool] = &mut keep_store;
         // Built-in rules: they narrow the choice but never empty it. Each endpoint's verdict
         // is computed once (the model lookup is a string search).
-        let mut missing: Flags = SmallVec::from_elem(false, n);
+        let mut missing_store: Flags = SmallVec::from_elem(false, n);
+        let missing: &mut [bool] = &mut missing_store;
         let (mut ejected, mut lacking) = (0usize, 0usize);
         for (i, p) in pods.iter().enumerate() {
             ejected += usize::from(p.ejected);
@@ -274,9 +277,9 @@ impl Scheduler {
             }
         }
         for f in &self.filters {
-            let before: Option<Flags> = trace.is_some().then(|| keep.clone());
+            let before: Option<Flags> = trace.is_some().then(|| SmallVec::from_slice(keep));
             self.timed(ctx, f.name(), PluginKind::Filter, || {
-                f.filter(ctx, pods, &mut keep)
+                f.filter(ctx, pods, keep)
             });
             if let (Some(t), Some(before)) = (trace.as_deref_mut(), &before) {
                 for i in 0..n {
@@ -297,38 +300,38 @@ impl Scheduler {
                 });
             }
         }
-        let mut total: Values = SmallVec::from_elem(0.0, n);
-        let mut buf: Values = SmallVec::from_elem(0.0, n);
+        let mut total_store: Values = SmallVec::from_elem(0.0, n);
+        let mut buf_store: Values = SmallVec::from_elem(0.0, n);
+        let (total, buf): (&mut [f64], &mut [f64]) = (&mut total_store, &mut buf_store);
         let mut each: Vec<(&'static str, Values)> = Vec::new();
         for (s, weight) in &self.scores {
             buf.iter_mut().for_each(|b| *b = 0.0);
             self.timed(ctx, s.name(), PluginKind::Score, || {
-                s.score(ctx, pods, &keep, &mut buf)
+                s.score(ctx, pods, keep, buf)
             });
-            let (kept, scored, totals) = (&keep[..], &buf[..], &mut total[..]);
+            let (kept, scored, totals) = (&*keep, &*buf, &mut *total);
             match trace.as_deref_mut() {
                 None => {
                     for ((t, b), k) in totals.iter_mut().zip(scored).zip(kept) {
                         if *k {
-                            // NaN becomes 0 (`max` ignores it), the rest clamps to 0..=100.
-                            *t += b.max(0.0).min(100.0) * weight;
+                            *t += bounded(*b) * weight;
                         }
                     }
                 }
                 Some(tr) => {
                     for i in (0..n).filter(|i| kept[*i]) {
-                        let score = scored[i].max(0.0).min(100.0);
+                        let score = bounded(scored[i]);
                         totals[i] += score * weight;
                         tr[i].scores.push((s.name(), score, *weight));
                     }
                 }
             }
             if ctx.want_scores {
-                each.push((s.name(), buf.clone()));
+                each.push((s.name(), SmallVec::from_slice(buf)));
             }
         }
         if let Some(t) = trace {
-            for (v, total) in t.iter_mut().zip(&total) {
+            for (v, total) in t.iter_mut().zip(total.iter()) {
                 v.total = *total;
             }
         }
@@ -358,6 +361,15 @@ impl Scheduler {
             _ => Vec::new(),
         };
         Ok(Decision { ranked, scores })
+    }
+}
+
+/// A plugin's score within 0..=100; NaN counts as 0.
+fn bounded(score: f64) -> f64 {
+    if score.is_nan() {
+        0.0
+    } else {
+        score.clamp(0.0, 100.0)
     }
 }
 
