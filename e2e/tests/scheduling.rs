@@ -21,6 +21,12 @@ fn scheduler_file(env: &Env, yaml: &str) -> PathBuf {
     path
 }
 
+/// A router scraping often, with the scheduler configuration `file` and `extra` flags.
+fn scheduled(env: &Env, file: &std::path::Path, extra: &[&str]) -> Router {
+    let file = file.to_str().expect("utf-8 temp path");
+    env.router(&[SCRAPE, &["--scheduler-config", file], extra].concat())
+}
+
 /// A configuration with these filters and score plugins (weight 1) and `plugin_config`.
 fn config(filters: &[&str], scores: &[&str], plugin_config: &str) -> String {
     let filters = filters.join(", ");
@@ -197,13 +203,7 @@ async fn lora_requests_only_reach_pods_that_have_the_adapter() {
     // lora-affinity as Kthena's e2e configures it: Filter lora-affinity, Score random.
     let file = scheduler_file(&env, &config(&["lora-affinity"], &["random"], ""));
     drop(router);
-    let router = env.router(
-        &[
-            SCRAPE,
-            &["--scheduler-config", file.to_str().expect("utf-8")],
-        ]
-        .concat(),
-    );
+    let router = scheduled(&env, &file, &[]);
     wait_for_engines(&router, "both model lists known", |e| {
         e.values()
             .filter(|p| p["engine"]["models"].is_array())
@@ -235,13 +235,7 @@ async fn lora_requests_only_reach_pods_that_have_the_adapter() {
 async fn prefix_cache_keeps_a_repeated_prompt_on_one_pod() {
     let env = three([&[], &[], &[]]);
     let file = scheduler_file(&env, &config(&[], &["prefix-cache"], ""));
-    let router = env.router(
-        &[
-            SCRAPE,
-            &["--scheduler-config", file.to_str().expect("utf-8")],
-        ]
-        .concat(),
-    );
+    let router = scheduled(&env, &file, &[]);
     let prompt = serde_json::json!({"model": "m", "messages": [
         {"role": "system", "content": "You are a helpful assistant. ".repeat(20)},
         {"role": "user", "content": "What is the capital of France?"}]})
@@ -272,13 +266,7 @@ async fn least_request_and_gpu_usage_send_traffic_to_the_idle_pod() {
             "  - name: least-request\n    args: {maxWaitingRequests: 1}\n",
         ),
     );
-    let router = env.router(
-        &[
-            SCRAPE,
-            &["--scheduler-config", file.to_str().expect("utf-8")],
-        ]
-        .concat(),
-    );
+    let router = scheduled(&env, &file, &[]);
     let ips: Vec<String> = ["p0", "p1"].iter().map(|p| ip_of(&env, p)).collect();
     let _busy: Vec<_> = ips
         .iter()
@@ -305,13 +293,7 @@ async fn least_request_and_gpu_usage_send_traffic_to_the_idle_pod() {
     ];
     let env = three([held, held, &["--kv-cache-blocks", "256"]]);
     let file = scheduler_file(&env, &config(&[], &["gpu-usage"], ""));
-    let router = env.router(
-        &[
-            SCRAPE,
-            &["--scheduler-config", file.to_str().expect("utf-8")],
-        ]
-        .concat(),
-    );
+    let router = scheduled(&env, &file, &[]);
     let ips: Vec<String> = ["p0", "p1"].iter().map(|p| ip_of(&env, p)).collect();
     let _busy: Vec<_> = ips
         .iter()
@@ -355,13 +337,7 @@ async fn least_latency_prefers_the_fast_pods() {
             "  - name: least-latency\n    args: {TTFTTPOTWeightFactor: 0.5}\n",
         ),
     );
-    let router = env.router(
-        &[
-            SCRAPE,
-            &["--scheduler-config", file.to_str().expect("utf-8")],
-        ]
-        .concat(),
-    );
+    let router = scheduled(&env, &file, &[]);
     // Prime every engine directly so each has latency figures.
     let c = client();
     for p in ["p0", "p1", "p2"] {
@@ -390,13 +366,7 @@ async fn least_latency_prefers_the_fast_pods() {
 async fn random_spreads_evenly() {
     let env = three([&[], &[], &[]]);
     let file = scheduler_file(&env, &config(&[], &["random"], ""));
-    let router = env.router(
-        &[
-            SCRAPE,
-            &["--scheduler-config", file.to_str().expect("utf-8")],
-        ]
-        .concat(),
-    );
+    let router = scheduled(&env, &file, &[]);
     let seen = spread(&router, &chat("m"), 600).await;
     for p in ["p0", "p1", "p2"] {
         let s = share(&seen, &[p]);
@@ -486,18 +456,7 @@ async fn a_failing_pod_is_ejected_without_retries_and_never_seen_with_them() {
 async fn a_new_scheduler_configuration_applies_under_load_and_a_bad_one_is_refused() {
     let env = three([&[], &[], &[]]);
     let file = scheduler_file(&env, &config(&[], &["prefix-cache"], ""));
-    let router = env.router(
-        &[
-            SCRAPE,
-            &[
-                "--scheduler-config",
-                file.to_str().expect("utf-8"),
-                "--scheduler-config-interval",
-                "20ms",
-            ],
-        ]
-        .concat(),
-    );
+    let router = scheduled(&env, &file, &["--scheduler-config-interval", "20ms"]);
     let c = client();
     let url = router.url("/v1/chat/completions");
     let mut stage = 0;
