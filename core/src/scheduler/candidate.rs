@@ -50,18 +50,32 @@ impl EngineState {
     /// `Some(true)` when the engine lists `model`, `Some(false)` when its list is known and
     /// lacks it, `None` when the list is unknown.
     pub fn serves(&self, model: &str) -> Option<bool> {
-        self.models.as_ref().map(|m| m.contains(model))
+        self.serves_hashed(model_hash(model), model)
+    }
+
+    /// [`EngineState::serves`] for a model whose [`model_hash`] is known (once per request).
+    pub fn serves_hashed(&self, hash: u64, model: &str) -> Option<bool> {
+        self.models.as_ref().map(|m| m.contains_hashed(hash, model))
     }
 }
 
-/// A set of model names, sorted, cheap to clone and to share between snapshots.
+/// The hash model names are looked up by in a [`ModelSet`] (stable within the process).
+pub fn model_hash(name: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(name.as_bytes())
+}
+
+/// A set of model names, cheap to clone and to share between snapshots, and cheap to ask:
+/// names are kept by hash, so a lookup compares integers and one string at most.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ModelSet(Arc<[Box<str>]>);
+pub struct ModelSet(Arc<[(u64, Box<str>)]>);
 
 impl ModelSet {
     /// The set of `names`.
     pub fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
-        let mut v: Vec<Box<str>> = names.into_iter().map(|s| s.as_ref().into()).collect();
+        let mut v: Vec<(u64, Box<str>)> = names
+            .into_iter()
+            .map(|s| (model_hash(s.as_ref()), s.as_ref().into()))
+            .collect();
         v.sort();
         v.dedup();
         Self(v.into())
@@ -69,12 +83,23 @@ impl ModelSet {
 
     /// True when `name` is in the set.
     pub fn contains(&self, name: &str) -> bool {
-        self.0.binary_search_by(|m| (**m).cmp(name)).is_ok()
+        self.contains_hashed(model_hash(name), name)
+    }
+
+    /// True when `name`, whose [`model_hash`] is `hash`, is in the set.
+    pub fn contains_hashed(&self, hash: u64, name: &str) -> bool {
+        let start = self.0.partition_point(|(h, _)| *h < hash);
+        self.0[start..]
+            .iter()
+            .take_while(|(h, _)| *h == hash)
+            .any(|(_, n)| &**n == name)
     }
 
     /// The names, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|m| &**m)
+        let mut names: Vec<&str> = self.0.iter().map(|(_, m)| &**m).collect();
+        names.sort_unstable();
+        names.into_iter()
     }
 
     /// Number of names.

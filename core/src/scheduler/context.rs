@@ -41,6 +41,8 @@ pub struct RequestContext<'a> {
     pub target_model: &'a str,
     /// `target_model` is a LoRA adapter, not the base model.
     pub lora: bool,
+    /// [`model_hash`](super::candidate::model_hash) of `target_model`.
+    pub target_hash: u64,
     /// The prompt as the request carries it (the raw JSON of `messages` or `prompt`): two
     /// requests sharing a prefix of it share a prefix of the engine's KV cache.
     pub prompt: &'a [u8],
@@ -64,6 +66,7 @@ impl<'a> RequestContext<'a> {
             model,
             target_model,
             lora: false,
+            target_hash: super::candidate::model_hash(target_model),
             prompt,
             headers: &(),
             priority: None,

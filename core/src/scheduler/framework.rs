@@ -250,7 +250,7 @@ impl Scheduler {
         let (mut ejected, mut lacking) = (0usize, 0usize);
         for (i, p) in pods.iter().enumerate() {
             ejected += usize::from(p.ejected);
-            if p.engine.models.is_some() && p.engine.serves(ctx.target_model) == Some(false) {
+            if p.engine.serves_hashed(ctx.target_hash, ctx.target_model) == Some(false) {
                 missing[i] = true;
                 lacking += 1;
             }

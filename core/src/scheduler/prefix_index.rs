@@ -79,9 +79,14 @@ impl PrefixIndex {
 
     /// True when any of `pods` (sorted by key) holds `hash`.
     fn held_by_any(&self, hash: u64, pods: &[Candidate<'_>]) -> bool {
-        read(self.shard(hash))
-            .get(&hash)
-            .is_some_and(|h| h.iter().any(|k| find(pods, *k).is_some()))
+        read(self.shard(hash)).get(&hash).is_some_and(|h| {
+            let mut any = false;
+            each_candidate(h, pods, |_| {
+                any = true;
+                false
+            });
+            any
+        })
     }
 
     /// For each of `pods` (sorted by key), how many leading blocks of `hashes` it holds,
@@ -110,14 +115,13 @@ impl PrefixIndex {
         let mut found = 0usize;
         for i in (0..=lo).rev() {
             if let Some(holders) = read(self.shard(hashes[i])).get(&hashes[i]) {
-                for k in holders {
-                    if let Some(j) = find(pods, *k)
-                        && out[j] == 0
-                    {
+                each_candidate(holders, pods, |j| {
+                    if out[j] == 0 {
                         out[j] = i as u32 + 1;
                         found += 1;
                     }
-                }
+                    true
+                });
             }
             if found >= top_k.max(1) || found == pods.len() {
                 break;
@@ -141,7 +145,11 @@ impl PrefixIndex {
             lru.clock += 1;
             let now = lru.clock;
             if lru.last_use.insert(h, now).is_none() {
-                write(self.shard(h)).entry(h).or_default().push(key);
+                let mut shard = write(self.shard(h));
+                let holders = shard.entry(h).or_default();
+                // Kept sorted, to be merged with the sorted candidates.
+                let at = holders.partition_point(|k| *k < key);
+                holders.insert(at, key);
                 self.entries.fetch_add(1, Ordering::Relaxed);
             }
             lru.log.push_back((h, now));
@@ -225,9 +233,34 @@ impl PrefixIndex {
     }
 }
 
-/// The index of endpoint `key` among `pods`, sorted by key.
-fn find(pods: &[Candidate<'_>], key: u64) -> Option<usize> {
-    pods.binary_search_by_key(&key, |c| c.key).ok()
+/// Calls `f` with the index of every candidate among `holders` (both sorted by key), in key
+/// order, until `f` returns false: a merge when the lists are of like size, binary searches
+/// when the holders are few.
+fn each_candidate(holders: &[u64], pods: &[Candidate<'_>], mut f: impl FnMut(usize) -> bool) {
+    if holders.len() * 8 < pods.len() {
+        for k in holders {
+            if let Ok(j) = pods.binary_search_by_key(k, |c| c.key)
+                && !f(j)
+            {
+                return;
+            }
+        }
+        return;
+    }
+    let (mut a, mut b) = (0, 0);
+    while a < holders.len() && b < pods.len() {
+        match holders[a].cmp(&pods[b].key) {
+            std::cmp::Ordering::Less => a += 1,
+            std::cmp::Ordering::Greater => b += 1,
+            std::cmp::Ordering::Equal => {
+                if !f(b) {
+                    return;
+                }
+                a += 1;
+                b += 1;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

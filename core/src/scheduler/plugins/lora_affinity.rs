@@ -18,9 +18,9 @@ impl FilterPlugin for LoraAffinity {
         let someone_has_it = pods
             .iter()
             .zip(keep.iter())
-            .any(|(p, k)| *k && p.engine.serves(model) == Some(true));
+            .any(|(p, k)| *k && p.engine.serves_hashed(ctx.target_hash, model) == Some(true));
         for (p, k) in pods.iter().zip(keep.iter_mut()) {
-            let ok = match p.engine.serves(model) {
+            let ok = match p.engine.serves_hashed(ctx.target_hash, model) {
                 Some(has) => has,
                 None => !someone_has_it,
             };
