@@ -175,9 +175,11 @@ status: {phase: Running, podIP: $2, conditions: [{type: Ready, status: "True"}]}
 EOF
 }
 
-# start_router NAME MOCK_ADDR ACCESS_LOG(true|false): sets ROUTER_PID and ROUTER_URL.
+# start_router NAME MOCK_ADDR ACCESS_LOG(true|false) [ROUTER FLAGS...]: sets ROUTER_PID and
+# ROUTER_URL.
 start_router() {
     local name=$1 addr=$2 access=$3 i code
+    shift 3
     local dir="$TMP/$name-manifests"
     write_manifests "$dir" "${addr%:*}" "${addr##*:}"
     local port metrics debug
@@ -186,7 +188,7 @@ start_router() {
     free_port; debug=$PORT
     ACCESS_LOG_ENABLED=$access RUST_LOG=warn DRAIN_TIMEOUT=1s \
         taskset -c "$ROUTER_CPU" "$ROUTER" --manifests "$dir" --port "$port" \
-        --metrics-port "$metrics" --debug-port "$debug" --listen-address 127.0.0.1 --workers 1 \
+        --metrics-port "$metrics" --debug-port "$debug" --listen-address 127.0.0.1 --workers 1 "$@" \
         >"$TMP/$name.out" 2>"$TMP/$name.err" &
     PIDS+=($!)
     ROUTER_PID=$!
@@ -341,6 +343,14 @@ stop_pid "$ROUTER_PID"
 forget_pid "$ROUTER_PID"
 OFF_LINES=$(wc -l <"$TMP/router.out")
 
+# The cheapest pick: one score plugin and no engine scraping, to show what the default
+# plugins (filter least-request; least-request, gpu-usage, least-latency, prefix-cache) cost.
+printf 'scheduler:\n  plugins:\n    Score:\n      enabled:\n      - {name: random, weight: 1}\n' >"$TMP/random.yaml"
+start_router router-minimal "$FAST_ADDR" false --scheduler-config "$TMP/random.yaml" --metrics-scrape-interval 0
+run_case router-minimal "$ROUTER_URL" "$ROUTER_PID"
+stop_pid "$ROUTER_PID"
+forget_pid "$ROUTER_PID"
+
 start_router router-accesslog "$FAST_ADDR" true
 run_case router-accesslog "$ROUTER_URL" "$ROUTER_PID"
 ACCESS_LINES=$(wc -l <"$TMP/router-accesslog.out")
@@ -454,10 +464,11 @@ Router pinned to CPU $ROUTER_CPU (--workers 1); mock (--workers 1) and wrk pinne
 | case | req/s | p50 ms | p99 ms | requests | non-2xx | socket errors | router CPU µs/req | router CPU % of 1 core | RSS MB | peak RSS (VmHWM) MB | other load % of 1 core | steal % |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
 EOF
-for c in direct router router-accesslog; do
+for c in direct router router-minimal router-accesslog; do
     label=$c
     [[ $c == direct ]] && label="direct to mock"
-    [[ $c == router ]] && label="via router, access log off"
+    [[ $c == router ]] && label="via router, access log off (default scheduler plugins, scraping 1s)"
+    [[ $c == router-minimal ]] && label="via router, access log off, scheduler random only, no scraping"
     [[ $c == router-accesslog ]] && label="via router, access log on"
     printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$c]}" \
         "${P50[$c]}" "${P99[$c]}" "${TOTAL[$c]}" "${NON2XX[$c]}" "${SOCKERR[$c]}" "${CPU_US[$c]}" \
@@ -467,6 +478,8 @@ cat <<EOF
 
 "other load": CPU used during the run by processes other than router, mock and wrk; above a few %
 the numbers are skewed.${NOISY:+ WARNING: other processes loaded the machine during at least one run; see the log.}
+
+Default scheduler plugins against the cheapest pick, same run: req/s ratio $(awk -v a="${RPS[router]}" -v b="${RPS[router-minimal]}" 'BEGIN {if (b > 0) printf "%.3f", a / b; else print "-"}'), router CPU µs/req ratio $(awk -v a="${CPU_US[router]}" -v b="${CPU_US[router-minimal]}" 'BEGIN {if (b > 0) printf "%.3f", a / b; else print "-"}').
 
 Access log off: $OFF_LINES lines on the router's stdout. Access log on: $ACCESS_LINES lines ($ACCESS_BYTES bytes) written to a file (all warm-ups and attempts).
 
