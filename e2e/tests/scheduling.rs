@@ -518,7 +518,7 @@ async fn a_new_scheduler_configuration_applies_under_load_and_a_bad_one_is_refus
 #[actix_rt::test]
 async fn explain_tells_which_pod_would_serve_and_why_without_sending_anything() {
     let env = three([&[], &[], &[]]);
-    let router = env.router(SCRAPE);
+    let router = env.router(&[SCRAPE, &["--access-log-format", "json"]].concat());
     wait_for_engines(&router, "engines scraped", |e| {
         e.len() == 3 && e.values().all(|p| p["engine"]["running"].is_number())
     })
@@ -581,6 +581,27 @@ async fn explain_tells_which_pod_would_serve_and_why_without_sending_anything() 
     )
     .await
     .body;
+    // A request sent for real logs the chosen Pod's scores (JSON access log).
+    assert_eq!(
+        post(&c, &router.url("/v1/chat/completions"), &[], chat("m"))
+            .await
+            .status,
+        200
+    );
+    let line = router.process.wait_for("\"scheduler_scores\"");
+    let logged: Value =
+        serde_json::from_str(line.trim_start_matches(|ch| ch != '{')).expect("a JSON line");
+    for plugin in [
+        "least-request",
+        "gpu-usage",
+        "least-latency",
+        "prefix-cache",
+    ] {
+        assert!(
+            logged["scheduler_scores"][plugin].is_number(),
+            "{plugin} in {line}"
+        );
+    }
     let count = |m: &str| {
         m.lines()
             .find(|l| l.starts_with("vllm:e2e_request_latency_seconds_count"))
