@@ -1,6 +1,7 @@
 //! `least-latency` (score): engines that answered fastest over the last scrape interval.
-//! Time to first token and time per output token are each min-max normalised over the
-//! candidates that report them (fastest 100, slowest 0, all equal 100) and blended:
+//! Time to first token and time per output token are each scored relative to the fastest
+//! candidate that reports them (`100 × fastest / this`: the fastest 100, one twice as slow
+//! 50; Kthena's min-max would give the slowest 0 however close it is) and blended:
 //! `TTFTTPOTWeightFactor × ttft + (1 - factor) × tpot`. A latency that is unknown scores the
 //! mean of the known ones (Kthena: 50): an engine nobody has measured yet is neither
 //! preferred nor starved — with one measured engine it ties with it and gets measured too.
@@ -31,6 +32,9 @@ impl LeastLatency {
 /// Score when no candidate has the figure.
 const NOBODY_KNOWS: f64 = 50.0;
 
+/// Seconds added to every latency before comparing them.
+const EPSILON: f64 = 0.000_1;
+
 fn normalised(
     values: impl Iterator<Item = Option<f64>> + Clone,
     alive: &[bool],
@@ -39,18 +43,11 @@ fn normalised(
         .zip(alive)
         .filter(|(_, a)| **a)
         .filter_map(|(v, _)| v);
-    let (lo, hi) = known
-        .clone()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    let score = move |v: f64| {
-        if hi <= lo {
-            100.0
-        } else {
-            100.0 * (hi - v) / (hi - lo)
-        }
-    };
+    let lo = known.clone().fold(f64::INFINITY, f64::min).max(0.0);
+    // Relative to the fastest: 100 × fastest / this (with 0.1 ms added to both, so a 0 is
+    // not infinitely better). Kthena normalises min-max, which turns a 2 % difference between
+    // equal engines into 0 versus 100 for a whole scrape interval and herds traffic.
+    let score = move |v: f64| 100.0 * (lo + EPSILON) / (v.max(0.0) + EPSILON);
     let (sum, n) = known.fold((0.0, 0usize), |(s, n), v| (s + score(v), n + 1));
     let unknown = if n == 0 { NOBODY_KNOWS } else { sum / n as f64 };
     move |v| v.map_or(unknown, score)
@@ -91,34 +88,41 @@ mod tests {
         }
     }
 
+    fn close(got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 0.2, "{got:?} vs {want:?}");
+        }
+    }
+
     #[test]
-    fn the_fastest_scores_100_the_slowest_0_and_the_factor_blends() {
+    fn the_fastest_scores_100_and_the_others_their_speed_relative_to_it() {
         let p = [
             state(Some(0.1), Some(0.02)),
             state(Some(0.3), Some(0.01)),
             state(Some(0.2), None),
             state(None, None),
         ];
-        let half = LeastLatency { ttft_weight: 0.5 };
-        assert_eq!(score(&half, &pods(&p)), [50.0, 50.0, 50.0, 50.0]);
         let ttft_only = LeastLatency { ttft_weight: 1.0 };
-        assert_eq!(score(&ttft_only, &pods(&p)), [100.0, 0.0, 50.0, 50.0]);
+        // 100, a third, a half; unknown: the mean of those.
+        close(&score(&ttft_only, &pods(&p)), &[100.0, 33.4, 50.0, 61.1]);
         let tpot_only = LeastLatency { ttft_weight: 0.0 };
-        assert_eq!(score(&tpot_only, &pods(&p)), [0.0, 100.0, 50.0, 50.0]);
-        // An unmeasured engine scores the mean of the measured ones: beside a lone measured
-        // one it ties, and nobody measured is the middle.
-        let lone = [state(Some(0.1), Some(0.01)), state(None, None)];
-        assert_eq!(score(&half, &pods(&lone)), [100.0, 100.0]);
-        let fast_slow = [
-            state(Some(0.1), Some(0.01)),
-            state(Some(0.3), Some(0.03)),
-            state(None, None),
-            state(Some(0.2), Some(0.02)),
+        close(&score(&tpot_only, &pods(&p)), &[50.2, 100.0, 75.1, 75.1]);
+        let half = LeastLatency { ttft_weight: 0.5 };
+        close(&score(&half, &pods(&p)), &[75.1, 66.7, 62.6, 68.1]);
+        // Two engines 2 % apart score 2 % apart (min-max would make it 100 against 0).
+        let near = [
+            state(Some(0.100), Some(0.005)),
+            state(Some(0.102), Some(0.005)),
         ];
-        assert_eq!(score(&half, &pods(&fast_slow)), [100.0, 0.0, 50.0, 50.0]);
-        assert_eq!(score(&half, &pods(&[state(None, None)])), [50.0]);
-        let same = [state(Some(0.1), Some(0.1)), state(Some(0.1), Some(0.1))];
-        assert_eq!(score(&half, &pods(&same)), [100.0, 100.0]);
+        close(&score(&half, &pods(&near)), &[100.0, 99.0]);
+        // An unmeasured engine beside a lone measured one ties with it; nobody measured is
+        // the middle.
+        let lone = [state(Some(0.1), Some(0.01)), state(None, None)];
+        close(&score(&half, &pods(&lone)), &[100.0, 100.0]);
+        close(&score(&half, &pods(&[state(None, None)])), &[50.0]);
+        let zero = [state(Some(0.0), Some(0.0)), state(Some(0.001), Some(0.001))];
+        close(&score(&half, &pods(&zero)), &[100.0, 9.1]);
     }
 
     #[test]
