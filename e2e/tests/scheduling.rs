@@ -383,7 +383,10 @@ async fn a_failing_pod_is_ejected_without_retries_and_never_seen_with_them() {
         "2s",
     ];
     let env = three([&[], &[], &["--failure-rate", "1.0"]]);
-    let router = env.router(&[SCRAPE, ejecting].concat());
+    // least-request alone: sequential requests tie, so every healthy Pod takes turns (latency
+    // scores would keep one fast Pod first, and a readmitted Pod might wait for load to show).
+    let file = scheduler_file(&env, &config(&["least-request"], &["least-request"], ""));
+    let router = scheduled(&env, &file, ejecting);
     let c = client();
     let url = router.url("/v1/chat/completions");
     let (mut errors, mut bad) = (0, 0);
