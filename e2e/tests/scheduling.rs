@@ -97,43 +97,36 @@ fn engine(e: &BTreeMap<String, Value>, pod: &str, field: &str) -> f64 {
         .unwrap_or(-1.0)
 }
 
-/// Sends `n` chat requests for `model` one after another; every one must be 200. Returns
-/// how many each Pod answered.
-async fn spread(router: &Router, body: &str, n: usize) -> BTreeMap<String, usize> {
+/// Sends `n` requests one after another, the `i`-th with body `body(i)`; every one must be
+/// 200. Returns how many each Pod answered.
+async fn spread_with(
+    router: &Router,
+    n: usize,
+    body: impl Fn(usize) -> String,
+) -> BTreeMap<String, usize> {
     let c = client();
     let mut seen = BTreeMap::new();
     for i in 0..n {
-        let a = post(
-            &c,
-            &router.url("/v1/chat/completions"),
-            &[],
-            body.to_owned(),
-        )
-        .await;
+        let a = post(&c, &router.url("/v1/chat/completions"), &[], body(i)).await;
         assert_eq!(a.status, 200, "request {i}: {}", a.body);
         *seen.entry(a.pod.unwrap_or_default()).or_insert(0) += 1;
     }
     seen
 }
 
-/// Like [`spread`], each request with its own prompt (no prefix in common past the first
-/// few bytes, so prefix-cache affinity plays no part).
+/// [`spread_with`] sending `body` every time.
+async fn spread(router: &Router, body: &str, n: usize) -> BTreeMap<String, usize> {
+    spread_with(router, n, |_| body.to_owned()).await
+}
+
+/// [`spread_with`], each request with its own prompt (no prefix in common past the first few
+/// bytes, so prefix-cache affinity plays no part).
 async fn spread_distinct(router: &Router, model: &str, n: usize) -> BTreeMap<String, usize> {
-    let c = client();
-    let mut seen = BTreeMap::new();
-    for i in 0..n {
-        let body = serde_json::json!({"model": model, "messages": [{"role": "user", "content": format!("{i} question")}]});
-        let a = post(
-            &c,
-            &router.url("/v1/chat/completions"),
-            &[],
-            body.to_string(),
-        )
-        .await;
-        assert_eq!(a.status, 200, "request {i}: {}", a.body);
-        *seen.entry(a.pod.unwrap_or_default()).or_insert(0) += 1;
-    }
-    seen
+    spread_with(router, n, |i| {
+        serde_json::json!({"model": model, "messages": [{"role": "user", "content": format!("{i} question")}]})
+            .to_string()
+    })
+    .await
 }
 
 /// Holds `n` long streaming requests open directly on the engine at `ip` (not through the
