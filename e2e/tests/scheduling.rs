@@ -86,8 +86,8 @@ async fn wait_for_engines(
         if ok(&e) {
             return;
         }
+        // Paced by the dump's own round trip, bounded by the deadline.
         assert!(Instant::now() < deadline, "{what}: never true: {e:#?}");
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -433,7 +433,6 @@ async fn a_failing_pod_is_ejected_without_retries_and_never_seen_with_them() {
             break;
         }
         assert!(Instant::now() < deadline, "p2 never came back");
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
 
     // With retries, no client sees the failing Pod's 500.
@@ -520,16 +519,12 @@ async fn explain_tells_which_pod_would_serve_and_why_without_sending_anything() 
     })
     .await;
     let c = client();
-    let before = kthena_e2e::get(
-        &c,
-        &format!(
-            "http://{}:{}/metrics",
-            ip_of(&env, "p0"),
-            env.port.expect("mock")
-        ),
-    )
-    .await
-    .body;
+    let p0_metrics = format!(
+        "http://{}:{}/metrics",
+        ip_of(&env, "p0"),
+        env.port.expect("mock")
+    );
+    let before = kthena_e2e::get(&c, &p0_metrics).await.body;
     let a = post(
         &c,
         &format!("http://{}/debug/explain", router.debug),
@@ -567,16 +562,7 @@ async fn explain_tells_which_pod_would_serve_and_why_without_sending_anything() 
     .await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
     // Nothing reached an engine.
-    let after = kthena_e2e::get(
-        &c,
-        &format!(
-            "http://{}:{}/metrics",
-            ip_of(&env, "p0"),
-            env.port.expect("mock")
-        ),
-    )
-    .await
-    .body;
+    let after = kthena_e2e::get(&c, &p0_metrics).await.body;
     // A request sent for real logs the chosen Pod's scores (JSON access log).
     assert_eq!(
         post(&c, &router.url("/v1/chat/completions"), &[], chat("m"))
