@@ -435,7 +435,7 @@ fn bytes_per_1000_blocks() {
             .map(|b| mix((i * per_pod + b) as u64))
             .collect();
         for chunk in hs.chunks(DEFAULT_MAX_BLOCKS) {
-            distinct.record(Pool::key(i), chunk);
+            distinct.record(Pool::key(i), chunk, MODEL);
         }
     }
     report("distinct blocks", &distinct);

@@ -237,6 +237,36 @@ async fn prefix_cache_keeps_a_repeated_prompt_on_one_pod() {
     let seen = spread(&router, &prompt, 200).await;
     let top = seen.values().max().copied().unwrap_or(0);
     assert!(top * 100 >= 90 * 200, "{seen:?}");
+    // Kthena's prefix-cache metrics: one match ratio per request (the first a miss), and
+    // the blocks held.
+    let metrics = kthena_e2e::get(&client(), &format!("http://{}/metrics", router.metrics))
+        .await
+        .body;
+    let value = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    assert_eq!(
+        value("kthena_router_prefix_cache_match_ratio_count{model=\"m\"}"),
+        230.0,
+        "{metrics}"
+    );
+    assert!(
+        value("kthena_router_prefix_cache_match_ratio_bucket{model=\"m\",le=\"0\"}") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        value("kthena_router_prefix_cache_match_ratio_sum{model=\"m\"}") >= 200.0,
+        "{metrics}"
+    );
+    assert!(
+        value("kthena_router_prefix_cache_entries ") >= 1.0,
+        "{metrics}"
+    );
 }
 
 #[actix_rt::test]

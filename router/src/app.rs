@@ -137,6 +137,8 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         access_log,
     });
     let shared = Arc::new(Shared::default());
+    crate::scheduling::PrefixCacheCollector::register(shared.clone(), &registry)
+        .context("registering metrics")?;
     let timer: Arc<dyn kthena_core::scheduler::PluginTimer> =
         Arc::new(crate::scheduling::PluginMetrics::new(&registry).context("registering metrics")?);
     let scheduler = crate::scheduling::load(

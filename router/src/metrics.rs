@@ -52,6 +52,9 @@ pub struct Metrics {
     pub active_upstream: IntGaugeVec,
     /// `kthena_router_outlier_ejections_total{pool}`: endpoints ejected by outlier detection.
     pub ejections: IntCounterVec,
+    /// `kthena_router_prefix_cache_match_ratio{model}`: per scheduled request, the fraction
+    /// of its prompt's hashed blocks the best-matching candidate had been sent (0 = miss).
+    pub prefix_match: HistogramVec,
 }
 
 impl Metrics {
@@ -101,7 +104,17 @@ impl Metrics {
                 ),
                 &["pool"],
             )?,
+            prefix_match: HistogramVec::new(
+                HistogramOpts::new(
+                    "kthena_router_prefix_cache_match_ratio",
+                    "Fraction of the prompt's blocks the best-matching candidate pod had \
+                     already cached, per prefix-cache match attempt (0 = miss)",
+                )
+                .buckets(crate::scheduling::MATCH_RATIO_BUCKETS.to_vec()),
+                &["model"],
+            )?,
         };
+        registry.register(Box::new(m.prefix_match.clone()))?;
         registry.register(Box::new(m.ejections.clone()))?;
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.duration.clone()))?;

@@ -111,6 +111,7 @@ fn plan(
     snap: &PoolSnapshot,
     tried: &[u64],
     ex: &mut Exchange,
+    metrics: &crate::metrics::Metrics,
 ) -> Result<Plan, RouterError> {
     let now = now_ms();
     let mut candidates = snap.candidates(now);
@@ -122,6 +123,12 @@ fn plan(
         .map_err(|e| RouterError::CantSchedule(e.to_string()))?;
     if tried.is_empty() {
         ex.scores = decision.scores;
+        if let Some(ratio) = sctx.prefix_match_ratio() {
+            metrics
+                .prefix_match
+                .with_label_values(&[sctx.label])
+                .observe(ratio);
+        }
     }
     let ranked = decision
         .ranked
@@ -146,7 +153,14 @@ pub async fn forward(
     let attempts = 1 + first.upstream.retry.attempts;
     let interval = first.upstream.retry.interval;
     let mut tried: Vec<u64> = Vec::new();
-    let mut plan = match plan(&cell.scheduler, sctx, &first, &tried, &mut ex) {
+    let mut plan = match plan(
+        &cell.scheduler,
+        sctx,
+        &first,
+        &tried,
+        &mut ex,
+        &ctx.obs.metrics,
+    ) {
         Ok(p) => p,
         Err(e) => return Err((e, ex)),
     };
@@ -171,7 +185,14 @@ pub async fn forward(
             if snap.endpoints.is_empty() {
                 break None;
             }
-            plan = match self::plan(&cell.scheduler, sctx, &snap, &tried, &mut ex) {
+            plan = match self::plan(
+                &cell.scheduler,
+                sctx,
+                &snap,
+                &tried,
+                &mut ex,
+                &ctx.obs.metrics,
+            ) {
                 Ok(p) => p,
                 Err(e) => return Err((e, ex)),
             };

@@ -12,7 +12,10 @@ use std::time::Duration;
 use kthena_core::scheduler::{
     Carried, PluginKind, PluginTimer, RequestContext, Scheduler, SchedulerConfig,
 };
-use prometheus::{Histogram, HistogramOpts, HistogramVec, Registry};
+use prometheus::core::{Collector, Desc};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, proto,
+};
 
 use crate::state::Shared;
 
@@ -114,6 +117,93 @@ impl PluginTimer for PluginMetrics {
     }
 }
 
+/// Buckets of `kthena_router_prefix_cache_match_ratio`, as Kthena's.
+pub const MATCH_RATIO_BUCKETS: &[f64] = &[0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
+
+/// `kthena_router_prefix_cache_evictions_total{model}` and `kthena_router_prefix_cache_entries`,
+/// read from the prefix index in force when metrics are gathered (nothing on the request
+/// path). The counter stays monotonic when a reload replaces the index: a new index's
+/// evictions are added to what the old one counted.
+#[derive(Debug)]
+pub struct PrefixCacheCollector {
+    shared: Arc<Shared>,
+    evictions: IntCounterVec,
+    entries: IntGauge,
+    /// The index last read (by address) and the evictions it had then, per label.
+    seen: std::sync::Mutex<(usize, Vec<(String, u64)>)>,
+}
+
+impl PrefixCacheCollector {
+    /// Registers the collector in `registry`, reading `shared`'s scheduler.
+    pub fn register(shared: Arc<Shared>, registry: &Registry) -> prometheus::Result<()> {
+        let c = Self {
+            shared,
+            evictions: IntCounterVec::new(
+                Opts::new(
+                    "kthena_router_prefix_cache_evictions_total",
+                    "Number of (prefix block, pod) entries evicted from a per-pod cache when it \
+                     reached capacity; excludes entries removed when a pod is deleted",
+                ),
+                &["model"],
+            )?,
+            entries: IntGauge::new(
+                "kthena_router_prefix_cache_entries",
+                "Total prefix-cache occupancy: number of (prefix block, pod) entries currently \
+                 stored across all pods; a block cached on N pods is counted N times",
+            )?,
+            seen: Default::default(),
+        };
+        registry.register(Box::new(c))
+    }
+
+    fn refresh(&self) {
+        let cell = self.shared.scheduler.load();
+        let Some(index) = &cell.carried.prefix else {
+            self.entries.set(0);
+            return;
+        };
+        self.entries
+            .set(i64::try_from(index.entries()).unwrap_or(i64::MAX));
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = Arc::as_ptr(index) as usize;
+        if seen.0 != at {
+            *seen = (at, Vec::new());
+        }
+        for (label, now) in index.evictions_by_label() {
+            let before = match seen.1.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, n)) => std::mem::replace(n, now),
+                None => {
+                    seen.1.push((label.clone(), now));
+                    0
+                }
+            };
+            if now > before {
+                self.evictions
+                    .with_label_values(&[&label])
+                    .inc_by(now - before);
+            }
+        }
+    }
+}
+
+impl Collector for PrefixCacheCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        let mut d = self.evictions.desc();
+        d.extend(self.entries.desc());
+        d
+    }
+
+    fn collect(&self) -> Vec<proto::MetricFamily> {
+        self.refresh();
+        let mut m = self.evictions.collect();
+        m.extend(self.entries.collect());
+        m
+    }
+}
+
 /// Builds the scheduler of file `path` (Kthena's defaults for `None`), carrying `carried`.
 pub fn load(
     path: Option<&Path>,
@@ -185,4 +275,83 @@ pub fn watch(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str, prefix: &str) -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    #[test]
+    fn prefix_cache_evictions_and_entries_are_read_from_the_index_in_force() {
+        let shared = Arc::new(Shared::default());
+        let registry = Registry::new();
+        PrefixCacheCollector::register(shared.clone(), &registry).expect("register");
+        let small = |capacity: usize| {
+            let yaml = format!(
+                "scheduler:\n  pluginConfig:\n  - name: prefix-cache\n    args:\n      \
+                 maxHashCacheSize: {capacity}\n  plugins:\n    Score:\n      enabled:\n      \
+                 - name: prefix-cache\n"
+            );
+            let cfg = kthena_api::router_config::parse(&yaml).expect("config");
+            let built = cfg.scheduler.build(&Carried::default()).expect("valid");
+            Arc::new(SchedulerCell {
+                scheduler: built.scheduler,
+                carried: built.carried,
+                source: "test".into(),
+            })
+        };
+        shared.scheduler.store(small(2));
+        let index = shared
+            .scheduler
+            .load()
+            .carried
+            .prefix
+            .clone()
+            .expect("index");
+        index.record(1, &[1, 2, 3], "m");
+        let text = crate::metrics::render(&registry);
+        assert_eq!(
+            value(
+                &text,
+                "kthena_router_prefix_cache_evictions_total{model=\"m\"}"
+            ),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(
+            value(&text, "kthena_router_prefix_cache_entries "),
+            Some(2.0)
+        );
+        // A reload with another capacity brings a fresh index: the counter keeps counting.
+        shared.scheduler.store(small(1));
+        let fresh = shared
+            .scheduler
+            .load()
+            .carried
+            .prefix
+            .clone()
+            .expect("index");
+        assert!(!Arc::ptr_eq(&index, &fresh));
+        fresh.record(1, &[1, 2], "m");
+        let text = crate::metrics::render(&registry);
+        assert_eq!(
+            value(
+                &text,
+                "kthena_router_prefix_cache_evictions_total{model=\"m\"}"
+            ),
+            Some(2.0),
+            "{text}"
+        );
+        assert_eq!(
+            value(&text, "kthena_router_prefix_cache_entries "),
+            Some(1.0)
+        );
+    }
 }

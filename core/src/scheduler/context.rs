@@ -1,6 +1,6 @@
 //! The request as the scheduler sees it.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 
 /// Header lookup for plugins that look at headers (names in lowercase).
@@ -57,6 +57,9 @@ pub struct RequestContext<'a> {
     /// Prompt block hashes, computed once by the first plugin that needs them and kept for the
     /// post-pick hook.
     pub(crate) hashes: OnceCell<(usize, Vec<u64>)>,
+    /// The fraction of the prompt's hashed blocks the best-matching candidate holds, set by
+    /// `prefix-cache` when it scores (Kthena's `kthena_router_prefix_cache_match_ratio`).
+    pub(crate) prefix_match: Cell<Option<f64>>,
 }
 
 impl<'a> RequestContext<'a> {
@@ -73,7 +76,15 @@ impl<'a> RequestContext<'a> {
             label: model,
             want_scores: false,
             hashes: OnceCell::new(),
+            prefix_match: Cell::new(None),
         }
+    }
+
+    /// What `prefix-cache` found for this request: the fraction (0..=1) of the prompt's
+    /// hashed blocks that the best-matching candidate was sent before (0 on a miss); `None`
+    /// when it did not score (not configured, or no prompt).
+    pub fn prefix_match_ratio(&self) -> Option<f64> {
+        self.prefix_match.get()
     }
 
     /// The chained hashes of the prompt's first `max_blocks` blocks of `block_size` bytes

@@ -37,12 +37,20 @@ pub struct PrefixIndex {
     capacity: usize,
     entries: AtomicUsize,
     evictions: AtomicU64,
+    /// The model labels blocks were recorded under, with the evictions of each (Kthena's
+    /// `kthena_router_prefix_cache_evictions_total{model}`); a block names its label by index.
+    labels: RwLock<Vec<(Box<str>, AtomicU64)>>,
 }
 
-/// One endpoint's blocks: hash -> last use, plus the uses in order (stale ones skipped).
+/// Labels kept apart at most; later ones share the last slot (labels are bounded model
+/// names, so this is a guard, not a limit anyone meets).
+const MAX_LABELS: usize = 1_024;
+
+/// One endpoint's blocks: hash -> (last use, label), plus the uses in order (stale ones
+/// skipped).
 #[derive(Debug, Default)]
 struct PodLru {
-    last_use: FastMap<u64, u64>,
+    last_use: FastMap<u64, (u64, u32)>,
     log: VecDeque<(u64, u64)>,
     clock: u64,
 }
@@ -64,6 +72,7 @@ impl PrefixIndex {
             capacity: capacity.max(1),
             entries: AtomicUsize::new(0),
             evictions: AtomicU64::new(0),
+            labels: RwLock::default(),
         }
     }
 
@@ -129,11 +138,29 @@ impl PrefixIndex {
         }
     }
 
-    /// Records that endpoint `key` was sent a prompt with block `hashes`.
-    pub fn record(&self, key: u64, hashes: &[u64]) {
+    /// The index of `label` in the label table, added when new.
+    fn label_id(&self, label: &str) -> u32 {
+        if let Some(i) = read(&self.labels).iter().position(|(l, _)| &**l == label) {
+            return i as u32;
+        }
+        let mut labels = write(&self.labels);
+        if let Some(i) = labels.iter().position(|(l, _)| &**l == label) {
+            return i as u32;
+        }
+        if labels.len() >= MAX_LABELS {
+            return (labels.len() - 1) as u32;
+        }
+        labels.push((label.into(), AtomicU64::new(0)));
+        (labels.len() - 1) as u32
+    }
+
+    /// Records that endpoint `key` was sent a prompt with block `hashes`, for the model
+    /// labelled `label` (what its evictions are counted under).
+    pub fn record(&self, key: u64, hashes: &[u64], label: &str) {
         if hashes.is_empty() {
             return;
         }
+        let label = self.label_id(label);
         let lru = read(&self.pods).get(&key).cloned();
         let lru = match lru {
             Some(l) => l,
@@ -144,7 +171,7 @@ impl PrefixIndex {
         for &h in hashes.iter().rev() {
             lru.clock += 1;
             let now = lru.clock;
-            if lru.last_use.insert(h, now).is_none() {
+            if lru.last_use.insert(h, (now, label)).is_none() {
                 let mut shard = write(self.shard(h));
                 let holders = shard.entry(h).or_default();
                 // Kept sorted, to be merged with the sorted candidates.
@@ -154,19 +181,31 @@ impl PrefixIndex {
             }
             lru.log.push_back((h, now));
         }
+        let mut evicted: SmallVec<[u32; 4]> = SmallVec::new();
         while lru.last_use.len() > self.capacity {
             let Some((h, t)) = lru.log.pop_front() else {
                 break;
             };
-            if lru.last_use.get(&h) == Some(&t) {
+            if let Some(&(used, label)) = lru.last_use.get(&h)
+                && used == t
+            {
                 lru.last_use.remove(&h);
                 self.unhold(h, key);
-                self.evictions.fetch_add(1, Ordering::Relaxed);
+                evicted.push(label);
             }
         }
         if lru.log.len() > 2 * self.capacity + 64 {
             let PodLru { last_use, log, .. } = &mut *lru;
-            log.retain(|(h, t)| last_use.get(h) == Some(t));
+            log.retain(|(h, t)| last_use.get(h).is_some_and(|(u, _)| u == t));
+        }
+        drop(lru);
+        if !evicted.is_empty() {
+            self.evictions
+                .fetch_add(evicted.len() as u64, Ordering::Relaxed);
+            let labels = read(&self.labels);
+            for l in evicted {
+                labels[l as usize].1.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -202,6 +241,14 @@ impl PrefixIndex {
         self.evictions.load(Ordering::Relaxed)
     }
 
+    /// Blocks evicted so far, per model label (labels in the order first recorded).
+    pub fn evictions_by_label(&self) -> Vec<(String, u64)> {
+        read(&self.labels)
+            .iter()
+            .map(|(l, n)| (l.to_string(), n.load(Ordering::Relaxed)))
+            .collect()
+    }
+
     /// Blocks endpoint `key` holds.
     pub fn entries_of(&self, key: u64) -> usize {
         read(&self.pods).get(&key).map_or(0, |l| {
@@ -227,7 +274,7 @@ impl PrefixIndex {
         }
         for l in read(&self.pods).values() {
             let l = l.lock().unwrap_or_else(PoisonError::into_inner);
-            bytes += l.last_use.capacity() * slot(8, 8) + l.log.capacity() * 16;
+            bytes += l.last_use.capacity() * slot(8, 16) + l.log.capacity() * 16;
         }
         bytes
     }
@@ -288,9 +335,9 @@ mod tests {
     #[test]
     fn each_endpoint_matches_the_longest_prefix_it_was_sent() {
         let index = PrefixIndex::new(100);
-        index.record(1, &[10, 11, 12, 13]);
-        index.record(2, &[10, 11, 20]);
-        index.record(3, &[30]);
+        index.record(1, &[10, 11, 12, 13], "m");
+        index.record(2, &[10, 11, 20], "m");
+        index.record(3, &[30], "m");
         assert_eq!(
             matches(&index, &[10, 11, 12, 13, 14], &[1, 2, 3, 4], 5),
             [4, 2, 0, 0]
@@ -305,10 +352,10 @@ mod tests {
     #[test]
     fn only_the_top_k_matches_and_their_ties_are_scored() {
         let index = PrefixIndex::new(100);
-        index.record(1, &[1, 2, 3]);
-        index.record(2, &[1, 2]);
-        index.record(3, &[1, 2]);
-        index.record(4, &[1]);
+        index.record(1, &[1, 2, 3], "m");
+        index.record(2, &[1, 2], "m");
+        index.record(3, &[1, 2], "m");
+        index.record(4, &[1], "m");
         assert_eq!(matches(&index, &[1, 2, 3], &[1, 2, 3, 4], 1), [3, 0, 0, 0]);
         assert_eq!(matches(&index, &[1, 2, 3], &[1, 2, 3, 4], 2), [3, 2, 2, 0]);
         assert_eq!(matches(&index, &[1, 2, 3], &[1, 2, 3, 4], 5), [3, 2, 2, 1]);
@@ -317,25 +364,47 @@ mod tests {
     #[test]
     fn the_least_recently_used_blocks_go_first_and_prefixes_outlive_their_tails() {
         let index = PrefixIndex::new(4);
-        index.record(1, &[1, 2, 3]);
-        index.record(1, &[7, 8]);
+        index.record(1, &[1, 2, 3], "m");
+        index.record(1, &[7, 8], "m");
         // 5 blocks for 4 places: the oldest use is the tail of the first prompt.
         assert_eq!(index.entries_of(1), 4);
         assert_eq!(index.evictions(), 1);
         assert_eq!(matches(&index, &[1, 2, 3], &[1], 5), [2]);
         // Using a block again makes it recent.
-        index.record(1, &[1]);
-        index.record(1, &[9]);
+        index.record(1, &[1], "m");
+        index.record(1, &[9], "m");
         assert_eq!(matches(&index, &[1, 2], &[1], 5), [1], "2 was the oldest");
         assert_eq!(matches(&index, &[7, 8], &[1], 5), [2]);
         assert_eq!(index.entries(), 4);
     }
 
     #[test]
+    fn evictions_are_counted_under_the_model_that_recorded_the_evicted_block() {
+        let index = PrefixIndex::new(3);
+        index.record(1, &[1, 2], "a");
+        index.record(1, &[7, 8], "b");
+        // 4 blocks for 3 places: the oldest is block 2, recorded for "a".
+        assert_eq!(
+            index.evictions_by_label(),
+            [("a".into(), 1), ("b".into(), 0)]
+        );
+        index.record(1, &[9, 10], "a");
+        // Next oldest: 1 (a), then 8 (b).
+        assert_eq!(
+            index.evictions_by_label(),
+            [("a".into(), 2), ("b".into(), 1)]
+        );
+        assert_eq!(index.evictions(), 3);
+        // Forgetting an endpoint is not an eviction.
+        index.forget(1);
+        assert_eq!(index.evictions(), 3);
+    }
+
+    #[test]
     fn a_forgotten_endpoint_holds_nothing_and_the_index_empties() {
         let index = PrefixIndex::new(10);
-        index.record(1, &[1, 2]);
-        index.record(2, &[1]);
+        index.record(1, &[1, 2], "m");
+        index.record(2, &[1], "m");
         index.forget(1);
         assert_eq!(matches(&index, &[1, 2], &[1, 2], 5), [0, 1]);
         index.forget(2);
@@ -348,12 +417,12 @@ mod tests {
     fn memory_stays_bounded_under_endless_distinct_prompts() {
         let index = PrefixIndex::new(50);
         for n in 0..2_000u64 {
-            index.record(n % 3, &[n * 7, n * 7 + 1, n * 7 + 2]);
+            index.record(n % 3, &[n * 7, n * 7 + 1, n * 7 + 2], "m");
         }
         assert_eq!(index.entries(), 150);
         let before = index.approx_bytes();
         for n in 2_000..20_000u64 {
-            index.record(n % 3, &[n * 7, n * 7 + 1, n * 7 + 2]);
+            index.record(n % 3, &[n * 7, n * 7 + 1, n * 7 + 2], "m");
         }
         assert_eq!(index.entries(), 150);
         assert!(
@@ -371,7 +440,7 @@ mod tests {
                 let index = &index;
                 s.spawn(move || {
                     for n in 0..500u64 {
-                        index.record(t, &[n, n + 1_000_000]);
+                        index.record(t, &[n, n + 1_000_000], "m");
                         let mut out = [0; 4];
                         index.matches(&[n], &pods(&[0, 1, 2, 3]), 5, &mut out);
                         assert!(out[t as usize] >= 1);

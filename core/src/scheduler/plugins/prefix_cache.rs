@@ -90,15 +90,19 @@ impl ScorePlugin for PrefixCache {
         let mut matched: smallvec::SmallVec<[u32; 64]> =
             smallvec::SmallVec::from_elem(0, pods.len());
         self.index.matches(hashes, pods, self.top_k, &mut matched);
+        let mut longest = 0;
         for i in (0..pods.len()).filter(|i| alive[*i]) {
             out[i] = f64::from(matched[i]) * 100.0 / hashes.len() as f64;
+            longest = longest.max(matched[i]);
         }
+        ctx.prefix_match
+            .set(Some(f64::from(longest) / hashes.len() as f64));
     }
 }
 
 impl PostPickHook for PrefixCache {
     fn served(&self, ctx: &RequestContext<'_>, key: u64) {
-        self.index.record(key, self.hashes(ctx));
+        self.index.record(key, self.hashes(ctx), ctx.label);
     }
 }
 
@@ -129,13 +133,20 @@ mod tests {
         p.served(&first, candidates[1].key);
         let again = RequestContext::new("m", "m", b"aaaabbbbdddd");
         let mut out = vec![0.0; 3];
+        assert_eq!(again.prefix_match_ratio(), None, "not scored yet");
         p.score(&again, &candidates, &[true; 3], &mut out);
         assert_eq!(out, [0.0, 200.0 / 3.0, 0.0]);
+        assert_eq!(again.prefix_match_ratio(), Some(2.0 / 3.0));
         // Another model never matches.
         let other = RequestContext::new("m", "n", b"aaaabbbbcccc");
         let mut out = vec![0.0; 3];
         p.score(&other, &candidates, &[true; 3], &mut out);
         assert_eq!(out, [0.0; 3]);
+        assert_eq!(
+            other.prefix_match_ratio(),
+            Some(0.0),
+            "a miss is a ratio of 0"
+        );
         // An empty prompt scores nothing.
         let empty = RequestContext::new("m", "m", b"");
         p.score(&empty, &candidates, &[true; 3], &mut out);
