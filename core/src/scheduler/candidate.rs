@@ -95,6 +95,12 @@ impl ModelSet {
             .any(|(_, n)| &**n == name)
     }
 
+    /// True when `other` is this very set (a clone of it), not just an equal one: the pool
+    /// shares one set between endpoints that list the same models, so a pick asks once.
+    pub fn same(&self, other: &ModelSet) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The names, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         let mut names: Vec<&str> = self.0.iter().map(|(_, m)| &**m).collect();

@@ -248,9 +248,22 @@ impl Scheduler {
         let mut missing_store: Flags = SmallVec::from_elem(false, n);
         let missing: &mut [bool] = &mut missing_store;
         let (mut ejected, mut lacking) = (0usize, 0usize);
+        // Endpoints listing the same models share one set: asked once per run of them.
+        let mut last: Option<(&super::ModelSet, bool)> = None;
         for (i, p) in pods.iter().enumerate() {
             ejected += usize::from(p.ejected);
-            if p.engine.serves_hashed(ctx.target_hash, ctx.target_model) == Some(false) {
+            let Some(models) = &p.engine.models else {
+                continue;
+            };
+            let serves = match last {
+                Some((set, serves)) if set.same(models) => serves,
+                _ => {
+                    let serves = models.contains_hashed(ctx.target_hash, ctx.target_model);
+                    last = Some((models, serves));
+                    serves
+                }
+            };
+            if !serves {
                 missing[i] = true;
                 lacking += 1;
             }

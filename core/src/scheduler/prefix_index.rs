@@ -101,7 +101,7 @@ impl PrefixIndex {
     /// For each of `pods` (sorted by key), how many leading blocks of `hashes` it holds,
     /// written to `out` (same order; 0 for no match) — exactly for the endpoints with the
     /// `top_k` longest matches and every endpoint tied with the last of them, 0 for the rest.
-    /// Costs O(log blocks) lookups plus one per block between the longest and the k-th match.
+    /// Costs O(log blocks) lookups per distinct match length among the top `top_k`.
     pub fn matches(&self, hashes: &[u64], pods: &[Candidate<'_>], top_k: usize, out: &mut [u32]) {
         debug_assert!(
             pods.windows(2).all(|w| w[0].key < w[1].key),
@@ -121,21 +121,56 @@ impl PrefixIndex {
                 hi = mid - 1;
             }
         }
-        let mut found = 0usize;
-        for i in (0..=lo).rev() {
-            if let Some(holders) = read(self.shard(hashes[i])).get(&hashes[i]) {
-                each_candidate(holders, pods, |j| {
-                    if out[j] == 0 {
-                        out[j] = i as u32 + 1;
-                        found += 1;
-                    }
-                    true
-                });
-            }
-            if found >= top_k.max(1) || found == pods.len() {
+        // The holders of block `lo` match `lo + 1` blocks. Going towards the start of the
+        // prompt the holder sets only grow (closure under prefixes), so the next endpoints to
+        // add are at the last block held by more candidates than found so far: a binary
+        // search per growth step, not a lookup per block.
+        let mut found = self.mark(hashes[lo], lo, pods, out);
+        let mut at = lo;
+        while found < top_k.max(1) && found < pods.len() && at > 0 {
+            if !self.held_by_more(hashes[0], pods, found) {
                 break;
             }
+            let (mut lo, mut hi) = (0usize, at - 1);
+            while lo < hi {
+                let mid = lo + (hi - lo).div_ceil(2);
+                if self.held_by_more(hashes[mid], pods, found) {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            found += self.mark(hashes[lo], lo, pods, out);
+            at = lo;
         }
+    }
+
+    /// True when more than `n` of `pods` hold `hash`.
+    fn held_by_more(&self, hash: u64, pods: &[Candidate<'_>], n: usize) -> bool {
+        read(self.shard(hash)).get(&hash).is_some_and(|h| {
+            let mut seen = 0;
+            each_candidate(h, pods, |_| {
+                seen += 1;
+                seen <= n
+            });
+            seen > n
+        })
+    }
+
+    /// Gives every candidate holding block `i` (of hash `hash`) and not matched yet a match of
+    /// `i + 1` blocks; returns how many it gave.
+    fn mark(&self, hash: u64, i: usize, pods: &[Candidate<'_>], out: &mut [u32]) -> usize {
+        let mut added = 0;
+        if let Some(holders) = read(self.shard(hash)).get(&hash) {
+            each_candidate(holders, pods, |j| {
+                if out[j] == 0 {
+                    out[j] = i as u32 + 1;
+                    added += 1;
+                }
+                true
+            });
+        }
+        added
     }
 
     /// The index of `label` in the label table, added when new.
@@ -359,6 +394,58 @@ mod tests {
         assert_eq!(matches(&index, &[1, 2, 3], &[1, 2, 3, 4], 1), [3, 0, 0, 0]);
         assert_eq!(matches(&index, &[1, 2, 3], &[1, 2, 3, 4], 2), [3, 2, 2, 0]);
         assert_eq!(matches(&index, &[1, 2, 3], &[1, 2, 3, 4], 5), [3, 2, 2, 1]);
+    }
+
+    #[test]
+    fn matches_equal_a_brute_force_longest_prefix_per_endpoint_with_top_k_ties() {
+        // Prompts are paths in a small tree of blocks, so endpoints share prefixes of every
+        // length; capacities small enough that evictions happen.
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        for round in 0..40 {
+            let index = PrefixIndex::new(6 + round % 20);
+            let prompt = |next: &mut dyn FnMut() -> u64| -> Vec<u64> {
+                let len = 1 + next() % 12;
+                let mut h = 0u64;
+                (0..len)
+                    .map(|_| {
+                        h = h * 4 + 1 + next() % 3;
+                        h
+                    })
+                    .collect()
+            };
+            for _ in 0..30 {
+                let p = prompt(&mut next);
+                index.record(next() % 9, &p, "m");
+            }
+            let keys: Vec<u64> = (0..9).collect();
+            for _ in 0..20 {
+                let q = prompt(&mut next);
+                let top_k = 1 + (next() % 6) as usize;
+                let got = matches(&index, &q, &keys, top_k);
+                let longest: Vec<u32> = keys
+                    .iter()
+                    .map(|&k| {
+                        let lru = read(&index.pods).get(&k).cloned();
+                        lru.map_or(0, |l| {
+                            let l = l.lock().expect("lock");
+                            q.iter().take_while(|h| l.last_use.contains_key(h)).count() as u32
+                        })
+                    })
+                    .collect();
+                let mut sorted: Vec<u32> = longest.iter().copied().filter(|m| *m > 0).collect();
+                sorted.sort_unstable_by(|a, b| b.cmp(a));
+                let cut = sorted.get(top_k - 1).or(sorted.last()).copied().unwrap_or(1);
+                let want: Vec<u32> = longest
+                    .iter()
+                    .map(|&m| if m >= cut { m } else { 0 })
+                    .collect();
+                assert_eq!(got, want, "round {round}, query {q:?}, top {top_k}");
+            }
+        }
     }
 
     #[test]

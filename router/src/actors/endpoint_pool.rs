@@ -154,8 +154,25 @@ impl EndpointPool {
                 }
             }
         }
+        share_model_sets(&mut engine);
         if engine != snap.engine {
             self.cell.store(Arc::new(snap.with_engine(engine)));
+        }
+    }
+}
+
+/// Makes endpoints whose engines list the same models hold one shared set, so a pick asks
+/// each distinct set once ([`ModelSet::same`]). A pool's endpoints mostly list the same.
+fn share_model_sets(engine: &mut [EngineState]) {
+    let mut distinct: Vec<ModelSet> = Vec::new();
+    for e in engine.iter_mut() {
+        let Some(models) = &mut e.models else {
+            continue;
+        };
+        match distinct.iter().find(|d| *d == models) {
+            Some(d) => *models = d.clone(),
+            None if distinct.len() < 8 => distinct.push(models.clone()),
+            None => {}
         }
     }
 }
@@ -315,6 +332,26 @@ impl Handler<Update> for EndpointPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_listing_the_same_models_share_one_set() {
+        let state = |names: &[&str]| EngineState {
+            models: Some(ModelSet::new(names.iter().copied())),
+            ..EngineState::UNKNOWN
+        };
+        let mut engine = vec![
+            state(&["m", "lora-A"]),
+            EngineState::UNKNOWN,
+            state(&["lora-A", "m"]),
+            state(&["m"]),
+        ];
+        let before = engine.clone();
+        share_model_sets(&mut engine);
+        assert_eq!(engine, before, "the same contents");
+        let set = |i: usize| engine[i].models.as_ref().expect("known");
+        assert!(set(0).same(set(2)));
+        assert!(!set(0).same(set(3)));
+    }
 
     #[test]
     fn the_model_list_is_the_ids_of_v1_models() {

@@ -35,22 +35,62 @@ const NOBODY_KNOWS: f64 = 50.0;
 /// Seconds added to every latency before comparing them.
 const EPSILON: f64 = 0.000_1;
 
-fn normalised(
-    values: impl Iterator<Item = Option<f64>> + Clone,
+/// Writes `weight × score` of each alive candidate's `value` into `out` (added to what is
+/// there when `add`): relative to the fastest known, the mean of the known for an unknown.
+fn blend(
+    pods: &[Candidate<'_>],
     alive: &[bool],
-) -> impl Fn(Option<f64>) -> f64 {
-    let known = values
-        .zip(alive)
-        .filter(|(_, a)| **a)
-        .filter_map(|(v, _)| v);
-    let lo = known.clone().fold(f64::INFINITY, f64::min).max(0.0);
+    value: impl Fn(&Candidate<'_>) -> Option<f64>,
+    weight: f64,
+    add: bool,
+    out: &mut [f64],
+) {
+    let mut lo = f64::INFINITY;
+    for (p, a) in pods.iter().zip(alive) {
+        if *a && let Some(v) = value(p) {
+            lo = lo.min(v);
+        }
+    }
     // Relative to the fastest: 100 × fastest / this (with 0.1 ms added to both, so a 0 is
     // not infinitely better). Kthena normalises min-max, which turns a 2 % difference between
     // equal engines into 0 versus 100 for a whole scrape interval and herds traffic.
-    let score = move |v: f64| 100.0 * (lo + EPSILON) / (v.max(0.0) + EPSILON);
-    let (sum, n) = known.fold((0.0, 0usize), |(s, n), v| (s + score(v), n + 1));
-    let unknown = if n == 0 { NOBODY_KNOWS } else { sum / n as f64 };
-    move |v| v.map_or(unknown, score)
+    let top = 100.0 * (lo.max(0.0) + EPSILON);
+    let (mut sum, mut known) = (0.0, 0usize);
+    let mut unknown_seen = false;
+    for ((p, a), o) in pods.iter().zip(alive).zip(out.iter_mut()) {
+        if !*a {
+            continue;
+        }
+        let s = match value(p) {
+            Some(v) => {
+                let s = top / (v.max(0.0) + EPSILON);
+                sum += s;
+                known += 1;
+                s
+            }
+            None => {
+                unknown_seen = true;
+                continue;
+            }
+        };
+        *o = if add { *o + weight * s } else { weight * s };
+    }
+    if unknown_seen {
+        let unknown = if known == 0 {
+            NOBODY_KNOWS
+        } else {
+            sum / known as f64
+        };
+        for ((p, a), o) in pods.iter().zip(alive).zip(out.iter_mut()) {
+            if *a && value(p).is_none() {
+                *o = if add {
+                    *o + weight * unknown
+                } else {
+                    weight * unknown
+                };
+            }
+        }
+    }
 }
 
 impl ScorePlugin for LeastLatency {
@@ -65,12 +105,15 @@ impl ScorePlugin for LeastLatency {
         alive: &[bool],
         out: &mut [f64],
     ) {
-        let ttft = normalised(pods.iter().map(|p| p.engine.ttft), alive);
-        let tpot = normalised(pods.iter().map(|p| p.engine.tpot), alive);
-        for (i, p) in pods.iter().enumerate().filter(|(i, _)| alive[*i]) {
-            out[i] = self.ttft_weight * ttft(p.engine.ttft)
-                + (1.0 - self.ttft_weight) * tpot(p.engine.tpot);
-        }
+        blend(pods, alive, |p| p.engine.ttft, self.ttft_weight, false, out);
+        blend(
+            pods,
+            alive,
+            |p| p.engine.tpot,
+            1.0 - self.ttft_weight,
+            true,
+            out,
+        );
     }
 }
 

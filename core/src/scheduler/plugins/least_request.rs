@@ -78,18 +78,27 @@ impl ScorePlugin for LeastRequest {
         alive: &[bool],
         out: &mut [f64],
     ) {
-        let max = pods
-            .iter()
-            .zip(alive)
-            .filter(|(_, a)| **a)
-            .map(|(p, _)| Self::load(p))
-            .fold(0.0, f64::max);
-        for (i, p) in pods.iter().enumerate().filter(|(i, _)| alive[*i]) {
-            out[i] = if max <= 0.0 {
-                100.0
-            } else {
-                100.0 * (max - Self::load(p)) / max
-            };
+        // One pass for the loads (kept in `out`) and their maximum, one to scale them.
+        let mut max = 0.0f64;
+        for ((p, a), o) in pods.iter().zip(alive).zip(out.iter_mut()) {
+            if *a {
+                *o = Self::load(p);
+                max = max.max(*o);
+            }
+        }
+        if max <= 0.0 {
+            for (o, a) in out.iter_mut().zip(alive) {
+                if *a {
+                    *o = 100.0;
+                }
+            }
+            return;
+        }
+        let scale = 100.0 / max;
+        for (o, a) in out.iter_mut().zip(alive) {
+            if *a {
+                *o = (max - *o) * scale;
+            }
         }
     }
 }
