@@ -158,13 +158,14 @@ impl Exchange {
         let total = end - self.started;
         let m = &self.obs.metrics;
         let path = path_label(&self.path);
-        let code = status.to_string();
+        let digits = status_digits(status);
+        let code = std::str::from_utf8(&digits).unwrap_or("000");
         let model = self.model_label.as_str();
         m.requests
-            .with_label_values(&[model, path, &code, error.map_or("", |e| e.0)])
+            .with_label_values(&[model, path, code, error.map_or("", |e| e.0)])
             .inc();
         m.duration
-            .with_label_values(&[model, path, &code])
+            .with_label_values(&[model, path, code])
             .observe(total.as_secs_f64());
         if let Some(u) = self.usage {
             m.tokens
@@ -228,6 +229,26 @@ impl Drop for Exchange {
         self.downstream.dec();
         if let Some(g) = &self.upstream {
             g.dec();
+        }
+    }
+}
+
+/// An HTTP status (100..=999) as its three digits, without allocating a String.
+fn status_digits(status: u16) -> [u8; 3] {
+    let s = status.min(999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn status_digits_are_the_three_digits() {
+        for (s, d) in [(200, b"200"), (404, b"404"), (503, b"503"), (101, b"101")] {
+            assert_eq!(&super::status_digits(s), d);
         }
     }
 }

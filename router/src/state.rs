@@ -17,7 +17,7 @@ use crate::pool::PoolSnapshot;
 pub type PoolCell = Arc<ArcSwap<PoolSnapshot>>;
 
 /// Every pool's cell, by ModelServer or InferencePool.
-pub type PoolMap = HashMap<crate::pool::PoolKey, PoolCell>;
+pub type PoolMap = foldhash::HashMap<crate::pool::PoolKey, PoolCell>;
 
 /// State shared between the actors (writers) and the request handlers (readers).
 #[derive(Debug, Default)]
@@ -33,7 +33,7 @@ pub struct Shared {
         ArcSwap<HashMap<kthena_core::ListenerRef, kthena_core::http_route::HttpRouteTable>>,
     /// Gateway mode: InferenceModels by served pool and model name, written by the RouteSet.
     pub inference_models:
-        ArcSwap<HashMap<(crate::pool::PoolKey, String), kthena_core::InferenceModel>>,
+        ArcSwap<foldhash::HashMap<(crate::pool::PoolKey, String), kthena_core::InferenceModel>>,
     /// The scheduler in force, written at start and by the configuration file watcher.
     pub scheduler: ArcSwap<crate::scheduling::SchedulerCell>,
     /// InferenceObjectives (priorities kept for the scheduler), written by the Index actor.

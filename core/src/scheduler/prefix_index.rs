@@ -402,7 +402,9 @@ mod tests {
         // length; capacities small enough that evictions happen.
         let mut seed = 7u64;
         let mut next = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             seed >> 33
         };
         for round in 0..40 {
@@ -438,7 +440,11 @@ mod tests {
                     .collect();
                 let mut sorted: Vec<u32> = longest.iter().copied().filter(|m| *m > 0).collect();
                 sorted.sort_unstable_by(|a, b| b.cmp(a));
-                let cut = sorted.get(top_k - 1).or(sorted.last()).copied().unwrap_or(1);
+                let cut = sorted
+                    .get(top_k - 1)
+                    .or(sorted.last())
+                    .copied()
+                    .unwrap_or(1);
                 let want: Vec<u32> = longest
                     .iter()
                     .map(|&m| if m >= cut { m } else { 0 })

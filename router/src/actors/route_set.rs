@@ -67,7 +67,7 @@ impl Handler<SetRoutes> for RouteSet {
         let SetRoutes { routes, others } = set;
         if let Some(o) = others {
             // The oldest InferenceModel owns a name on a pool; status reports the others.
-            let models: std::collections::HashMap<_, _> =
+            let models: foldhash::HashMap<_, _> =
                 kthena_core::inference_model::owners(&o.inference_models)
                     .into_iter()
                     .map(|((api, pool, model), m)| {
