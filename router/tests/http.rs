@@ -71,7 +71,8 @@ fn context_with(ready: bool, access_log: AccessLog, expose_metrics: bool) -> Rou
             PoolKey::ModelServer(ObjectRef::new("default", "empty")),
             cell,
         )]
-        .into(),
+        .into_iter()
+        .collect(),
     ));
     if ready {
         shared.set_ready();
