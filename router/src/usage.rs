@@ -27,8 +27,76 @@ struct WithUsage {
 }
 
 /// The `usage` of a complete (non-streamed) JSON response body.
+///
+/// Engines write `usage` last (vLLM: at most `null`/scalar members after it), so the top-level
+/// `usage` is read from the end of the body without scanning the answer's text
+/// ([`tail_usage`]); any other shape takes the full parse.
 pub fn from_json(body: &[u8]) -> Option<Usage> {
+    if let Some(u) = tail_usage(body) {
+        return Some(u);
+    }
     serde_json::from_slice::<WithUsage>(body).ok()?.usage
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// The top-level `usage` of `body` when it is the object's last member but for members whose
+/// values are `null`, numbers or booleans; `None` when that cannot be told from the tail.
+///
+/// Why it is the top-level one: a quote in a JSON string is escaped, so a `"usage"` preceded by
+/// `{` or `,` (whitespace aside) and followed by `:` is a key; the object holding it closes at
+/// the body's last byte, and only the outermost object can.
+fn tail_usage(body: &[u8]) -> Option<Usage> {
+    let at = memchr::memmem::rfind(body, b"\"usage\"")?;
+    let before = body[..at].iter().rev().find(|c| !c.is_ascii_whitespace())?;
+    if !matches!(before, b'{' | b',') {
+        return None;
+    }
+    let colon = skip_ws(body, at + 7);
+    if body.get(colon) != Some(&b':') {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_slice(&body[colon + 1..]).into_iter::<Usage>();
+    let usage = de.next()?.ok()?;
+    let mut i = colon + 1 + de.byte_offset();
+    // Then `,"key":scalar` members, and the closing brace at the very end.
+    loop {
+        i = skip_ws(body, i);
+        match body.get(i)? {
+            b'}' => return (skip_ws(body, i + 1) == body.len()).then_some(usage),
+            b',' => {
+                i = skip_ws(body, i + 1);
+                if body.get(i) != Some(&b'"') {
+                    return None;
+                }
+                let end = i + 1 + memchr::memchr2(b'"', b'\\', &body[i + 1..])?;
+                if body[end] != b'"' {
+                    return None; // an escaped key: leave it to the parser
+                }
+                i = skip_ws(body, end + 1);
+                if body.get(i) != Some(&b':') {
+                    return None;
+                }
+                i = skip_ws(body, i + 1);
+                let len = body[i..].iter().position(|c| {
+                    !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.'))
+                })?;
+                let value = &body[i..i + len];
+                let scalar = matches!(value, b"null" | b"true" | b"false")
+                    || (!value.is_empty() && (value[0].is_ascii_digit() || value[0] == b'-'));
+                if !scalar {
+                    return None;
+                }
+                i += len;
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// Reads an SSE stream chunk by chunk: records the last `usage` seen and, when `hide_usage`,
@@ -218,6 +286,70 @@ mod tests {
         let second = f.push(Bytes::from(format!("{}{done}", &usage[10..])));
         assert_eq!(second, Bytes::from(done));
         assert_eq!(f.usage.map(|u| u.completion_tokens), Some(7));
+    }
+
+    #[test]
+    fn the_usage_read_from_the_tail_is_the_top_level_one_or_none() {
+        let u = |p, c| {
+            Some(Usage {
+                prompt_tokens: p,
+                completion_tokens: c,
+            })
+        };
+        let cases: &[(&str, Option<Usage>)] = &[
+            (
+                r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+                u(3, 4),
+            ),
+            (
+                r#"{"usage" : {"prompt_tokens":1,"completion_tokens":2,"total_tokens":3} ,"prompt_logprobs":null,"kv_transfer_params":null, "n": -1.5e3}  "#,
+                u(1, 2),
+            ),
+            // A nested usage last, the top level having none: the tail cannot tell, the full
+            // parse says none.
+            (
+                r#"{"choices":[{"usage":{"prompt_tokens":9,"completion_tokens":9}}]}"#,
+                None,
+            ),
+            // A usage-looking text inside a string is not a key.
+            (
+                r#"{"choices":[{"text":"{\"usage\":{\"prompt_tokens\":9}}"}],"usage":{"prompt_tokens":5,"completion_tokens":6}}"#,
+                u(5, 6),
+            ),
+            (
+                r#"{"choices":[{"text":"\"usage\":{\"prompt_tokens\":9}}"}]}"#,
+                None,
+            ),
+            // Something else after usage: the full parse.
+            (
+                r#"{"usage":{"prompt_tokens":7,"completion_tokens":8},"choices":[{"text":"a"}]}"#,
+                u(7, 8),
+            ),
+            (
+                r#"{"usage":{"prompt_tokens":7,"completion_tokens":8},"x":"y"}"#,
+                u(7, 8),
+            ),
+            (r#"{"usage":null}"#, None),
+            (
+                r#"{"usage":{"prompt_tokens":7,"completion_tokens":8}"#,
+                None,
+            ),
+            ("", None),
+        ];
+        for (body, want) in cases {
+            assert_eq!(from_json(body.as_bytes()), *want, "{body}");
+            // The fast path never disagrees with the full parse when it answers.
+            if let Some(t) = tail_usage(body.as_bytes()) {
+                let full = serde_json::from_slice::<WithUsage>(body.as_bytes())
+                    .ok()
+                    .and_then(|w| w.usage);
+                assert_eq!(Some(t), full, "{body}");
+            }
+        }
+        assert!(
+            tail_usage(br#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#)
+                .is_some()
+        );
     }
 
     #[test]
