@@ -21,8 +21,32 @@ impl ObjectRef {
     }
 }
 
+impl ObjectRef {
+    /// `namespace/name`, as [`Display`](fmt::Display) writes it, built without the formatting
+    /// machinery (the router writes a few per request).
+    pub fn key(&self) -> String {
+        let mut s = String::with_capacity(self.namespace.len() + 1 + self.name.len());
+        s.push_str(&self.namespace);
+        s.push('/');
+        s.push_str(&self.name);
+        s
+    }
+}
+
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ObjectRef;
+
+    #[test]
+    fn the_key_is_what_display_writes() {
+        let r = ObjectRef::new("kthena-system", "default");
+        assert_eq!(r.key(), r.to_string());
+        assert_eq!(r.key(), "kthena-system/default");
     }
 }

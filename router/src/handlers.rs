@@ -184,7 +184,7 @@ async fn route(
         None
     };
     if let Some(l) = via {
-        ex.gateway = l.gateway.to_string();
+        ex.gateway = l.gateway.key();
     }
     // ModelRoutes first, for POSTs with a model on /v1/ paths (as in Kthena); then the
     // listener's HTTPRoutes.
@@ -249,14 +249,14 @@ async fn to_model_server(
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
     ex.set_model_label(&view.model);
-    ex.route = selection.route.id.to_string();
+    ex.route = selection.route.id.key();
     let server_id = match &selection.target.backend {
         Backend::ModelServer(id) => id,
         Backend::ExternalProvider(id) => {
             return Err((RouterError::ExternalProviderUnsupported(id.clone()), ex));
         }
     };
-    ex.server = server_id.to_string();
+    ex.server = server_id.key();
     let key = PoolKey::ModelServer(server_id.clone());
     let Some(pool) = ctx.shared.pools.load().get(&key).cloned() else {
         return Err((RouterError::ModelServerNotFound(server_id.clone()), ex));
@@ -346,7 +346,7 @@ async fn to_http_route(
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
     use kthena_core::http_route::{BackendTarget, Filter};
-    ex.http_route = sel.route.id.to_string();
+    ex.http_route = sel.route.id.key();
     if let Some(kind) = sel.rule.unsupported_filter() {
         return Err((RouterError::UnsupportedFilter(kind.to_owned()), ex));
     }

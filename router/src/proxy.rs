@@ -210,7 +210,7 @@ pub async fn forward(
         let guard = endpoint.begin();
         tried.push(endpoint.key);
         ex.attempts = attempt + 1;
-        ex.pod = endpoint.pod.to_string();
+        ex.pod = endpoint.pod.key();
         ex.upstream_active();
         let timeout = out.attempt_timeout.unwrap_or(snap.upstream.timeout);
         let request = build_request(
