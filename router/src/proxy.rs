@@ -1,6 +1,5 @@
 //! Forwarding to the engine with awc: attempts, timeouts, retries, and the streamed response.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -217,7 +216,7 @@ pub async fn forward(
             client,
             snap.upstream.protocol,
             &out,
-            endpoint.addr,
+            &endpoint.authority,
             &ex.request_id,
         );
         let last = attempt + 1 == attempts;
@@ -292,19 +291,43 @@ fn build_request(
     clients: &Clients,
     protocol: kthena_core::Protocol,
     out: &Outbound<'_>,
-    addr: SocketAddr,
+    authority: &awc::http::uri::Authority,
     request_id: &str,
 ) -> awc::ClientRequest {
+    use awc::http::uri::{PathAndQuery, Scheme, Uri};
     let (client, scheme) = clients.for_protocol(protocol);
     let req = out.req;
     let uri = req.uri();
-    let target = match (&out.path, uri.query()) {
-        (Some(path), Some(q)) => format!("{scheme}://{addr}{path}?{q}"),
-        (Some(path), None) => format!("{scheme}://{addr}{path}"),
-        (None, _) => format!(
-            "{scheme}://{addr}{}",
-            uri.path_and_query().map_or("/", |p| p.as_str())
-        ),
+    let path_and_query = match (&out.path, uri.query()) {
+        (Some(path), Some(q)) => PathAndQuery::try_from(format!("{path}?{q}")),
+        (Some(path), None) => PathAndQuery::try_from(path.as_str()),
+        (None, _) => Ok(uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"))),
+    };
+    // From parts: the authority and the request's path are already parsed.
+    let target = path_and_query.ok().and_then(|pq| {
+        let mut parts = awc::http::uri::Parts::default();
+        parts.scheme = Some(if scheme == "https" {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        });
+        parts.authority = Some(authority.clone());
+        parts.path_and_query = Some(pq);
+        Uri::from_parts(parts).ok()
+    });
+    let target = match target {
+        Some(t) => t,
+        // A rewritten path that is not a valid URI path: awc reports it when sending.
+        None => {
+            let raw = format!(
+                "{scheme}://{authority}{}",
+                out.path.as_deref().unwrap_or("/")
+            );
+            return client.request(req.method().clone(), raw.as_str());
+        }
     };
     let mut up = client.request(req.method().clone(), target).no_decompress();
     let headers = req.headers();
