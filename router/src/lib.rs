@@ -8,6 +8,22 @@
 //!
 //! Actors ([`actors`]) own the state and publish immutable snapshots ([`state`]); request
 //! handlers ([`handlers`]) read the snapshots and never wait on a mailbox.
+//!
+//! # What workers share per request
+//!
+//! Each actix worker is one thread with its own awc client (and so its own upstream
+//! connection pool) and its own access-log buffer. Per request, workers share only:
+//! - the snapshots (`ArcSwap` loads: read-only, a reference count bumped and dropped);
+//! - the chosen endpoint's in-flight counter ([`pool::Endpoint`]), which the scheduler needs
+//!   exact, padded to a cache line of its own;
+//! - the prefix index of `prefix-cache` (sharded locks, one shard per lookup, a per-endpoint
+//!   LRU lock when an answer is recorded);
+//! - the Prometheus series a request counts into (atomics inside the `prometheus` crate, one
+//!   set per label combination: every worker serving the same model writes the same lines).
+//!
+//! The last is the one that would bounce cache lines between 16+ workers on one hot model;
+//! per-worker counters folded at scrape time would remove it (not done: not measured here,
+//! where the machines have 2 cores).
 
 pub mod access_log;
 pub mod actors;
