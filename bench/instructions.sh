@@ -13,6 +13,8 @@
 # TOP (25 functions), OUT (callgrind file to keep; default a temp file), SKIP_BUILD.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/manifests.sh
+source bench/manifests.sh
 
 REQUESTS=${REQUESTS:-2000}
 WARMUP=${WARMUP:-200}
@@ -66,28 +68,7 @@ for ((i = 0; i < 100; i++)); do
 done
 [[ -n $MOCK_ADDR ]] || die "the mock did not start: $(cat "$TMP/mock.out")"
 
-mkdir -p "$TMP/manifests"
-cat >"$TMP/manifests/bench.yaml" <<EOF
-apiVersion: networking.serving.volcano.sh/v1alpha1
-kind: ModelServer
-metadata: {name: bench, namespace: default}
-spec:
-  inferenceEngine: vLLM
-  workloadSelector: {matchLabels: {app: bench}}
-  workloadPort: {port: ${MOCK_ADDR##*:}}
----
-apiVersion: networking.serving.volcano.sh/v1alpha1
-kind: ModelRoute
-metadata: {name: bench, namespace: default}
-spec:
-  modelName: bench-model
-  rules: [{name: default, targetModels: [{modelServerName: bench}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: bench-0, namespace: default, labels: {app: bench}}
-status: {phase: Running, podIP: ${MOCK_ADDR%:*}, conditions: [{type: Ready, status: "True"}]}
-EOF
+write_manifests "$TMP/manifests" "${MOCK_ADDR%:*}" "${MOCK_ADDR##*:}"
 
 PORT=$(free_port)
 OUT=${OUT:-$TMP/callgrind.out}

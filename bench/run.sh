@@ -21,6 +21,8 @@
 # and measure again (at most ATTEMPTS times) when they used more during the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/manifests.sh
+source bench/manifests.sh
 
 DURATION=${DURATION:-10}
 DURATION=${DURATION%s}
@@ -173,31 +175,7 @@ free_port() {
     die "no free port found"
 }
 
-# write_manifests DIR MOCK_IP MOCK_PORT
-write_manifests() {
-    mkdir -p "$1"
-    cat >"$1/bench.yaml" <<EOF
-apiVersion: networking.serving.volcano.sh/v1alpha1
-kind: ModelServer
-metadata: {name: bench, namespace: default}
-spec:
-  inferenceEngine: vLLM
-  workloadSelector: {matchLabels: {app: bench}}
-  workloadPort: {port: $3}
----
-apiVersion: networking.serving.volcano.sh/v1alpha1
-kind: ModelRoute
-metadata: {name: bench, namespace: default}
-spec:
-  modelName: bench-model
-  rules: [{name: default, targetModels: [{modelServerName: bench}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: bench-0, namespace: default, labels: {app: bench}}
-status: {phase: Running, podIP: $2, conditions: [{type: Ready, status: "True"}]}
-EOF
-}
+# write_manifests DIR MOCK_IP MOCK_PORT: bench/manifests.sh
 
 # start_router NAME MOCK_ADDR ACCESS_LOG(true|false) [ROUTER FLAGS...]: sets ROUTER_PID and
 # ROUTER_URL.

@@ -1,0 +1,27 @@
+# Sourced by the bench scripts: the one ModelServer / ModelRoute / Pod they route through.
+
+# write_manifests DIR MOCK_IP MOCK_PORT
+write_manifests() {
+    mkdir -p "$1"
+    cat >"$1/bench.yaml" <<EOF
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelServer
+metadata: {name: bench, namespace: default}
+spec:
+  inferenceEngine: vLLM
+  workloadSelector: {matchLabels: {app: bench}}
+  workloadPort: {port: $3}
+---
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelRoute
+metadata: {name: bench, namespace: default}
+spec:
+  modelName: bench-model
+  rules: [{name: default, targetModels: [{modelServerName: bench}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bench-0, namespace: default, labels: {app: bench}}
+status: {phase: Running, podIP: $2, conditions: [{type: Ready, status: "True"}]}
+EOF
+}
