@@ -156,6 +156,22 @@ fn load_directly(
         .collect()
 }
 
+/// The router's `/metrics` text.
+async fn metrics_text(router: &Router) -> String {
+    kthena_e2e::get(&client(), &format!("http://{}/metrics", router.metrics))
+        .await
+        .body
+}
+
+/// The value of the first series line of `text` starting with `series` (-1 when absent).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1.0)
+}
+
 fn share(seen: &BTreeMap<String, usize>, pods: &[&str]) -> f64 {
     let total: usize = seen.values().sum();
     pods.iter()
@@ -239,17 +255,8 @@ async fn prefix_cache_keeps_a_repeated_prompt_on_one_pod() {
     assert!(top * 100 >= 90 * 200, "{seen:?}");
     // Kthena's prefix-cache metrics: one match ratio per request (the first a miss), and
     // the blocks held.
-    let metrics = kthena_e2e::get(&client(), &format!("http://{}/metrics", router.metrics))
-        .await
-        .body;
-    let value = |prefix: &str| -> f64 {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(-1.0)
-    };
+    let metrics = metrics_text(&router).await;
+    let value = |series: &str| metric(&metrics, series);
     assert_eq!(
         value("kthena_router_prefix_cache_match_ratio_count{model=\"m\"}"),
         230.0,
@@ -426,12 +433,10 @@ async fn a_failing_pod_is_ejected_without_retries_and_never_seen_with_them() {
     let metrics = kthena_e2e::get(&c, &format!("http://{}/metrics", router.metrics))
         .await
         .body;
-    let ejections: f64 = metrics
-        .lines()
-        .find(|l| l.starts_with("kthena_router_outlier_ejections_total{pool=\"default/s\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
+    let ejections = metric(
+        &metrics,
+        "kthena_router_outlier_ejections_total{pool=\"default/s\"}",
+    );
     assert!(ejections >= 1.0, "{metrics}");
     assert!(
         errors as f64 <= 3.0 * ejections,
