@@ -188,9 +188,11 @@ start_router() {
     free_port; port=$PORT
     free_port; metrics=$PORT
     free_port; debug=$PORT
+    # ROUTER_WORKERS=N ROUTER_CPUS=LIST start_router …: another worker count / CPU set.
     ACCESS_LOG_ENABLED=$access RUST_LOG=warn DRAIN_TIMEOUT=1s \
-        taskset -c "$ROUTER_CPU" "$ROUTER" --manifests "$dir" --port "$port" \
-        --metrics-port "$metrics" --debug-port "$debug" --listen-address 127.0.0.1 --workers 1 "$@" \
+        taskset -c "${ROUTER_CPUS:-$ROUTER_CPU}" "$ROUTER" --manifests "$dir" --port "$port" \
+        --metrics-port "$metrics" --debug-port "$debug" --listen-address 127.0.0.1 \
+        --workers "${ROUTER_WORKERS:-1}" "$@" \
         >"$TMP/$name.out" 2>"$TMP/$name.err" &
     PIDS+=($!)
     ROUTER_PID=$!
@@ -402,7 +404,7 @@ run_case() { # run_case CASE URL [ROUTER_PID]
 # plugins (filter least-request; least-request, gpu-usage, least-latency, prefix-cache) cost.
 printf 'scheduler:\n  plugins:\n    Score:\n      enabled:\n      - {name: random, weight: 1}\n' >"$TMP/random.yaml"
 
-CASES=(direct nginx-model router router-minimal router-accesslog)
+CASES=(direct nginx-model router router-minimal router-accesslog router-2workers)
 ACCESS_LINES=0
 ACCESS_BYTES=0
 for ((rep = 1; rep <= REPEAT; rep++)); do
@@ -434,6 +436,13 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
     stop_pid "$ROUTER_PID"
     forget_pid "$ROUTER_PID"
     : >"$TMP/router-accesslog-$rep.out"
+
+    # Two workers, not pinned (both cores, shared with wrk and the mock): CPU per request
+    # must not grow over one pinned worker's.
+    ROUTER_WORKERS=2 ROUTER_CPUS=0-$(($(nproc) - 1)) start_router "router-2workers-$rep" "$FAST_ADDR" false
+    run_case "router-2workers#$rep" "$ROUTER_URL" "$ROUTER_PID"
+    stop_pid "$ROUTER_PID"
+    forget_pid "$ROUTER_PID"
 done
 
 # median CASE ARRAY -> the median of ARRAY over the repetitions of CASE ("-" when unmeasured)
@@ -612,6 +621,7 @@ for c in "${CASES[@]}"; do
         router) label="router, access log off (default scheduler plugins, scraping 1s)" ;;
         router-minimal) label="router, access log off, scheduler random only, no scraping" ;;
         router-accesslog) label="router, access log on (file)" ;;
+        router-2workers) label="router, \`--workers 2\`, not pinned (shares the load core)" ;;
     esac
     cpu_ratio=$(ratio "${M_CPU[$c]}" "${M_CPU[nginx-model]}")
     [[ $c == direct || $c == nginx-model ]] && cpu_ratio=-
@@ -623,7 +633,7 @@ done
 cat <<EOF
 
 Per repetition: req/s — $(for c in "${CASES[@]}"; do printf '%s %s; ' "$c" "$(each "$c" RPS)"; done)
-proxy CPU µs/req — $(for c in nginx-model router router-minimal router-accesslog; do printf '%s %s; ' "$c" "$(each "$c" CPU_US)"; done)
+proxy CPU µs/req — $(for c in nginx-model router router-minimal router-accesslog router-2workers; do printf '%s %s; ' "$c" "$(each "$c" CPU_US)"; done)
 
 "other load": CPU used during the run by processes other than the proxy, the mock and wrk
 (includes loopback softirq time not charged to them); above a few % the numbers are skewed.
@@ -673,7 +683,9 @@ printf '| first SSE chunk within 0.2 ms of direct (median), fresh connection, ro
 printf '| same, kept-alive connection | %s ms (nginx %s) | %s |\n' "$D_KEEP" "$(delta "${S_MED[split.keepalive.nginx]}" "${S_MED[split.keepalive.direct]}")" "$(verdict "$D_KEEP <= 0.2")"
 printf '| same, fresh connection, router on the client'"'"'s core | %s ms (nginx %s) | %s |\n' "$D_FRESH_S" "$(delta "${S_MED[shared.fresh.nginx]}" "${S_MED[shared.fresh.direct]}")" "$(verdict "$D_FRESH_S <= 0.2")"
 printf '| same, kept-alive connection, router on the client'"'"'s core | %s ms (nginx %s) | %s |\n' "$D_KEEP_S" "$(delta "${S_MED[shared.keepalive.nginx]}" "${S_MED[shared.keepalive.direct]}")" "$(verdict "$D_KEEP_S <= 0.2")"
+R_W2=$(ratio "${M_CPU[router-2workers]}" "${M_CPU[router]}")
+printf '| `--workers 2` unpinned: µs/req not above one pinned worker'"'"'s (ratio ≤ 1.05, noise) | ×%s | %s |\n' "$R_W2" "$(verdict "$R_W2 <= 1.05")"
 printf '| RSS ≤ 30 MB (VmHWM after the run) | %s MB | %s |\n' "$(mb "${M_HWM[router]}")" "$(verdict "${M_HWM[router]} <= 30 * 1024")"
-E_ROUTER=$(( $(total router NON2XX) + $(total router-accesslog NON2XX) + $(total router-minimal NON2XX) + STREAM_BAD ))
+E_ROUTER=$(( $(total router NON2XX) + $(total router-accesslog NON2XX) + $(total router-minimal NON2XX) + $(total router-2workers NON2XX) + STREAM_BAD ))
 printf '| no errors | non-2xx %s, socket errors: %s / %s / %s | %s |\n' "$E_ROUTER" "$(errors router)" "$(errors router-minimal)" "$(errors router-accesslog)" \
     "$( [[ $E_ROUTER == 0 && $(errors router) == none && $(errors router-minimal) == none && $(errors router-accesslog) == none ]] && echo met || echo "NOT met")"
