@@ -435,15 +435,15 @@ impl Handler<Apply> for Index {
         }
         let outcome = self.outcome.clone();
         self.shared.dump.store(Arc::new(config.dump.clone()));
-        // Published with `applied`, once the data plane has the configuration: a status that
-        // reads Resolved/Accepted is never ahead of the tables that serve it.
-        let status_inputs = Arc::new(crate::state::StatusInputs {
-            unbound_ports: outcome.unbound,
-            bad_certificates: outcome.bad_certs,
-            conflicts: outcome.conflicts,
-            unhonored_servers: self.unhonored_servers.clone(),
-            ..config.status_inputs(self.spawner.is_some())
-        });
+        self.shared
+            .status_inputs
+            .store(Arc::new(crate::state::StatusInputs {
+                unbound_ports: outcome.unbound,
+                bad_certificates: outcome.bad_certs,
+                conflicts: outcome.conflicts,
+                unhonored_servers: self.unhonored_servers.clone(),
+                ..config.status_inputs(self.spawner.is_some())
+            }));
         let set = self.route_set.send(SetRoutes {
             routes: config.changes.routes.clone(),
             others: others.then(|| super::route_set::OtherRoutes {
@@ -480,7 +480,6 @@ impl Handler<Apply> for Index {
                 if act.pools.len() != before {
                     act.publish_pools();
                 }
-                act.shared.status_inputs.store(status_inputs);
                 act.shared.set_ready();
                 act.shared
                     .status_dirty
