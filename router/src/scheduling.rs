@@ -307,14 +307,17 @@ mod tests {
                 source: "test".into(),
             })
         };
+        let index_in_force = || {
+            shared
+                .scheduler
+                .load()
+                .carried
+                .prefix
+                .clone()
+                .expect("index")
+        };
         shared.scheduler.store(small(2));
-        let index = shared
-            .scheduler
-            .load()
-            .carried
-            .prefix
-            .clone()
-            .expect("index");
+        let index = index_in_force();
         index.record(1, &[1, 2, 3], "m");
         let text = crate::metrics::render(&registry);
         assert_eq!(
@@ -331,13 +334,7 @@ mod tests {
         );
         // A reload with another capacity brings a fresh index: the counter keeps counting.
         shared.scheduler.store(small(1));
-        let fresh = shared
-            .scheduler
-            .load()
-            .carried
-            .prefix
-            .clone()
-            .expect("index");
+        let fresh = index_in_force();
         assert!(!Arc::ptr_eq(&index, &fresh));
         fresh.record(1, &[1, 2], "m");
         let text = crate::metrics::render(&registry);

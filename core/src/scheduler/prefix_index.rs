@@ -86,18 +86,6 @@ impl PrefixIndex {
         &self.shards[(hash >> 58) as usize % SHARDS]
     }
 
-    /// True when any of `pods` (sorted by key) holds `hash`.
-    fn held_by_any(&self, hash: u64, pods: &[Candidate<'_>]) -> bool {
-        read(self.shard(hash)).get(&hash).is_some_and(|h| {
-            let mut any = false;
-            each_candidate(h, pods, |_| {
-                any = true;
-                false
-            });
-            any
-        })
-    }
-
     /// For each of `pods` (sorted by key), how many leading blocks of `hashes` it holds,
     /// written to `out` (same order; 0 for no match) — exactly for the endpoints with the
     /// `top_k` longest matches and every endpoint tied with the last of them, 0 for the rest.
@@ -108,14 +96,14 @@ impl PrefixIndex {
             "sorted by key"
         );
         out.iter_mut().for_each(|o| *o = 0);
-        if hashes.is_empty() || pods.is_empty() || !self.held_by_any(hashes[0], pods) {
+        if hashes.is_empty() || pods.is_empty() || !self.held_by_more(hashes[0], pods, 0) {
             return;
         }
         // Longest held block: the held set is closed under prefixes.
         let (mut lo, mut hi) = (0usize, hashes.len() - 1);
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            if self.held_by_any(hashes[mid], pods) {
+            if self.held_by_more(hashes[mid], pods, 0) {
                 lo = mid;
             } else {
                 hi = mid - 1;
@@ -145,7 +133,7 @@ impl PrefixIndex {
         }
     }
 
-    /// True when more than `n` of `pods` hold `hash`.
+    /// True when more than `n` of `pods` (sorted by key) hold `hash`.
     fn held_by_more(&self, hash: u64, pods: &[Candidate<'_>], n: usize) -> bool {
         read(self.shard(hash)).get(&hash).is_some_and(|h| {
             let mut seen = 0;
