@@ -23,6 +23,7 @@ pub mod pod;
 pub mod reference_grant;
 pub mod request;
 pub mod route;
+pub mod route_refs;
 pub mod scheduler;
 pub mod service;
 pub mod status;
@@ -52,6 +53,7 @@ pub use request::{Request, RequestView};
 pub use route::{
     Backend, CreationOrder, ModelMatch, ParentRef, RateLimit, RateUnit, Route, Rule, Target,
 };
+pub use route_refs::RouteRefs;
 pub use service::Service;
 pub use string_match::StringMatch;
 pub use table::{BuildOptions, RouteTable, SelectError, Selection, SkipReason, Skipped};

@@ -347,7 +347,7 @@ impl Env {
             p.listening("metrics"),
             p.listening("debug"),
         );
-        p.wait_for("route table published");
+        p.wait_for("configuration in force");
         Router {
             process: p,
             api,

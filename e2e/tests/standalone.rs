@@ -1063,16 +1063,8 @@ async fn service_backends_reference_grants_selectors_and_conflicts() {
     while !resolved_now(&router.debug("/debug/status").await.json()) {
         router.process.wait_for("httproute tables published");
     }
-    // The status inputs are published a moment before the RouteSet's tables (see the session
-    // note of 2026-12-03): the first requests may still meet the old table. Paced by the
-    // requests themselves, bounded.
-    let mut served = post(&c, &url, &[], chat("m")).await;
-    for _ in 0..100 {
-        if served.status == 200 {
-            break;
-        }
-        served = post(&c, &url, &[], chat("m")).await;
-    }
+    // Status is published only once the tables serve it: the first request must be served.
+    let served = post(&c, &url, &[], chat("m")).await;
     assert_eq!(
         (served.status, served.pod.as_deref()),
         (200, Some("engine-0")),

@@ -101,57 +101,45 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
     let controller_name = options.gateway.controller_name.clone();
     let status_shared = shared.clone();
     actix_rt::spawn(async move {
-        use kthena_api::{KindSet, ObjectKind};
         let mut applied = status_shared.applied.subscribe();
-        // The last desired statuses of each kind: after a change only the kinds it can alter
-        // are computed again (`Changes::status_kinds`); the others are the same `Arc`s, which
-        // the writer recognises without comparing them.
-        let mut by_kind: std::collections::BTreeMap<ObjectKind, Vec<Arc<DesiredStatus>>> =
-            std::collections::BTreeMap::new();
+        // The last desired status of each object: after a change only the objects it can
+        // alter are computed again (`Changes::status_dirty`); the others stay the same `Arc`s,
+        // which the writer recognises without comparing them.
+        let mut cache = kthena_dataplane::status::StatusCache::<Arc<DesiredStatus>>::default();
         loop {
             if applied.changed().await.is_err() {
                 return;
             }
             applied.mark_unchanged();
-            let kinds = KindSet::from_bits(
-                status_shared
+            let dirty = std::mem::take(
+                &mut *status_shared
                     .status_dirty
-                    .swap(0, std::sync::atomic::Ordering::AcqRel),
+                    .lock()
+                    .expect("no panic holds the status set"),
             );
-            if kinds.is_empty() {
+            if dirty.is_empty() {
                 continue;
             }
             let inputs = status_shared.status_inputs.load();
             let pools = status_shared.pools.load();
             let tables = status_shared.http_routes.load();
-            let report = kthena_dataplane::status::report_kinds(
+            let gateways: Vec<(String, String)> = inputs
+                .gateways
+                .iter()
+                .map(|g| (g.id.namespace.clone(), g.id.name.clone()))
+                .collect();
+            let recomputed = cache.update(
                 kthena_dataplane::status::Sources {
                     inputs: &inputs,
                     pools: &pools,
                     tables: &tables,
                     controller_name: &controller_name,
                 },
-                kinds,
+                &dirty,
+                |o| crate::report::desired_one(o, &controller_name, &gateways).map(Arc::new),
             );
-            let gateways: Vec<(String, String)> = inputs
-                .gateways
-                .iter()
-                .map(|g| (g.id.namespace.clone(), g.id.name.clone()))
-                .collect();
-            for kind in ObjectKind::ALL.iter().filter(|k| kinds.contains(**k)) {
-                by_kind.insert(*kind, Vec::new());
-            }
-            for o in &report {
-                if let Some(d) = crate::report::desired_one(o, &controller_name, &gateways) {
-                    by_kind.entry(o.kind).or_default().push(Arc::new(d));
-                }
-            }
-            let desired: Vec<Arc<DesiredStatus>> = by_kind.values().flatten().cloned().collect();
-            tracing::debug!(
-                objects = desired.len(),
-                recomputed = report.len(),
-                "statuses computed"
-            );
+            let desired: Vec<Arc<DesiredStatus>> = cache.values().cloned().collect();
+            tracing::debug!(objects = desired.len(), recomputed, "statuses computed");
             if desired_tx.send(Arc::new(desired)).is_err() {
                 return;
             }

@@ -26,6 +26,8 @@ pub struct Config {
     /// Converted ModelRoutes. Each object is shared with the source that converted it, so an
     /// unchanged one is the same allocation from one configuration to the next.
     pub routes: imbl::OrdMap<ObjectRef, Arc<Route>>,
+    /// `routes` by claimed name and by named ModelServer, kept with them.
+    pub route_refs: kthena_core::RouteRefs,
     /// Converted ModelServers (shared the same way).
     pub servers: imbl::OrdMap<ObjectRef, Arc<ModelServer>>,
     /// Every Pod (shared the same way).
@@ -78,6 +80,9 @@ pub struct Changes {
     pub servers: Vec<ServerChange>,
     /// Pods, as they were and as they are.
     pub pods: Vec<crate::pool::PodChange>,
+    /// Every ModelRoute and ModelServer whose object changed, valid or not (an object left
+    /// out as invalid, or changed only in its metadata, still changes its own status).
+    pub objects: Vec<(crate::state::ObjectKind, ObjectRef)>,
     /// An object of another kind changed: the shared lists are new.
     pub others: bool,
 }
@@ -88,6 +93,7 @@ impl Config {
     pub fn status_inputs(&self, gateway_mode: bool) -> crate::state::StatusInputs {
         crate::state::StatusInputs {
             routes: self.routes.clone(),
+            route_refs: self.route_refs.clone(),
             gateways: self.gateways.clone(),
             http_routes: self.http_routes.clone(),
             gateway_mode,
@@ -112,30 +118,42 @@ impl Config {
 pub type ServerChange = (Option<Arc<ModelServer>>, Option<Arc<ModelServer>>);
 
 impl Changes {
-    /// The kinds whose status these changes can alter (every kind when another kind
-    /// changed): a ModelRoute's own status and the Gateways' `attachedRoutes`; a
-    /// ModelServer's own and the routes naming it (`ResolvedRefs`); a Pod's the ready
-    /// endpoints of ModelServers and InferencePools.
-    pub fn status_kinds(&self) -> kthena_api::KindSet {
-        use kthena_api::{KindSet, ObjectKind as K};
+    /// What these changes can alter in status, before the Index adds the pools whose Pods
+    /// changed: every object of every kind when another kind changed; otherwise each changed
+    /// ModelRoute and ModelServer, the routes claiming a name a gone route version claimed,
+    /// the routes naming a ModelServer that appeared or disappeared, and the Gateways (their
+    /// listeners count attached routes) when a route changed.
+    pub fn status_dirty(&self) -> crate::status::Dirty {
+        use crate::state::ObjectKind as K;
+        use crate::status::Dirty;
         if self.others {
-            return KindSet::all();
+            return Dirty::all();
         }
-        let mut kinds = KindSet::EMPTY;
+        let mut dirty = Dirty::default();
+        dirty.objects.extend(self.objects.iter().cloned());
         if !self.routes.is_empty() {
-            kinds = kinds.union(KindSet::of(&[K::ModelRoute, K::Gateway]));
+            dirty.kinds = kthena_api::KindSet::of(&[K::Gateway]);
         }
-        if !self.servers.is_empty() {
-            kinds = kinds.union(KindSet::of(&[K::ModelServer, K::ModelRoute]));
+        for (before, after) in &self.routes {
+            if let Some(b) = before {
+                dirty.objects.insert((K::ModelRoute, b.id.clone()));
+                dirty
+                    .names
+                    .extend(kthena_core::claims::claims(b).map(|c| c.name().to_owned()));
+            }
+            if let Some(a) = after {
+                dirty.objects.insert((K::ModelRoute, a.id.clone()));
+            }
         }
-        if !self.pods.is_empty() {
-            kinds = kinds.union(KindSet::of(&[
-                K::ModelServer,
-                K::InferencePool,
-                K::InferencePoolV1alpha2,
-            ]));
+        for (before, after) in &self.servers {
+            if let Some(s) = after.as_ref().or(before.as_ref()) {
+                dirty.objects.insert((K::ModelServer, s.id.clone()));
+                if before.is_some() != after.is_some() {
+                    dirty.servers.insert(s.id.clone());
+                }
+            }
         }
-        kinds
+        dirty
     }
 
     /// True when nothing changed.

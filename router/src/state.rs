@@ -45,9 +45,9 @@ pub struct Shared {
     /// Bumped by the Index each time a configuration is in force: every pool it changed has
     /// published and the route tables are built (status writers wait on it).
     pub applied: tokio::sync::watch::Sender<u64>,
-    /// The kinds whose status may have changed since a status reader last took them
-    /// ([`kthena_api::KindSet`] bits; the Index adds, the reader swaps to 0).
-    pub status_dirty: std::sync::atomic::AtomicU32,
+    /// The objects whose status may have changed since a status reader last took them (the
+    /// Index adds with each configuration it applies, the reader takes the whole set).
+    pub status_dirty: std::sync::Mutex<crate::status::Dirty>,
     ready: AtomicBool,
 }
 
@@ -181,6 +181,8 @@ pub struct Invalid {
 pub struct StatusInputs {
     /// Every converted ModelRoute, served or not.
     pub routes: imbl::OrdMap<kthena_core::ObjectRef, Arc<kthena_core::Route>>,
+    /// `routes` by claimed name and by named ModelServer.
+    pub route_refs: kthena_core::RouteRefs,
     /// Our Gateways (gateway mode).
     pub gateways: Arc<Vec<kthena_core::Gateway>>,
     /// HTTPRoutes with their parents (gateway mode).

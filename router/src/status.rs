@@ -12,7 +12,9 @@
 //! holds the rendering to the typed shapes: every Gateway, HTTPRoute and GatewayClass status,
 //! timed as the writer stores it, reads into the typed struct and writes back unchanged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+
+use kthena_api::KindSet;
 
 use kthena_core::http_route::{BackendTarget, HttpRouteTable};
 use kthena_core::status::{self, BackendState, Condition, ParentStatus};
@@ -247,24 +249,51 @@ impl Sources<'_> {
         }
     }
 
-    fn model_routes(&self, out: &mut Vec<ObjectStatus>) {
-        let listeners =
-            kthena_core::gateway::served_listeners(&self.inputs.gateways, &self.inputs.conflicts);
+    /// The ModelRoutes' statuses: all of them, or those of `only` (a route's conflicts are
+    /// judged against every route claiming one of its names, whichever are recomputed).
+    fn model_routes(&self, only: Option<&BTreeSet<ObjectRef>>, out: &mut Vec<ObjectStatus>) {
+        let inputs = self.inputs;
+        let listeners = kthena_core::gateway::served_listeners(&inputs.gateways, &inputs.conflicts);
         let backend_exists = |b: &kthena_core::Backend| match b {
             kthena_core::Backend::ModelServer(id) => {
                 self.pools.contains_key(&PoolKey::ModelServer(id.clone()))
             }
             kthena_core::Backend::ExternalProvider(_) => false,
         };
-        let conflicts = status::model_name_conflicts(
-            self.inputs.routes.values().map(|r| &**r),
-            self.inputs.gateway_mode,
-            &listeners,
-        );
-        for r in self.inputs.routes.values() {
+        let judged: Vec<&kthena_core::Route> = match only {
+            None => inputs.routes.values().map(|r| &**r).collect(),
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| inputs.routes.get(id))
+                .map(|r| &**r)
+                .collect(),
+        };
+        let conflicts = match only {
+            None => status::model_name_conflicts(
+                judged.iter().copied(),
+                inputs.gateway_mode,
+                &listeners,
+            ),
+            Some(_) => {
+                let mut rivals: BTreeSet<&ObjectRef> = BTreeSet::new();
+                for r in &judged {
+                    for c in kthena_core::claims::claims(r) {
+                        rivals.extend(inputs.route_refs.claiming(c.name()));
+                    }
+                }
+                status::model_name_conflicts(
+                    rivals
+                        .into_iter()
+                        .filter_map(|id| inputs.routes.get(id))
+                        .map(|r| &**r),
+                    inputs.gateway_mode,
+                    &listeners,
+                )
+            }
+        };
+        for r in judged {
             let generation = self.generation(ObjectKind::ModelRoute, &r.id);
-            let mut s =
-                status::model_route(r, self.inputs.gateway_mode, &listeners, backend_exists);
+            let mut s = status::model_route(r, inputs.gateway_mode, &listeners, backend_exists);
             if let Some(c) = conflicts.iter().find(|c| c.route == r.id)
                 && s.conditions[0].status
             {
@@ -287,11 +316,9 @@ impl Sources<'_> {
         }
     }
 
-    fn upstreams(&self, out: &mut Vec<ObjectStatus>) {
-        for (key, cell) in self.pools {
-            let PoolKey::ModelServer(id) = key else {
-                continue;
-            };
+    /// The ModelServers' statuses: all of them, or those of `only`.
+    fn upstreams(&self, only: Option<&BTreeSet<ObjectRef>>, out: &mut Vec<ObjectStatus>) {
+        let mut one = |id: &ObjectRef, cell: &crate::state::PoolCell| {
             let ready = cell.load().endpoints.len();
             let generation = self.generation(ObjectKind::ModelServer, id);
             let mut server_conditions = status::ready(ready);
@@ -309,6 +336,22 @@ impl Sources<'_> {
                 status["observedGeneration"] = json!(g);
             }
             out.push(self.entry(ObjectKind::ModelServer, id, status));
+        };
+        match only {
+            None => {
+                for (key, cell) in self.pools {
+                    if let PoolKey::ModelServer(id) = key {
+                        one(id, cell);
+                    }
+                }
+            }
+            Some(ids) => {
+                for id in ids {
+                    if let Some(cell) = self.pools.get(&PoolKey::ModelServer(id.clone())) {
+                        one(id, cell);
+                    }
+                }
+            }
         }
     }
 
@@ -390,8 +433,15 @@ impl Sources<'_> {
         }
     }
 
-    fn invalid(&self, out: &mut Vec<ObjectStatus>) {
+    fn invalid(
+        &self,
+        judged: impl Fn(ObjectKind, &ObjectRef) -> bool,
+        out: &mut Vec<ObjectStatus>,
+    ) {
         for bad in self.inputs.invalid.values() {
+            if !judged(bad.kind, &bad.id) {
+                continue;
+            }
             let cs = status::invalid(&bad.errors);
             let g = bad.generation;
             let status = match bad.kind {
@@ -437,39 +487,231 @@ impl Sources<'_> {
 
 /// The status of every object, sorted by kind, namespace and name.
 pub fn report(sources: Sources<'_>) -> Vec<ObjectStatus> {
-    report_kinds(sources, kthena_api::KindSet::all())
+    report_kinds(sources, KindSet::all())
 }
 
-/// The status of every object of `kinds`, sorted by kind, namespace and name: a reader that
-/// keeps the last report recomputes only the kinds a change can alter
-/// ([`crate::source::Changes::status_kinds`]).
-pub fn report_kinds<'a>(sources: Sources<'a>, kinds: kthena_api::KindSet) -> Vec<ObjectStatus> {
-    use ObjectKind as K;
-    type Section<'a> = (
-        &'static [ObjectKind],
-        fn(&Sources<'a>, &mut Vec<ObjectStatus>),
-    );
-    let mut out = Vec::new();
-    let sections: [Section<'a>; 8] = [
-        (&[K::GatewayClass], Sources::gateway_classes),
-        (&[K::Gateway], Sources::gateways),
-        (&[K::HttpRoute], Sources::http_routes),
-        (&[K::ModelRoute], Sources::model_routes),
-        (&[K::ModelServer], Sources::upstreams),
-        (
-            &[K::InferencePool, K::InferencePoolV1alpha2],
-            Sources::inference_pools,
-        ),
-        (&[K::InferenceModel], Sources::inference_models),
-        (&[K::InferenceObjective], Sources::inference_objectives),
-    ];
-    for (section, compute) in sections {
-        if section.iter().any(|k| kinds.contains(*k)) {
-            compute(&sources, &mut out);
+/// The status of every object of `kinds`, sorted by kind, namespace and name.
+pub fn report_kinds(sources: Sources<'_>, kinds: KindSet) -> Vec<ObjectStatus> {
+    report_dirty(sources, &Dirty::kinds(kinds)).statuses
+}
+
+/// What applied changes can have altered in status, gathered by the Index from each
+/// configuration's [`crate::source::Changes`] until a status reader takes it: whole kinds, or
+/// some objects and the facts that lead to more of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dirty {
+    /// Kinds computed whole.
+    pub kinds: KindSet,
+    /// Objects computed again (ModelRoutes and ModelServers; an object of another kind
+    /// recomputes its kind).
+    pub objects: BTreeSet<(ObjectKind, ObjectRef)>,
+    /// Names claimed by ModelRoute versions that are gone: the routes claiming them now may
+    /// have lost or gained a conflict.
+    pub names: BTreeSet<String>,
+    /// ModelServers that appeared or disappeared: the routes naming them resolve differently.
+    pub servers: BTreeSet<ObjectRef>,
+}
+
+impl Dirty {
+    /// Every object of every kind.
+    pub fn all() -> Self {
+        Self::kinds(KindSet::all())
+    }
+
+    /// Every object of `kinds`.
+    pub fn kinds(kinds: KindSet) -> Self {
+        Self {
+            kinds,
+            ..Self::default()
         }
     }
-    sources.invalid(&mut out);
-    out.retain(|o| kinds.contains(o.kind));
+
+    /// True when nothing is to be computed again.
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+            && self.objects.is_empty()
+            && self.names.is_empty()
+            && self.servers.is_empty()
+    }
+
+    /// Adds what `other` names.
+    pub fn merge(&mut self, other: Dirty) {
+        self.kinds = self.kinds.union(other.kinds);
+        self.objects.extend(other.objects);
+        self.names.extend(other.names);
+        self.servers.extend(other.servers);
+    }
+
+    /// The objects of `kind` to compute again, `None` when the whole kind is.
+    fn of(&self, kind: ObjectKind) -> Option<BTreeSet<ObjectRef>> {
+        (!self.kinds.contains(kind)).then(|| {
+            self.objects
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, id)| id.clone())
+                .collect()
+        })
+    }
+}
+
+/// What [`report_dirty`] judged: the objects of its kinds and objects that have a status now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recomputed {
+    /// Kinds judged whole.
+    pub kinds: KindSet,
+    /// Objects of other kinds judged: those without an entry in `statuses` have no status now
+    /// (deleted, or no longer served).
+    pub objects: BTreeSet<(ObjectKind, ObjectRef)>,
+    /// Their statuses, sorted by kind, namespace and name.
+    pub statuses: Vec<ObjectStatus>,
+}
+
+/// The status of every object `dirty` can have altered. A ModelRoute named is judged with
+/// every route that now claims one of its names (or one a gone version claimed), and with
+/// every route naming a ModelServer that appeared or disappeared; the cost follows those
+/// routes, not the number of objects.
+pub fn report_dirty(sources: Sources<'_>, dirty: &Dirty) -> Recomputed {
+    use ObjectKind as K;
+    let mut kinds = dirty.kinds;
+    // Only ModelRoutes and ModelServers are recomputed object by object.
+    for (kind, _) in &dirty.objects {
+        if !matches!(kind, K::ModelRoute | K::ModelServer) {
+            kinds = kinds.union(KindSet::of(&[*kind]));
+        }
+    }
+    let mut objects: BTreeSet<(ObjectKind, ObjectRef)> = BTreeSet::new();
+    let routes = (!kinds.contains(K::ModelRoute)).then(|| {
+        let inputs = sources.inputs;
+        let mut ids = dirty.of(K::ModelRoute).unwrap_or_default();
+        let mut names: BTreeSet<&str> = dirty.names.iter().map(String::as_str).collect();
+        for id in &ids {
+            if let Some(r) = inputs.routes.get(id) {
+                names.extend(kthena_core::claims::claims(r).map(|c| c.name()));
+            }
+        }
+        let mut more: Vec<ObjectRef> = names
+            .into_iter()
+            .flat_map(|n| inputs.route_refs.claiming(n))
+            .cloned()
+            .collect();
+        more.extend(
+            dirty
+                .servers
+                .iter()
+                .flat_map(|s| inputs.route_refs.naming(s))
+                .cloned(),
+        );
+        ids.extend(more);
+        ids
+    });
+    let servers = dirty.of(K::ModelServer);
+    if let Some(ids) = &routes {
+        objects.extend(ids.iter().map(|id| (K::ModelRoute, id.clone())));
+    }
+    if let Some(ids) = &servers {
+        objects.extend(ids.iter().map(|id| (K::ModelServer, id.clone())));
+    }
+
+    let mut out = Vec::new();
+    let whole = |k: &[ObjectKind]| k.iter().any(|k| kinds.contains(*k));
+    if whole(&[K::GatewayClass]) {
+        sources.gateway_classes(&mut out);
+    }
+    if whole(&[K::Gateway]) {
+        sources.gateways(&mut out);
+    }
+    if whole(&[K::HttpRoute]) {
+        sources.http_routes(&mut out);
+    }
+    match &routes {
+        None => sources.model_routes(None, &mut out),
+        Some(ids) if !ids.is_empty() => sources.model_routes(Some(ids), &mut out),
+        Some(_) => {}
+    }
+    match &servers {
+        None => sources.upstreams(None, &mut out),
+        Some(ids) if !ids.is_empty() => sources.upstreams(Some(ids), &mut out),
+        Some(_) => {}
+    }
+    if whole(&[K::InferencePool, K::InferencePoolV1alpha2]) {
+        sources.inference_pools(&mut out);
+    }
+    if whole(&[K::InferenceModel]) {
+        sources.inference_models(&mut out);
+    }
+    if whole(&[K::InferenceObjective]) {
+        sources.inference_objectives(&mut out);
+    }
+    sources.invalid(
+        |kind, id| kinds.contains(kind) || objects.contains(&(kind, id.clone())),
+        &mut out,
+    );
+    out.retain(|o| kinds.contains(o.kind) || matches!(o.kind, K::ModelRoute | K::ModelServer));
     out.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
-    out
+    Recomputed {
+        kinds,
+        objects,
+        statuses: out,
+    }
+}
+
+/// The last computed status of every object, kept up to date by [`report_dirty`] one
+/// [`Dirty`] set at a time: what the Kubernetes status writer is handed after each change.
+/// `T` is what the caller keeps per status (the writer's desired status, or the status itself).
+#[derive(Debug, Clone)]
+pub struct StatusCache<T> {
+    by_kind: std::collections::BTreeMap<ObjectKind, imbl::OrdMap<ObjectRef, T>>,
+}
+
+impl<T> Default for StatusCache<T> {
+    fn default() -> Self {
+        Self {
+            by_kind: Default::default(),
+        }
+    }
+}
+
+impl<T: Clone> StatusCache<T> {
+    /// Recomputes what `dirty` names and keeps `make` of each status (`None`: keep nothing for
+    /// that object). Returns how many statuses were computed.
+    pub fn update(
+        &mut self,
+        sources: Sources<'_>,
+        dirty: &Dirty,
+        mut make: impl FnMut(&ObjectStatus) -> Option<T>,
+    ) -> usize {
+        let r = report_dirty(sources, dirty);
+        for kind in ObjectKind::ALL.iter().filter(|k| r.kinds.contains(**k)) {
+            self.by_kind.insert(*kind, imbl::OrdMap::new());
+        }
+        for (kind, id) in &r.objects {
+            if let Some(m) = self.by_kind.get_mut(kind) {
+                m.remove(id);
+            }
+        }
+        for s in &r.statuses {
+            if let Some(t) = make(s) {
+                self.by_kind
+                    .entry(s.kind)
+                    .or_default()
+                    .insert(ObjectRef::new(s.namespace.clone(), s.name.clone()), t);
+            }
+        }
+        r.statuses.len()
+    }
+
+    /// Every status kept, by kind, namespace and name.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.by_kind.values().flat_map(|m| m.values())
+    }
+
+    /// How many statuses are kept.
+    pub fn len(&self) -> usize {
+        self.by_kind.values().map(|m| m.len()).sum()
+    }
+
+    /// True when none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

@@ -257,32 +257,26 @@ fn a_report_of_some_kinds_is_that_part_of_the_whole() {
     assert_eq!(report_kinds(sources, KindSet::all()), whole);
 
     let route = config.routes.values().next().cloned();
-    let kinds = |c: Changes| -> Vec<K> {
-        let set = c.status_kinds();
-        K::ALL
-            .iter()
-            .copied()
-            .filter(|k| set.contains(*k))
-            .collect()
-    };
+    let id = route.as_ref().expect("a route").id.clone();
     let routes = Changes {
-        routes: vec![(None, route)],
+        routes: vec![(route.clone(), None)],
         ..Changes::default()
     };
-    assert_eq!(kinds(routes), kinds_sorted(&[K::ModelRoute, K::Gateway]));
+    let dirty = routes.status_dirty();
+    assert_eq!(dirty.kinds, KindSet::of(&[K::Gateway]));
+    assert_eq!(
+        dirty.objects.into_iter().collect::<Vec<_>>(),
+        vec![(K::ModelRoute, id)]
+    );
+    assert_eq!(
+        dirty.names.into_iter().collect::<Vec<_>>(),
+        vec!["m".to_owned()],
+        "the names the gone version claimed"
+    );
     let others = Changes {
         others: true,
         ..Changes::default()
     };
-    assert_eq!(others.status_kinds(), KindSet::all());
-    assert!(Changes::default().status_kinds().is_empty());
-}
-
-/// `kinds` in table order.
-fn kinds_sorted(kinds: &[kthena_api::ObjectKind]) -> Vec<kthena_api::ObjectKind> {
-    kthena_api::ObjectKind::ALL
-        .iter()
-        .copied()
-        .filter(|k| kinds.contains(k))
-        .collect()
+    assert_eq!(others.status_dirty().kinds, KindSet::all());
+    assert!(Changes::default().status_dirty().is_empty());
 }

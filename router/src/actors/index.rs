@@ -16,7 +16,7 @@ use super::route_set::{RouteSet, SetRoutes};
 use crate::handlers::RouterContext;
 use crate::pool::{PodIndex, PodInfo, PoolKey, PoolSnapshot, SelectorIndex, Upstream};
 use crate::source::{Config, TlsSecret};
-use crate::state::{PoolCell, PoolMap, Shared};
+use crate::state::{ObjectKind, PoolCell, PoolMap, Shared};
 
 /// Starts one EndpointPool per ModelServer, feeds them Pods, and hands routes to the RouteSet.
 ///
@@ -295,10 +295,10 @@ impl Handler<Apply> for Index {
         // names it claims; the other kinds' parts are redone when one of them changed.
         let changes = &config.changes;
         let others = changes.others || self.first;
-        let status_kinds = if others {
-            kthena_api::KindSet::all()
+        let mut dirty = if others {
+            crate::status::Dirty::all()
         } else {
-            changes.status_kinds()
+            changes.status_dirty()
         };
         self.first = false;
         let mut touched: HashSet<PoolKey> = HashSet::new();
@@ -383,6 +383,9 @@ impl Handler<Apply> for Index {
                         self.selectors.insert(&upstream);
                     }
                     if pool.upstream != upstream || pool.members != members {
+                        if let PoolKey::ModelServer(id) = &key {
+                            dirty.objects.insert((ObjectKind::ModelServer, id.clone()));
+                        }
                         acks.push(pool.addr.send(Update {
                             upstream: upstream.clone(),
                             pods: Arc::new(members.clone()),
@@ -418,6 +421,9 @@ impl Handler<Apply> for Index {
             };
             let members = self.pods.selected(&pool.upstream);
             if pool.members != members {
+                if let PoolKey::ModelServer(id) = key {
+                    dirty.objects.insert((ObjectKind::ModelServer, id.clone()));
+                }
                 acks.push(pool.addr.send(Update {
                     upstream: pool.upstream.clone(),
                     pods: Arc::new(members.clone()),
@@ -435,15 +441,16 @@ impl Handler<Apply> for Index {
         }
         let outcome = self.outcome.clone();
         self.shared.dump.store(Arc::new(config.dump.clone()));
-        self.shared
-            .status_inputs
-            .store(Arc::new(crate::state::StatusInputs {
-                unbound_ports: outcome.unbound,
-                bad_certificates: outcome.bad_certs,
-                conflicts: outcome.conflicts,
-                unhonored_servers: self.unhonored_servers.clone(),
-                ..config.status_inputs(self.spawner.is_some())
-            }));
+        // Published with `applied`, once the data plane serves this configuration: a status
+        // never says Accepted or ResolvedRefs ahead of the tables that act on it.
+        let status_inputs = Arc::new(crate::state::StatusInputs {
+            unbound_ports: outcome.unbound,
+            bad_certificates: outcome.bad_certs,
+            conflicts: outcome.conflicts,
+            unhonored_servers: self.unhonored_servers.clone(),
+            ..config.status_inputs(self.spawner.is_some())
+        });
+        let (routes_changed, pods_changed) = (changes.routes.len(), changes.pods.len());
         let set = self.route_set.send(SetRoutes {
             routes: config.changes.routes.clone(),
             others: others.then(|| super::route_set::OtherRoutes {
@@ -480,11 +487,20 @@ impl Handler<Apply> for Index {
                 if act.pools.len() != before {
                     act.publish_pools();
                 }
-                act.shared.set_ready();
+                act.shared.status_inputs.store(status_inputs);
                 act.shared
                     .status_dirty
-                    .fetch_or(status_kinds.bits(), std::sync::atomic::Ordering::AcqRel);
+                    .lock()
+                    .expect("no panic holds the status set")
+                    .merge(dirty);
+                act.shared.set_ready();
                 act.shared.applied.send_modify(|n| *n += 1);
+                tracing::info!(
+                    routes = routes_changed,
+                    pods = pods_changed,
+                    others,
+                    "configuration in force"
+                );
             },
         )))
     }

@@ -518,6 +518,7 @@ impl Combined {
         let mut routes: HashMap<ObjectRef, kthena_core::table::RouteChange> = HashMap::new();
         let mut servers: HashMap<ObjectRef, super::ServerChange> = HashMap::new();
         let mut pods: HashMap<ObjectRef, crate::pool::PodChange> = HashMap::new();
+        let mut objects = BTreeSet::new();
         for change in changes {
             let (key, after) = match change {
                 Change::Upsert(c) => match c.key() {
@@ -559,6 +560,15 @@ impl Combined {
                 self.insert_hot(a);
             }
             let id = key_id(&before, &after);
+            let kind = after
+                .as_ref()
+                .or(before.as_ref())
+                .and_then(|c| c.tracked())
+                .expect("hot kinds are tracked")
+                .kind;
+            if kind != ObjectKind::Pod {
+                objects.insert((kind, id.clone()));
+            }
             let (b, a) = (part(&before), part(&after));
             match (b.or(a), a.or(b)) {
                 (Some(Part::ModelRoute { .. }), Some(Part::ModelRoute { .. })) => {
@@ -591,6 +601,7 @@ impl Combined {
             routes: routes.into_values().filter(changed).collect(),
             servers: servers.into_values().filter(changed).collect(),
             pods: pods.into_values().filter(changed).collect(),
+            objects: objects.into_iter().collect(),
             others: others_changed,
         };
         (config, problems)
@@ -612,6 +623,7 @@ impl Combined {
                     config.parent_refs.insert(key, parent_refs.clone());
                 }
                 if let Some(r) = route {
+                    config.route_refs.insert(r);
                     config.routes.insert(t.id.clone(), r.clone());
                 }
                 config
@@ -646,7 +658,10 @@ impl Combined {
         config.invalid.remove(&key);
         config.parent_refs.remove(&key);
         match &c.part {
-            Part::ModelRoute { .. } => {
+            Part::ModelRoute { route, .. } => {
+                if let Some(r) = route {
+                    config.route_refs.remove(r);
+                }
                 config.routes.remove(&t.id);
                 config.dump.modelroutes.0.remove(&t.id);
             }
