@@ -288,7 +288,8 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(path)?
         .map(|e| e.and_then(|e| Ok((e.path(), e.file_type()?))))
         .collect::<Result<_, _>>()?;
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    // One folder: the names alone order the paths (bytes, not a component-wise comparison).
+    entries.sort_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
     for (entry, kind) in entries {
         let manifest = entry
             .extension()

@@ -102,6 +102,7 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
     let status_shared = shared.clone();
     actix_rt::spawn(async move {
         let mut applied = status_shared.applied.subscribe();
+        status_shared.track_status();
         // The last desired status of each object: after a change only the objects it can
         // alter are computed again (`Changes::status_dirty`); the others stay the same `Arc`s,
         // which the writer recognises without comparing them.
@@ -111,12 +112,7 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
                 return;
             }
             applied.mark_unchanged();
-            let dirty = std::mem::take(
-                &mut *status_shared
-                    .status_dirty
-                    .lock()
-                    .expect("no panic holds the status set"),
-            );
+            let dirty = status_shared.take_status_dirty();
             if dirty.is_empty() {
                 continue;
             }

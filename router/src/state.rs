@@ -45,9 +45,10 @@ pub struct Shared {
     /// Bumped by the Index each time a configuration is in force: every pool it changed has
     /// published and the route tables are built (status writers wait on it).
     pub applied: tokio::sync::watch::Sender<u64>,
-    /// The objects whose status may have changed since a status reader last took them (the
-    /// Index adds with each configuration it applies, the reader takes the whole set).
-    pub status_dirty: std::sync::Mutex<crate::status::Dirty>,
+    /// The objects whose status may have changed since the status writer last took them
+    /// (the Index adds with each configuration it applies); `None` while no writer tracks them
+    /// (standalone mode computes status when asked).
+    status_dirty: std::sync::Mutex<Option<crate::status::Dirty>>,
     ready: AtomicBool,
 }
 
@@ -60,6 +61,33 @@ impl Shared {
     /// Marks the first configuration as loaded.
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// From now on, keeps what each applied configuration can alter in status, starting with
+    /// everything, for [`Shared::take_status_dirty`].
+    pub fn track_status(&self) {
+        *self.dirty() = Some(crate::status::Dirty::all());
+    }
+
+    /// Adds `dirty` to what the status writer will recompute (nothing when none tracks it).
+    pub fn mark_status_dirty(&self, dirty: crate::status::Dirty) {
+        if let Some(d) = self.dirty().as_mut() {
+            d.merge(dirty);
+        }
+    }
+
+    /// What applied configurations altered since the last call (empty when not tracked).
+    pub fn take_status_dirty(&self) -> crate::status::Dirty {
+        self.dirty()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn dirty(&self) -> std::sync::MutexGuard<'_, Option<crate::status::Dirty>> {
+        self.status_dirty
+            .lock()
+            .expect("no panic while the status set is held")
     }
 }
 

@@ -90,6 +90,7 @@ async fn statuses_recomputed_per_change_equal_the_whole_report() {
     let shared = Arc::new(Shared::default());
     let route_set = RouteSet::new(shared.clone(), Default::default()).start();
     let index = Index::new(shared.clone(), route_set, None, None).start();
+    shared.track_status();
     let mut combined = Combined::new(GatewayOptions::default());
     let mut cache = StatusCache::<ObjectStatus>::default();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -128,7 +129,7 @@ async fn statuses_recomputed_per_change_equal_the_whole_report() {
     for (n, step) in steps.into_iter().enumerate() {
         let (config, _) = combined.apply(step);
         index.send(Apply(config)).await.expect("index alive");
-        let dirty = std::mem::take(&mut *shared.status_dirty.lock().expect("not poisoned"));
+        let dirty = shared.take_status_dirty();
         let inputs = shared.status_inputs.load();
         let pools = shared.pools.load();
         let tables = shared.http_routes.load();

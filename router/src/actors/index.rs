@@ -488,11 +488,7 @@ impl Handler<Apply> for Index {
                     act.publish_pools();
                 }
                 act.shared.status_inputs.store(status_inputs);
-                act.shared
-                    .status_dirty
-                    .lock()
-                    .expect("no panic holds the status set")
-                    .merge(dirty);
+                act.shared.mark_status_dirty(dirty);
                 act.shared.set_ready();
                 act.shared.applied.send_modify(|n| *n += 1);
                 tracing::info!(

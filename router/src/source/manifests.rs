@@ -709,24 +709,32 @@ mod notify {
 
     use super::{Changed, ManifestWatcher};
 
-    /// The manifest files `events` name, or `None` when one of them is not a manifest file
-    /// of `dir` (the folder itself, a directory, a `..data` symlink swap, lost events).
-    fn named<'a>(
+    /// The manifest files `events` (mask and name) name, or `None` when one of them may
+    /// change manifests in a way the name does not tell: the folder itself, a directory, a
+    /// symlink (a ConfigMap's `..data` swap), lost events. A regular file that is not a
+    /// manifest is left out: a tool that writes `x.yaml.tmp` and renames it over `x.yaml`
+    /// changes `x.yaml` only, named by the rename.
+    pub(super) fn named<'a>(
         dir: &Path,
-        events: impl Iterator<Item = inotify::Event<&'a std::ffi::OsStr>>,
+        events: impl Iterator<Item = (EventMask, Option<&'a std::ffi::OsStr>)>,
     ) -> Option<Vec<PathBuf>> {
         let mut files = Vec::new();
-        for e in events {
-            if e.mask.intersects(EventMask::Q_OVERFLOW | EventMask::ISDIR) {
+        for (mask, name) in events {
+            if mask.intersects(EventMask::Q_OVERFLOW | EventMask::ISDIR) {
                 return None;
             }
-            let name = Path::new(e.name?);
+            let name = Path::new(name?);
             let manifest = name
                 .extension()
                 .and_then(|x| x.to_str())
                 .is_some_and(|x| matches!(x, "yaml" | "yml" | "json"));
             if !manifest {
-                return None;
+                match std::fs::symlink_metadata(dir.join(name)) {
+                    Ok(m) if m.file_type().is_file() => continue,
+                    // Gone: a removed or renamed-away file (a rename names its new name too).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    _ => return None,
+                }
             }
             files.push(dir.join(name));
         }
@@ -756,7 +764,10 @@ mod notify {
                             let Some(addr) = watcher.upgrade() else {
                                 return;
                             };
-                            addr.do_send(Changed(named(&dir, events)));
+                            addr.do_send(Changed(named(
+                                &dir,
+                                events.map(|e| (e.mask, e.name)),
+                            )));
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => {
@@ -780,6 +791,38 @@ mod tests {
              metadata: {{name: {name}, namespace: default}}\n\
              spec: {{modelName: {model}, rules: [{{targetModels: [{{modelServerName: s}}]}}]}}\n"
         )
+    }
+
+    /// A temporary file renamed over a manifest names that manifest only; a symlink or a
+    /// directory event (a ConfigMap's `..data` swap) asks for the whole folder.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_manifests_and_what_may_lead_to_them_are_named() {
+        use ::inotify::EventMask as M;
+        use std::ffi::OsStr;
+        let dir = std::env::temp_dir().join(format!("kthena-named-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let d = dir.as_path();
+        std::fs::write(d.join("x.yaml"), "").expect("write");
+        std::fs::write(d.join("notes.txt"), "").expect("write");
+        std::os::unix::fs::symlink(d.join("x.yaml"), d.join("..data")).expect("symlink");
+        let named = |events: &[(M, &str)]| {
+            notify::named(d, events.iter().map(|(m, n)| (*m, Some(OsStr::new(n)))))
+        };
+        assert_eq!(
+            named(&[
+                (M::CREATE, "x.yaml.tmp"),
+                (M::CLOSE_WRITE, "x.yaml.tmp"),
+                (M::MOVED_FROM, "x.yaml.tmp"),
+                (M::MOVED_TO, "x.yaml"),
+                (M::MODIFY, "notes.txt"),
+            ]),
+            Some(vec![d.join("x.yaml")])
+        );
+        assert_eq!(named(&[(M::MOVED_TO, "..data")]), None, "a symlink");
+        assert_eq!(named(&[(M::CREATE | M::ISDIR, "..2026")]), None);
+        assert_eq!(named(&[(M::Q_OVERFLOW, "")]), None);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     fn converted(memory: &Memory, file: &Path) -> Vec<Arc<Converted>> {
