@@ -6,14 +6,24 @@
 //! merges each entry into the stored object.
 //!
 //! The rules (which condition, which reason) are `kthena_core::status`'s; this module only
-//! renders them. It renders JSON rather than the `gateway-api` crate's typed status structs
-//! because those require `lastTransitionTime` on every condition, which only the writer may
-//! set (it keeps the stored time of a condition that did not change); `tests/status_shapes.rs`
-//! holds the rendering to the typed shapes: every Gateway, HTTPRoute and GatewayClass status,
-//! timed as the writer stores it, reads into the typed struct and writes back unchanged.
+//! renders them. Gateway API kinds (GatewayClass, Gateway, HTTPRoute) are built as the
+//! `gateway-api` crate's typed status structs, so no field can be missing, misspelt or of the
+//! wrong type; their conditions carry a placeholder `lastTransitionTime` that is taken out
+//! when rendered ([`untimed`]), because only the writer may set it (it keeps the stored time of
+//! a condition that did not change). The Kthena and Inference Extension kinds are rendered as
+//! JSON in the shapes of their CRDs (`kthena_api`).
 
 use std::collections::{BTreeSet, HashMap};
 
+use gateway_api::apis::standard::gatewayclasses::GatewayClassStatus;
+use gateway_api::apis::standard::gateways::{
+    GatewayStatus, GatewayStatusAddresses, GatewayStatusListeners,
+    GatewayStatusListenersSupportedKinds,
+};
+use gateway_api::apis::standard::httproutes::{
+    HttpRouteStatus, HttpRouteStatusParents, HttpRouteStatusParentsParentRef,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition as MetaCondition;
 use kthena_api::KindSet;
 
 use kthena_core::http_route::{BackendTarget, HttpRouteTable};
@@ -52,6 +62,44 @@ pub struct Sources<'a> {
     pub tables: &'a HashMap<ListenerRef, HttpRouteTable>,
     /// `--controller-name`, written in route `parents[]` entries.
     pub controller_name: &'a str,
+}
+
+/// `cs` in the Kubernetes type, with a placeholder `lastTransitionTime` ([`untimed`] takes it
+/// out again).
+fn typed_conditions(cs: &[Condition], generation: Option<i64>) -> Vec<MetaCondition> {
+    cs.iter()
+        .map(|c| MetaCondition {
+            type_: c.kind.to_owned(),
+            status: if c.status { "True" } else { "False" }.to_owned(),
+            reason: c.reason.to_owned(),
+            message: c.message.clone(),
+            observed_generation: generation,
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ),
+        })
+        .collect()
+}
+
+/// A typed status as JSON, without the placeholder `lastTransitionTime` of its conditions.
+fn untimed(typed: &impl Serialize) -> Value {
+    fn visit(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Array(cs)) = map.get_mut("conditions") {
+                    for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                        c.remove("lastTransitionTime");
+                    }
+                }
+                map.values_mut().for_each(visit);
+            }
+            Value::Array(items) => items.iter_mut().for_each(visit),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(typed).expect("a status struct serializes");
+    visit(&mut v);
+    v
 }
 
 fn conditions(cs: &[Condition], generation: Option<i64>) -> Value {
@@ -128,6 +176,35 @@ impl Sources<'_> {
             .collect()
     }
 
+    /// An HTTPRoute's `status.parents`: ours, each with its parentRef as the spec writes it.
+    fn http_route_parents(
+        &self,
+        id: &ObjectRef,
+        ps: &[ParentStatus],
+        generation: Option<i64>,
+    ) -> Vec<HttpRouteStatusParents> {
+        ps.iter()
+            .map(|p| HttpRouteStatusParents {
+                parent_ref: self
+                    .typed_parent_ref(id, &self.spec_parent(ObjectKind::HttpRoute, id, &p.parent)),
+                controller_name: self.controller_name.to_owned(),
+                conditions: typed_conditions(&p.conditions, generation),
+            })
+            .collect()
+    }
+
+    /// A parentRef as the spec wrote it, in the typed status shape.
+    fn typed_parent_ref(&self, id: &ObjectRef, spec: &Value) -> HttpRouteStatusParentsParentRef {
+        serde_json::from_value(spec.clone()).unwrap_or_else(|e| {
+            // The conversion read this parentRef from the same JSON: it has a name.
+            tracing::warn!(route = %id, error = %e, "parentRef does not read as a status parentRef");
+            HttpRouteStatusParentsParentRef {
+                name: spec["name"].as_str().unwrap_or_default().to_owned(),
+                ..Default::default()
+            }
+        })
+    }
+
     /// How an HTTPRoute backendRef resolves.
     fn backend(&self, target: &BackendTarget) -> BackendState {
         match target {
@@ -183,7 +260,10 @@ impl Sources<'_> {
             let id = ObjectRef::new("", name.clone());
             let generation = self.generation(ObjectKind::GatewayClass, &id);
             let accepted = status::gateway_class(self.controller_name);
-            let status = json!({"conditions": conditions(&accepted, generation)});
+            let status = untimed(&GatewayClassStatus {
+                conditions: Some(typed_conditions(&accepted, generation)),
+                supported_features: None,
+            });
             out.push(self.entry(ObjectKind::GatewayClass, &id, status));
         }
     }
@@ -198,7 +278,7 @@ impl Sources<'_> {
             let model = inputs.routes.values().filter(|r| r.serves(l)).count();
             http + model
         };
-        let addresses: Vec<Value> = inputs
+        let addresses: Vec<GatewayStatusAddresses> = inputs
             .addresses
             .iter()
             .map(|a| {
@@ -207,7 +287,10 @@ impl Sources<'_> {
                 } else {
                     "Hostname"
                 };
-                json!({"type": kind, "value": a})
+                GatewayStatusAddresses {
+                    r#type: Some(kind.to_owned()),
+                    value: a.clone(),
+                }
             })
             .collect();
         for g in inputs.gateways.iter() {
@@ -226,24 +309,29 @@ impl Sources<'_> {
                 certificate,
                 &inputs.conflicts,
             );
-            let listeners: Vec<Value> = s
+            let listeners: Vec<GatewayStatusListeners> = s
                 .listeners
                 .iter()
-                .map(|l| {
-                    json!({
-                        "name": l.name,
-                        "supportedKinds": l.supported_kinds.iter()
-                            .map(|(g, k)| json!({"group": g, "kind": k}))
-                            .collect::<Vec<_>>(),
-                        "attachedRoutes": l.attached_routes,
-                        "conditions": conditions(&l.conditions, generation),
-                    })
+                .map(|l| GatewayStatusListeners {
+                    name: l.name.clone(),
+                    supported_kinds: Some(
+                        l.supported_kinds
+                            .iter()
+                            .map(|(g, k)| GatewayStatusListenersSupportedKinds {
+                                group: Some((*g).to_owned()),
+                                kind: (*k).to_owned(),
+                            })
+                            .collect(),
+                    ),
+                    attached_routes: i32::try_from(l.attached_routes).unwrap_or(i32::MAX),
+                    conditions: typed_conditions(&l.conditions, generation),
                 })
                 .collect();
-            let status = json!({
-                "addresses": addresses,
-                "conditions": conditions(&s.conditions, generation),
-                "listeners": listeners,
+            let status = untimed(&GatewayStatus {
+                addresses: Some(addresses.clone()),
+                attached_listener_sets: None,
+                conditions: Some(typed_conditions(&s.conditions, generation)),
+                listeners: Some(listeners),
             });
             out.push(self.entry(ObjectKind::Gateway, &g.id, status));
         }
@@ -365,8 +453,9 @@ impl Sources<'_> {
                 &self.inputs.namespaces,
                 |t| self.backend(t),
             );
-            let status =
-                json!({"parents": self.parents(ObjectKind::HttpRoute, id, &ps, generation)});
+            let status = untimed(&HttpRouteStatus {
+                parents: self.http_route_parents(id, &ps, generation),
+            });
             out.push(self.entry(ObjectKind::HttpRoute, id, status));
         }
     }
@@ -452,8 +541,10 @@ impl Sources<'_> {
                     }
                     s
                 }
-                ObjectKind::Gateway => json!({"conditions": conditions(
-                    &status::invalid_gateway(&bad.errors), g)}),
+                ObjectKind::Gateway => untimed(&GatewayStatus {
+                    conditions: Some(typed_conditions(&status::invalid_gateway(&bad.errors), g)),
+                    ..Default::default()
+                }),
                 ObjectKind::HttpRoute => {
                     let refs = self
                         .inputs
@@ -461,18 +552,19 @@ impl Sources<'_> {
                         .get(&(ObjectKind::HttpRoute, bad.id.clone()))
                         .cloned()
                         .unwrap_or_default();
-                    let parents: Vec<Value> = refs
+                    let parents: Vec<HttpRouteStatusParents> = refs
                         .iter()
                         .filter(|(p, _)| self.inputs.gateways.iter().any(|g| g.id == p.gateway))
-                        .map(|(_, spec)| {
-                            json!({
-                                "parentRef": spec,
-                                "controllerName": self.controller_name,
-                                "conditions": conditions(&status::unsupported_value(&bad.errors), g),
-                            })
+                        .map(|(_, spec)| HttpRouteStatusParents {
+                            parent_ref: self.typed_parent_ref(&bad.id, spec),
+                            controller_name: self.controller_name.to_owned(),
+                            conditions: typed_conditions(
+                                &status::unsupported_value(&bad.errors),
+                                g,
+                            ),
                         })
                         .collect();
-                    json!({"parents": parents})
+                    untimed(&HttpRouteStatus { parents })
                 }
                 ObjectKind::InferenceModel | ObjectKind::InferenceObjective => {
                     json!({"conditions": conditions(&cs, g)})

@@ -1,8 +1,8 @@
-//! The status stanzas the router computes for Gateway API objects have exactly the shape of
-//! the `gateway-api` crate's typed status structs: every example, read in gateway mode, is
-//! reported, and each Gateway, HTTPRoute and GatewayClass status (with the
-//! `lastTransitionTime` the status writer adds) reads into the typed struct and writes back
-//! unchanged — no field missing, misspelled or of the wrong type.
+//! The status stanzas the router computes for Gateway API objects are built from the
+//! `gateway-api` crate's typed status structs, with a placeholder `lastTransitionTime` taken out
+//! when rendered. Every example, read in gateway mode, is reported, and each Gateway, HTTPRoute
+//! and GatewayClass status (with the `lastTransitionTime` the status writer adds) reads into the
+//! typed struct and writes back unchanged: taking the placeholder out lost nothing else.
 
 use std::sync::Arc;
 
