@@ -133,6 +133,70 @@ async fn walkthrough_scenarios_answer_as_documented() {
     );
 }
 
+/// A client cannot forge an access-log line or field, nor blow a line up: a model name with a
+/// newline and `key=value`s, a request id with spaces and a 1 MiB model each stay one line,
+/// escaped and cut.
+#[actix_rt::test]
+async fn access_log_lines_cannot_be_forged_or_blown_up() {
+    let mut env = Env::new();
+    env.mock(
+        "engine",
+        &[("app", "engine")],
+        &["--served-model-name", "m"],
+    );
+    env.model_server("engine", "engine", "");
+    env.route("live", "m", "engine");
+    let router = env.router(&["--max-body-bytes", "4194304"]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    let forged = "x\n[2026-01-01T00:00:00Z] \"POST /v1/chat/completions HTTP/1.1\" 200 model_name=forged selected_pod=default/evil";
+    let a = post(&c, &url, &[("x-request-id", "one")], chat(forged)).await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    let b = post(
+        &c,
+        &url,
+        &[("x-request-id", "two selected_pod=default/evil")],
+        chat("m"),
+    )
+    .await;
+    assert_eq!(b.status, 200, "{}", b.body);
+    let huge = "h".repeat(1 << 20);
+    let d = post(&c, &url, &[("x-request-id", "three")], chat(&huge)).await;
+    assert_eq!(d.status, 404);
+    router.process.wait_for("request_id=three");
+    let lines = router
+        .process
+        .lines_with("\"POST /v1/chat/completions HTTP/1.1\"");
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[0].contains(r#" model_name=x\x0a[2026-01-01T00:00:00Z]\x20\x22POST\x20"#),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(r" request_id=two\x20selected_pod=default/evil"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains(" selected_pod=default/engine"),
+        "{}",
+        lines[1]
+    );
+    for l in &lines {
+        assert!(
+            !l.contains(" model_name=forged") && !l.contains(" selected_pod=default/evil"),
+            "{l}"
+        );
+    }
+    assert!(
+        lines[2].len() < 1024,
+        "a 1 MiB model makes a {}-byte line",
+        lines[2].len()
+    );
+    assert!(lines[2].contains(&format!(" model_name={}... ", "h".repeat(256))));
+}
+
 #[actix_rt::test]
 async fn errors_have_documented_status_and_body() {
     let mut env = Env::new();

@@ -229,8 +229,10 @@ pub struct Entry<'a> {
     /// RFC 3339 time the request arrived.
     pub timestamp: String,
     /// HTTP method.
+    #[serde(serialize_with = "clipped")]
     pub method: &'a str,
     /// URL path.
+    #[serde(serialize_with = "clipped")]
     pub path: &'a str,
     /// `HTTP/1.1`, ...
     pub protocol: &'a str,
@@ -240,6 +242,7 @@ pub struct Entry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorField<'a>>,
     /// The body's `model`.
+    #[serde(serialize_with = "clipped")]
     pub model_name: &'a str,
     /// The Gateway the request came through, `namespace/name` (gateway mode).
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -260,9 +263,10 @@ pub struct Entry<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
     pub selected_pod: &'a str,
     /// `x-request-id`.
+    #[serde(serialize_with = "clipped")]
     pub request_id: &'a str,
     /// The `model` sent upstream.
-    #[serde(skip_serializing_if = "str::is_empty")]
+    #[serde(skip_serializing_if = "str::is_empty", serialize_with = "clipped")]
     pub upstream_model: &'a str,
     /// Upstream status of the last attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -289,6 +293,62 @@ pub struct Entry<'a> {
     pub duration_response_processing: u64,
 }
 
+/// The most of a client-controlled value (model, path, request id, error message) a line
+/// keeps, in bytes: a 1 MiB `model` must not become a 1 MiB line.
+pub const FIELD_LIMIT: usize = 256;
+
+/// `v` cut to [`FIELD_LIMIT`] bytes at a character boundary, and whether it was cut.
+fn clip(v: &str) -> (&str, bool) {
+    if v.len() <= FIELD_LIMIT {
+        return (v, false);
+    }
+    let mut end = FIELD_LIMIT;
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&v[..end], true)
+}
+
+/// Marks a value [`clip`] cut: the kept part, then this.
+const CUT: &str = "...";
+
+fn clipped<S: serde::Serializer>(v: &&str, s: S) -> Result<S::Ok, S::Error> {
+    match clip(v) {
+        (whole, false) => s.serialize_str(whole),
+        (kept, true) => s.collect_str(&format_args!("{kept}{CUT}")),
+    }
+}
+
+/// Appends `v`, clipped, to a text line so that no value can end the line, close the
+/// request's quotes or add a `key=value` of its own: a quote, a backslash, every control
+/// character and, in a token, a space (in free text, such as the error message as Kthena
+/// writes it, an `=` instead) are written `\xHH`.
+fn push_escaped(line: &mut String, v: &str, free_text: bool) {
+    use std::fmt::Write as _;
+    let (kept, cut) = clip(v);
+    let clean = |c: char| {
+        !(c.is_control() || c == '"' || c == '\\' || if free_text { c == '=' } else { c == ' ' })
+    };
+    if kept.chars().all(clean) {
+        line.push_str(kept);
+    } else {
+        for c in kept.chars() {
+            if clean(c) {
+                line.push(c);
+            } else {
+                // Control characters are below U+00A0: every one fits in one or two bytes.
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    let _ = write!(line, "\\x{b:02x}");
+                }
+            }
+        }
+    }
+    if cut {
+        line.push_str(CUT);
+    }
+}
+
 fn scores_map<S: serde::Serializer>(
     scores: &&[(&'static str, f64)],
     s: S,
@@ -308,6 +368,7 @@ pub struct ErrorField<'a> {
     #[serde(rename = "type")]
     pub kind: &'a str,
     /// Message.
+    #[serde(serialize_with = "clipped")]
     pub message: &'a str,
 }
 
@@ -342,19 +403,24 @@ impl AccessLog {
     }
 }
 
-/// Kthena's text layout.
+/// Kthena's text layout. Every value a client or a configuration controls is clipped and
+/// escaped ([`push_escaped`]).
 pub fn text(e: &Entry<'_>) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(256);
-    let _ = write!(
-        s,
-        "[{}] \"{} {} {}\" {}",
-        e.timestamp, e.method, e.path, e.protocol, e.status_code
-    );
+    let _ = write!(s, "[{}] \"", e.timestamp);
+    push_escaped(&mut s, e.method, false);
+    s.push(' ');
+    push_escaped(&mut s, e.path, false);
+    let _ = write!(s, " {}\" {}", e.protocol, e.status_code);
     if let Some(err) = &e.error {
-        let _ = write!(s, " error={}:{}", err.kind, err.message);
+        s.push_str(" error=");
+        push_escaped(&mut s, err.kind, false);
+        s.push(':');
+        push_escaped(&mut s, err.message, true);
     }
-    let _ = write!(s, " model_name={}", e.model_name);
+    s.push_str(" model_name=");
+    push_escaped(&mut s, e.model_name, false);
     for (k, v) in [
         ("gateway", e.gateway),
         ("model_route", e.model_route),
@@ -366,10 +432,12 @@ pub fn text(e: &Entry<'_>) -> String {
         ("ejected_pods", e.ejected_pods),
     ] {
         if !v.is_empty() {
-            let _ = write!(s, " {k}={v}");
+            let _ = write!(s, " {k}=");
+            push_escaped(&mut s, v, false);
         }
     }
-    let _ = write!(s, " request_id={}", e.request_id);
+    s.push_str(" request_id=");
+    push_escaped(&mut s, e.request_id, false);
     if let Some(code) = e.upstream_status_code {
         let _ = write!(s, " upstream_status_code={code}");
     }
@@ -422,6 +490,60 @@ mod tests {
             ..options
         };
         assert!(off.open().is_ok());
+    }
+
+    /// A newline, a quote or a `key=value` in a client's value cannot forge a line or a
+    /// field, and a huge value is cut; JSON lines are cut the same way.
+    #[test]
+    fn client_values_are_escaped_and_clipped() {
+        let huge = "m".repeat(1 << 20);
+        let e = Entry {
+            timestamp: "2026-12-07T00:00:00Z".into(),
+            method: "POST",
+            path: "/v1/chat\"completions",
+            protocol: "HTTP/1.1",
+            status_code: 404,
+            error: Some(ErrorField {
+                kind: "route_not_found",
+                message: "route not found\n[forged] \"GET / HTTP/1.1\" 200",
+            }),
+            model_name: "a\nb selected_pod=x/y\\z\u{7f}é",
+            request_id: &huge,
+            ..Entry::default()
+        };
+        let line = text(&e);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.contains(r#""POST /v1/chat\x22completions HTTP/1.1" 404"#),
+            "{line}"
+        );
+        assert!(
+            line.contains(r" model_name=a\x0ab\x20selected_pod=x/y\x5cz\x7fé "),
+            "{line}"
+        );
+        assert!(
+            line.contains(
+                r#"error=route_not_found:route not found\x0a[forged] \x22GET / HTTP/1.1\x22 200 "#
+            ),
+            "{line}"
+        );
+        assert!(!line.contains(" selected_pod="), "{line}");
+        let id = format!(" request_id={}... ", "m".repeat(FIELD_LIMIT));
+        assert!(line.contains(&id), "the id is cut at {FIELD_LIMIT} bytes");
+        assert!(line.len() < 2 * FIELD_LIMIT + 400, "{} bytes", line.len());
+
+        let json = serde_json::to_string(&e).expect("serializes");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("one JSON value");
+        assert_eq!(v["model_name"], "a\nb selected_pod=x/y\\z\u{7f}é");
+        assert_eq!(
+            v["request_id"].as_str().map(str::len),
+            Some(FIELD_LIMIT + 3)
+        );
+        assert!(!json.contains('\n'));
+        // A cut never splits a character.
+        let wide = "é".repeat(FIELD_LIMIT);
+        let (kept, cut) = clip(&wide);
+        assert!(cut && kept.len() == FIELD_LIMIT && kept.chars().all(|c| c == 'é'));
     }
 
     #[test]
