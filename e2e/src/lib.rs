@@ -130,6 +130,21 @@ impl Process {
         );
     }
 
+    /// Sends signal `name` (`HUP`, `TERM`, ...) with `kill`.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill -s {name} {}", self.name);
+    }
+
+    /// True while the process has not exited.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("polling the child").is_none()
+    }
+
     /// Waits (bounded) for the process to exit; returns its exit code.
     pub fn wait_exit(&mut self) -> Option<i32> {
         let deadline = Instant::now() + WAIT;

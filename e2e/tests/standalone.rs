@@ -133,6 +133,67 @@ async fn walkthrough_scenarios_answer_as_documented() {
     );
 }
 
+/// SIGHUP reads the configuration files again and never ends the process: a route file
+/// behind a symlink edited in place (inotify on the folder cannot see it) and a scheduler
+/// configuration apply at once, with hour-long polling intervals.
+#[cfg(unix)]
+#[actix_rt::test]
+async fn sighup_rereads_the_configuration_and_keeps_serving() {
+    let mut env = Env::new();
+    env.mock(
+        "engine",
+        &[("app", "engine")],
+        &["--served-model-name", "m", "--served-model-name", "n"],
+    );
+    env.model_server("engine", "engine", "");
+    // Beside the folder, not in it: removed with it at the end.
+    let outside = env.dir.join("..").join(format!(
+        "{}-outside",
+        env.dir.file_name().and_then(|n| n.to_str()).expect("utf-8")
+    ));
+    std::fs::create_dir_all(&outside).expect("temp dir");
+    let route = |model: &str| {
+        format!(
+            "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
+             metadata: {{name: linked, namespace: default}}\nspec:\n  modelName: {model}\n  \
+             rules:\n  - targetModels:\n    - modelServerName: engine\n"
+        )
+    };
+    let target = outside.join("route.yaml");
+    std::fs::write(&target, route("m")).expect("write");
+    std::os::unix::fs::symlink(&target, env.dir.join("mr-linked.yaml")).expect("symlink");
+    let scheduler = outside.join("scheduler.yaml");
+    let config = |score: &str| {
+        format!("scheduler:\n  plugins:\n    Score:\n      enabled:\n      - name: {score}\n")
+    };
+    std::fs::write(&scheduler, config("least-request")).expect("write");
+    let mut router = env.router(&[
+        "--manifests-interval",
+        "1h",
+        "--scheduler-config",
+        scheduler.to_str().expect("utf-8"),
+        "--scheduler-config-interval",
+        "1h",
+    ]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    assert_eq!(post(&c, &url, &[], chat("m")).await.status, 200);
+
+    std::fs::write(&target, route("n")).expect("edit in place");
+    std::fs::write(&scheduler, config("random")).expect("edit in place");
+    router.process.signal("HUP");
+    router
+        .process
+        .wait_for("SIGHUP: reading the configuration files again");
+    let line = router.process.wait_for("scheduler configuration reloaded");
+    assert!(line.contains("random"), "{line}");
+    router.process.wait_for("route table published");
+    assert_eq!(post(&c, &url, &[], chat("n")).await.status, 200);
+    assert_eq!(post(&c, &url, &[], chat("m")).await.status, 404);
+    assert!(router.process.running(), "SIGHUP ended the router");
+    std::fs::remove_dir_all(&outside).ok();
+}
+
 /// A client cannot forge an access-log line or field, nor blow a line up: a model name with a
 /// newline and `key=value`s, a request id with spaces and a 1 MiB model each stay one line,
 /// escaped and cut.

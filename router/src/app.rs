@@ -114,6 +114,8 @@ fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// Runs the router until SIGINT or SIGTERM, then drains. Without `--manifests` it runs in
 /// Kubernetes mode (in-cluster configuration or `$KUBECONFIG`) and starts `controllers`.
 pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::Result<()> {
+    // SIGHUP re-reads the configuration; installed first, so it never kills the process.
+    let hangups = hangups();
     // Files first: a bad certificate or log path fails the start before anything runs.
     let cert_files = opts
         .tls
@@ -160,6 +162,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
             opts.scheduler_config_interval,
             shared.clone(),
             Some(timer),
+            hangups.clone(),
         );
     }
     let scraping = crate::actors::endpoint_pool::Scraping::new(
@@ -201,13 +204,19 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
     let mut stop_controllers = None;
     match (&opts.manifests, client) {
         (Some(dir), _) => {
-            ManifestWatcher::new(
+            let watcher = ManifestWatcher::new(
                 dir.clone(),
                 opts.manifests_interval,
                 opts.gateway.clone(),
                 index,
             )
             .start();
+            let mut hangup = hangups.clone();
+            actix_rt::spawn(async move {
+                while hangup.changed().await.is_ok() {
+                    watcher.do_send(crate::source::manifests::Rescan);
+                }
+            });
         }
         (None, Some(client)) => {
             KubeSource::start(
@@ -243,7 +252,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
     .start();
     if let Some(files) = cert_files {
         tracing::info!(cert = %files.paths().cert.display(), reload = ?opts.tls_reload_interval, "router port serves HTTPS");
-        reload_periodically(files, opts.tls_reload_interval);
+        reload_periodically(files, opts.tls_reload_interval, hangups.clone());
     }
 
     let registry = web::Data::new(registry);
@@ -314,20 +323,49 @@ pub fn router_listener(
     })
 }
 
-/// Reads the TLS files again every `interval` (never when 0), on the current actix system.
-fn reload_periodically(files: Arc<CertFiles>, interval: Duration) {
-    if interval.is_zero() {
-        return;
-    }
+/// Reads the TLS files again every `interval` (never when 0) and at each SIGHUP, on the
+/// current actix system.
+fn reload_periodically(
+    files: Arc<CertFiles>,
+    interval: Duration,
+    mut hangup: tokio::sync::watch::Receiver<u64>,
+) {
     actix_rt::spawn(async move {
-        let mut tick = actix_rt::time::interval(interval);
+        let mut tick = actix_rt::time::interval(if interval.is_zero() {
+            Duration::from_secs(u64::from(u32::MAX))
+        } else {
+            interval
+        });
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await; // the first tick is now: the files were just read
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick(), if !interval.is_zero() => {}
+                changed = hangup.changed() => if changed.is_err() { return },
+            }
             files.reload_logged();
         }
     });
+}
+
+/// A count of the SIGHUPs received: every configuration reader (the manifest folder, the
+/// scheduler configuration, the TLS files) reads its files again when it moves. Without a
+/// handler a SIGHUP would end the process.
+fn hangups() -> tokio::sync::watch::Receiver<u64> {
+    let (tx, rx) = tokio::sync::watch::channel(0u64);
+    #[cfg(unix)]
+    match actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            actix_rt::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reading the configuration files again");
+                    tx.send_modify(|n| *n += 1);
+                }
+            });
+        }
+        Err(e) => tracing::error!(error = %e, "installing the SIGHUP handler"),
+    }
+    rx
 }
 
 /// Waits for SIGINT or SIGTERM.

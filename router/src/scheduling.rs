@@ -240,19 +240,24 @@ pub fn load(
 }
 
 /// Watches `path` and swaps in its scheduler whenever its content changes. Polls (a
-/// mounted ConfigMap changes by a symlink swap, which inotify on the file would miss).
+/// mounted ConfigMap changes by a symlink swap, which inotify on the file would miss), and
+/// reads it again at once when `hangup` moves (SIGHUP).
 pub fn watch(
     path: PathBuf,
     interval: Duration,
     shared: Arc<Shared>,
     timer: Option<Arc<dyn PluginTimer>>,
+    mut hangup: tokio::sync::watch::Receiver<u64>,
 ) {
     let mut last = std::fs::read(&path).ok();
     crate::control::runtime().spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                changed = hangup.changed() => if changed.is_err() { return },
+            }
             let now = std::fs::read(&path).ok();
             if now == last {
                 continue;

@@ -671,6 +671,21 @@ impl Actor for ManifestWatcher {
     }
 }
 
+/// Look at the whole folder now (SIGHUP): a change inotify cannot see (a file behind a
+/// symlink edited in place) applies without waiting for the interval.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Rescan;
+
+impl Handler<Rescan> for ManifestWatcher {
+    type Result = ();
+
+    fn handle(&mut self, _: Rescan, ctx: &mut Context<Self>) {
+        self.full = true;
+        self.check(ctx);
+    }
+}
+
 /// The folder changed (the kernel said so): check it now rather than at the next interval.
 /// `Some` names every file that changed; `None` when the change could not be named.
 #[derive(Debug, Message)]
