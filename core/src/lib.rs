@@ -22,6 +22,7 @@ pub mod outlier;
 pub mod pod;
 pub mod reference_grant;
 pub mod request;
+pub mod retry_budget;
 pub mod route;
 pub mod route_refs;
 pub mod scheduler;

@@ -972,6 +972,8 @@ fn the_router_configuration_is_kthenas_configmap_mounted_where_the_flag_reads_it
             "--scheduler-config=/etc/config/routerConfiguration.yaml",
             "--metrics-scrape-interval=1s",
             "--outlier-consecutive-failures=5",
+            "--retry-budget-percent=20",
+            "--retry-budget-min-concurrency=3",
         ],
     );
     assert!(

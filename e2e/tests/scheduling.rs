@@ -482,6 +482,55 @@ async fn a_failing_pod_is_ejected_without_retries_and_never_seen_with_them() {
     assert_eq!(seen.get("p2"), None, "{seen:?}");
 }
 
+/// Every endpoint failing: 100 concurrent requests with 3 retries each would be 400 upstream
+/// attempts. The retry budget (20 % of the requests in flight, at least 3) lets only a share
+/// of them retry; with the budget opened wide every request retries, so the budget is what
+/// bounds the attempts. Clients see the engines' 500 either way.
+#[actix_rt::test]
+async fn a_retry_budget_bounds_the_attempts_when_every_endpoint_fails() {
+    let fail: &[&str] = &["--failure-rate", "1.0"];
+    let env = three([fail, fail, fail]);
+    env.model_server(
+        "s",
+        "s",
+        "  trafficPolicy:\n    retry: {attempts: 3, retryInterval: 200ms}\n",
+    );
+    let no_ejection: &[&str] = &["--outlier-consecutive-failures", "0"];
+    let wide: &[&str] = &[
+        "--retry-budget-percent",
+        "100",
+        "--retry-budget-min-concurrency",
+        "1000",
+    ];
+    let mut attempts = Vec::new();
+    for flags in [no_ejection.to_vec(), [no_ejection, wide].concat()] {
+        let router = env.router(&flags);
+        let c = client();
+        let url = router.url("/v1/chat/completions");
+        let answers =
+            futures_util::future::join_all((0..100).map(|_| post(&c, &url, &[], chat("m")))).await;
+        assert!(answers.iter().all(|a| a.status == 500), "{:?}", answers[0]);
+        let text = metrics_text(&router).await;
+        let series = |outcome: &str| {
+            metric(
+                &text,
+                &format!(
+                    "kthena_router_upstream_retries_total{{outcome=\"{outcome}\",pool=\"default/s\"}}"
+                ),
+            )
+            .max(0.0)
+        };
+        attempts.push((100.0 + series("retried"), series("budget_exhausted")));
+    }
+    let (budgeted, refused) = attempts[0];
+    eprintln!("retry budget: {attempts:?}");
+    assert!(
+        budgeted <= 200.0 && refused >= 50.0,
+        "with the default budget: {budgeted} attempts, {refused} retries refused"
+    );
+    assert_eq!(attempts[1], (400.0, 0.0), "with the budget wide open");
+}
+
 #[actix_rt::test]
 async fn a_new_scheduler_configuration_applies_under_load_and_a_bad_one_is_refused() {
     let env = three([&[], &[], &[]]);

@@ -71,6 +71,8 @@ pub struct RunOptions {
     pub metrics_scrape_concurrency: usize,
     /// Outlier detection.
     pub outlier: kthena_core::outlier::OutlierPolicy,
+    /// Retries in flight per pool.
+    pub retry_budget: kthena_core::retry_budget::RetryBudget,
 }
 
 /// What controllers started beside the data plane get (Kubernetes mode).
@@ -177,6 +179,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         metrics: None,
         pod_tls,
         outlier: opts.outlier,
+        retry_budget: opts.retry_budget,
     };
 
     // Bind every port first, so a port in use fails the start and nothing half-runs.

@@ -149,6 +149,25 @@ pub struct Args {
     /// Outlier detection: most of a pool, in percent of its endpoints, ejected at once.
     #[arg(long, env = "KTHENA_ROUTER_OUTLIER_MAX_EJECTED_PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub outlier_max_ejected_percent: u32,
+    /// Retry budget: retries in flight to a pool, in percent of its requests in flight
+    /// (Envoy's budget); a retry beyond it is not made and the request answers its last error.
+    #[arg(long, env = "KTHENA_ROUTER_RETRY_BUDGET_PERCENT", default_value_t = 20.0, value_parser = percent)]
+    pub retry_budget_percent: f64,
+    /// Retry budget: retries in flight to a pool always allowed, whatever the percentage.
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_RETRY_BUDGET_MIN_CONCURRENCY",
+        default_value_t = 3
+    )]
+    pub retry_budget_min_concurrency: u32,
+}
+
+/// A percentage, 0 to 100.
+fn percent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a percentage from 0 to 100")),
+    }
 }
 
 /// A path, where an empty value is accepted (clap's path parser refuses it) and means unset.
@@ -233,6 +252,8 @@ impl Args {
             outlier_base_ejection,
             outlier_max_ejection,
             outlier_max_ejected_percent,
+            retry_budget_percent,
+            retry_budget_min_concurrency,
         } = self;
         let tls = match (set(tls_cert.as_ref()), set(tls_key.as_ref())) {
             (Some(cert), Some(key)) => Some(CertPaths {
@@ -286,6 +307,10 @@ impl Args {
                 base_ejection: outlier_base_ejection,
                 max_ejection: outlier_max_ejection,
                 max_ejected_percent: outlier_max_ejected_percent,
+            },
+            retry_budget: kthena_core::retry_budget::RetryBudget {
+                percent: retry_budget_percent,
+                min_concurrency: retry_budget_min_concurrency,
             },
         }
     }

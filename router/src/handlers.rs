@@ -34,6 +34,8 @@ pub struct RouterContext {
     pub pod_tls: Arc<rustls::ClientConfig>,
     /// Outlier detection.
     pub outlier: kthena_core::outlier::OutlierPolicy,
+    /// Retries in flight per pool (`--retry-budget-*`).
+    pub retry_budget: kthena_core::retry_budget::RetryBudget,
 }
 
 /// Registers the router's routes. The app must carry `web::Data<RouterContext>` and a

@@ -52,6 +52,9 @@ pub struct Metrics {
     pub active_upstream: IntGaugeVec,
     /// `kthena_router_outlier_ejections_total{pool}`: endpoints ejected by outlier detection.
     pub ejections: IntCounterVec,
+    /// `kthena_router_upstream_retries_total{pool,outcome}`: retries made (`retried`) and
+    /// refused by the retry budget (`budget_exhausted`).
+    pub retries: IntCounterVec,
     /// `kthena_router_prefix_cache_match_ratio{model}`: per scheduled request, the fraction
     /// of its prompt's hashed blocks the best-matching candidate had been sent (0 = miss).
     pub prefix_match: HistogramVec,
@@ -104,6 +107,13 @@ impl Metrics {
                 ),
                 &["pool"],
             )?,
+            retries: IntCounterVec::new(
+                Opts::new(
+                    "kthena_router_upstream_retries_total",
+                    "Upstream retries made, and refused by the retry budget",
+                ),
+                &["pool", "outcome"],
+            )?,
             prefix_match: HistogramVec::new(
                 HistogramOpts::new(
                     "kthena_router_prefix_cache_match_ratio",
@@ -116,6 +126,7 @@ impl Metrics {
         };
         registry.register(Box::new(m.prefix_match.clone()))?;
         registry.register(Box::new(m.ejections.clone()))?;
+        registry.register(Box::new(m.retries.clone()))?;
         registry.register(Box::new(m.requests.clone()))?;
         registry.register(Box::new(m.duration.clone()))?;
         registry.register(Box::new(m.tokens.clone()))?;

@@ -569,6 +569,17 @@ pub struct PoolSnapshot {
     /// The engine state of each endpoint, in the same order (written by the EndpointPool
     /// actor from its scrapes).
     pub engine: Vec<EngineState>,
+    /// The retry budget's counts, kept across snapshots.
+    pub retries: Arc<RetryCounts>,
+}
+
+/// What the retry budget of one pool counts (written on the retry path only).
+#[derive(Debug, Default)]
+pub struct RetryCounts {
+    /// Requests that took a retry slot and have not ended.
+    pub retrying: AtomicUsize,
+    /// Requests in the pause before a retry: in flight to the pool, but on no endpoint.
+    pub pausing: AtomicUsize,
 }
 
 impl PoolSnapshot {
@@ -602,6 +613,7 @@ impl PoolSnapshot {
             upstream,
             endpoints,
             engine,
+            retries: previous.map(|p| p.retries.clone()).unwrap_or_default(),
         }
     }
 
@@ -612,6 +624,7 @@ impl PoolSnapshot {
             upstream: self.upstream.clone(),
             endpoints: self.endpoints.clone(),
             engine,
+            retries: self.retries.clone(),
         }
     }
 

@@ -166,9 +166,14 @@ pub async fn forward(
     drop(first);
     let mut last_err = None;
     ex.upstream_started = Some(std::time::Instant::now());
+    // Held from this request's first retry to its end: the retry budget counts it.
+    let mut retrying: Option<RetrySlot> = None;
     for attempt in 0..attempts {
         if attempt > 0 {
-            actix_rt::time::sleep(interval).await;
+            let unit = kthena_core::scheduler::random::next_f64();
+            let pause = kthena_core::retry_budget::jittered(interval, unit);
+            let _pausing = Counted::new(out.pool.load().retries.clone(), |c| &c.pausing);
+            actix_rt::time::sleep(pause).await;
         }
         // Each attempt sees the current endpoints: the next ranked one still in the pool, or
         // a new ranking of what is left.
@@ -239,7 +244,7 @@ pub async fn forward(
             Ok(Ok(resp)) if resp.status().is_server_error() => {
                 ex.upstream_status = Some(resp.status().as_u16());
                 outlier_failure(ctx, &snap, &endpoint, Failure::ServerError, &mut ex);
-                if last {
+                if last || !retry_permit(ctx, &snap, &mut retrying) {
                     return Ok(respond(resp, guard, &out, ex));
                 }
                 tracing::debug!(pod = %endpoint.pod, status = %resp.status(), "retrying after 5xx");
@@ -254,9 +259,79 @@ pub async fn forward(
             }
         };
         outlier_failure(ctx, &snap, &endpoint, failure, &mut ex);
+        if !last && !retry_permit(ctx, &snap, &mut retrying) {
+            break;
+        }
     }
     let err = last_err.unwrap_or_else(|| RouterError::Upstream("no attempt made".into()));
     Err((err, ex))
+}
+
+/// One count of a pool's [`RetryCounts`], held until dropped.
+struct Counted {
+    counts: Arc<crate::pool::RetryCounts>,
+    field: fn(&crate::pool::RetryCounts) -> &std::sync::atomic::AtomicUsize,
+}
+
+impl Counted {
+    /// Adds one to `field` of `counts` for as long as the value lives.
+    fn new(
+        counts: Arc<crate::pool::RetryCounts>,
+        field: fn(&crate::pool::RetryCounts) -> &std::sync::atomic::AtomicUsize,
+    ) -> Self {
+        field(&counts).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self { counts, field }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        (self.field)(&self.counts).fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A request retrying: one of its pool's retrying requests until dropped.
+type RetrySlot = Counted;
+
+/// True when this request may retry: it already holds a slot of `snap`'s retry budget, or it
+/// takes one now (the budget counts requests retrying, not attempts). Counted either way.
+fn retry_permit(ctx: &RouterContext, snap: &PoolSnapshot, slot: &mut Option<RetrySlot>) -> bool {
+    use std::sync::atomic::Ordering;
+    let pool = snap.upstream.key.id().to_string();
+    let allowed = slot.is_some() || {
+        // In flight to the pool: on an endpoint (this request's failed attempt is still
+        // counted there) or pausing before a retry.
+        let requests: usize = snap.endpoints.iter().map(|e| e.in_flight()).sum::<usize>()
+            + snap.retries.pausing.load(Ordering::Relaxed);
+        let taken = snap
+            .retries
+            .retrying
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                ctx.retry_budget.allows(requests, r).then_some(r + 1)
+            })
+            .is_ok();
+        if taken {
+            // The slot was taken by the update above: the guard only gives it back.
+            *slot = Some(Counted {
+                counts: snap.retries.clone(),
+                field: |c| &c.retrying,
+            });
+        } else {
+            tracing::debug!(pool = %pool, requests, "retry budget exhausted: no retry");
+        }
+        taken
+    };
+    let outcome = if allowed {
+        "retried"
+    } else {
+        "budget_exhausted"
+    };
+    ctx.obs
+        .metrics
+        .retries
+        .with_label_values(&[&pool, outcome])
+        .inc();
+    allowed
 }
 
 /// Counts a failed attempt toward `endpoint`'s ejection; logs and counts an ejection.

@@ -89,6 +89,7 @@ fn context_with(ready: bool, access_log: AccessLog, expose_metrics: bool) -> Rou
         metrics: expose_metrics.then_some(registry),
         pod_tls: pod_tls(),
         outlier: Default::default(),
+        retry_budget: Default::default(),
     }
 }
 

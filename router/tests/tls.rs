@@ -93,6 +93,7 @@ fn context(expose_metrics: bool) -> RouterContext {
         pod_tls: kthena_dataplane::upstream::tls::client_config(&Default::default())
             .expect("default pod TLS"),
         outlier: Default::default(),
+        retry_budget: Default::default(),
     }
 }
 
