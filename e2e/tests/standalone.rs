@@ -194,6 +194,108 @@ async fn sighup_rereads_the_configuration_and_keeps_serving() {
     std::fs::remove_dir_all(&outside).ok();
 }
 
+/// A FIFO, a symlink to a device and an oversized file in the manifest folder neither block
+/// the watcher nor fill its memory: the rest of the folder serves.
+#[cfg(unix)]
+#[actix_rt::test]
+async fn fifos_devices_and_huge_files_in_the_folder_are_left_alone() {
+    let mut env = Env::new();
+    env.mock(
+        "engine",
+        &[("app", "engine")],
+        &["--served-model-name", "m"],
+    );
+    env.model_server("engine", "engine", "");
+    env.route("live", "m", "engine");
+    let made = std::process::Command::new("mkfifo")
+        .arg(env.dir.join("a-fifo.yaml"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    std::os::unix::fs::symlink("/dev/zero", env.dir.join("b-zero.yaml")).expect("symlink");
+    let huge = vec![b'#'; kthena_api::manifest::MAX_FILE_BYTES as usize + 1];
+    std::fs::write(env.dir.join("c-huge.yaml"), huge).expect("write");
+    let router = env.router(&[]);
+    // Logged with the file and the reason before the configuration was in force.
+    let lines = router.process.lines_with("c-huge.yaml");
+    assert!(lines.iter().any(|l| l.contains("larger than")), "{lines:?}");
+    let a = post(
+        &client(),
+        &router.url("/v1/chat/completions"),
+        &[],
+        chat("m"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
+/// An engine that dies mid-answer: the client never gets a short answer that reads as whole.
+/// A JSON body is cut off with the connection (its announced length is never reached); a
+/// stream gets an error event in OpenAI's shape, then the connection closes without the
+/// stream's end. Both are counted as `stream_error`.
+#[actix_rt::test]
+async fn an_answer_cut_by_the_engine_is_never_passed_on_as_whole() {
+    let mut env = Env::new();
+    env.mock(
+        "dying",
+        &[("app", "dying")],
+        &["--served-model-name", "m", "--cut-body-after", "60"],
+    );
+    env.model_server("dying", "dying", "");
+    env.route("dying", "m", "dying");
+    let router = env.router(&[]);
+    let url = router.url("/v1/chat/completions");
+
+    // The connection may close before the head is even written; when the head arrives, the
+    // body falls short of its announced length (awc, unlike curl, does not report that itself).
+    if let Ok(mut json) = client().post(&url).send_body(chat("m")).await {
+        assert_eq!(json.status().as_u16(), 200);
+        let announced: Option<usize> = json
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let body = json.body().await;
+        assert!(
+            match (&body, announced) {
+                (Err(_), _) => true,
+                (Ok(b), Some(n)) => b.len() < n,
+                (Ok(_), None) => false,
+            },
+            "a cut JSON answer reads as whole: {announced:?} {body:?}"
+        );
+    }
+
+    // awc ends a chunked body at a closed connection as if whole: the framing is read raw.
+    let request = serde_json::json!({"model": "m", "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]})
+    .to_string();
+    let raw = raw_post(&url, &request);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("transfer-encoding: chunked"), "{text}");
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "the stream's end was written: {text}"
+    );
+    assert!(!text.contains("[DONE]"), "{text}");
+    let event = text
+        .split("\r\n")
+        .filter_map(|l| l.strip_prefix("data: "))
+        .last()
+        .unwrap_or_else(|| panic!("no event: {text}"));
+    let event: serde_json::Value = serde_json::from_str(event).expect("the last event is JSON");
+    assert_eq!(event["error"]["type"], "stream_error", "{text}");
+    assert_eq!(event["error"]["code"], 502);
+
+    let metrics = get(&client(), &format!("http://{}/metrics", router.metrics))
+        .await
+        .body;
+    assert!(
+        metrics.contains(r#"kthena_router_requests_total{error_type="stream_error",model="m",path="/v1/chat/completions",status_code="200"} 2"#),
+        "{metrics}"
+    );
+}
+
 /// A client cannot forge an access-log line or field, nor blow a line up: a model name with a
 /// newline and `key=value`s, a request id with spaces and a 1 MiB model each stay one line,
 /// escaped and cut.
@@ -1186,7 +1288,7 @@ async fn service_backends_reference_grants_selectors_and_conflicts() {
         })
     };
     while !resolved_now(&router.debug("/debug/status").await.json()) {
-        router.process.wait_for("httproute tables published");
+        router.process.wait_for("configuration in force");
     }
     // Status is published only once the tables serve it: the first request must be served.
     let served = post(&c, &url, &[], chat("m")).await;
@@ -1432,4 +1534,28 @@ async fn a_changed_folder_applies_without_waiting_for_the_interval() {
     router.process.wait_for("route table published");
     assert_eq!(post(&c, &url, &[], chat("m")).await.status, 404);
     assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// POSTs `body` to `url` over a plain socket and returns every byte the server sent until it
+/// closed the connection (bounded by a read timeout).
+fn raw_post(url: &str, body: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (authority, path) = rest.split_at(rest.find('/').expect("a path"));
+    let mut socket = std::net::TcpStream::connect(authority).expect("connects");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        socket,
+        "POST {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request written");
+    let mut out = Vec::new();
+    socket
+        .read_to_end(&mut out)
+        .expect("read until the server closes");
+    out
 }

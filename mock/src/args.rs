@@ -72,6 +72,11 @@ pub struct Args {
     #[arg(long, env = "KTHENA_MOCK_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
     failure_rate: f64,
 
+    /// Close the connection after this many bytes of every completion's body (JSON and
+    /// streamed): an engine that dies mid-answer. Unset: answers are whole.
+    #[arg(long, env = "KTHENA_MOCK_CUT_BODY_AFTER")]
+    cut_body_after: Option<usize>,
+
     /// Name echoed in the `x-mock-pod` header of every response.
     #[arg(long, env = "KTHENA_MOCK_POD_NAME", default_value = "mock")]
     pod_name: String,
@@ -113,6 +118,7 @@ impl Args {
             prefill_time_per_token,
             tokens,
             failure_rate,
+            cut_body_after,
             pod_name,
             ssl_certfile,
             ssl_keyfile,
@@ -157,6 +163,7 @@ impl Args {
             inter_token_latency,
             tokens,
             failure_rate,
+            cut_body_after,
             pod_name,
             engine,
             kv_cache_blocks,

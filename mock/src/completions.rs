@@ -125,21 +125,60 @@ async fn handle(
         "completion request"
     );
 
+    let cut = state.config().cut_body_after;
     if request.is_stream() {
         let stream = stream(state, answer, arrived, ticket);
-        return Ok(HttpResponse::Ok()
+        let mut response = HttpResponse::Ok();
+        response
             .content_type("text/event-stream")
-            .insert_header(("cache-control", "no-cache"))
-            .streaming(stream));
+            .insert_header(("cache-control", "no-cache"));
+        return Ok(match cut {
+            Some(n) => response.streaming(cut_after(stream, n)),
+            None => response.streaming(stream),
+        });
     }
     let mut pacer = Pacer::start(&state, ticket, arrived).await;
     for _ in &answer.tokens {
         pacer.next_token(&state).await;
     }
     pacer.finish(&state);
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(whole(&answer)))
+    let body = whole(&answer);
+    let mut response = HttpResponse::Ok();
+    response.content_type("application/json");
+    Ok(match cut {
+        // The whole length is announced, then the connection closes short of it.
+        Some(n) => response
+            .no_chunking(body.len() as u64)
+            .streaming(cut_after(futures_util::stream::iter([Ok(body.into())]), n)),
+        None => response.body(body),
+    })
+}
+
+/// `stream` cut after `n` bytes: what was sent so far, then an error, which makes the server
+/// close the connection without ending the body (an engine dying mid-answer).
+fn cut_after(
+    stream: impl Stream<Item = Result<web::Bytes, Infallible>>,
+    n: usize,
+) -> impl Stream<Item = Result<web::Bytes, std::io::Error>> {
+    async_stream::stream! {
+        let mut left = n;
+        let mut stream = std::pin::pin!(stream);
+        while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut stream).await {
+            if chunk.len() > left {
+                yield Ok(chunk.slice(..left));
+                // Let the server write what was sent before it sees the failure (it drops an
+                // unwritten buffer with the connection).
+                actix_rt::task::yield_now().await;
+                yield Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "cut by --cut-body-after",
+                ));
+                break;
+            }
+            left -= chunk.len();
+            yield Ok(chunk);
+        }
+    }
 }
 
 /// A running request: waits for admission, paces tokens by the configured latencies and

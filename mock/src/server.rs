@@ -45,6 +45,9 @@ pub struct Config {
     /// Fraction of completion requests answered 500: every Nth request fails with
     /// N = round(1 / rate), so 1.0 fails all, 0.5 every second one and 0 none.
     pub failure_rate: f64,
+    /// Close the connection after this many bytes of a completion's body (an engine dying
+    /// mid-answer); `None`: whole answers.
+    pub cut_body_after: Option<usize>,
     /// Value of the `x-mock-pod` response header.
     pub pod_name: String,
     /// Whose metric names `/metrics` uses.
@@ -69,6 +72,7 @@ impl Default for Config {
             inter_token_latency: Duration::ZERO,
             tokens: 8,
             failure_rate: 0.0,
+            cut_body_after: None,
             pod_name: "mock".to_owned(),
             engine: EngineKind::Vllm,
             kv_cache_blocks: 2048,

@@ -484,15 +484,15 @@ where
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
+    let length = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let mode = if sse || out.stream {
         Mode::Sse(SseFilter::new(out.hide_usage))
     } else {
         // The body passes unchanged, so its length does too.
-        let length = resp
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
         if let Some(n) = length {
             builder.no_chunking(n);
         }
@@ -504,6 +504,14 @@ where
         ex: Some(ex),
         status: status.as_u16(),
         ended: false,
+        failed: None,
+        flush_first: false,
+        expected: length,
+        received: 0,
+        // Only OpenAI's completion streams promise a `[DONE]` (an HTTPRoute's backend may
+        // stream anything).
+        openai_stream: out.stream
+            && matches!(out.req.path(), "/v1/chat/completions" | "/v1/completions"),
         _guard: guard,
     })
 }
@@ -530,6 +538,18 @@ struct UpstreamBody<S> {
     ex: Option<Exchange>,
     status: u16,
     ended: bool,
+    /// The upstream body failed after an SSE error event was sent: the failure comes next,
+    /// so the client's connection closes without the stream's end.
+    failed: Option<awc::error::PayloadError>,
+    /// Pending once before `failed` is returned, so the error event is written first.
+    flush_first: bool,
+    /// The upstream's `content-length`: awc ends a body whose connection closed early as if
+    /// it were whole, so the bytes are counted against it.
+    expected: Option<u64>,
+    /// Body bytes received from upstream.
+    received: u64,
+    /// The client asked for an OpenAI stream, which ends with `data: [DONE]`.
+    openai_stream: bool,
     _guard: InFlight,
 }
 
@@ -553,13 +573,36 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.flush_first {
+            // The server writes what it holds while the body is pending, and drops it with the
+            // connection on an error: the error event goes out before the failure does.
+            this.flush_first = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if let Some(e) = this.failed.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
         if this.ended {
             return Poll::Ready(None);
         }
         loop {
-            match Pin::new(&mut this.inner).poll_next(cx) {
+            let next = match Pin::new(&mut this.inner).poll_next(cx) {
+                // awc ends a body as whole when the connection closes early: a body shorter
+                // than its length, or an OpenAI stream without its `[DONE]`, was cut.
+                Poll::Ready(None)
+                    if this.expected.is_some_and(|n| this.received < n)
+                        || this.openai_stream
+                            && matches!(&this.mode, Mode::Sse(f) if !f.done && !f.pending_done()) =>
+                {
+                    Poll::Ready(Some(Err(awc::error::PayloadError::Incomplete(None))))
+                }
+                other => other,
+            };
+            match next {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) => {
+                    this.received += chunk.len() as u64;
                     let out = match &mut this.mode {
                         Mode::Sse(f) => f.push(chunk),
                         Mode::Json(c) => {
@@ -572,8 +615,18 @@ where
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
+                    // The response has started: the client learns of the failure from a
+                    // connection closed before the body's end (never a short body that
+                    // reads as whole) and, in a stream, from an error event first.
                     this.ended = true;
-                    this.finish(Some(&e.to_string()));
+                    let message = e.to_string();
+                    tracing::warn!(error = %message, status = this.status, "upstream body cut short; closing the client's connection");
+                    this.finish(Some(&message));
+                    if let Mode::Sse(_) = this.mode {
+                        this.failed = Some(e);
+                        this.flush_first = true;
+                        return Poll::Ready(Some(Ok(stream_error_event(&message))));
+                    }
                     return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(None) => {
@@ -588,6 +641,16 @@ where
             }
         }
     }
+}
+
+/// An SSE event in OpenAI's error shape, for a stream the engine cut short.
+fn stream_error_event(cause: &str) -> Bytes {
+    let body = serde_json::json!({"error": {
+        "message": format!("the engine's stream ended before it was complete: {cause}"),
+        "type": "stream_error",
+        "code": 502,
+    }});
+    Bytes::from(format!("data: {body}\n\n"))
 }
 
 impl<S> Drop for UpstreamBody<S> {

@@ -110,6 +110,8 @@ pub struct SseFilter {
     pending: BytesMut,
     /// The last usage seen.
     pub usage: Option<Usage>,
+    /// The last event passed on was `data: [DONE]`, OpenAI's end of a stream.
+    pub done: bool,
 }
 
 impl SseFilter {
@@ -119,7 +121,16 @@ impl SseFilter {
             hide_usage,
             pending: BytesMut::new(),
             usage: None,
+            done: false,
         }
+    }
+
+    /// Notes whether `sent` (what was just passed on) ends the stream.
+    fn passed(&mut self, sent: Bytes) -> Bytes {
+        if !sent.is_empty() {
+            self.done = sent.trim_ascii_end().ends_with(b"data: [DONE]");
+        }
+        sent
     }
 
     /// What to send to the client for `chunk` (possibly empty).
@@ -128,7 +139,7 @@ impl SseFilter {
             && (chunk.ends_with(b"\n\n") || chunk.ends_with(b"\r\n\r\n"))
             && !contains(&chunk, b"\"usage\"");
         if fast {
-            return chunk;
+            return self.passed(chunk);
         }
         self.pending.extend_from_slice(&chunk);
         let mut out = BytesMut::new();
@@ -138,14 +149,19 @@ impl SseFilter {
                 out.extend_from_slice(&event);
             }
         }
-        out.freeze()
+        self.passed(out.freeze())
+    }
+
+    /// True when the event held back (unterminated) is `data: [DONE]`.
+    pub fn pending_done(&self) -> bool {
+        self.pending.trim_ascii_end().ends_with(b"data: [DONE]")
     }
 
     /// Whatever is left when the stream ends (an unterminated last event).
     pub fn finish(&mut self) -> Bytes {
         let rest = std::mem::take(&mut self.pending).freeze();
         if !rest.is_empty() && self.inspect(&rest) {
-            rest
+            self.passed(rest)
         } else {
             Bytes::new()
         }
@@ -226,6 +242,30 @@ impl JsonCapture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The filter knows whether the last event passed on was OpenAI's `[DONE]`, whether it
+    /// came whole, split across chunks, or unterminated at the end.
+    #[test]
+    fn the_end_of_an_openai_stream_is_noticed() {
+        let mut f = SseFilter::new(false);
+        f.push(Bytes::from_static(b"data: {\"choices\":[]}\n\n"));
+        assert!(!f.done);
+        f.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        assert!(f.done);
+        let mut split = SseFilter::new(false);
+        split.push(Bytes::from_static(b"data: {}\n\ndata: [DO"));
+        assert!(!split.done && !split.pending_done());
+        split.push(Bytes::from_static(b"NE]\r\n\r\n"));
+        assert!(split.done);
+        let mut open = SseFilter::new(false);
+        open.push(Bytes::from_static(b"data: [DONE]"));
+        assert!(
+            open.pending_done(),
+            "an unterminated [DONE] still ends the stream"
+        );
+        open.finish();
+        assert!(open.done);
+    }
 
     const CHUNK: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n";
     const USAGE: &str =
