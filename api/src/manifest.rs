@@ -256,7 +256,7 @@ pub fn load(path: &Path) -> Result<Vec<(PathBuf, Object)>, ManifestError> {
     let mut out = Vec::new();
     for file in files {
         let origin = file.display().to_string();
-        let text = std::fs::read_to_string(&file).map_err(|e| ManifestError {
+        let text = read(&file).map_err(|e| ManifestError {
             origin: origin.clone(),
             document: 0,
             message: e.to_string(),
@@ -270,9 +270,44 @@ pub fn load(path: &Path) -> Result<Vec<(PathBuf, Object)>, ManifestError> {
     Ok(out)
 }
 
+/// The largest manifest file read, in bytes: a file (or a symlink to one) that grew past it by
+/// mistake is refused, not loaded into memory.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
+/// The text of manifest file `file`: a regular file (a symlink is followed) of at most
+/// [`MAX_FILE_BYTES`]. A FIFO or a device is refused without being opened, so a read can
+/// neither block nor run without end.
+pub fn read(file: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(file)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, a socket or a device is never read)",
+        ));
+    }
+    let too_big = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_FILE_BYTES} bytes"),
+        )
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut text = String::with_capacity(meta.len() as usize);
+    std::fs::File::open(file)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
 /// The manifest files under `path` (itself, when it is a file): `*.yaml`, `*.yml` and
 /// `*.json` directly in it, in name order (subfolders are not read, like `kubectl apply -f
-/// DIR`). [`load`] reads exactly these.
+/// DIR`), leaving out FIFOs, sockets and devices. [`load`] reads exactly these.
 pub fn files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     collect(path, &mut files)?;
@@ -295,8 +330,15 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-        let dir = kind.is_dir() || (kind.is_symlink() && entry.is_dir());
-        if manifest && !dir {
+        // A symlink is listed unless it leads to a directory or to something that is not a
+        // regular file; one that leads nowhere (mid ConfigMap swap, a loop) is listed, and
+        // reading it fails with its own name.
+        let listed = if kind.is_symlink() {
+            std::fs::metadata(&entry).map_or(true, |m| m.is_file())
+        } else {
+            kind.is_file()
+        };
+        if manifest && listed {
             files.push(entry);
         }
     }

@@ -172,7 +172,7 @@ fn read_file(
     if memory.files.get(file).is_some_and(|f| f.stamp == stamp) {
         return Ok(());
     }
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{name}: {e}"))?;
+    let text = kthena_api::manifest::read(file).map_err(|e| format!("{name}: {e}"))?;
     let hash = {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         text.hash(&mut h);
