@@ -136,6 +136,17 @@ pub struct Document {
 /// text that is not YAML at all (a syntax error) fails the whole call, since the documents
 /// after it cannot be told apart.
 pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, ManifestError> {
+    // The YAML parser's cost grows with the square of the nesting before its own recursion
+    // limit answers (20,000 levels: 1.8 s): deep flow nesting is refused before parsing.
+    if let Err(line) = flow_depth_within(text, MAX_FLOW_DEPTH) {
+        return Err(ManifestError {
+            origin: origin.to_owned(),
+            document: 0,
+            message: format!(
+                "collections nested deeper than {MAX_FLOW_DEPTH} levels at line {line}: not read"
+            ),
+        });
+    }
     let mut documents = Vec::new();
     for (index, de) in serde_norway::Deserializer::from_str(text).enumerate() {
         let err = |message: String| ManifestError {
@@ -189,6 +200,65 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, Manife
         });
     }
     Ok(documents)
+}
+
+/// The deepest flow-collection nesting (`[`, `{`) a manifest may have; Kubernetes objects
+/// need a handful.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// `Ok` when no flow collection of `text` nests deeper than `max`; else the 1-based line where
+/// it does. A `[` or `{` opens a collection where a value starts (after `:`, `-`, `,`, `?` or
+/// at a line's start) or anywhere inside one; quoted strings and comments
+/// are skipped. A line of a block scalar (`|`) that starts with brackets counts too: the
+/// check errs on the side of refusing. One pass, no allocation.
+pub fn flow_depth_within(text: &str, max: usize) -> Result<(), usize> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut line, mut i) = (0usize, 1usize, 0usize);
+    // The last byte that was not a space or a tab (`\n` at a line's start).
+    let mut prev = b'\n';
+    while i < bytes.len() {
+        let b = bytes[i];
+        let value_start = matches!(prev, b'\n' | b':' | b'-' | b',' | b'?');
+        match b {
+            b'\n' => line += 1,
+            b'#' if matches!(
+                bytes.get(i.wrapping_sub(1)),
+                None | Some(b' ' | b'\t' | b'\n')
+            ) =>
+            {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\'' if depth > 0 || value_start => {
+                let quote = b;
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' if quote == b'"' => i += 1,
+                        b'\n' => line += 1,
+                        c if c == quote => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'[' | b'{' if depth > 0 || value_start => {
+                depth += 1;
+                if depth > max {
+                    return Err(line);
+                }
+            }
+            b']' | b'}' if depth > 0 => depth -= 1,
+            _ => {}
+        }
+        if !matches!(b, b' ' | b'\t') {
+            prev = b;
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// The text of each YAML document of `text`, split at its document markers (`---` at the
@@ -347,6 +417,26 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn deep_flow_nesting_is_found_without_parsing() {
+        use super::flow_depth_within as within;
+        let deep = format!("spec: {}{}\n", "[".repeat(65), "]".repeat(65));
+        assert_eq!(within(&deep, 64), Err(1));
+        let ok = format!("spec: {}{}\n", "[".repeat(64), "]".repeat(64));
+        assert_eq!(within(&ok, 64), Ok(()));
+        // Brackets in quoted strings, comments and the middle of plain scalars do not count.
+        let quoted = format!(
+            "a: '{0}'\nb: \"{0}\\\" {0}\"\n# {0}\nc: x{0}\nd: [ok, {{e: \"]\"}}]\n",
+            "[".repeat(100)
+        );
+        assert_eq!(within(&quoted, 2), Ok(()));
+        let lines = format!("a: 1\nb:\n  - {}\n", "{x: ".repeat(3));
+        assert_eq!(within(&lines, 2), Err(3));
+        let err = super::parse_documents(&format!("kind: X\nspec: {}", "[".repeat(20_000)), "deep")
+            .expect_err("refused before parsing");
+        assert!(err.message.contains("nested deeper than 64"), "{err}");
+    }
+
     #[test]
     fn a_folder_is_read_without_its_subfolders() {
         let dir = std::env::temp_dir().join(format!("kthena-manifest-{}", std::process::id()));

@@ -194,11 +194,11 @@ async fn sighup_rereads_the_configuration_and_keeps_serving() {
     std::fs::remove_dir_all(&outside).ok();
 }
 
-/// A FIFO, a symlink to a device and an oversized file in the manifest folder neither block
-/// the watcher nor fill its memory: the rest of the folder serves.
+/// A FIFO, a symlink to a device, an oversized file and a document nested 100,000 levels deep
+/// in the manifest folder neither block the watcher nor fill its memory: the rest serves.
 #[cfg(unix)]
 #[actix_rt::test]
-async fn fifos_devices_and_huge_files_in_the_folder_are_left_alone() {
+async fn fifos_devices_huge_and_deep_files_in_the_folder_are_left_alone() {
     let mut env = Env::new();
     env.mock(
         "engine",
@@ -215,7 +215,22 @@ async fn fifos_devices_and_huge_files_in_the_folder_are_left_alone() {
     std::os::unix::fs::symlink("/dev/zero", env.dir.join("b-zero.yaml")).expect("symlink");
     let huge = vec![b'#'; kthena_api::manifest::MAX_FILE_BYTES as usize + 1];
     std::fs::write(env.dir.join("c-huge.yaml"), huge).expect("write");
+    // 100,000 levels in 200 KB: refused before the YAML parser (quadratic in depth) sees it.
+    let deep = format!(
+        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
+         metadata: {{name: deep}}\nspec: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    std::fs::write(env.dir.join("d-deep.yaml"), deep).expect("write");
     let router = env.router(&[]);
+    let lines = router.process.lines_with("d-deep.yaml");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("nested deeper than 64 levels")),
+        "{lines:?}"
+    );
     // Logged with the file and the reason before the configuration was in force.
     let lines = router.process.lines_with("c-huge.yaml");
     assert!(lines.iter().any(|l| l.contains("larger than")), "{lines:?}");
