@@ -311,6 +311,55 @@ async fn an_answer_cut_by_the_engine_is_never_passed_on_as_whole() {
     );
 }
 
+/// A body stalled either way is timed out: an upload that stops sending gets 408 and its
+/// connection closed; an engine that stops sending after its headers ends the client's stream
+/// with an error event and a closed connection.
+#[actix_rt::test]
+async fn stalled_bodies_are_timed_out_both_ways() {
+    let mut env = Env::new();
+    env.mock(
+        "slow",
+        &[("app", "slow")],
+        &["--served-model-name", "m", "--time-to-first-token", "20s"],
+    );
+    env.model_server("slow", "slow", "");
+    env.route("slow", "m", "slow");
+    let router = env.router(&[
+        "--request-body-timeout",
+        "300ms",
+        "--upstream-idle-timeout",
+        "300ms",
+    ]);
+    let url = router.url("/v1/chat/completions");
+
+    let started = Instant::now();
+    let raw = raw_post_part(&url, 1000, r#"{"model": "m", "#);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#""type":"request_timeout""#), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let started = Instant::now();
+    let request = serde_json::json!({"model": "m", "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]})
+    .to_string();
+    let raw = raw_post(&url, &request);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains(r#""type":"stream_error""#), "{text}");
+    assert!(text.contains("sent nothing for 300ms"), "{text}");
+    assert!(!text.ends_with("0\r\n\r\n"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// A client cannot forge an access-log line or field, nor blow a line up: a model name with a
 /// newline and `key=value`s, a request id with spaces and a 1 MiB model each stay one line,
 /// escaped and cut.
@@ -1554,6 +1603,13 @@ async fn a_changed_folder_applies_without_waiting_for_the_interval() {
 /// POSTs `body` to `url` over a plain socket and returns every byte the server sent until it
 /// closed the connection (bounded by a read timeout).
 fn raw_post(url: &str, body: &str) -> Vec<u8> {
+    raw_post_part(url, body.len(), body)
+}
+
+/// POSTs the first part `sent` of a body announced as `length` bytes (the rest never comes),
+/// and returns every byte the server sent until it closed the connection (bounded by a read
+/// timeout).
+fn raw_post_part(url: &str, length: usize, sent: &str) -> Vec<u8> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (authority, path) = rest.split_at(rest.find('/').expect("a path"));
@@ -1564,8 +1620,7 @@ fn raw_post(url: &str, body: &str) -> Vec<u8> {
     write!(
         socket,
         "POST {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\n\r\n{body}",
-        body.len()
+         content-length: {length}\r\n\r\n{sent}"
     )
     .expect("request written");
     let mut out = Vec::new();

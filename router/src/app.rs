@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub manifests_interval: Duration,
     /// Body size limit.
     pub max_body_bytes: usize,
+    /// Body stall limits, both ways.
+    pub timeouts: crate::handlers::Timeouts,
     /// Worker threads.
     pub workers: usize,
     /// Drain time on shutdown.
@@ -180,6 +182,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         pod_tls,
         outlier: opts.outlier,
         retry_budget: opts.retry_budget,
+        timeouts: opts.timeouts,
     };
 
     // Bind every port first, so a port in use fails the start and nothing half-runs.

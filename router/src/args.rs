@@ -37,6 +37,13 @@ pub struct Args {
     /// Largest accepted request body, in bytes (larger: 413).
     #[arg(long, env = "KTHENA_ROUTER_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     pub max_body_bytes: usize,
+    /// Longest a client's request body may send no byte (then 408 and the connection closes).
+    #[arg(long, env = "KTHENA_ROUTER_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub request_body_timeout: Duration,
+    /// Longest an engine's response body may send no byte once its headers came (then the
+    /// client's connection closes; a stream first gets an error event).
+    #[arg(long, env = "KTHENA_ROUTER_UPSTREAM_IDLE_TIMEOUT", default_value = "300s", value_parser = duration)]
+    pub upstream_idle_timeout: Duration,
     /// Worker threads of the inference API (default: one per CPU).
     #[arg(long, env = "KTHENA_ROUTER_WORKERS", default_value_t = default_workers())]
     pub workers: usize,
@@ -225,6 +232,8 @@ impl Args {
             manifests,
             manifests_interval,
             max_body_bytes,
+            request_body_timeout,
+            upstream_idle_timeout,
             workers,
             drain_timeout,
             access_log,
@@ -270,6 +279,10 @@ impl Args {
             manifests,
             manifests_interval,
             max_body_bytes,
+            timeouts: crate::handlers::Timeouts {
+                request_body: request_body_timeout,
+                upstream_idle: upstream_idle_timeout,
+            },
             workers: workers.max(1),
             drain_timeout,
             access_log: crate::access_log::Options {

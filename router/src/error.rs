@@ -53,6 +53,9 @@ pub enum RouterError {
     /// The body is larger than `--max-body-bytes`.
     #[error("request body is larger than {0} bytes")]
     BodyTooLarge(usize),
+    /// The client sent no byte of its body for `--request-body-timeout`.
+    #[error("request body stalled: no byte for {0:?}")]
+    BodyStalled(std::time::Duration),
     /// The body could not be read from the client.
     #[error("reading request body: {0}")]
     ClientBody(String),
@@ -83,6 +86,7 @@ impl RouterError {
             RouterError::NoAvailablePods(_) => "no_available_pods",
             RouterError::CantSchedule(_) => "scheduling",
             RouterError::BodyTooLarge(_) => "request_too_large",
+            RouterError::BodyStalled(_) => "request_timeout",
             RouterError::Upstream(_) => "upstream_error",
             RouterError::UpstreamTimeout(_) => "upstream_timeout",
         }
@@ -109,6 +113,7 @@ impl ResponseError for RouterError {
             | RouterError::UnsupportedFilter(_) => StatusCode::INTERNAL_SERVER_ERROR,
             RouterError::NoAvailablePods(_) => StatusCode::SERVICE_UNAVAILABLE,
             RouterError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RouterError::BodyStalled(_) => StatusCode::REQUEST_TIMEOUT,
             RouterError::Upstream(_) => StatusCode::BAD_GATEWAY,
             RouterError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }

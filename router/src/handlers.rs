@@ -36,6 +36,27 @@ pub struct RouterContext {
     pub outlier: kthena_core::outlier::OutlierPolicy,
     /// Retries in flight per pool (`--retry-budget-*`).
     pub retry_budget: kthena_core::retry_budget::RetryBudget,
+    /// How long a request body or an upstream body may stall.
+    pub timeouts: Timeouts,
+}
+
+/// The longest a body may go without a byte, either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Between two chunks of a client's request body (`--request-body-timeout`): 408 after.
+    pub request_body: std::time::Duration,
+    /// Between two chunks of an engine's response body (`--upstream-idle-timeout`): the
+    /// client's connection is closed after (a stream first gets an error event).
+    pub upstream_idle: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            request_body: std::time::Duration::from_secs(30),
+            upstream_idle: std::time::Duration::from_secs(300),
+        }
+    }
 }
 
 /// Registers the router's routes. The app must carry `web::Data<RouterContext>` and a
@@ -157,7 +178,7 @@ async fn route(
     client: &Clients,
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
-    let body = match read_body(req, payload, ctx.max_body_bytes).await {
+    let body = match read_body(req, payload, ctx.max_body_bytes, ctx.timeouts.request_body).await {
         Ok(b) => b,
         Err(e) => return Err((e, ex)),
     };
@@ -473,11 +494,13 @@ async fn to_http_route(
     proxy::forward(client, out, &sctx, ctx, ex).await
 }
 
-/// The whole request body, refusing more than `limit` bytes (413).
+/// The whole request body, refusing more than `limit` bytes (413) and a body that sends no
+/// byte for `stall` (408): a stalled upload holds at most what it sent until then.
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    stall: std::time::Duration,
 ) -> Result<Bytes, RouterError> {
     let declared = req
         .headers()
@@ -488,7 +511,11 @@ async fn read_body(
         return Err(RouterError::BodyTooLarge(limit));
     }
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
-    while let Some(chunk) = payload.next().await {
+    loop {
+        let next = actix_rt::time::timeout(stall, payload.next())
+            .await
+            .map_err(|_| RouterError::BodyStalled(stall))?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| RouterError::ClientBody(e.to_string()))?;
         if buf.len() + chunk.len() > limit {
             return Err(RouterError::BodyTooLarge(limit));

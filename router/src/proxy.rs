@@ -245,7 +245,7 @@ pub async fn forward(
                 ex.upstream_status = Some(resp.status().as_u16());
                 outlier_failure(ctx, &snap, &endpoint, Failure::ServerError, &mut ex);
                 if last || !retry_permit(ctx, &snap, &mut retrying) {
-                    return Ok(respond(resp, guard, &out, ex));
+                    return Ok(respond(resp, guard, &out, ex, ctx.timeouts.upstream_idle));
                 }
                 tracing::debug!(pod = %endpoint.pod, status = %resp.status(), "retrying after 5xx");
                 continue;
@@ -255,7 +255,7 @@ pub async fn forward(
                 if resp.status().is_success() {
                     cell.scheduler.served(sctx, endpoint.key);
                 }
-                return Ok(respond(resp, guard, &out, ex));
+                return Ok(respond(resp, guard, &out, ex, ctx.timeouts.upstream_idle));
             }
         };
         outlier_failure(ctx, &snap, &endpoint, failure, &mut ex);
@@ -450,6 +450,7 @@ fn respond<S>(
     guard: InFlight,
     out: &Outbound<'_>,
     mut ex: Exchange,
+    idle_timeout: std::time::Duration,
 ) -> HttpResponse
 where
     S: Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin + 'static,
@@ -510,6 +511,8 @@ where
         received: 0,
         // Only OpenAI's completion streams promise a `[DONE]` (an HTTPRoute's backend may
         // stream anything).
+        idle: None,
+        idle_timeout,
         openai_stream: out.stream
             && matches!(out.req.path(), "/v1/chat/completions" | "/v1/completions"),
         _guard: guard,
@@ -550,6 +553,10 @@ struct UpstreamBody<S> {
     received: u64,
     /// The client asked for an OpenAI stream, which ends with `data: [DONE]`.
     openai_stream: bool,
+    /// Fires when the engine sent no byte for `idle_timeout`; made the first time the body
+    /// waits, so an answer that arrives at once costs no timer.
+    idle: Option<Pin<Box<actix_rt::time::Sleep>>>,
+    idle_timeout: std::time::Duration,
     _guard: InFlight,
 }
 
@@ -588,6 +595,21 @@ where
         }
         loop {
             let next = match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Pending => {
+                    let timeout = this.idle_timeout;
+                    let idle = this
+                        .idle
+                        .get_or_insert_with(|| Box::pin(actix_rt::time::sleep(timeout)));
+                    match idle.as_mut().poll(cx) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(()) => Poll::Ready(Some(Err(awc::error::PayloadError::Io(
+                            std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                format!("the engine sent nothing for {:?}", this.idle_timeout),
+                            ),
+                        )))),
+                    }
+                }
                 // awc ends a body as whole when the connection closes early: a body shorter
                 // than its length, or an OpenAI stream without its `[DONE]`, was cut.
                 Poll::Ready(None)
@@ -603,6 +625,10 @@ where
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) => {
                     this.received += chunk.len() as u64;
+                    if let Some(idle) = this.idle.as_mut() {
+                        idle.as_mut()
+                            .reset(actix_rt::time::Instant::now() + this.idle_timeout);
+                    }
                     let out = match &mut this.mode {
                         Mode::Sse(f) => f.push(chunk),
                         Mode::Json(c) => {

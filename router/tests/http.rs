@@ -90,6 +90,7 @@ fn context_with(ready: bool, access_log: AccessLog, expose_metrics: bool) -> Rou
         pod_tls: pod_tls(),
         outlier: Default::default(),
         retry_budget: Default::default(),
+        timeouts: Default::default(),
     }
 }
 

@@ -94,6 +94,7 @@ fn context(expose_metrics: bool) -> RouterContext {
             .expect("default pod TLS"),
         outlier: Default::default(),
         retry_budget: Default::default(),
+        timeouts: Default::default(),
     }
 }
 
