@@ -311,6 +311,33 @@ async fn an_answer_cut_by_the_engine_is_never_passed_on_as_whole() {
     );
 }
 
+/// An engine's error answer to a stream request is plain JSON with no `[DONE]`: it reaches
+/// the client whole, never as a cut stream.
+#[actix_rt::test]
+async fn an_engine_error_to_a_stream_request_passes_whole() {
+    let mut env = Env::new();
+    env.mock(
+        "failing",
+        &[("app", "failing")],
+        &["--served-model-name", "m", "--failure-rate", "1.0"],
+    );
+    env.model_server("failing", "failing", "");
+    env.route("failing", "m", "failing");
+    let router = env.router(&[]);
+    let request = serde_json::json!({"model": "m", "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let a = post(
+        &client(),
+        &router.url("/v1/chat/completions"),
+        &[],
+        request.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 500, "{}", a.body);
+    assert!(!a.body.contains("stream_error"), "{}", a.body);
+    assert!(a.json()["error"].is_object(), "{}", a.body);
+}
+
 /// A body stalled either way is timed out: an upload that stops sending gets 408 and its
 /// connection closed; an engine that stops sending after its headers ends the client's stream
 /// with an error event and a closed connection.

@@ -509,11 +509,13 @@ where
         flush_first: false,
         expected: length,
         received: 0,
-        // Only OpenAI's completion streams promise a `[DONE]` (an HTTPRoute's backend may
-        // stream anything).
         idle: None,
         idle_timeout,
+        // Only OpenAI's completion streams promise a `[DONE]` (an HTTPRoute's backend may
+        // stream anything; an engine's error answer to a stream request is plain JSON).
         openai_stream: out.stream
+            && sse
+            && status.is_success()
             && matches!(out.req.path(), "/v1/chat/completions" | "/v1/completions"),
         _guard: guard,
     })
