@@ -107,11 +107,17 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
         // alter are computed again (`Changes::status_dirty`); the others stay the same `Arc`s,
         // which the writer recognises without comparing them.
         let mut cache = kthena_dataplane::status::StatusCache::<Arc<DesiredStatus>>::default();
+        // A configuration applied before this task subscribed is not announced again: its
+        // statuses are computed at once (`track_status` marked every object).
+        let mut due = status_shared.is_ready();
         loop {
-            if applied.changed().await.is_err() {
-                return;
+            if !due {
+                if applied.changed().await.is_err() {
+                    return;
+                }
+                applied.mark_unchanged();
             }
-            applied.mark_unchanged();
+            due = false;
             let dirty = status_shared.take_status_dirty();
             if dirty.is_empty() {
                 continue;

@@ -796,14 +796,4 @@ impl<T: Clone> StatusCache<T> {
     pub fn values(&self) -> impl Iterator<Item = &T> {
         self.by_kind.values().flat_map(|m| m.values())
     }
-
-    /// How many statuses are kept.
-    pub fn len(&self) -> usize {
-        self.by_kind.values().map(|m| m.len()).sum()
-    }
-
-    /// True when none is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
