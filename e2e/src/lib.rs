@@ -300,6 +300,16 @@ impl Env {
         );
     }
 
+    /// One engine serving `model`: mock Pod `name` (label `app: name`, extra mock `flags`),
+    /// ModelServer `name` selecting it and ModelRoute `name` sending `model` to it.
+    pub fn engine(&mut self, name: &str, model: &str, flags: &[&str]) {
+        let mut all = vec!["--served-model-name", model];
+        all.extend_from_slice(flags);
+        self.mock(name, &[("app", name)], &all);
+        self.model_server(name, name, "");
+        self.route(name, model, name);
+    }
+
     /// A ModelRoute `name` sending `model` to ModelServer `server`.
     pub fn route(&self, name: &str, model: &str, server: &str) {
         self.write(

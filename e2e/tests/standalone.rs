@@ -200,13 +200,7 @@ async fn sighup_rereads_the_configuration_and_keeps_serving() {
 #[actix_rt::test]
 async fn fifos_devices_huge_and_deep_files_in_the_folder_are_left_alone() {
     let mut env = Env::new();
-    env.mock(
-        "engine",
-        &[("app", "engine")],
-        &["--served-model-name", "m"],
-    );
-    env.model_server("engine", "engine", "");
-    env.route("live", "m", "engine");
+    env.engine("engine", "m", &[]);
     let made = std::process::Command::new("mkfifo")
         .arg(env.dir.join("a-fifo.yaml"))
         .status()
@@ -251,13 +245,7 @@ async fn fifos_devices_huge_and_deep_files_in_the_folder_are_left_alone() {
 #[actix_rt::test]
 async fn an_answer_cut_by_the_engine_is_never_passed_on_as_whole() {
     let mut env = Env::new();
-    env.mock(
-        "dying",
-        &[("app", "dying")],
-        &["--served-model-name", "m", "--cut-body-after", "60"],
-    );
-    env.model_server("dying", "dying", "");
-    env.route("dying", "m", "dying");
+    env.engine("dying", "m", &["--cut-body-after", "60"]);
     let router = env.router(&[]);
     let url = router.url("/v1/chat/completions");
 
@@ -316,13 +304,7 @@ async fn an_answer_cut_by_the_engine_is_never_passed_on_as_whole() {
 #[actix_rt::test]
 async fn an_engine_error_to_a_stream_request_passes_whole() {
     let mut env = Env::new();
-    env.mock(
-        "failing",
-        &[("app", "failing")],
-        &["--served-model-name", "m", "--failure-rate", "1.0"],
-    );
-    env.model_server("failing", "failing", "");
-    env.route("failing", "m", "failing");
+    env.engine("failing", "m", &["--failure-rate", "1.0"]);
     let router = env.router(&[]);
     let request = serde_json::json!({"model": "m", "stream": true,
         "messages": [{"role": "user", "content": "hi"}]});
@@ -344,13 +326,7 @@ async fn an_engine_error_to_a_stream_request_passes_whole() {
 #[actix_rt::test]
 async fn stalled_bodies_are_timed_out_both_ways() {
     let mut env = Env::new();
-    env.mock(
-        "slow",
-        &[("app", "slow")],
-        &["--served-model-name", "m", "--time-to-first-token", "20s"],
-    );
-    env.model_server("slow", "slow", "");
-    env.route("slow", "m", "slow");
+    env.engine("slow", "m", &["--time-to-first-token", "20s"]);
     let router = env.router(&[
         "--request-body-timeout",
         "300ms",
@@ -393,13 +369,7 @@ async fn stalled_bodies_are_timed_out_both_ways() {
 #[actix_rt::test]
 async fn access_log_lines_cannot_be_forged_or_blown_up() {
     let mut env = Env::new();
-    env.mock(
-        "engine",
-        &[("app", "engine")],
-        &["--served-model-name", "m"],
-    );
-    env.model_server("engine", "engine", "");
-    env.route("live", "m", "engine");
+    env.engine("engine", "m", &[]);
     let router = env.router(&["--max-body-bytes", "4194304"]);
     let c = client();
     let url = router.url("/v1/chat/completions");
