@@ -40,7 +40,8 @@ KV_BLOCKS (1024), BLOCK_SIZE (16), MAX_NUM_SEQS (8), PREFILL (200us), ITL (5ms),
 (0), TOKENS (16), SCRAPE (router --metrics-scrape-interval, 1s), ROUTER_CPU (0), LOAD_CPU (1),
 SEED (1), MAX_INFLIGHT (3000), DRAIN (s, 15), QUIET_PCT (25) / QUIET_WAIT (s, 30): before each
 cell wait at most QUIET_WAIT s for other processes to use < QUIET_PCT % of a core, SKIP_BUILD,
-OUT, TIMEOUT (s per wait, 60).
+OUT, TIMEOUT (s per wait, 60), ACCESS_LOGS (a folder: the router writes JSON access logs
+there, one file per cell; off by default, as it costs router CPU).
 """
 
 import asyncio
@@ -61,6 +62,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROUTER = os.environ.get("ROUTER_BIN") or os.path.join(ROOT, "target/release/kthena-router")
 MOCK = os.path.join(ROOT, "target/release/kthena-mock")
 MODEL = "bench-model"
+ACCESS_LOGS = os.environ.get("ACCESS_LOGS")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 STARTED = time.monotonic()
 
@@ -274,7 +276,7 @@ class Cluster:
     def __init__(self, tmp, label, policy):
         self.dir = tempfile.mkdtemp(prefix=f"{label}.", dir=tmp)
         self.mocks, self.ips, self.port = [], [], 0
-        env = dict(os.environ, RUST_LOG="warn")
+        env = dict(os.environ, RUST_LOG=os.environ.get("MOCK_LOG", "warn"))
         for i in range(ENGINES):
             ip = f"127.78.0.{2 + i}"
             out = os.path.join(self.dir, f"mock-{i}.log")
@@ -332,6 +334,12 @@ status:
             f.write(POLICY_YAML[policy])
         out = os.path.join(self.dir, "router.log")
         env = dict(os.environ, RUST_LOG="info", ACCESS_LOG_ENABLED="false")
+        if ACCESS_LOGS:
+            # For looking into the picks: JSON lines carry every candidate's scores.
+            os.makedirs(ACCESS_LOGS, exist_ok=True)
+            env.update(ACCESS_LOG_ENABLED="true", ACCESS_LOG_FORMAT="json",
+                       ACCESS_LOG_OUTPUT=os.path.join(
+                           ACCESS_LOGS, f"{policy}-{int(time.time())}.jsonl"))
         with open(out, "w") as f:
             self.router = subprocess.Popen(
                 ["taskset", "-c", ROUTER_CPU, ROUTER, "--manifests", man, "--port", "0",
@@ -806,6 +814,11 @@ def cell(tmp, policy, wname, mode, x, duration, warmup, label):
             sys.exit(f"schedule: the router died during {label}")
     finally:
         cluster.close()
+        if ACCESS_LOGS:
+            for f in os.listdir(cluster.dir):
+                if f.startswith("mock-"):
+                    shutil.copy(os.path.join(cluster.dir, f),
+                                os.path.join(ACCESS_LOGS, f"{policy}-{f}"))
         shutil.rmtree(cluster.dir, ignore_errors=True)
     c = res["cpu"]
     log(f"{label}: TTFT p50 {res['p50'] * 1000:.1f} ms p99 {res['p99'] * 1000:.1f} ms, "

@@ -186,6 +186,9 @@ impl Pool {
         let states = (0..n)
             .map(|i| EngineState {
                 running: Some((r(i, 1) % 48) as f64),
+                peak_running: Some(48.0),
+                queued_seen: true,
+                in_flight_at_reading: Some((r(i, 7) % 24) as f64),
                 // 0..=11: about one in six at or over the default limit of 10.
                 waiting: Some((r(i, 2) % 12) as f64),
                 kv_cache_usage: Some((r(i, 3) % 950) as f64 / 1_000.0 + 0.02),

@@ -196,6 +196,12 @@ impl Pacer {
     /// Waits until the engine runs the request.
     async fn start(state: &State, mut ticket: Ticket, arrived: Instant) -> Self {
         let admission = ticket.admitted().await;
+        tracing::debug!(
+            queued_ms = arrived.elapsed().as_millis() as u64,
+            prompt_tokens = admission.prompt_tokens,
+            cached_tokens = admission.cached_tokens,
+            "admitted"
+        );
         let config = state.config();
         let first_delay = prefill_delay(
             config.time_to_first_token,

@@ -79,6 +79,8 @@ fn endpoint_json(
 fn engine_json(s: &EngineState) -> serde_json::Value {
     json!({
         "running": s.running,
+        "peakRunning": s.peak_running,
+        "queuedSeen": s.queued_seen,
         "waiting": s.waiting,
         "kvCacheUsage": s.kv_cache_usage,
         "ttftSeconds": s.ttft,

@@ -24,10 +24,19 @@ pub struct Candidate<'a> {
 pub struct EngineState {
     /// Requests in the engine's running batch (`vllm:num_requests_running`).
     pub running: Option<f64>,
+    /// The most requests the engine has been seen running at once since the router first
+    /// read it: its batch size, as far as the router knows (never below `running`).
+    pub peak_running: Option<f64>,
+    /// The engine has been seen with requests waiting: its batch has been reached, so
+    /// `peak_running` is a batch size, not just the most it was given so far.
+    pub queued_seen: bool,
     /// Requests queued in the engine (`vllm:num_requests_waiting`).
     pub waiting: Option<f64>,
     /// KV-cache usage, 0..=1 (`vllm:kv_cache_usage_perc`, `sglang:token_usage`).
     pub kv_cache_usage: Option<f64>,
+    /// This router's requests in flight to the endpoint when the reading above was taken:
+    /// what changed since is this router's own doing, and known without a scrape.
+    pub in_flight_at_reading: Option<f64>,
     /// Mean time to first token over the last scrape interval, seconds.
     pub ttft: Option<f64>,
     /// Mean time per output token over the last scrape interval, seconds.
@@ -40,8 +49,11 @@ impl EngineState {
     /// Nothing known.
     pub const UNKNOWN: EngineState = EngineState {
         running: None,
+        peak_running: None,
+        queued_seen: false,
         waiting: None,
         kv_cache_usage: None,
+        in_flight_at_reading: None,
         ttft: None,
         tpot: None,
         models: None,

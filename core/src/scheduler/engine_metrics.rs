@@ -167,8 +167,14 @@ pub fn next_state(
     };
     EngineState {
         running: cur.running,
+        peak_running: cur
+            .running
+            .map(|r| prev.peak_running.map_or(r, |p| p.max(r))),
+        queued_seen: cur.running.is_some()
+            && (prev.queued_seen || cur.waiting.is_some_and(|w| w > 0.0)),
         waiting: cur.waiting,
         kv_cache_usage: cur.kv_cache_usage,
+        in_flight_at_reading: None,
         ttft: mean(prev_reading.and_then(|r| r.ttft), cur.ttft, prev.ttft),
         tpot: mean(prev_reading.and_then(|r| r.tpot), cur.tpot, prev.tpot),
         models: prev.models.clone(),
@@ -269,6 +275,32 @@ vllm:num_requests_waiting{model_name="m"} NaN
             "no request in the interval keeps the mean"
         );
         assert_eq!(s2.running, None, "a gauge that vanished is unknown");
+        assert_eq!(s2.peak_running, None, "and so is the peak read from it");
+        let busy = Reading {
+            running: Some(4.0),
+            ..Reading::default()
+        };
+        let s3 = next_state(None, &s1, &busy);
+        let calmer = Reading {
+            running: Some(2.0),
+            ..Reading::default()
+        };
+        let s4 = next_state(Some(&busy), &s3, &calmer);
+        assert_eq!(
+            (s1.peak_running, s3.peak_running, s4.peak_running),
+            (Some(1.0), Some(4.0), Some(4.0)),
+            "the peak is the most seen running"
+        );
+        assert!(!s4.queued_seen);
+        let queued = Reading {
+            running: Some(3.0),
+            waiting: Some(2.0),
+            ..Reading::default()
+        };
+        let s5 = next_state(Some(&calmer), &s4, &queued);
+        let s6 = next_state(Some(&queued), &s5, &calmer);
+        assert!(s5.queued_seen && s6.queued_seen, "once seen, kept");
+        assert!(!next_state(None, &s6, &Reading::default()).queued_seen);
         let gone = next_state(Some(&quiet), &s2, &Reading::default());
         assert_eq!(gone.ttft, None, "a histogram that vanished is unknown");
     }

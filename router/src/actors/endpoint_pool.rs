@@ -18,7 +18,7 @@ use kthena_core::scheduler::engine_metrics::{self, Reading};
 use kthena_core::scheduler::{EngineState, ModelSet};
 use kthena_core::{Engine, Protocol};
 
-use crate::pool::{PodInfo, PoolSnapshot, Upstream, now_ms};
+use crate::pool::{Endpoint, PodInfo, PoolSnapshot, Upstream, now_ms};
 use crate::state::{PoolCell, Shared};
 
 /// Failed scrapes in a row after which an endpoint's engine state is unknown.
@@ -102,16 +102,16 @@ impl EndpointPool {
             .clone();
         let protocol = snap.upstream.protocol;
         let engine = snap.upstream.engine;
-        let targets: Vec<(u64, SocketAddr)> =
-            snap.endpoints.iter().map(|e| (e.key, e.addr)).collect();
+        let targets: Vec<Arc<Endpoint>> = snap.endpoints.clone();
         let round = async move {
-            let each = targets.into_iter().map(|(key, addr)| {
+            let each = targets.into_iter().map(|endpoint| {
                 let clients = clients.clone();
                 let scraping = scraping.clone();
                 async move {
                     let _permit = scraping.permits.acquire().await.ok();
-                    let got = scrape_one(&clients, protocol, engine, addr, scraping.timeout).await;
-                    (key, got)
+                    let got =
+                        scrape_one(&clients, protocol, engine, &endpoint, scraping.timeout).await;
+                    (endpoint.key, got)
                 }
             });
             futures_util::future::join_all(each).await
@@ -136,6 +136,7 @@ impl EndpointPool {
                 Some(reading) => {
                     *failures = 0;
                     let mut next = engine_metrics::next_state(last.as_ref(), &engine[i], &reading);
+                    next.in_flight_at_reading = Some(got.in_flight_at as f64);
                     if let Some(models) = got.models {
                         next.models = Some(models);
                     }
@@ -182,6 +183,8 @@ fn share_model_sets(engine: &mut [EngineState]) {
 #[derive(Debug)]
 struct Scraped {
     metrics: Option<Reading>,
+    /// This router's requests in flight to the endpoint when the metrics arrived.
+    in_flight_at: usize,
     models: Option<ModelSet>,
 }
 
@@ -211,11 +214,15 @@ async fn scrape_one(
     clients: &crate::upstream::Clients,
     protocol: Protocol,
     engine: Option<Engine>,
-    addr: SocketAddr,
+    endpoint: &Endpoint,
     timeout: Duration,
 ) -> Scraped {
-    let (metrics, models) = futures_util::future::join(
-        get(clients, protocol, addr, "/metrics", timeout),
+    let addr = endpoint.addr;
+    let ((metrics, in_flight_at), models) = futures_util::future::join(
+        async {
+            let got = get(clients, protocol, addr, "/metrics", timeout).await;
+            (got, endpoint.in_flight())
+        },
         get(clients, protocol, addr, "/v1/models", timeout),
     )
     .await;
@@ -235,7 +242,11 @@ async fn scrape_one(
         }
     });
     let models = models.and_then(|body| parse_models(&body));
-    Scraped { metrics, models }
+    Scraped {
+        metrics,
+        in_flight_at,
+        models,
+    }
 }
 
 /// The `data[].id` of a `/v1/models` answer.

@@ -2,9 +2,27 @@
 //!
 //! Filter: drops an endpoint whose engine has `maxWaitingRequests` (default 10; 0 means the
 //! default, as in Kthena) or more requests waiting; an endpoint whose queue is unknown passes.
-//! Score, Kthena's formula: load = requests in flight from this router + 100 × those of them
-//! the engine is not running (`max(in flight - running, 0)`, running unknown counting as 0);
-//! `score = (max load - load) / max load × 100`, every endpoint 100 when nothing is in flight.
+//!
+//! Score, Kthena's load: requests in flight from this router + 100 × those of them the engine
+//! is taken not to run (`max(in flight - running, 0)`, running unknown counting as 0);
+//! `score = (max load - load) / max load × 100`. Two differences from Kthena, both because
+//! the engine's figures are up to one scrape interval old while the in-flight count is not:
+//! - "running" is the engine's batch as far as the router knows, not the last reading: the
+//!   most it has been seen running, once it has been seen with requests waiting; before that
+//!   its batch was never reached and nothing sent to it counts as waiting. A burst sent since
+//!   the last scrape is not "waiting" on an engine that has run that many at once before.
+//!   With the last reading, every endpoint that got one request more than it ran a second ago
+//!   looked queued (load ≥ 101) and lost the score entirely, which sent requests away from
+//!   the engine that held their prefix — at start, when every engine read 0 running, for
+//!   every second request. An engine never read is Kthena's: running counts as 0.
+//! - The scale is at least [`QUEUED`], one queued request's weight: while nothing queues,
+//!   endpoints differ by a point per request in flight (a request that runs at once costs the
+//!   others little), not by the whole 100 that Kthena's max-only scale gives one request of
+//!   difference between two nearly idle engines. Once a request queues anywhere the scale is
+//!   Kthena's. The order of endpoints is the same as Kthena's either way, so this plugin alone
+//!   picks as Kthena's does; it matters only against the other scores.
+//!
+//! Every endpoint scores 100 when nothing is in flight.
 
 use super::super::{Candidate, FilterPlugin, RequestContext, ScorePlugin};
 use crate::FieldErrors;
@@ -19,6 +37,9 @@ pub struct LeastRequest {
 
 /// Args the plugin reads.
 pub const ARGS: &[&str] = &["maxWaitingRequests"];
+
+/// The load one queued request adds (Kthena's factor), and the least the score's scale is.
+pub const QUEUED: f64 = 100.0;
 
 /// Kthena's default `maxWaitingRequests`.
 pub const DEFAULT_MAX_WAITING: usize = 10;
@@ -37,7 +58,15 @@ impl LeastRequest {
     /// The load the score ranks by.
     pub fn load(p: &Candidate<'_>) -> f64 {
         let in_flight = p.in_flight as f64;
-        in_flight + 100.0 * (in_flight - p.engine.running.unwrap_or(0.0)).max(0.0)
+        let e = p.engine;
+        let queued = match e.running {
+            // Never read: Kthena's, running counts as 0.
+            None => in_flight,
+            // Never seen queueing: its batch was never reached, so nothing sent waits.
+            Some(_) if !e.queued_seen => 0.0,
+            Some(running) => (in_flight - running.max(e.peak_running.unwrap_or(0.0))).max(0.0),
+        };
+        in_flight + QUEUED * queued
     }
 }
 
@@ -86,14 +115,7 @@ impl ScorePlugin for LeastRequest {
                 max = max.max(*o);
             }
         }
-        if max <= 0.0 {
-            for (o, a) in out.iter_mut().zip(alive) {
-                if *a {
-                    *o = 100.0;
-                }
-            }
-            return;
-        }
+        let max = max.max(QUEUED);
         let scale = 100.0 / max;
         for (o, a) in out.iter_mut().zip(alive) {
             if *a {
@@ -138,10 +160,14 @@ mod tests {
     fn kthenas_load_counts_requests_the_engine_is_not_running_a_hundred_times() {
         let plugin = LeastRequest { max_waiting: 10 };
         // 2 in flight, both running; 1 in flight; 3 in flight, 1 not running; nothing.
+        let queued_before = |running| EngineState {
+            queued_seen: true,
+            ..engine(Some(running), Some(0.0))
+        };
         let states = [
-            engine(Some(2.0), Some(0.0)),
-            engine(Some(1.0), Some(0.0)),
-            engine(Some(2.0), Some(0.0)),
+            queued_before(2.0),
+            queued_before(1.0),
+            queued_before(2.0),
             engine(None, None),
         ];
         let p = pods_with(&states, &[2, 1, 3, 0]);
@@ -156,6 +182,51 @@ mod tests {
         assert_eq!(score(&plugin, &unknown), [75.0, 0.0]);
         let idle = pods_with(&[EngineState::UNKNOWN, EngineState::UNKNOWN], &[0, 0]);
         assert_eq!(score(&plugin, &idle), [100.0, 100.0]);
+    }
+
+    #[test]
+    fn an_engine_that_ran_that_many_before_is_not_taken_as_queueing() {
+        // Ran 1 at the last scrape but 4 at once before: 3 in flight all run.
+        let seen = EngineState {
+            running: Some(1.0),
+            waiting: Some(0.0),
+            peak_running: Some(4.0),
+            queued_seen: true,
+            ..EngineState::UNKNOWN
+        };
+        let never_queued = EngineState {
+            queued_seen: false,
+            ..seen.clone()
+        };
+        let states = [seen.clone(), seen, never_queued];
+        let p = pods_with(&states, &[3, 5, 9]);
+        let loads: Vec<f64> = p.iter().map(LeastRequest::load).collect();
+        assert_eq!(
+            loads,
+            [3.0, 105.0, 9.0],
+            "a batch never reached queues nothing"
+        );
+    }
+
+    #[test]
+    fn while_nothing_queues_a_request_in_flight_costs_a_point() {
+        let plugin = LeastRequest { max_waiting: 10 };
+        let batch = EngineState {
+            running: Some(0.0),
+            peak_running: Some(8.0),
+            queued_seen: true,
+            ..EngineState::UNKNOWN
+        };
+        let states = [batch.clone(), batch.clone(), batch];
+        assert_eq!(
+            score(&plugin, &pods_with(&states, &[0, 1, 3])),
+            [100.0, 99.0, 97.0],
+            "scaled by one queued request's weight, not by the busiest endpoint's 3"
+        );
+        // Once one queues, the scale is Kthena's: the busiest scores 0.
+        let s = score(&plugin, &pods_with(&states, &[0, 1, 10]));
+        assert_eq!(s[2], 0.0);
+        assert!(s[0] == 100.0 && s[1] > 99.0);
     }
 
     #[test]
