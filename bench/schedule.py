@@ -34,14 +34,15 @@ Environment (defaults): DURATION (arrival window per cell, s, 45; the first WARM
 not measured), CAP_DURATION (20), CAP_WARMUP (5), CAP_CONCURRENCY (ENGINES*MAX_NUM_SEQS*3/2),
 CAPACITY_SHARED / CAPACITY_NONE (req/s: skip that capacity run), RATES (0.7,0.9), RATES_NONE
 (0.9), POLICIES (random,round-robin,least-request,default,prefix-cache), WORKLOADS
-(shared,none), USERS (200), TURNS (6), SYSTEM_PROMPTS (4), SYSTEM_TOKENS (2000),
+(shared,none), USERS (200), TURNS (6), SYSTEM_PROMPTS (16), SYSTEM_TOKENS (2000),
 QUESTION_TOKENS (100), NONE_TOKENS (SYSTEM_TOKENS + 3*QUESTION_TOKENS), ENGINES (8),
 KV_BLOCKS (1024), BLOCK_SIZE (16), MAX_NUM_SEQS (8), PREFILL (200us), ITL (5ms), TTFT_BASE
 (0), TOKENS (16), SCRAPE (router --metrics-scrape-interval, 1s), ROUTER_CPU (0), LOAD_CPU (1),
 SEED (1), MAX_INFLIGHT (3000), DRAIN (s, 15), QUIET_PCT (25) / QUIET_WAIT (s, 30): before each
 cell wait at most QUIET_WAIT s for other processes to use < QUIET_PCT % of a core, SKIP_BUILD,
 OUT, TIMEOUT (s per wait, 60), ACCESS_LOGS (a folder: the router writes JSON access logs
-there, one file per cell; off by default, as it costs router CPU).
+there, one file per cell, and the mocks' logs are kept there; off by default, as it costs
+router CPU), MOCK_LOG (the mocks' RUST_LOG, warn; kthena_mock=debug logs every admission).
 """
 
 import asyncio
@@ -94,7 +95,7 @@ POLICIES = env_list("POLICIES", "random,round-robin,least-request,default,prefix
 WORKLOADS = env_list("WORKLOADS", "shared,none")
 USERS = env_num("USERS", 200)
 TURNS = env_num("TURNS", 6)
-SYSTEM_PROMPTS = env_num("SYSTEM_PROMPTS", 4)
+SYSTEM_PROMPTS = env_num("SYSTEM_PROMPTS", 16)
 SYSTEM_TOKENS = env_num("SYSTEM_TOKENS", 2000)
 QUESTION_TOKENS = env_num("QUESTION_TOKENS", 100)
 NONE_TOKENS = env_num("NONE_TOKENS", SYSTEM_TOKENS + 3 * QUESTION_TOKENS)

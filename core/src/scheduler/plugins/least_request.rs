@@ -15,12 +15,14 @@
 //!   looked queued (load ≥ 101) and lost the score entirely, which sent requests away from
 //!   the engine that held their prefix — at start, when every engine read 0 running, for
 //!   every second request. An engine never read is Kthena's: running counts as 0.
-//! - The scale is at least [`QUEUED`], one queued request's weight: while nothing queues,
-//!   endpoints differ by a point per request in flight (a request that runs at once costs the
-//!   others little), not by the whole 100 that Kthena's max-only scale gives one request of
-//!   difference between two nearly idle engines. Once a request queues anywhere the scale is
-//!   Kthena's. The order of endpoints is the same as Kthena's either way, so this plugin alone
-//!   picks as Kthena's does; it matters only against the other scores.
+//! - The scale is at least [`LEAST_SCALE`] (25): while nothing queues, endpoints differ by 4
+//!   points per request in flight (a request that runs at once costs the others little), not
+//!   by the whole 100 that Kthena's max-only scale gives one request of difference between two
+//!   nearly idle engines — so the prefix score keeps a prompt on the engine that holds it
+//!   until that engine is about 25 requests busier than another, or queues. Once the busiest
+//!   has more load the scale is Kthena's. The order of endpoints is the same as Kthena's
+//!   either way, so this plugin alone picks as Kthena's does; it matters only against the
+//!   other scores.
 //!
 //! Every endpoint scores 100 when nothing is in flight.
 
@@ -38,8 +40,17 @@ pub struct LeastRequest {
 /// Args the plugin reads.
 pub const ARGS: &[&str] = &["maxWaitingRequests"];
 
-/// The load one queued request adds (Kthena's factor), and the least the score's scale is.
+/// The load one queued request adds (Kthena's factor).
 pub const QUEUED: f64 = 100.0;
+
+/// The least load the score is scaled by: while the busiest endpoint has fewer requests in
+/// flight than this and none queued, each request costs `100 / LEAST_SCALE` points.
+/// Measured with `bench/schedule.py` at 10, 25, 50 and 100 (shared system prompts that fit
+/// every engine, fit only the pool, nearly fill the pool; and none): 10 let the stale scores
+/// spread prefixes (p99 ×1.47 instead of ×1.66 against least-request with 32 prompts); 50
+/// and 100 let them pile a second's worth of requests on one engine before a queue showed
+/// (p99 1.8–5.2 s against 0.17 s with 4 prompts at 90 % of capacity).
+pub const LEAST_SCALE: f64 = 25.0;
 
 /// Kthena's default `maxWaitingRequests`.
 pub const DEFAULT_MAX_WAITING: usize = 10;
@@ -115,7 +126,7 @@ impl ScorePlugin for LeastRequest {
                 max = max.max(*o);
             }
         }
-        let max = max.max(QUEUED);
+        let max = max.max(LEAST_SCALE);
         let scale = 100.0 / max;
         for (o, a) in out.iter_mut().zip(alive) {
             if *a {
@@ -209,7 +220,7 @@ mod tests {
     }
 
     #[test]
-    fn while_nothing_queues_a_request_in_flight_costs_a_point() {
+    fn while_nothing_queues_a_request_in_flight_costs_four_points() {
         let plugin = LeastRequest { max_waiting: 10 };
         let batch = EngineState {
             running: Some(0.0),
@@ -220,13 +231,22 @@ mod tests {
         let states = [batch.clone(), batch.clone(), batch];
         assert_eq!(
             score(&plugin, &pods_with(&states, &[0, 1, 3])),
-            [100.0, 99.0, 97.0],
-            "scaled by one queued request's weight, not by the busiest endpoint's 3"
+            [100.0, 96.0, 88.0],
+            "scaled by LEAST_SCALE, not by the busiest endpoint's 3"
         );
         // Once one queues, the scale is Kthena's: the busiest scores 0.
         let s = score(&plugin, &pods_with(&states, &[0, 1, 10]));
         assert_eq!(s[2], 0.0);
         assert!(s[0] == 100.0 && s[1] > 99.0);
+        let s = score(&plugin, &pods_with(&states, &[0, 2, 8]));
+        assert_eq!(s, [100.0, 92.0, 68.0]);
+        // Busier than the least scale, nothing queued: Kthena's scale again.
+        let many = EngineState {
+            peak_running: Some(64.0),
+            ..states[0].clone()
+        };
+        let s = score(&plugin, &pods_with(&[many.clone(), many], &[10, 50]));
+        assert_eq!(s, [80.0, 0.0]);
     }
 
     #[test]
