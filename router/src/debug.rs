@@ -83,6 +83,7 @@ fn engine_json(s: &EngineState) -> serde_json::Value {
         "queuedSeen": s.queued_seen,
         "waiting": s.waiting,
         "kvCacheUsage": s.kv_cache_usage,
+        "inFlightAtReading": s.in_flight_at_reading,
         "ttftSeconds": s.ttft,
         "tpotSeconds": s.tpot,
         "models": s.models.as_ref().map(|m| m.iter().collect::<Vec<_>>()),
