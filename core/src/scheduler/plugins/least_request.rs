@@ -20,9 +20,9 @@
 //!   by the whole 100 that Kthena's max-only scale gives one request of difference between two
 //!   nearly idle engines — so the prefix score keeps a prompt on the engine that holds it
 //!   until that engine is about 25 requests busier than another, or queues. Once the busiest
-//!   has more load the scale is Kthena's. The order of endpoints is the same as Kthena's
-//!   either way, so this plugin alone picks as Kthena's does; it matters only against the
-//!   other scores.
+//!   has more load the scale is Kthena's. The scale never changes the order of endpoints,
+//!   only this plugin's weight against the other scores; the batch rule above does change
+//!   the order, where the last reading is stale.
 //!
 //! Every endpoint scores 100 when nothing is in flight.
 
