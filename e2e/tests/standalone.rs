@@ -513,13 +513,7 @@ async fn errors_have_documented_status_and_body() {
 #[actix_rt::test]
 async fn stream_chunks_reach_the_client_before_the_engine_finishes() {
     let mut env = Env::new();
-    env.mock(
-        "slow",
-        &[("app", "slow")],
-        &["--served-model-name", "m", "--inter-token-latency", "150ms"],
-    );
-    env.model_server("slow", "slow", "");
-    env.route("slow", "m", "slow");
+    env.engine("slow", "m", &["--inter-token-latency", "150ms"]);
     let router = env.router(&[]);
     let body = serde_json::json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let resp = client()
@@ -725,13 +719,7 @@ async fn live_manifest_edits_under_load_lose_no_request() {
 #[actix_rt::test]
 async fn sigterm_drains_a_stream_in_flight_then_exits() {
     let mut env = Env::new();
-    env.mock(
-        "slow",
-        &[("app", "slow")],
-        &["--served-model-name", "m", "--inter-token-latency", "100ms"],
-    );
-    env.model_server("slow", "slow", "");
-    env.route("slow", "m", "slow");
+    env.engine("slow", "m", &["--inter-token-latency", "100ms"]);
     let mut router = env.router(&["--drain-timeout", "10s"]);
     let body = serde_json::json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let mut stream = client()
