@@ -90,6 +90,10 @@ impl<'a> RequestContext<'a> {
     /// The chained hashes of the prompt's first `max_blocks` blocks of `block_size` bytes
     /// (a last partial block included), seeded by the target model: block `i`'s hash names
     /// the whole prefix up to it. Computed once per request.
+    ///
+    /// Each block is hashed on its own (xxh3, seeded by the model), then joined to the hash
+    /// of the prefix before it by [`chain`]: the blocks' hashes do not wait for each other,
+    /// so the processor overlaps them, and the chain adds one multiplication per block.
     pub fn block_hashes(&self, block_size: usize, max_blocks: usize) -> &[u64] {
         let (size, hashes) = self.hashes.get_or_init(|| {
             let seed = xxhash_rust::xxh3::xxh3_64(self.target_model.as_bytes());
@@ -97,7 +101,7 @@ impl<'a> RequestContext<'a> {
                 Vec::with_capacity(self.prompt.len().div_ceil(block_size).min(max_blocks));
             let mut prev = seed;
             for block in self.prompt.chunks(block_size.max(1)).take(max_blocks) {
-                prev = xxhash_rust::xxh3::xxh3_64_with_seed(block, prev);
+                prev = chain(prev, xxhash_rust::xxh3::xxh3_64_with_seed(block, seed));
                 out.push(prev);
             }
             (block_size, out)
@@ -105,6 +109,16 @@ impl<'a> RequestContext<'a> {
         debug_assert_eq!(*size, block_size, "one block size per request");
         hashes
     }
+}
+
+/// The hash of a prefix `prev` extended by a block whose own hash is `block`: the folded
+/// 128-bit product of `prev ^ block` and an odd constant. Two prefixes collide only when
+/// their `prev ^ block` do (the product is injective), and no value of either side
+/// cancels the other.
+fn chain(prev: u64, block: u64) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let m = u128::from(prev ^ block) * u128::from(K);
+    (m as u64) ^ ((m >> 64) as u64)
 }
 
 impl fmt::Debug for RequestContext<'_> {

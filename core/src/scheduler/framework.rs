@@ -42,7 +42,9 @@ pub trait FilterPlugin: Send + Sync + fmt::Debug {
 pub trait ScorePlugin: Send + Sync + fmt::Debug {
     /// The plugin's configuration name.
     fn name(&self) -> &'static str;
-    /// Writes into `out[i]` the score of every candidate `i` with `alive[i]`.
+    /// Writes into `out[i]` the score of every candidate `i` with `alive[i]`. The other
+    /// entries are ignored: a plugin may leave them or write anything there, so its loops
+    /// need not branch on `alive`.
     fn score(
         &self,
         ctx: &RequestContext<'_>,
@@ -318,17 +320,15 @@ impl Scheduler {
         let (total, buf): (&mut [f64], &mut [f64]) = (&mut total_store, &mut buf_store);
         let mut each: Vec<(&'static str, Values)> = Vec::new();
         for (s, weight) in &self.scores {
-            buf.iter_mut().for_each(|b| *b = 0.0);
             self.timed(ctx, s.name(), PluginKind::Score, || {
                 s.score(ctx, pods, keep, buf)
             });
             let (kept, scored, totals) = (&*keep, &*buf, &mut *total);
             match trace.as_deref_mut() {
+                // Every entry, without a branch: the dropped ones' totals are never read.
                 None => {
-                    for ((t, b), k) in totals.iter_mut().zip(scored).zip(kept) {
-                        if *k {
-                            *t += bounded(*b) * weight;
-                        }
+                    for (t, b) in totals.iter_mut().zip(scored) {
+                        *t += bounded(*b) * weight;
                     }
                 }
                 Some(tr) => {
@@ -379,11 +379,20 @@ impl Scheduler {
 
 /// A plugin's score within 0..=100; NaN counts as 0.
 fn bounded(score: f64) -> f64 {
-    if score.is_nan() {
-        0.0
-    } else {
-        score.clamp(0.0, 100.0)
-    }
+    fmin(fmax(score, 0.0), 100.0)
+}
+
+/// The greater of `a` and `b`, and `b` when `a` is NaN: one `maxsd`, where `f64::max`'s
+/// NaN rules take several instructions. For the per-candidate loops of plugins.
+#[inline]
+pub(crate) fn fmax(a: f64, b: f64) -> f64 {
+    if a > b { a } else { b }
+}
+
+/// The lesser of `a` and `b`, and `b` when `a` is NaN (see [`fmax`]).
+#[inline]
+pub(crate) fn fmin(a: f64, b: f64) -> f64 {
+    if a < b { a } else { b }
 }
 
 fn builtin_reason(rule: &str, ctx: &RequestContext<'_>) -> String {
@@ -482,6 +491,42 @@ mod tests {
         let e = s.explain(&ctx(), &p3);
         let totals: Vec<f64> = e.verdicts.iter().map(|v| v.total).collect();
         assert_eq!(totals, [100.0, 0.0, 0.0]);
+    }
+
+    /// Writes its table into every entry, dropped candidates' too.
+    #[derive(Debug)]
+    struct Everywhere(Vec<f64>);
+    impl ScorePlugin for Everywhere {
+        fn name(&self) -> &'static str {
+            "everywhere"
+        }
+        fn score(&self, _: &RequestContext<'_>, _: &[Candidate<'_>], _: &[bool], out: &mut [f64]) {
+            out.copy_from_slice(&self.0);
+        }
+    }
+
+    #[test]
+    fn what_a_plugin_writes_for_dropped_candidates_changes_nothing() {
+        let states = vec![EngineState::UNKNOWN; 4];
+        let p = pods(&states);
+        let keys = |d: &Decision| d.ranked.iter().map(|i| p[*i].key).collect::<Vec<_>>();
+        // Candidates 1 and 3 (keys 2 and 4) are dropped; what is written for them would
+        // win if it were read, NaN included.
+        let s = Scheduler::new(
+            vec![Arc::new(Drop(vec![2, 4]))],
+            vec![
+                (Arc::new(Everywhere(vec![10.0, 1e9, 20.0, f64::NAN])), 1.0),
+                (Arc::new(Fixed("f", vec![0.0, 100.0, 0.0, 100.0])), 1.0),
+            ],
+            vec![],
+        );
+        for _ in 0..20 {
+            assert_eq!(keys(&s.schedule(&ctx(), &p).expect("two kept")), [3, 1]);
+        }
+        let e = s.explain(&ctx(), &p);
+        let totals: Vec<f64> = e.verdicts.iter().map(|v| v.total).collect();
+        assert_eq!(totals, [10.0, 0.0, 20.0, 0.0], "dropped ones total nothing");
+        assert!(e.verdicts[1].scores.is_empty() && e.verdicts[3].dropped.is_some());
     }
 
     #[test]

@@ -271,6 +271,44 @@ mod tests {
     use super::super::{ArgValue, PluginArgs};
     use super::*;
 
+    #[test]
+    fn a_dropped_candidate_changes_no_other_score() {
+        use super::super::{Candidate, EngineState, RequestContext};
+        let plain = |running: f64, kv: f64, ttft: f64, tpot: f64| EngineState {
+            running: Some(running),
+            peak_running: Some(8.0),
+            queued_seen: true,
+            in_flight_at_reading: Some(running),
+            waiting: Some(0.0),
+            kv_cache_usage: Some(kv),
+            ttft: Some(ttft),
+            tpot: Some(tpot),
+            ..EngineState::UNKNOWN
+        };
+        // The last one, dropped, is the fastest, emptiest and busiest: counted, it would move
+        // the fastest latency, the known usages' mean and the load scale.
+        let states = [
+            plain(2.0, 0.5, 0.2, 0.02),
+            EngineState::UNKNOWN,
+            plain(4.0, 0.25, 0.4, 0.04),
+            plain(60.0, 0.0, 0.01, 0.001),
+        ];
+        let p: Vec<Candidate<'_>> = testing::pods_with(&states, &[2, 1, 4, 500]);
+        let scored: [Box<dyn ScorePlugin>; 3] = [
+            Box::new(least_request::LeastRequest { max_waiting: 10 }),
+            Box::new(gpu_usage::GpuUsage),
+            Box::new(least_latency::LeastLatency { ttft_weight: 0.5 }),
+        ];
+        let ctx = RequestContext::new("m", "m", b"");
+        for plugin in &scored {
+            let mut with = vec![0.0; 4];
+            plugin.score(&ctx, &p, &[true, true, true, false], &mut with);
+            let mut without = vec![0.0; 3];
+            plugin.score(&ctx, &p[..3], &[true; 3], &mut without);
+            assert_eq!(with[..3], without, "{}", plugin.name());
+        }
+    }
+
     fn errors_of(cfg: &SchedulerConfig) -> Vec<String> {
         match cfg.build(&Carried::default()) {
             Ok(_) => vec![],

@@ -11,6 +11,7 @@
 //! quarter worse than least-request alone (`bench/schedule.py`). Usage from other clients
 //! stays as read; an engine that ran nothing at the reading is scored as read.
 
+use super::super::framework::{fmax, fmin};
 use super::super::{Candidate, RequestContext, ScorePlugin};
 
 /// The plugin.
@@ -28,7 +29,10 @@ impl GpuUsage {
         Some(match (e.running, e.in_flight_at_reading) {
             (Some(running), Some(then)) if running >= 1.0 => {
                 let per_request = read / running;
-                (read + (p.in_flight as f64 - then) * per_request).clamp(0.0, 1.0)
+                fmin(
+                    fmax(read + (p.in_flight as f64 - then) * per_request, 0.0),
+                    1.0,
+                )
             }
             _ => read,
         })
@@ -47,23 +51,33 @@ impl ScorePlugin for GpuUsage {
         alive: &[bool],
         out: &mut [f64],
     ) {
-        let score = |u: f64| (1.0 - u.clamp(0.0, 1.0)) * 100.0;
-        let (mut sum, mut n) = (0.0, 0usize);
-        for (i, p) in pods.iter().enumerate().filter(|(i, _)| alive[*i]) {
-            if let Some(u) = Self::usage_now(p) {
-                out[i] = score(u);
-                sum += out[i];
-                n += 1;
+        let score = |u: f64| (1.0 - fmin(fmax(u, 0.0), 1.0)) * 100.0;
+        // One pass over every candidate (the framework ignores the others' entries), the
+        // mean over the alive ones; a second only when an alive one is unknown.
+        let (mut sum, mut n, mut unknown_alive) = (0.0, 0usize, false);
+        for ((p, a), o) in pods.iter().zip(alive).zip(out.iter_mut()) {
+            match Self::usage_now(p) {
+                Some(u) => {
+                    *o = score(u);
+                    if *a {
+                        sum += *o;
+                        n += 1;
+                    }
+                }
+                None => unknown_alive |= *a,
             }
+        }
+        if !unknown_alive {
+            return;
         }
         let unknown = if n == 0 {
             UNKNOWN_SCORE
         } else {
             sum / n as f64
         };
-        for (i, p) in pods.iter().enumerate().filter(|(i, _)| alive[*i]) {
-            if p.engine.kv_cache_usage.is_none() {
-                out[i] = unknown;
+        for ((p, a), o) in pods.iter().zip(alive).zip(out.iter_mut()) {
+            if *a && p.engine.kv_cache_usage.is_none() {
+                *o = unknown;
             }
         }
     }

@@ -6,6 +6,7 @@
 //! mean of the known ones (Kthena: 50): an engine nobody has measured yet is neither
 //! preferred nor starved — with one measured engine it ties with it and gets measured too.
 
+use super::super::framework::{fmax, fmin};
 use super::super::{Candidate, RequestContext, ScorePlugin};
 use crate::FieldErrors;
 use crate::scheduler::PluginArgs;
@@ -35,60 +36,35 @@ const NOBODY_KNOWS: f64 = 50.0;
 /// Seconds added to every latency before comparing them.
 const EPSILON: f64 = 0.000_1;
 
-/// Writes `weight × score` of each alive candidate's `value` into `out` (added to what is
-/// there when `add`): relative to the fastest known, the mean of the known for an unknown.
-fn blend(
-    pods: &[Candidate<'_>],
-    alive: &[bool],
-    value: impl Fn(&Candidate<'_>) -> Option<f64>,
+/// One latency figure of the alive candidates: the fastest known, and the sum and count of
+/// the known scores (for the unknown ones' mean).
+struct Figure {
     weight: f64,
-    add: bool,
-    out: &mut [f64],
-) {
-    let mut lo = f64::INFINITY;
-    for (p, a) in pods.iter().zip(alive) {
-        if *a && let Some(v) = value(p) {
-            lo = lo.min(v);
+    top: f64,
+    sum: f64,
+    known: usize,
+}
+
+impl Figure {
+    fn new(weight: f64, fastest: f64) -> Self {
+        Self {
+            weight,
+            top: 100.0 * (fmax(fastest, 0.0) + EPSILON),
+            sum: 0.0,
+            known: 0,
         }
     }
-    // Relative to the fastest: 100 × fastest / this (with 0.1 ms added to both, so a 0 is
-    // not infinitely better). Kthena normalises min-max, which turns a 2 % difference between
-    // equal engines into 0 versus 100 for a whole scrape interval and herds traffic.
-    let top = 100.0 * (lo.max(0.0) + EPSILON);
-    let (mut sum, mut known) = (0.0, 0usize);
-    let mut unknown_seen = false;
-    for ((p, a), o) in pods.iter().zip(alive).zip(out.iter_mut()) {
-        if !*a {
-            continue;
-        }
-        let s = match value(p) {
-            Some(v) => {
-                let s = top / (v.max(0.0) + EPSILON);
-                sum += s;
-                known += 1;
-                s
-            }
-            None => {
-                unknown_seen = true;
-                continue;
-            }
-        };
-        *o = if add { *o + weight * s } else { weight * s };
+
+    /// The score of a known latency `v`: `100 × fastest / v`.
+    fn score(&self, v: Option<f64>) -> f64 {
+        v.map_or(0.0, |v| self.top / (fmax(v, 0.0) + EPSILON))
     }
-    if unknown_seen {
-        let unknown = if known == 0 {
+
+    fn unknown(&self) -> f64 {
+        if self.known == 0 {
             NOBODY_KNOWS
         } else {
-            sum / known as f64
-        };
-        for ((p, a), o) in pods.iter().zip(alive).zip(out.iter_mut()) {
-            if *a && value(p).is_none() {
-                *o = if add {
-                    *o + weight * unknown
-                } else {
-                    weight * unknown
-                };
-            }
+            self.sum / self.known as f64
         }
     }
 }
@@ -105,15 +81,49 @@ impl ScorePlugin for LeastLatency {
         alive: &[bool],
         out: &mut [f64],
     ) {
-        blend(pods, alive, |p| p.engine.ttft, self.ttft_weight, false, out);
-        blend(
-            pods,
-            alive,
-            |p| p.engine.tpot,
-            1.0 - self.ttft_weight,
-            true,
-            out,
-        );
+        // Both figures in each pass: the fastest among the alive; every candidate's blend
+        // (the framework ignores the others' entries), an unknown figure counted as 0; then,
+        // only when an alive candidate lacks one, the known ones' mean added for it.
+        let (mut ttft_lo, mut tpot_lo) = (f64::INFINITY, f64::INFINITY);
+        for (p, a) in pods.iter().zip(alive) {
+            if *a {
+                if let Some(v) = p.engine.ttft {
+                    ttft_lo = fmin(v, ttft_lo);
+                }
+                if let Some(v) = p.engine.tpot {
+                    tpot_lo = fmin(v, tpot_lo);
+                }
+            }
+        }
+        let mut ttft = Figure::new(self.ttft_weight, ttft_lo);
+        let mut tpot = Figure::new(1.0 - self.ttft_weight, tpot_lo);
+        let mut unknown_seen = false;
+        for ((p, a), o) in pods.iter().zip(alive).zip(out.iter_mut()) {
+            let (f, t) = (p.engine.ttft, p.engine.tpot);
+            let (sf, st) = (ttft.score(f), tpot.score(t));
+            *o = ttft.weight * sf + tpot.weight * st;
+            if *a {
+                ttft.sum += sf;
+                ttft.known += usize::from(f.is_some());
+                tpot.sum += st;
+                tpot.known += usize::from(t.is_some());
+                unknown_seen |= f.is_none() || t.is_none();
+            }
+        }
+        if !unknown_seen {
+            return;
+        }
+        let (uf, ut) = (ttft.unknown(), tpot.unknown());
+        for ((p, a), o) in pods.iter().zip(alive).zip(out.iter_mut()) {
+            if *a {
+                if p.engine.ttft.is_none() {
+                    *o += ttft.weight * uf;
+                }
+                if p.engine.tpot.is_none() {
+                    *o += tpot.weight * ut;
+                }
+            }
+        }
     }
 }
 

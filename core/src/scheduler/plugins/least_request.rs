@@ -26,6 +26,7 @@
 //!
 //! Every endpoint scores 100 when nothing is in flight.
 
+use super::super::framework::fmax;
 use super::super::{Candidate, FilterPlugin, RequestContext, ScorePlugin};
 use crate::FieldErrors;
 use crate::scheduler::PluginArgs;
@@ -75,7 +76,10 @@ impl LeastRequest {
             None => in_flight,
             // Never seen queueing: its batch was never reached, so nothing sent waits.
             Some(_) if !e.queued_seen => 0.0,
-            Some(running) => (in_flight - running.max(e.peak_running.unwrap_or(0.0))).max(0.0),
+            Some(running) => fmax(
+                in_flight - fmax(running, e.peak_running.unwrap_or(0.0)),
+                0.0,
+            ),
         };
         in_flight + QUEUED * queued
     }
@@ -119,19 +123,19 @@ impl ScorePlugin for LeastRequest {
         out: &mut [f64],
     ) {
         // One pass for the loads (kept in `out`) and their maximum, one to scale them.
+        // Every candidate's load (the framework ignores the others' entries), the scale from
+        // the alive ones; the second pass has no branch.
         let mut max = 0.0f64;
         for ((p, a), o) in pods.iter().zip(alive).zip(out.iter_mut()) {
+            *o = Self::load(p);
             if *a {
-                *o = Self::load(p);
-                max = max.max(*o);
+                max = fmax(*o, max);
             }
         }
         let max = max.max(LEAST_SCALE);
         let scale = 100.0 / max;
-        for (o, a) in out.iter_mut().zip(alive) {
-            if *a {
-                *o = (max - *o) * scale;
-            }
+        for o in out.iter_mut() {
+            *o = (max - *o) * scale;
         }
     }
 }

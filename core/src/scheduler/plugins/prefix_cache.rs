@@ -85,15 +85,18 @@ impl ScorePlugin for PrefixCache {
     ) {
         let hashes = self.hashes(ctx);
         if hashes.is_empty() {
+            out.iter_mut().for_each(|o| *o = 0.0);
             return;
         }
         let mut matched: smallvec::SmallVec<[u32; 64]> =
             smallvec::SmallVec::from_elem(0, pods.len());
         self.index.matches(hashes, pods, self.top_k, &mut matched);
-        let mut longest = 0;
-        for i in (0..pods.len()).filter(|i| alive[*i]) {
-            out[i] = f64::from(matched[i]) * 100.0 / hashes.len() as f64;
-            longest = longest.max(matched[i]);
+        let (mut longest, blocks) = (0, hashes.len() as f64);
+        for ((m, a), o) in matched.iter().zip(alive).zip(out.iter_mut()) {
+            *o = f64::from(*m) * 100.0 / blocks;
+            if *a {
+                longest = longest.max(*m);
+            }
         }
         ctx.prefix_match
             .set(Some(f64::from(longest) / hashes.len() as f64));
