@@ -301,13 +301,15 @@ impl Env {
     }
 
     /// One engine serving `model`: mock Pod `name` (label `app: name`, extra mock `flags`),
-    /// ModelServer `name` selecting it and ModelRoute `name` sending `model` to it.
-    pub fn engine(&mut self, name: &str, model: &str, flags: &[&str]) {
+    /// ModelServer `name` selecting it and ModelRoute `name` sending `model` to it. Returns the
+    /// Pod's IP.
+    pub fn engine(&mut self, name: &str, model: &str, flags: &[&str]) -> String {
         let mut all = vec!["--served-model-name", model];
         all.extend_from_slice(flags);
-        self.mock(name, &[("app", name)], &all);
+        let ip = self.mock(name, &[("app", name)], &all);
         self.model_server(name, name, "");
         self.route(name, model, name);
+        ip
     }
 
     /// A ModelRoute `name` sending `model` to ModelServer `server`.

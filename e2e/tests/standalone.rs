@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use kthena_e2e::cluster::eventually;
 use kthena_e2e::{Env, chat, client, free_port, get, post};
 
 const SMALL: &str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B";
@@ -361,6 +362,87 @@ async fn stalled_bodies_are_timed_out_both_ways() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// A client that leaves before the answer's headers cancels the engine's work at once: the
+/// router drops its upstream request, the engine sees its connection close and frees the
+/// request's place (as vLLM aborts a request whose client left), and the router counts and
+/// logs a 499 `client_disconnected`.
+#[actix_rt::test]
+async fn a_client_that_leaves_before_the_answer_cancels_the_engines_work() {
+    use std::io::Write;
+    let mut env = Env::new();
+    let ip = env.engine("slow", "m", &["--time-to-first-token", "20s"]);
+    let engine = format!("http://{ip}:{}/metrics", env.port.expect("a mock"));
+    let router = env.router(&[]);
+    let c = client();
+    let running = |metrics: &str| -> Option<String> {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("vllm:num_requests_running"))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_owned)
+    };
+    let engine_running = |want: &'static str| {
+        let (c, engine) = (c.clone(), engine.clone());
+        move || {
+            let (c, engine) = (c.clone(), engine.clone());
+            async move {
+                let m = get(&c, &engine).await.body;
+                match running(&m) {
+                    Some(n) if n == want => Ok(()),
+                    n => Err(format!("running {n:?}")),
+                }
+            }
+        }
+    };
+
+    let url = router.url("/v1/chat/completions");
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (authority, path) = rest.split_at(rest.find('/').expect("a path"));
+    let body = chat("m");
+    let mut socket = std::net::TcpStream::connect(authority).expect("connects");
+    write!(
+        socket,
+        "POST {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request written");
+    eventually(
+        "the engine runs the request",
+        Duration::from_secs(10),
+        engine_running("1"),
+    )
+    .await;
+    let left = Instant::now();
+    drop(socket);
+    eventually(
+        "the engine's place is freed",
+        Duration::from_secs(5),
+        engine_running("0"),
+    )
+    .await;
+    assert!(
+        left.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        left.elapsed()
+    );
+    let metrics = format!("http://{}/metrics", router.metrics);
+    eventually("the router counts it", Duration::from_secs(5), || {
+        let (c, metrics) = (c.clone(), metrics.clone());
+        async move {
+            let m = get(&c, &metrics).await.body;
+            if m.contains(r#"kthena_router_requests_total{error_type="client_disconnected",model="m",path="/v1/chat/completions",status_code="499"} 1"#) {
+                Ok(())
+            } else {
+                Err(m)
+            }
+        }
+    })
+    .await;
+    let line = router.access_log_line("m", &["499"]);
+    assert!(line.contains("client_disconnected"), "{line}");
 }
 
 /// A client cannot forge an access-log line or field, nor blow a line up: a model name with a

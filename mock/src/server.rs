@@ -344,7 +344,10 @@ pub fn bind(
         App::new().configure(move |cfg| configure(cfg, state))
     })
     .workers(workers.max(1))
-    .tcp_nodelay(true);
+    .tcp_nodelay(true)
+    // As vLLM aborts a request whose client disconnected: the handler is dropped at the
+    // client's end of stream, and with it the request's place in the running set.
+    .h1_allow_half_closed(false);
     let server = match (how.tls, how.http2) {
         (Some(config), _) => server.bind_rustls_0_23(listen, config)?,
         (None, true) => server.bind_auto_h2c(listen)?,

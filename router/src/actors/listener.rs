@@ -74,6 +74,12 @@ impl Actor for Listener {
         })
         .workers(self.workers)
         .tcp_nodelay(true)
+        // A client's end of stream aborts its request at once, as nginx does: the handler is
+        // dropped, with it the upstream request (the engine stops working on it) and the
+        // exchange, which logs and counts a 499 `client_disconnected`. Without this actix
+        // carries on until the engine answers or the route's timeout fires. A client that
+        // half-closes after sending its request is treated as gone.
+        .h1_allow_half_closed(false)
         .disable_signals()
         .shutdown_timeout(self.drain.as_secs().max(1));
         let server = match self.tls.take() {
