@@ -364,6 +364,77 @@ async fn stalled_bodies_are_timed_out_both_ways() {
     );
 }
 
+/// A manifest file emptied in place (an editor or `>` redirection truncating it before
+/// writing) keeps its objects: its route answers while it is empty; written again, the new
+/// version applies; left empty, its objects go once it has been empty for the grace period.
+#[actix_rt::test]
+async fn an_emptied_manifest_keeps_its_objects_until_written_or_the_grace_ends() {
+    let mut env = Env::new();
+    env.mock(
+        "engine",
+        &[("app", "engine")],
+        &["--served-model-name", "m", "--served-model-name", "n"],
+    );
+    env.model_server("engine", "engine", "");
+    env.route("r", "m", "engine");
+    let file = env.dir.join("mr-r.yaml");
+    let route = std::fs::read_to_string(&file).expect("the route's file");
+    let router = env.router(&[]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    assert_eq!(post(&c, &url, &[], chat("m")).await.status, 200);
+
+    std::fs::write(&file, "").expect("truncated");
+    router.process.wait_for("manifest file emptied");
+    for _ in 0..20 {
+        let a = post(&c, &url, &[], chat("m")).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+
+    std::fs::write(&file, route.replace("modelName: m", "modelName: n")).expect("written");
+    eventually(
+        "the rewritten route applies",
+        Duration::from_secs(10),
+        || {
+            let (c, url) = (c.clone(), url.clone());
+            async move {
+                let (m, n) = (
+                    post(&c, &url, &[], chat("m")).await.status,
+                    post(&c, &url, &[], chat("n")).await.status,
+                );
+                if (m, n) == (404, 200) {
+                    Ok(())
+                } else {
+                    Err(format!("m {m}, n {n}"))
+                }
+            }
+        },
+    )
+    .await;
+
+    let emptied = Instant::now();
+    std::fs::write(&file, "").expect("truncated");
+    eventually(
+        "the route goes after the grace",
+        Duration::from_secs(15),
+        || {
+            let (c, url) = (c.clone(), url.clone());
+            async move {
+                match post(&c, &url, &[], chat("n")).await.status {
+                    404 => Ok(()),
+                    s => Err(format!("{s}")),
+                }
+            }
+        },
+    )
+    .await;
+    assert!(
+        emptied.elapsed() >= Duration::from_secs(2),
+        "gone after {:?}, before the 3 s grace",
+        emptied.elapsed()
+    );
+}
+
 /// A client that leaves before the answer's headers cancels the engine's work at once: the
 /// router drops its upstream request, the engine sees its connection close and frees the
 /// request's place (as vLLM aborts a request whose client left), and the router counts and

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
 use std::sync::Arc;
@@ -551,6 +551,11 @@ impl Memory {
 /// How long a changed folder must stay the same before it is loaded.
 pub const SETTLE: Duration = Duration::from_millis(20);
 
+/// How long a file that declared objects may stay empty before that is taken as meant: a
+/// file is most often emptied to be rewritten (truncated, then written), and loading it
+/// between the two would delete its objects for that while.
+pub const EMPTY_GRACE: Duration = Duration::from_secs(3);
+
 /// Watches a manifest folder and applies every good, settled version of it.
 #[derive(Debug)]
 pub struct ManifestWatcher {
@@ -571,6 +576,8 @@ pub struct ManifestWatcher {
     /// The kernel reported a change it could not name (the folder itself, a symlink swap,
     /// lost events): the next check scans the whole folder.
     full: bool,
+    /// Files that declared objects and were seen empty, and since when.
+    emptied: HashMap<PathBuf, Instant>,
 }
 
 impl ManifestWatcher {
@@ -592,7 +599,36 @@ impl ManifestWatcher {
             poked: false,
             dirty: Default::default(),
             full: false,
+            emptied: HashMap::new(),
         }
+    }
+
+    /// How long the folder must still wait for a file emptied less than [`EMPTY_GRACE`]
+    /// ago; `None` when no file is waiting.
+    fn emptied_wait(&mut self, scanned: &Scan) -> Option<Duration> {
+        let now = Instant::now();
+        let mut wait: Option<Duration> = None;
+        for (file, stamp) in &scanned.files {
+            let empty = matches!(stamp, Ok(s) if s.len == 0);
+            let declared = self
+                .memory
+                .files
+                .get(file)
+                .is_some_and(|r| !r.keys.is_empty());
+            if !(empty && declared) {
+                self.emptied.remove(file);
+                continue;
+            }
+            let since = *self.emptied.entry(file.clone()).or_insert_with(|| {
+                tracing::warn!(file = %file.display(), grace = ?EMPTY_GRACE, "manifest file emptied; its objects stay until it is written or has been empty for the grace period");
+                now
+            });
+            let left = EMPTY_GRACE.saturating_sub(now.duration_since(since));
+            if !left.is_zero() {
+                wait = Some(wait.map_or(left, |w| w.min(left)));
+            }
+        }
+        wait
     }
 
     /// Looks at the folder (only the files the kernel named, when it named them all) and
@@ -616,6 +652,12 @@ impl ManifestWatcher {
             self.last = Some(print);
             self.pending = None;
             self.full = false;
+            return;
+        }
+        // A file emptied that declared objects holds the whole folder back (its objects
+        // stay) until it is written again or [`EMPTY_GRACE`] has passed.
+        if let Some(left) = self.emptied_wait(&scanned) {
+            ctx.run_later(left, |act, ctx| act.check(ctx));
             return;
         }
         // A folder is loaded only once it looks the same at two checks in a row, the second
