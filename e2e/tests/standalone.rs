@@ -370,14 +370,8 @@ async fn stalled_bodies_are_timed_out_both_ways() {
 #[actix_rt::test]
 async fn an_emptied_manifest_keeps_its_objects_until_written_or_the_grace_ends() {
     let mut env = Env::new();
-    env.mock(
-        "engine",
-        &[("app", "engine")],
-        &["--served-model-name", "m", "--served-model-name", "n"],
-    );
-    env.model_server("engine", "engine", "");
-    env.route("r", "m", "engine");
-    let file = env.dir.join("mr-r.yaml");
+    env.engine("engine", "m", &["--served-model-name", "n"]);
+    let file = env.dir.join("mr-engine.yaml");
     let route = std::fs::read_to_string(&file).expect("the route's file");
     let router = env.router(&[]);
     let c = client();
