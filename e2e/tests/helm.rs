@@ -299,7 +299,7 @@ fn default_values_install_router_services_webhook_and_rbac() {
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
-        assert_eq!(c[probe]["httpGet"]["port"], "http", "{probe}");
+        assert_eq!(c[probe]["httpGet"]["port"], "metrics", "{probe}");
         assert_eq!(c[probe]["httpGet"]["scheme"], "HTTP", "{probe}");
     }
     let container_ports: Vec<(String, i64)> = c["ports"]
@@ -658,8 +658,10 @@ fn router_tls_access_log_file_and_metrics_on_router_port() {
     );
     assert_binary_accepts(&o);
     let c = container(&o);
+    // The probes stay on the plain metrics port when the router port serves HTTPS.
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
-        assert_eq!(c[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
+        assert_eq!(c[probe]["httpGet"]["port"], "metrics", "{probe}");
+        assert_eq!(c[probe]["httpGet"]["scheme"], "HTTP", "{probe}");
     }
     let m = mounts(&o);
     assert!(

@@ -364,6 +364,119 @@ async fn stalled_bodies_are_timed_out_both_ways() {
     );
 }
 
+/// Every request's headers are timed, not only a connection's first: a kept-alive connection
+/// that dribbles its next request's headers a byte at a time is closed once the idle and
+/// headers timeouts have passed since its last answer, while a connection busy with a stream
+/// longer than both keeps it whole.
+#[actix_rt::test]
+async fn a_kept_alive_connection_cannot_dribble_its_next_requests_headers() {
+    use std::io::{Read, Write};
+    let mut env = Env::new();
+    env.engine(
+        "engine",
+        "m",
+        &["--tokens", "15", "--inter-token-latency", "200ms"],
+    );
+    let router = env.router(&["--idle-timeout", "1s", "--request-headers-timeout", "1s"]);
+    let url = router.url("/v1/chat/completions");
+
+    // A stream of 3 s, past both timeouts, arrives whole.
+    let stream = serde_json::json!({"model": "m", "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let a = post(&client(), &url, &[], stream.to_string()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.trim_end().ends_with("data: [DONE]"), "{}", a.body);
+
+    let authority = router
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut socket = std::net::TcpStream::connect(&authority).expect("connects");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    write!(socket, "GET /healthz HTTP/1.1\r\nhost: {authority}\r\n\r\n").expect("first request");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
+        match socket.read(&mut buf) {
+            Ok(0) => panic!("closed before the first answer"),
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // The next request's headers, a byte every 100 ms (each read waits that long), never
+    // complete: the connection must close after 1 s idle + 1 s headers (+ the 1 s sweep).
+    let answered = Instant::now();
+    let next = b"GET /healthz HTTP/1.1\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let closed = next.iter().find_map(|byte| {
+        if socket.write_all(&[*byte]).is_err() {
+            return Some(answered.elapsed());
+        }
+        match socket.read(&mut buf) {
+            Ok(0) => Some(answered.elapsed()),
+            Ok(_) => panic!("answered headers never completed"),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            Err(_) => Some(answered.elapsed()),
+        }
+    });
+    let closed = closed.expect("still open after dribbling 8 s of headers");
+    assert!(
+        closed >= Duration::from_millis(1_900) && closed < Duration::from_secs(5),
+        "closed {closed:?} after the answer"
+    );
+}
+
+/// Past `--max-connections` a client waits to be accepted instead of failing or taking a
+/// descriptor, and is served once a connection closes; health probes, on the metrics port,
+/// are answered meanwhile.
+#[actix_rt::test]
+async fn connections_past_the_cap_wait_and_probes_are_answered_meanwhile() {
+    let mut env = Env::new();
+    env.engine("engine", "m", &[]);
+    let router = env.router(&[
+        "--workers",
+        "1",
+        "--max-connections",
+        "3",
+        "--request-headers-timeout",
+        "1s",
+    ]);
+    let c = client();
+    let authority = router
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    // Three connections that never send a request hold the cap until their headers time out.
+    let held = Instant::now();
+    let _silent: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&authority).expect("connects"))
+        .collect();
+    let probe = get(&c, &format!("http://{}/readyz", router.metrics)).await;
+    assert_eq!(probe.status, 200, "{}", probe.body);
+    assert!(
+        held.elapsed() < Duration::from_millis(800),
+        "the probe waited {:?}",
+        held.elapsed()
+    );
+    let a = post(&c, &router.url("/v1/chat/completions"), &[], chat("m")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        held.elapsed() >= Duration::from_millis(900),
+        "served after {:?}, before a held connection closed",
+        held.elapsed()
+    );
+}
+
 /// A manifest file emptied in place (an editor or `>` redirection truncating it before
 /// writing) keeps its objects: its route answers while it is empty; written again, the new
 /// version applies; left empty, its objects go once it has been empty for the grace period.

@@ -39,8 +39,10 @@ pub struct RunOptions {
     pub manifests_interval: Duration,
     /// Body size limit.
     pub max_body_bytes: usize,
-    /// Body stall limits, both ways.
+    /// Body stall limits, both ways, and client connection waits.
     pub timeouts: crate::handlers::Timeouts,
+    /// Client connections per listener (0: from the descriptor limit).
+    pub max_connections: usize,
     /// Worker threads.
     pub workers: usize,
     /// Drain time on shutdown.
@@ -178,6 +180,10 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         shared: shared.clone(),
         obs,
         max_body_bytes: opts.max_body_bytes,
+        max_connections: match opts.max_connections {
+            0 => crate::connection::default_max_connections(),
+            n => n,
+        },
         metrics: None,
         pod_tls,
         outlier: opts.outlier,
@@ -262,15 +268,20 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
     }
 
     let registry = web::Data::new(registry);
+    let probe_data = web::Data::new(ctx.clone());
     let metrics_server = HttpServer::new(move || {
-        App::new().app_data(registry.clone()).route(
-            "/metrics",
-            web::get().to(|r: web::Data<Registry>| async move {
-                HttpResponse::Ok()
-                    .content_type(metrics::CONTENT_TYPE)
-                    .body(metrics::render(&r))
-            }),
-        )
+        App::new()
+            .app_data(registry.clone())
+            .app_data(probe_data.clone())
+            .configure(crate::handlers::probes)
+            .route(
+                "/metrics",
+                web::get().to(|r: web::Data<Registry>| async move {
+                    HttpResponse::Ok()
+                        .content_type(metrics::CONTENT_TYPE)
+                        .body(metrics::render(&r))
+                }),
+            )
     })
     .workers(1)
     .disable_signals()

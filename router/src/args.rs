@@ -37,6 +37,19 @@ pub struct Args {
     /// Largest accepted request body, in bytes (larger: 413).
     #[arg(long, env = "KTHENA_ROUTER_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     pub max_body_bytes: usize,
+    /// Longest a request's headers may take to arrive: the first request's from the
+    /// connection's open (then 408), a later one's after the previous request ended and the
+    /// idle timeout passed (then the connection closes).
+    #[arg(long, env = "KTHENA_ROUTER_REQUEST_HEADERS_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub request_headers_timeout: Duration,
+    /// Longest a client connection may stay open with no request under way.
+    #[arg(long, env = "KTHENA_ROUTER_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub idle_timeout: Duration,
+    /// Most client connections open at once on each listener; more wait to be accepted. 0:
+    /// a third of the process's file descriptor limit (each connection may hold three: its
+    /// own, a duplicate for the headers timeout and one to an engine).
+    #[arg(long, env = "KTHENA_ROUTER_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
     /// Longest a client's request body may send no byte (then 408 and the connection closes).
     #[arg(long, env = "KTHENA_ROUTER_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = duration)]
     pub request_body_timeout: Duration,
@@ -232,6 +245,9 @@ impl Args {
             manifests,
             manifests_interval,
             max_body_bytes,
+            request_headers_timeout,
+            idle_timeout,
+            max_connections,
             request_body_timeout,
             upstream_idle_timeout,
             workers,
@@ -279,7 +295,10 @@ impl Args {
             manifests,
             manifests_interval,
             max_body_bytes,
+            max_connections,
             timeouts: crate::handlers::Timeouts {
+                request_headers: request_headers_timeout,
+                idle: idle_timeout,
                 request_body: request_body_timeout,
                 upstream_idle: upstream_idle_timeout,
             },

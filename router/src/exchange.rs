@@ -68,6 +68,8 @@ pub struct Exchange {
     downstream: IntGauge,
     upstream: Option<IntGauge>,
     done: bool,
+    /// Keeps the client's connection busy until the response ends.
+    pub busy: Option<crate::connection::Busy>,
 }
 
 impl Exchange {
@@ -110,6 +112,7 @@ impl Exchange {
             upstream: None,
             obs,
             done: false,
+            busy: None,
         }
     }
 

@@ -36,13 +36,21 @@ pub struct RouterContext {
     pub outlier: kthena_core::outlier::OutlierPolicy,
     /// Retries in flight per pool (`--retry-budget-*`).
     pub retry_budget: kthena_core::retry_budget::RetryBudget,
-    /// How long a request body or an upstream body may stall.
+    /// How long a request body or an upstream body may stall, and a connection wait.
     pub timeouts: Timeouts,
+    /// Most client connections open at once on a listener (`--max-connections`).
+    pub max_connections: usize,
 }
 
-/// The longest a body may go without a byte, either way.
+/// The longest a body may go without a byte, either way, and a client connection may wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
+    /// A request's headers, from its connection's open or the previous request's end on
+    /// it, beyond the idle timeout for the latter (`--request-headers-timeout`; see
+    /// [`crate::connection`]).
+    pub request_headers: std::time::Duration,
+    /// A client connection with no request under way (`--idle-timeout`).
+    pub idle: std::time::Duration,
     /// Between two chunks of a client's request body (`--request-body-timeout`): 408 after.
     pub request_body: std::time::Duration,
     /// Between two chunks of an engine's response body (`--upstream-idle-timeout`): the
@@ -53,10 +61,20 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Self {
+            request_headers: std::time::Duration::from_secs(10),
+            idle: std::time::Duration::from_secs(60),
             request_body: std::time::Duration::from_secs(30),
             upstream_idle: std::time::Duration::from_secs(300),
         }
     }
+}
+
+/// Registers `/healthz` and `/readyz` alone (the metrics port: probes there are answered
+/// when the router port holds `--max-connections`). The app must carry
+/// `web::Data<RouterContext>`.
+pub fn probes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
 }
 
 /// Registers the router's routes. The app must carry `web::Data<RouterContext>` and a
@@ -157,6 +175,7 @@ async fn infer(
         _ => "HTTP/1.1",
     };
     let mut ex = Exchange::begin(ctx.obs.clone(), req.method().as_str(), req.path(), protocol);
+    ex.busy = crate::connection::Busy::of(&req);
     ex.request_id = req
         .headers()
         .get("x-request-id")

@@ -30,6 +30,7 @@ pub mod actors;
 pub mod app;
 pub mod args;
 pub mod body;
+pub mod connection;
 pub mod control;
 pub mod debug;
 pub mod error;

@@ -89,6 +89,7 @@ fn context(expose_metrics: bool) -> RouterContext {
         shared,
         obs,
         max_body_bytes: 1024,
+        max_connections: 1_000,
         metrics: expose_metrics.then_some(registry),
         pod_tls: kthena_dataplane::upstream::tls::client_config(&Default::default())
             .expect("default pod TLS"),

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix::{Actor, ActorContext, Context, Handler, Message, ResponseFuture};
-use actix_web::dev::ServerHandle;
+use actix_web::dev::{ServerHandle, Service as _};
 use actix_web::{App, HttpServer, web};
 
 use crate::handlers::{self, RouterContext};
@@ -58,7 +58,17 @@ impl Actor for Listener {
         self.addr = socket.local_addr().ok();
         let data = web::Data::new(self.ctx.clone());
         let pod_tls = self.ctx.pod_tls.clone();
+        let timeouts = self.ctx.timeouts;
+        let per_worker = self
+            .ctx
+            .max_connections
+            .div_ceil(self.workers.max(1))
+            .max(1);
         let server = HttpServer::new(move || {
+            // Later requests' headers (see crate::connection): swept on each worker.
+            actix_rt::spawn(crate::connection::sweeper(
+                timeouts.idle + timeouts.request_headers,
+            ));
             // The factory runs once on each worker thread: flush its access log lines there.
             actix_rt::spawn(async {
                 let mut tick = actix_rt::time::interval(crate::access_log::FLUSH_INTERVAL);
@@ -68,11 +78,26 @@ impl Actor for Listener {
                 }
             });
             App::new()
+                // A request keeps its connection busy while its handler runs (a proxied
+                // one until its response body ends, through its exchange).
+                .wrap_fn(|req, srv| {
+                    let busy = crate::connection::Busy::of(req.request());
+                    let call = srv.call(req);
+                    async move {
+                        let res = call.await;
+                        drop(busy);
+                        res
+                    }
+                })
                 .app_data(data.clone())
                 .app_data(web::Data::new(upstream::Clients::new(pod_tls.clone())))
                 .configure(handlers::configure)
         })
         .workers(self.workers)
+        .max_connections(per_worker)
+        .client_request_timeout(timeouts.request_headers)
+        .keep_alive(timeouts.idle)
+        .on_connect(crate::connection::on_connect)
         .tcp_nodelay(true)
         // A client's end of stream aborts its request at once, as nginx does: the handler is
         // dropped, with it the upstream request (the engine stops working on it) and the
