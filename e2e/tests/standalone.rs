@@ -435,6 +435,47 @@ async fn a_kept_alive_connection_cannot_dribble_its_next_requests_headers() {
     );
 }
 
+/// A request whose line and headers exceed `--max-header-bytes` gets 431 in OpenAI's shape and
+/// is not forwarded; one under the limit is.
+#[actix_rt::test]
+async fn headers_over_the_limit_get_431_and_are_not_forwarded() {
+    let mut env = Env::new();
+    let ip = env.engine("engine", "m", &[]);
+    let engine = format!("http://{ip}:{}/metrics", env.port.expect("a mock"));
+    let router = env.router(&["--max-header-bytes", "1024"]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    let big = "x".repeat(2_000);
+    let a = post(&c, &url, &[("x-big", &big)], chat("m")).await;
+    assert_eq!(a.status, 431, "{}", a.body);
+    assert_eq!(a.json()["error"]["type"], "request_header_fields_too_large");
+    assert!(
+        a.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("over the limit of 1024")),
+        "{}",
+        a.body
+    );
+    let small = "x".repeat(500);
+    let b = post(&c, &url, &[("x-big", &small)], chat("m")).await;
+    assert_eq!(b.status, 200, "{}", b.body);
+    let metrics = get(&c, &format!("http://{}/metrics", router.metrics))
+        .await
+        .body;
+    assert!(
+        metrics.contains(r#"kthena_router_requests_total{error_type="request_header_fields_too_large",model="unknown",path="/v1/chat/completions",status_code="431"} 1"#),
+        "{metrics}"
+    );
+    // The engine served one request: the small one.
+    let served = get(&c, &engine).await.body;
+    let count = served
+        .lines()
+        .find(|l| l.starts_with("vllm:e2e_request_latency_seconds_count"))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("{served}"));
+    assert_eq!(count, "1", "{served}");
+}
+
 /// Past `--max-connections` a client waits to be accepted instead of failing or taking a
 /// descriptor, and is served once a connection closes; health probes, on the metrics port,
 /// are answered meanwhile.

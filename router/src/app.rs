@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub manifests_interval: Duration,
     /// Body size limit.
     pub max_body_bytes: usize,
+    /// Request line and headers size limit.
+    pub max_header_bytes: usize,
     /// Body stall limits, both ways, and client connection waits.
     pub timeouts: crate::handlers::Timeouts,
     /// Client connections per listener (0: from the descriptor limit).
@@ -180,6 +182,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         shared: shared.clone(),
         obs,
         max_body_bytes: opts.max_body_bytes,
+        max_header_bytes: opts.max_header_bytes,
         max_connections: match opts.max_connections {
             0 => crate::connection::default_max_connections(),
             n => n,

@@ -34,6 +34,10 @@ pub struct Args {
     /// How often the manifest folder is checked for changes.
     #[arg(long, env = "KTHENA_ROUTER_MANIFESTS_INTERVAL", default_value = "250ms", value_parser = duration)]
     pub manifests_interval: Duration,
+    /// Largest accepted request line and headers, in bytes (larger: 431, nothing forwarded).
+    /// actix refuses a head over 128 KiB or with over 96 headers before this check.
+    #[arg(long, env = "KTHENA_ROUTER_MAX_HEADER_BYTES", default_value_t = 64 << 10)]
+    pub max_header_bytes: usize,
     /// Largest accepted request body, in bytes (larger: 413).
     #[arg(long, env = "KTHENA_ROUTER_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     pub max_body_bytes: usize,
@@ -245,6 +249,7 @@ impl Args {
             manifests,
             manifests_interval,
             max_body_bytes,
+            max_header_bytes,
             request_headers_timeout,
             idle_timeout,
             max_connections,
@@ -295,6 +300,7 @@ impl Args {
             manifests,
             manifests_interval,
             max_body_bytes,
+            max_header_bytes,
             max_connections,
             timeouts: crate::handlers::Timeouts {
                 request_headers: request_headers_timeout,

@@ -50,6 +50,9 @@ pub enum RouterError {
     /// The scheduler's filters left no endpoint (Kthena's 400 and text).
     #[error("{0}")]
     CantSchedule(String),
+    /// The request line and headers are larger than `--max-header-bytes`.
+    #[error("request headers are {0} bytes, over the limit of {1}")]
+    HeadersTooLarge(usize, usize),
     /// The body is larger than `--max-body-bytes`.
     #[error("request body is larger than {0} bytes")]
     BodyTooLarge(usize),
@@ -86,6 +89,7 @@ impl RouterError {
             RouterError::NoAvailablePods(_) => "no_available_pods",
             RouterError::CantSchedule(_) => "scheduling",
             RouterError::BodyTooLarge(_) => "request_too_large",
+            RouterError::HeadersTooLarge(..) => "request_header_fields_too_large",
             RouterError::BodyStalled(_) => "request_timeout",
             RouterError::Upstream(_) => "upstream_error",
             RouterError::UpstreamTimeout(_) => "upstream_timeout",
@@ -113,6 +117,7 @@ impl ResponseError for RouterError {
             | RouterError::UnsupportedFilter(_) => StatusCode::INTERNAL_SERVER_ERROR,
             RouterError::NoAvailablePods(_) => StatusCode::SERVICE_UNAVAILABLE,
             RouterError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RouterError::HeadersTooLarge(..) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             RouterError::BodyStalled(_) => StatusCode::REQUEST_TIMEOUT,
             RouterError::Upstream(_) => StatusCode::BAD_GATEWAY,
             RouterError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,

@@ -27,6 +27,8 @@ pub struct RouterContext {
     pub obs: Arc<Observability>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Largest accepted request line and headers (`--max-header-bytes`).
+    pub max_header_bytes: usize,
     /// The registry `GET /metrics` renders on this port (`--expose-metrics-on-router-port`,
     /// `--port` only); None: `/metrics` is an ordinary path.
     pub metrics: Option<prometheus::Registry>,
@@ -190,6 +192,20 @@ async fn infer(
     }
 }
 
+/// The size of `req`'s request line and headers as an HTTP/1.1 client sends them (each
+/// header `name: value` and its line end).
+fn head_bytes(req: &HttpRequest) -> usize {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    let line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    req.headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + line
+}
+
 async fn route(
     req: &HttpRequest,
     payload: web::Payload,
@@ -197,6 +213,10 @@ async fn route(
     client: &Clients,
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
+    let head = head_bytes(req);
+    if head > ctx.max_header_bytes {
+        return Err((RouterError::HeadersTooLarge(head, ctx.max_header_bytes), ex));
+    }
     let body = match read_body(req, payload, ctx.max_body_bytes, ctx.timeouts.request_body).await {
         Ok(b) => b,
         Err(e) => return Err((e, ex)),

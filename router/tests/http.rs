@@ -87,6 +87,7 @@ fn context_with(ready: bool, access_log: AccessLog, expose_metrics: bool) -> Rou
         obs,
         max_body_bytes: 64,
         max_connections: 1_000,
+        max_header_bytes: 64 << 10,
         metrics: expose_metrics.then_some(registry),
         pod_tls: pod_tls(),
         outlier: Default::default(),

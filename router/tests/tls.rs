@@ -90,6 +90,7 @@ fn context(expose_metrics: bool) -> RouterContext {
         obs,
         max_body_bytes: 1024,
         max_connections: 1_000,
+        max_header_bytes: 64 << 10,
         metrics: expose_metrics.then_some(registry),
         pod_tls: kthena_dataplane::upstream::tls::client_config(&Default::default())
             .expect("default pod TLS"),
