@@ -17,4 +17,4 @@ pub mod server;
 
 pub use cluster::{Cluster, Objects, Scope};
 pub use rules::{Options, review};
-pub use server::{Error, ServingCert, State, configure, serve, tls_config};
+pub use server::{Endpoint, Error, ServingCert, State, answer, configure, serve, tls_config};

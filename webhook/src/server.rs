@@ -99,20 +99,27 @@ async fn validate(
             return e.error_response();
         }
     };
-    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(path, error = %e, "malformed AdmissionReview");
-            return HttpResponse::BadRequest().body(format!("malformed AdmissionReview: {e}"));
+    match answer(endpoint, &body, state.cluster.as_ref(), state.options) {
+        Ok(review) => HttpResponse::Ok().json(review),
+        Err(refused) => {
+            tracing::warn!(path, error = %refused, "admission request refused");
+            HttpResponse::BadRequest().body(refused)
         }
-    };
-    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(path, error = %e, "AdmissionReview without request");
-            return HttpResponse::BadRequest().body("AdmissionReview has no request");
-        }
-    };
-    let response = admission::decide(endpoint, &request, state.cluster.as_ref(), state.options);
-    HttpResponse::Ok().json(response.into_review())
+    }
+}
+
+/// The answer to the AdmissionReview `body` sent to `endpoint`, or why the body is refused
+/// (400): not an AdmissionReview, or one without `request`.
+pub fn answer(
+    endpoint: Endpoint,
+    body: &[u8],
+    cluster: &dyn Cluster,
+    options: Options,
+) -> Result<AdmissionReview<DynamicObject>, String> {
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_slice(body).map_err(|e| format!("malformed AdmissionReview: {e}"))?;
+    let request: AdmissionRequest<DynamicObject> = review
+        .try_into()
+        .map_err(|_| "AdmissionReview has no request".to_owned())?;
+    Ok(admission::decide(endpoint, &request, cluster, options).into_review())
 }
