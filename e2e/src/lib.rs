@@ -246,6 +246,35 @@ impl Env {
         ip
     }
 
+    /// An engine written by the test: Pod `name` (label `app: name`) on a loopback address of
+    /// its own and this env's port, each connection handed to `serve` on a thread of its own,
+    /// with ModelServer `name` and ModelRoute `name` sending `model` to it. For engines that
+    /// misbehave in ways no mock flag offers. Returns the Pod's IP.
+    pub fn raw_engine(
+        &mut self,
+        name: &str,
+        model: &str,
+        serve: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
+    ) -> String {
+        let ip = format!("127.77.{}.{}", self.block, self.next_host);
+        self.next_host += 1;
+        let listener = std::net::TcpListener::bind(format!("{ip}:{}", self.port.unwrap_or(0)))
+            .expect("binding the engine's address");
+        let port = listener.local_addr().expect("engine address").port();
+        self.port.get_or_insert(port);
+        let serve = Arc::new(serve);
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let serve = serve.clone();
+                std::thread::spawn(move || serve(conn));
+            }
+        });
+        self.pod(name, &[("app", name)], Some(&ip));
+        self.model_server(name, name, "");
+        self.route(name, model, name);
+        ip
+    }
+
     /// Writes a Pod manifest; `ip: None` makes a Pod that is not ready.
     pub fn pod(&self, name: &str, labels: &[(&str, &str)], ip: Option<&str>) {
         let labels: BTreeMap<_, _> = labels.iter().copied().collect();

@@ -364,6 +364,118 @@ async fn stalled_bodies_are_timed_out_both_ways() {
     );
 }
 
+/// An engine that sends one event far larger than any OpenAI event (no blank line for 4 MiB)
+/// does not make the router hold it: the client receives it while the engine still sends it,
+/// and the events after it are read as usual (the injected usage chunk is read and hidden).
+#[test]
+fn an_oversized_stream_event_reaches_the_client_before_it_ends() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    const BIG: usize = 4 << 20;
+    let (got_half, half) = std::sync::mpsc::channel::<()>();
+    let half = std::sync::Mutex::new(half);
+    let mut env = Env::new();
+    env.raw_engine("giant", "m", move |conn| {
+        let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+        let mut request_line = String::new();
+        let _ = reader.read_line(&mut request_line);
+        let mut conn = conn;
+        if !request_line.starts_with("POST /v1/chat/completions ") {
+            // The router's scrapes of /metrics and /v1/models.
+            let _ = conn.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            return;
+        }
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().expect("a length");
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).expect("the body");
+        let chunk = |conn: &mut std::net::TcpStream, data: &[u8]| {
+            write!(conn, "{:x}\r\n", data.len())?;
+            conn.write_all(data)?;
+            conn.write_all(b"\r\n")
+        };
+        conn.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+        )
+        .expect("head");
+        chunk(&mut conn, b"data: ").expect("start");
+        let x = vec![b'x'; 64 << 10];
+        for _ in 0..BIG / x.len() {
+            if chunk(&mut conn, &x).is_err() {
+                return;
+            }
+        }
+        // The rest only once the client has received half of the event.
+        let _ = half.lock().expect("lock").recv_timeout(Duration::from_secs(30));
+        let end = "\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n\
+                   data: [DONE]\n\n";
+        let _ = chunk(&mut conn, end.as_bytes()).and_then(|()| conn.write_all(b"0\r\n\r\n"));
+    });
+    let router = env.router(&[]);
+    let url = router.url("/v1/chat/completions");
+    let rest = url.strip_prefix("http://").expect("http");
+    let (authority, path) = rest.split_at(rest.find('/').expect("a path"));
+    let request = serde_json::json!({"model": "m", "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]})
+    .to_string();
+    let mut socket = std::net::TcpStream::connect(authority).expect("connects");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        socket,
+        "POST {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{request}",
+        request.len()
+    )
+    .expect("request written");
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut signalled = false;
+    let mut xs = 0;
+    loop {
+        let n = socket.read(&mut buf).unwrap_or_else(|e| {
+            panic!(
+                "the event arrives while the engine holds its end back ({xs} bytes of it did): {e}"
+            )
+        });
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+        xs += buf[..n].iter().filter(|b| **b == b'x').count();
+        if !signalled && xs >= BIG / 2 {
+            signalled = true;
+            got_half.send(()).expect("the engine waits");
+        }
+    }
+    assert!(signalled, "the client never got half of the event");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{}", &text[..200]);
+    let body = &text[text.find("\r\n\r\n").expect("a head")..];
+    assert_eq!(body.matches('x').count(), BIG);
+    assert!(
+        text.trim_end().ends_with("0"),
+        "the chunked stream ends cleanly"
+    );
+    assert!(text.contains("data: [DONE]"));
+    assert!(
+        !text.contains("usage"),
+        "the injected usage chunk is hidden"
+    );
+    router.access_log_line("m", &[" tokens=3/4"]);
+}
+
 /// Every request's headers are timed, not only a connection's first: a kept-alive connection
 /// that dribbles its next request's headers a byte at a time is closed once the idle and
 /// headers timeouts have passed since its last answer, while a connection busy with a stream

@@ -1,7 +1,7 @@
 //! The SSE usage filter and the JSON usage capture: any bytes an engine sends, cut into chunks
 //! anywhere. Without hiding, the filter passes every byte on unchanged and in order; hiding
-//! usage chunks only ever removes bytes. The JSON capture reads the same usage however the
-//! body is cut.
+//! usage chunks only ever removes bytes. Neither holds back more than its event limit. The
+//! JSON capture reads the same usage however the body is cut.
 #![no_main]
 
 use bytes::Bytes;
@@ -30,10 +30,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let pieces = chunks(body, u64::from(first) * 0x9e37_79b9_7f4a_7c15 + 1);
 
-    let mut plain = SseFilter::new(false);
+    // A small event limit, so that oversized events (passed on unread) are fuzzed too.
+    let limit = 16 + usize::from(first >> 2);
+    let mut plain = SseFilter::with_event_limit(false, limit);
     let mut passed = Vec::with_capacity(body.len());
     for c in &pieces {
         passed.extend_from_slice(&plain.push(c.clone()));
+        assert!(plain.held() <= limit, "held past the limit");
     }
     passed.extend_from_slice(&plain.finish());
     assert_eq!(
@@ -41,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         "the filter changed a stream it had nothing to hide in"
     );
 
-    let mut hiding = SseFilter::new(true);
+    let mut hiding = SseFilter::with_event_limit(true, limit);
     let mut kept = 0;
     for c in &pieces {
         kept += hiding.push(c.clone()).len();

@@ -534,7 +534,8 @@ async fn to_http_route(
 }
 
 /// The whole request body, refusing more than `limit` bytes (413) and a body that sends no
-/// byte for `stall` (408): a stalled upload holds at most what it sent until then.
+/// byte for `stall` (408): a stalled upload holds at most what it sent (and never more than
+/// `limit`) until then.
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -549,7 +550,9 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(RouterError::BodyTooLarge(limit));
     }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    // Room for what is announced, up to 256 KiB: a client that announces a large body and
+    // sends little holds no more than it sent (a larger body grows the buffer as it arrives).
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit).min(256 << 10));
     loop {
         let next = actix_rt::time::timeout(stall, payload.next())
             .await

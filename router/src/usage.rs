@@ -99,30 +99,91 @@ fn tail_usage(body: &[u8]) -> Option<Usage> {
     }
 }
 
+/// The largest SSE event the filter holds back to read: a longer one (no blank line after
+/// this many bytes) is passed on as it arrives, unread, until its end. OpenAI's events, the
+/// usage event included, are a few hundred bytes.
+pub const MAX_SSE_EVENT_BYTES: usize = 1 << 20;
+
 /// Reads an SSE stream chunk by chunk: records the last `usage` seen and, when `hide_usage`,
 /// drops the usage-only chunk (`"choices": []`) that the router injected.
 ///
 /// Complete events are passed on at once; only an event split across chunks is held until its
-/// end arrives. Chunks without `"usage"` are not parsed at all.
+/// end arrives, and at most [`MAX_SSE_EVENT_BYTES`] of it. Chunks without `"usage"` are not
+/// parsed at all. Linear in the bytes seen: a held event is searched for its end once, each
+/// byte once.
 #[derive(Debug)]
 pub struct SseFilter {
     hide_usage: bool,
     pending: BytesMut,
+    /// How much of `pending` was searched for an event's end without finding one.
+    searched: usize,
+    /// The most bytes of one event held back ([`MAX_SSE_EVENT_BYTES`]).
+    limit: usize,
+    /// The event under way outgrew `limit`: it is passed on unread until its end. The last
+    /// bytes passed on, to find an end split across chunks.
+    oversized: Option<Tail>,
     /// The last usage seen.
     pub usage: Option<Usage>,
     /// The last event passed on was `data: [DONE]`, OpenAI's end of a stream.
     pub done: bool,
 }
 
+/// The last (at most 3) bytes of an oversized event passed on.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tail {
+    bytes: [u8; 3],
+    len: usize,
+}
+
+impl Tail {
+    fn after(mut self, chunk: &[u8]) -> Self {
+        for &b in chunk.iter().rev().take(3).rev() {
+            if self.len == 3 {
+                self.bytes.copy_within(1.., 0);
+                self.len = 2;
+            }
+            self.bytes[self.len] = b;
+            self.len += 1;
+        }
+        self
+    }
+
+    /// Where in `chunk` the event ends (just past its blank line), counting the tail's bytes
+    /// before it.
+    fn end_in(self, chunk: &[u8]) -> Option<usize> {
+        let mut seam = [0u8; 6];
+        let head = chunk.len().min(3);
+        seam[..self.len].copy_from_slice(&self.bytes[..self.len]);
+        seam[self.len..self.len + head].copy_from_slice(&chunk[..head]);
+        let across = event_end(&seam[..self.len + head])
+            .filter(|&end| end > self.len)
+            .map(|end| end - self.len);
+        across.or_else(|| event_end(chunk))
+    }
+}
+
 impl SseFilter {
     /// A filter; `hide_usage` drops usage-only chunks.
     pub fn new(hide_usage: bool) -> Self {
+        Self::with_event_limit(hide_usage, MAX_SSE_EVENT_BYTES)
+    }
+
+    /// A filter that holds back at most `limit` bytes of an event.
+    pub fn with_event_limit(hide_usage: bool, limit: usize) -> Self {
         Self {
             hide_usage,
             pending: BytesMut::new(),
+            searched: 0,
+            limit,
+            oversized: None,
             usage: None,
             done: false,
         }
+    }
+
+    /// Bytes held back: the start of an event whose end has not arrived.
+    pub fn held(&self) -> usize {
+        self.pending.len()
     }
 
     /// Notes whether `sent` (what was just passed on) ends the stream.
@@ -135,6 +196,21 @@ impl SseFilter {
 
     /// What to send to the client for `chunk` (possibly empty).
     pub fn push(&mut self, chunk: Bytes) -> Bytes {
+        if let Some(tail) = self.oversized {
+            let Some(end) = tail.end_in(&chunk) else {
+                self.oversized = Some(tail.after(&chunk));
+                return self.passed(chunk);
+            };
+            self.oversized = None;
+            let rest = self.push(chunk.slice(end..));
+            if rest.is_empty() {
+                return self.passed(chunk.slice(..end));
+            }
+            let mut out = BytesMut::with_capacity(end + rest.len());
+            out.extend_from_slice(&chunk[..end]);
+            out.extend_from_slice(&rest);
+            return self.passed(out.freeze());
+        }
         let fast = self.pending.is_empty()
             && (chunk.ends_with(b"\n\n") || chunk.ends_with(b"\r\n\r\n"))
             && !contains(&chunk, b"\"usage\"");
@@ -143,11 +219,24 @@ impl SseFilter {
         }
         self.pending.extend_from_slice(&chunk);
         let mut out = BytesMut::new();
-        while let Some(end) = event_end(&self.pending) {
+        loop {
+            // A separator may straddle the bytes searched before and the new ones.
+            let from = self.searched.saturating_sub(3);
+            let Some(end) = event_end(&self.pending[from..]).map(|e| e + from) else {
+                self.searched = self.pending.len();
+                break;
+            };
+            self.searched = 0;
             let event = self.pending.split_to(end).freeze();
             if self.inspect(&event) {
                 out.extend_from_slice(&event);
             }
+        }
+        if self.pending.len() > self.limit {
+            let held = std::mem::take(&mut self.pending);
+            self.searched = 0;
+            self.oversized = Some(Tail::default().after(&held));
+            out.extend_from_slice(&held);
         }
         self.passed(out.freeze())
     }
@@ -160,6 +249,7 @@ impl SseFilter {
     /// Whatever is left when the stream ends (an unterminated last event).
     pub fn finish(&mut self) -> Bytes {
         let rest = std::mem::take(&mut self.pending).freeze();
+        self.searched = 0;
         if !rest.is_empty() && self.inspect(&rest) {
             self.passed(rest)
         } else {
@@ -312,6 +402,48 @@ mod tests {
             assert_eq!(out, format!("{CHUNK}{DONE}"), "cut at {cut}");
             assert!(usage.is_some());
         }
+    }
+
+    /// An event longer than the limit is passed on as it comes, never held past the limit,
+    /// and the events after it are read as usual, wherever the chunks are cut (a separator
+    /// straddling two chunks included).
+    #[test]
+    fn an_oversized_event_passes_unread_and_the_stream_goes_on() {
+        for sep in ["\n\n", "\r\n\r\n"] {
+            let big = format!("data: {}{sep}", "x".repeat(1000));
+            let all = format!("{big}{CHUNK}{USAGE}{big}{DONE}");
+            for size in [1, 2, 3, 4, 5, 7, 64, 333] {
+                let mut f = SseFilter::with_event_limit(true, 200);
+                let mut out = Vec::new();
+                for piece in all.as_bytes().chunks(size) {
+                    out.extend_from_slice(&f.push(Bytes::copy_from_slice(piece)));
+                    assert!(f.held() <= 200, "held {} (chunks of {size})", f.held());
+                }
+                out.extend_from_slice(&f.finish());
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    format!("{big}{CHUNK}{big}{DONE}"),
+                    "chunks of {size}"
+                );
+                assert_eq!(f.usage.map(|u| u.completion_tokens), Some(7));
+                assert!(f.done);
+            }
+        }
+    }
+
+    /// One huge event with no end, 1 KiB at a time: held at most up to the limit, then
+    /// passed on, every byte once.
+    #[test]
+    fn an_endless_event_is_not_held() {
+        let mut f = SseFilter::new(false);
+        let piece = Bytes::from(vec![b'x'; 1024]);
+        let mut passed = 0;
+        for _ in 0..(4 * MAX_SSE_EVENT_BYTES / 1024) {
+            passed += f.push(piece.clone()).len();
+            assert!(f.held() <= MAX_SSE_EVENT_BYTES);
+        }
+        assert!(passed >= 3 * MAX_SSE_EVENT_BYTES, "{passed}");
+        assert_eq!(passed + f.finish().len(), 4 * MAX_SSE_EVENT_BYTES);
     }
 
     #[test]
