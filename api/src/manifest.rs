@@ -147,6 +147,31 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, Manife
             ),
         });
     }
+    // Aliases can make a small text a huge value (a billion laughs, or thousands of aliases
+    // of one big anchor): without an alias there is nothing to expand; with one, the
+    // documents are walked once with a budget before any value is built.
+    if memchr::memchr(b'*', text.as_bytes()).is_some() {
+        let budget = expansion_budget(text.len());
+        for (index, de) in serde_norway::Deserializer::from_str(text).enumerate() {
+            let mut left = budget;
+            if let Err(e) = serde::de::DeserializeSeed::deserialize(Budget(&mut left), de) {
+                let over = e.to_string().contains(OVER_BUDGET);
+                return Err(ManifestError {
+                    origin: origin.to_owned(),
+                    document: index,
+                    message: if over {
+                        format!(
+                            "aliases expand the document past {budget} (twice its text's length \
+                             plus {EXPANSION_SLACK}, counting one per value and one per byte of \
+                             text): not read"
+                        )
+                    } else {
+                        e.to_string()
+                    },
+                });
+            }
+        }
+    }
     let mut documents = Vec::new();
     for (index, de) in serde_norway::Deserializer::from_str(text).enumerate() {
         let err = |message: String| ManifestError {
@@ -200,6 +225,93 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, Manife
         });
     }
     Ok(documents)
+}
+
+/// Added to twice a text's length to give the most its aliases may expand it to.
+pub const EXPANSION_SLACK: usize = 10_000;
+
+/// The most a text of `len` bytes may expand to: one per value plus one per byte of text.
+/// Without aliases a document stays under twice its length.
+pub fn expansion_budget(len: usize) -> usize {
+    len.saturating_mul(2).saturating_add(EXPANSION_SLACK)
+}
+
+const OVER_BUDGET: &str = "expansion budget exhausted";
+
+/// Walks a document as it expands, aliases replayed, spending one per value and one per byte
+/// of scalar text; fails as soon as the budget is spent, before anything is built.
+struct Budget<'a>(&'a mut usize);
+
+impl Budget<'_> {
+    fn spend<E: serde::de::Error>(&mut self, n: usize) -> Result<(), E> {
+        match self.0.checked_sub(n.saturating_add(1)) {
+            Some(left) => {
+                *self.0 = left;
+                Ok(())
+            }
+            None => Err(E::custom(OVER_BUDGET)),
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Budget<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Budget<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E: serde::de::Error>(mut self, _: bool) -> Result<(), E> {
+        self.spend(0)
+    }
+    fn visit_i64<E: serde::de::Error>(mut self, _: i64) -> Result<(), E> {
+        self.spend(0)
+    }
+    fn visit_u64<E: serde::de::Error>(mut self, _: u64) -> Result<(), E> {
+        self.spend(0)
+    }
+    fn visit_f64<E: serde::de::Error>(mut self, _: f64) -> Result<(), E> {
+        self.spend(0)
+    }
+    fn visit_str<E: serde::de::Error>(mut self, v: &str) -> Result<(), E> {
+        self.spend(v.len())
+    }
+    fn visit_bytes<E: serde::de::Error>(mut self, v: &[u8]) -> Result<(), E> {
+        self.spend(v.len())
+    }
+    fn visit_unit<E: serde::de::Error>(mut self) -> Result<(), E> {
+        self.spend(0)
+    }
+    fn visit_none<E: serde::de::Error>(mut self) -> Result<(), E> {
+        self.spend(0)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(mut self, d: D) -> Result<(), D::Error> {
+        self.spend(0)?;
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.spend(0)?;
+        while seq.next_element_seed(Budget(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.spend(0)?;
+        while map.next_key_seed(Budget(&mut *self.0))?.is_some() {
+            map.next_value_seed(Budget(&mut *self.0))?;
+        }
+        Ok(())
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(mut self, data: A) -> Result<(), A::Error> {
+        use serde::de::VariantAccess;
+        self.spend(0)?;
+        let (_, variant) = data.variant_seed(Budget(&mut *self.0))?;
+        variant.newtype_variant_seed(self)
+    }
 }
 
 /// The deepest flow-collection nesting (`[`, `{`) a manifest may have; Kubernetes objects
@@ -323,10 +435,15 @@ pub fn load(path: &Path) -> Result<Vec<(PathBuf, Object)>, ManifestError> {
         document: 0,
         message: e.to_string(),
     })?;
+    let folder = path.is_dir().then_some(path);
     let mut out = Vec::new();
     for file in files {
         let origin = file.display().to_string();
-        let text = read(&file).map_err(|e| ManifestError {
+        let text = match folder {
+            Some(dir) => read_in(dir, &file),
+            None => read(&file),
+        }
+        .map_err(|e| ManifestError {
             origin: origin.clone(),
             document: 0,
             message: e.to_string(),
@@ -343,6 +460,10 @@ pub fn load(path: &Path) -> Result<Vec<(PathBuf, Object)>, ManifestError> {
 /// The largest manifest file read, in bytes: a file (or a symlink to one) that grew past it by
 /// mistake is refused, not loaded into memory.
 pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
+/// The most bytes of manifests a folder may hold: the files past it (in name order) are not
+/// read, and keep what they last gave.
+pub const MAX_FOLDER_BYTES: u64 = 256 << 20;
 
 /// The text of manifest file `file`: a regular file (a symlink is followed) of at most
 /// [`MAX_FILE_BYTES`]. A FIFO or a device is refused without being opened, so a read can
@@ -375,9 +496,31 @@ pub fn read(file: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// The manifest files under `path` (itself, when it is a file): `*.yaml`, `*.yml` and
-/// `*.json` directly in it, in name order (subfolders are not read, like `kubectl apply -f
-/// DIR`), leaving out FIFOs, sockets and devices. [`load`] reads exactly these.
+/// The text of manifest `file` of folder `dir`, as [`read`] reads it, but a symlink must lead
+/// to a file inside `dir` (a ConfigMap volume's `..data/x.yaml` does): a link to anything
+/// outside, or a loop, is refused naming the file.
+pub fn read_in(dir: &Path, file: &Path) -> std::io::Result<String> {
+    if std::fs::symlink_metadata(file)?.file_type().is_symlink() {
+        let target = std::fs::canonicalize(file)?;
+        let inside = std::fs::canonicalize(dir)?;
+        if !target.starts_with(&inside) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "a symlink leading out of the folder (to {}) is never read",
+                    target.display()
+                ),
+            ));
+        }
+    }
+    read(file)
+}
+
+/// The manifest files under `path` (itself, when it is a file): every entry named `*.yaml`,
+/// `*.yml` or `*.json` directly in it, in name order (subfolders are not read, like `kubectl
+/// apply -f DIR`). FIFOs, sockets, devices and symlinks that do not lead to a regular file in
+/// the folder are listed too, so that reading them ([`read_in`]) refuses them by name.
+/// [`load`] reads exactly these.
 pub fn files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     collect(path, &mut files)?;
@@ -389,7 +532,7 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         files.push(path.to_owned());
         return Ok(());
     }
-    // The entry's type comes with the listing; only a symlink costs a stat (to its target).
+    // The entry's type comes with the listing: no stat per file.
     let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(path)?
         .map(|e| e.and_then(|e| Ok((e.path(), e.file_type()?))))
         .collect::<Result<_, _>>()?;
@@ -400,15 +543,9 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-        // A symlink is listed unless it leads to a directory or to something that is not a
-        // regular file; one that leads nowhere (mid ConfigMap swap, a loop) is listed, and
-        // reading it fails with its own name.
-        let listed = if kind.is_symlink() {
-            std::fs::metadata(&entry).map_or(true, |m| m.is_file())
-        } else {
-            kind.is_file()
-        };
-        if manifest && listed {
+        // A folder named like a manifest is not one; every other entry is, and reading it
+        // says why when it is not a regular file.
+        if manifest && !kind.is_dir() {
             files.push(entry);
         }
     }
@@ -435,6 +572,97 @@ mod tests {
         let err = super::parse_documents(&format!("kind: X\nspec: {}", "[".repeat(20_000)), "deep")
             .expect_err("refused before parsing");
         assert!(err.message.contains("nested deeper than 64"), "{err}");
+    }
+
+    /// Aliases may repeat what a document holds, within twice its text: thousands of aliases
+    /// of one big anchor are refused before a value is built; a few are read as written.
+    #[test]
+    fn aliases_that_expand_a_document_too_far_are_refused_before_values_are_built() {
+        let big = format!(
+            "[{}]",
+            vec![format!("\"{}\"", "x".repeat(100)); 100].join(",")
+        );
+        let mut text = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\ndata:\n  big: &b {big}\n"
+        );
+        for i in 0..2000 {
+            text.push_str(&format!("  r{i}: *b\n"));
+        }
+        let started = std::time::Instant::now();
+        let err = super::parse_documents(&text, "wide.yaml").expect_err("refused");
+        assert!(
+            err.message.contains("aliases expand the document past"),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("wide.yaml"), "{err}");
+        // Refused after spending its budget, not after expanding 2000 × 10 KB.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+        let fine = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, labels: &l {a: b}}\n\
+                    data: {copy: *l, again: *l, star: '*'}\n";
+        let docs = super::parse_documents(fine, "fine.yaml").expect("read");
+        assert!(docs[0].object.is_ok());
+        // The billion laughs stop at the parser's own repetition limit, or at the budget.
+        let mut laughs = String::from(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+        );
+        for i in 1..10 {
+            laughs.push_str(&format!(
+                "  a{i}: &a{i} [{}]\n",
+                vec![format!("*a{}", i - 1); 9].join(", ")
+            ));
+        }
+        super::parse_documents(&laughs, "laughs.yaml").expect_err("refused");
+    }
+
+    /// A symlink is read when it leads to a file in the folder (a ConfigMap volume's layout);
+    /// one leading out of the folder, or a loop, is listed and refused by name; FIFOs too,
+    /// without being opened.
+    #[test]
+    fn symlinks_are_read_only_inside_the_folder() {
+        use std::os::unix::fs::symlink;
+        let root = std::env::temp_dir().join(format!("kthena-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("manifests");
+        std::fs::create_dir_all(dir.join("..2026")).expect("temp dirs");
+        let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n";
+        std::fs::write(dir.join("..2026/pod.yaml"), pod).expect("file");
+        std::fs::write(root.join("outside.yaml"), pod).expect("file");
+        symlink("..2026", dir.join("..data")).expect("link");
+        symlink("..data/pod.yaml", dir.join("a-inside.yaml")).expect("link");
+        symlink(root.join("outside.yaml"), dir.join("b-outside.yaml")).expect("link");
+        symlink("c-loop.yaml", dir.join("c-loop.yaml")).expect("link");
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(dir.join("d-fifo.yaml"))
+            .status()
+            .is_ok_and(|s| s.success());
+        let files = super::files(&dir).expect("listing");
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.file_name().and_then(|n| n.to_str()).unwrap_or_default())
+            .collect();
+        let mut want = vec!["a-inside.yaml", "b-outside.yaml", "c-loop.yaml"];
+        if fifo {
+            want.push("d-fifo.yaml");
+        }
+        assert_eq!(names, want);
+        assert_eq!(super::read_in(&dir, &files[0]).expect("inside"), pod);
+        let out = super::read_in(&dir, &files[1])
+            .expect_err("outside")
+            .to_string();
+        assert!(out.contains("leading out of the folder"), "{out}");
+        super::read_in(&dir, &files[2]).expect_err("a loop");
+        if fifo {
+            let err = super::read_in(&dir, &files[3])
+                .expect_err("a FIFO")
+                .to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+        let err = super::load(&dir)
+            .expect_err("validate refuses them")
+            .to_string();
+        assert!(err.contains("b-outside.yaml"), "{err}");
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

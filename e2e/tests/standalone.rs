@@ -695,6 +695,148 @@ async fn an_emptied_manifest_keeps_its_objects_until_written_or_the_grace_ends()
     );
 }
 
+/// A manifest file still open for writing is not read half-written, even when the half parses
+/// (here as a header comment that declares nothing): its objects stay until the writer closes
+/// it, or until it has gone 3 s without a write.
+#[actix_rt::test]
+async fn a_file_still_being_written_is_not_read_half_written() {
+    use std::io::Write;
+    let mut env = Env::new();
+    env.engine("engine", "m", &["--served-model-name", "n"]);
+    let file = env.dir.join("mr-engine.yaml");
+    let route = std::fs::read_to_string(&file).expect("the route's file");
+    let router = env.router(&[]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    assert_eq!(post(&c, &url, &[], chat("m")).await.status, 200);
+
+    let mut writer = std::fs::File::create(&file).expect("opened for writing");
+    writer
+        .write_all(b"# the engine's route\n")
+        .expect("a first part");
+    router.process.wait_for("manifest file being written");
+    for _ in 0..20 {
+        let a = post(&c, &url, &[], chat("m")).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    writer
+        .write_all(route.replace("modelName: m", "modelName: n").as_bytes())
+        .expect("the rest");
+    drop(writer);
+    eventually(
+        "the whole file applies once closed",
+        Duration::from_secs(10),
+        || {
+            let (c, url) = (c.clone(), url.clone());
+            async move {
+                let (m, n) = (
+                    post(&c, &url, &[], chat("m")).await.status,
+                    post(&c, &url, &[], chat("n")).await.status,
+                );
+                if (m, n) == (404, 200) {
+                    Ok(())
+                } else {
+                    Err(format!("m {m}, n {n}"))
+                }
+            }
+        },
+    )
+    .await;
+
+    // A writer that stops writing but never closes: read as it is 3 s after its last write.
+    let opened = Instant::now();
+    let mut writer = std::fs::File::create(&file).expect("opened for writing");
+    writer.write_all(b"# nothing here\n").expect("written");
+    eventually(
+        "the file is read after the quiet period",
+        Duration::from_secs(15),
+        || {
+            let (c, url) = (c.clone(), url.clone());
+            async move {
+                match post(&c, &url, &[], chat("n")).await.status {
+                    404 => Ok(()),
+                    s => Err(format!("{s}")),
+                }
+            }
+        },
+    )
+    .await;
+    assert!(
+        opened.elapsed() >= Duration::from_secs(2),
+        "read after {:?}, before the 3 s quiet period",
+        opened.elapsed()
+    );
+    router
+        .process
+        .wait_for("manifest file still open for writing");
+    drop(writer);
+}
+
+/// Manifests that could wedge or blow up the watcher are refused, each logged with its file
+/// and reason, and later changes still apply: a FIFO, a symlink leading out of the folder, a
+/// symlink loop, a file of aliases that would expand past its budget, deep nesting.
+#[actix_rt::test]
+async fn hostile_manifest_files_are_refused_by_name_and_later_changes_apply() {
+    let mut env = Env::new();
+    env.engine("engine", "m", &["--served-model-name", "m2"]);
+    let router = env.router(&[]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    assert_eq!(post(&c, &url, &[], chat("m")).await.status, 200);
+
+    let outside = env.dir.with_extension("outside.yaml");
+    std::fs::write(&outside, "apiVersion: v1\nkind: Pod\nmetadata: {name: o}\n").expect("file");
+    std::os::unix::fs::symlink(&outside, env.dir.join("link-out.yaml")).expect("link");
+    std::os::unix::fs::symlink("loop.yaml", env.dir.join("loop.yaml")).expect("link");
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(env.dir.join("fifo.yaml"))
+        .status()
+        .is_ok_and(|s| s.success());
+    let big = format!(
+        "[{}]",
+        vec![format!("\"{}\"", "x".repeat(100)); 100].join(",")
+    );
+    let mut laughs =
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\ndata:\n  big: &b {big}\n");
+    for i in 0..5000 {
+        laughs.push_str(&format!("  r{i}: *b\n"));
+    }
+    env.write("aliases.yaml", &laughs);
+    env.write(
+        "deep.yaml",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nspec: {}\n",
+            "[".repeat(100_000)
+        ),
+    );
+    // A change after them all still applies.
+    env.route("second", "m2", "engine");
+    eventually("the later route applies", Duration::from_secs(10), || {
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            match post(&c, &url, &[], chat("m2")).await.status {
+                200 => Ok(()),
+                s => Err(format!("{s}")),
+            }
+        }
+    })
+    .await;
+    for (reason, file) in [
+        ("leading out of the folder", "link-out.yaml"),
+        ("symbolic links", "loop.yaml"),
+        ("aliases expand the document", "aliases.yaml"),
+        ("nested deeper than", "deep.yaml"),
+    ]
+    .into_iter()
+    .chain(fifo.then_some(("not a regular file", "fifo.yaml")))
+    {
+        let line = router.process.wait_for(reason);
+        assert!(line.contains(file), "{file} missing in {line}");
+    }
+    assert_eq!(post(&c, &url, &[], chat("m")).await.status, 200);
+    let _ = std::fs::remove_file(&outside);
+}
+
 /// A client that leaves before the answer's headers cancels the engine's work at once: the
 /// router drops its upstream request, the engine sees its connection close and frees the
 /// request's place (as vLLM aborts a request whose client left), and the router counts and

@@ -162,6 +162,7 @@ pub struct Loaded {
 /// is parsed, and only its documents are converted. The objects it declared and declares
 /// are added to `touched`.
 fn read_file(
+    dir: &Path,
     file: &Path,
     stamp: Stamp,
     gw: &GatewayOptions,
@@ -172,7 +173,7 @@ fn read_file(
     if memory.files.get(file).is_some_and(|f| f.stamp == stamp) {
         return Ok(());
     }
-    let text = kthena_api::manifest::read(file).map_err(|e| format!("{name}: {e}"))?;
+    let text = manifest::read_in(dir, file).map_err(|e| format!("{name}: {e}"))?;
     let hash = {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         text.hash(&mut h);
@@ -305,6 +306,18 @@ fn load_scanned(scanned: &Scan, gw: &GatewayOptions, memory: &mut Memory) -> Loa
     let mut touched: FastSet<Key> = FastSet::default();
     let mut read = HashSet::new();
     let mut gone: Vec<PathBuf> = Vec::new();
+    // The folder's bytes: a partial scan adds its files to the others as last read.
+    let mut total: u64 = if scanned.partial {
+        let named: HashSet<&Path> = scanned.files.iter().map(|(f, _)| f.as_path()).collect();
+        memory
+            .files
+            .iter()
+            .filter(|(f, _)| !named.contains(f.as_path()))
+            .map(|(_, r)| r.stamp.len)
+            .sum()
+    } else {
+        0
+    };
     for (file, stamp) in &scanned.files {
         let stamp = match stamp {
             Ok(s) => Ok(*s),
@@ -314,9 +327,23 @@ fn load_scanned(scanned: &Scan, gw: &GatewayOptions, memory: &mut Memory) -> Loa
             }
             Err(e) => Err(format!("{}: {e}", file.display())),
         };
+        total = total.saturating_add(stamp.as_ref().map_or(0, |s| s.len));
+        let stamp = stamp.and_then(|s| {
+            if total > manifest::MAX_FOLDER_BYTES {
+                Err(format!(
+                    "{}: the folder's manifests pass {} bytes with it: not read",
+                    file.display(),
+                    manifest::MAX_FOLDER_BYTES
+                ))
+            } else {
+                Ok(s)
+            }
+        });
         // A file that cannot be read now is still there: it keeps what it last gave.
         read.insert(file.as_path());
-        if let Err(e) = stamp.and_then(|s| read_file(file, s, gw, memory, &mut touched)) {
+        if let Err(e) =
+            stamp.and_then(|s| read_file(&scanned.dir, file, s, gw, memory, &mut touched))
+        {
             problems.push(format!(
                 "{e}; the objects of its last readable version stay"
             ));
@@ -502,6 +529,8 @@ fn one_line(text: &str) -> String {
 /// none), and a fingerprint of them all, so a check of an unchanged folder reads no file.
 #[derive(Debug)]
 struct Scan {
+    /// The folder.
+    dir: PathBuf,
     print: u64,
     files: Vec<(PathBuf, std::io::Result<Stamp>)>,
     /// Only some files were looked at (those the kernel reported changed).
@@ -510,11 +539,11 @@ struct Scan {
 
 /// Every manifest file of `dir`.
 fn scan(dir: &Path) -> std::io::Result<Scan> {
-    Ok(stamps(manifest::files(dir)?, false))
+    Ok(stamps(dir, manifest::files(dir)?, false))
 }
 
-/// The files `files` as they are now.
-fn stamps(files: impl IntoIterator<Item = PathBuf>, partial: bool) -> Scan {
+/// The files `files` of `dir` as they are now.
+fn stamps(dir: &Path, files: impl IntoIterator<Item = PathBuf>, partial: bool) -> Scan {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let files: Vec<(PathBuf, std::io::Result<Stamp>)> = files
         .into_iter()
@@ -531,6 +560,7 @@ fn stamps(files: impl IntoIterator<Item = PathBuf>, partial: bool) -> Scan {
         }
     }
     Scan {
+        dir: dir.to_owned(),
         print: h.finish(),
         files,
         partial,
@@ -556,6 +586,17 @@ pub const SETTLE: Duration = Duration::from_millis(20);
 /// between the two would delete its objects for that while.
 pub const EMPTY_GRACE: Duration = Duration::from_secs(3);
 
+/// How long a file open for writing is waited for after its last write: a writer that
+/// pauses mid-file is not read half-written.
+pub const WRITE_QUIET: Duration = Duration::from_secs(3);
+
+/// How long a file open for writing is waited for at most, however often it is written.
+pub const WRITE_MAX: Duration = Duration::from_secs(30);
+
+/// A full scan of the folder waits at least this many times its own duration after the last:
+/// its cost stays around 1 % of a core, whatever the folder's size.
+pub const SCAN_SHARE: u32 = 100;
+
 /// Watches a manifest folder and applies every good, settled version of it.
 #[derive(Debug)]
 pub struct ManifestWatcher {
@@ -578,6 +619,10 @@ pub struct ManifestWatcher {
     full: bool,
     /// Files that declared objects and were seen empty, and since when.
     emptied: HashMap<PathBuf, Instant>,
+    /// Files open for writing (written to, not closed yet): since when, and the last write.
+    writing: HashMap<PathBuf, (Instant, Instant)>,
+    /// When the whole folder is next looked at by the periodic check.
+    next_full: Instant,
 }
 
 impl ManifestWatcher {
@@ -600,7 +645,43 @@ impl ManifestWatcher {
             dirty: Default::default(),
             full: false,
             emptied: HashMap::new(),
+            writing: HashMap::new(),
+            next_full: Instant::now(),
         }
+    }
+
+    /// How long the folder must still wait for a file that is being written: until it is
+    /// closed, [`WRITE_QUIET`] after its last write, or [`WRITE_MAX`] after its first.
+    fn writing_wait(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut wait: Option<Duration> = None;
+        self.writing.retain(|file, (first, last)| {
+            let left = WRITE_QUIET
+                .saturating_sub(now.duration_since(*last))
+                .min(WRITE_MAX.saturating_sub(now.duration_since(*first)));
+            if left.is_zero() {
+                tracing::warn!(file = %file.display(), "manifest file still open for writing; reading it as it is");
+                return false;
+            }
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+            true
+        });
+        if wait.is_some() {
+            tracing::info!(files = ?self.writing.keys().collect::<Vec<_>>(), "manifest file being written; waiting for it to be closed");
+        }
+        wait
+    }
+
+    /// The periodic look: the files the kernel named are checked at every interval; the
+    /// whole folder only when due, so that scanning a large folder costs at most
+    /// 1/[`SCAN_SHARE`] of a core (inotify names every change of a manifest in the folder;
+    /// the full scan is for what it cannot see).
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let quiet = self.dirty.is_empty() && !self.full && self.pending.is_none();
+        if quiet && Instant::now() < self.next_full {
+            return;
+        }
+        self.check(ctx);
     }
 
     /// How long the folder must still wait for a file emptied less than [`EMPTY_GRACE`]
@@ -634,9 +715,10 @@ impl ManifestWatcher {
     /// Looks at the folder (only the files the kernel named, when it named them all) and
     /// loads it once it has settled.
     fn check(&mut self, ctx: &mut Context<Self>) {
+        let started = Instant::now();
         let partial = self.last.is_some() && !self.full && !self.dirty.is_empty();
         let scanned = if partial {
-            stamps(self.dirty.iter().cloned(), true)
+            stamps(&self.dir, self.dirty.iter().cloned(), true)
         } else {
             match scan(&self.dir) {
                 Ok(s) => s,
@@ -647,6 +729,10 @@ impl ManifestWatcher {
             }
         };
         let print = scanned.print;
+        if !partial {
+            // The next full look waits [`SCAN_SHARE`] times what this one cost.
+            self.next_full = Instant::now() + self.interval.max(started.elapsed() * SCAN_SHARE);
+        }
         if !partial && (self.last == Some(print) || self.memory.is_as(&scanned)) {
             // Unchanged since the last load (partial loads included).
             self.last = Some(print);
@@ -657,6 +743,12 @@ impl ManifestWatcher {
         // A file emptied that declared objects holds the whole folder back (its objects
         // stay) until it is written again or [`EMPTY_GRACE`] has passed.
         if let Some(left) = self.emptied_wait(&scanned) {
+            ctx.run_later(left, |act, ctx| act.check(ctx));
+            return;
+        }
+        // So does a file still open for writing: read half-written, it may parse and declare
+        // less than it will.
+        if let Some(left) = self.writing_wait() {
             ctx.run_later(left, |act, ctx| act.check(ctx));
             return;
         }
@@ -705,7 +797,7 @@ impl Actor for ManifestWatcher {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let _span = tracing::info_span!("manifest_watcher", dir = %self.dir.display()).entered();
         self.check(ctx);
-        ctx.run_interval(self.interval, |act, ctx| act.check(ctx));
+        ctx.run_interval(self.interval, |act, ctx| act.tick(ctx));
         #[cfg(target_os = "linux")]
         if let Err(e) = notify::watch(&self.dir, ctx.address().downgrade()) {
             tracing::warn!(dir = %self.dir.display(), error = %e, interval = ?self.interval, "cannot watch the folder for changes; they are seen at the next check");
@@ -729,17 +821,31 @@ impl Handler<Rescan> for ManifestWatcher {
 }
 
 /// The folder changed (the kernel said so): check it now rather than at the next interval.
-/// `Some` names every file that changed; `None` when the change could not be named.
+/// `Some` names every file that changed, each with whether it is still open for writing;
+/// `None` when the change could not be named.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-struct Changed(Option<Vec<PathBuf>>);
+struct Changed(Option<Vec<(PathBuf, bool)>>);
 
 impl Handler<Changed> for ManifestWatcher {
     type Result = ();
 
     fn handle(&mut self, Changed(files): Changed, ctx: &mut Context<Self>) {
         match files {
-            Some(files) => self.dirty.extend(files),
+            Some(files) => {
+                let now = Instant::now();
+                for (file, writing) in files {
+                    if writing {
+                        self.writing
+                            .entry(file.clone())
+                            .and_modify(|w| w.1 = now)
+                            .or_insert((now, now));
+                    } else {
+                        self.writing.remove(&file);
+                    }
+                    self.dirty.insert(file);
+                }
+            }
             None => self.full = true,
         }
         // One check for a burst of events; it settles like any other check.
@@ -771,11 +877,14 @@ mod notify {
     /// symlink (a ConfigMap's `..data` swap), lost events. A regular file that is not a
     /// manifest is left out: a tool that writes `x.yaml.tmp` and renames it over `x.yaml`
     /// changes `x.yaml` only, named by the rename.
+    ///
+    /// Each file comes with whether it is still open for writing after these events: written
+    /// to and not closed since.
     pub(super) fn named<'a>(
         dir: &Path,
         events: impl Iterator<Item = (EventMask, Option<&'a std::ffi::OsStr>)>,
-    ) -> Option<Vec<PathBuf>> {
-        let mut files = Vec::new();
+    ) -> Option<Vec<(PathBuf, bool)>> {
+        let mut files: Vec<(PathBuf, bool)> = Vec::new();
         for (mask, name) in events {
             if mask.intersects(EventMask::Q_OVERFLOW | EventMask::ISDIR) {
                 return None;
@@ -793,7 +902,21 @@ mod notify {
                     _ => return None,
                 }
             }
-            files.push(dir.join(name));
+            let file = dir.join(name);
+            let writing = if mask.intersects(EventMask::CLOSE_WRITE | EventMask::MOVED_TO) {
+                Some(false)
+            } else if mask.intersects(EventMask::MODIFY) {
+                // Not CREATE: a symlink, a FIFO or a hard link is created and never closed.
+                Some(true)
+            } else if mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
+                Some(false)
+            } else {
+                None
+            };
+            match files.iter_mut().find(|(f, _)| *f == file) {
+                Some((_, w)) => *w = writing.unwrap_or(*w),
+                None => files.push((file, writing.unwrap_or(false))),
+            }
         }
         Some(files)
     }
@@ -874,7 +997,24 @@ mod tests {
                 (M::MOVED_TO, "x.yaml"),
                 (M::MODIFY, "notes.txt"),
             ]),
-            Some(vec![d.join("x.yaml")])
+            Some(vec![(d.join("x.yaml"), false)])
+        );
+        // Written to and not closed yet: still being written.
+        assert_eq!(
+            named(&[
+                (M::MODIFY, "x.yaml"),
+                (M::CLOSE_WRITE, "x.yaml"),
+                (M::MODIFY, "x.yaml")
+            ]),
+            Some(vec![(d.join("x.yaml"), true)])
+        );
+        assert_eq!(
+            named(&[
+                (M::CREATE, "x.yaml"),
+                (M::MODIFY, "x.yaml"),
+                (M::CLOSE_WRITE, "x.yaml")
+            ]),
+            Some(vec![(d.join("x.yaml"), false)])
         );
         assert_eq!(named(&[(M::MOVED_TO, "..data")]), None, "a symlink");
         assert_eq!(named(&[(M::CREATE | M::ISDIR, "..2026")]), None);
@@ -979,7 +1119,7 @@ mod tests {
         let first = load(&dir, &gw, &mut memory).expect("loads");
         assert_eq!(first.config.changes.routes.len(), 2);
         std::fs::write(&b, route("rb", "mb-renamed")).expect("write");
-        let changed = load_scanned(&stamps([b.clone()], true), &gw, &mut memory);
+        let changed = load_scanned(&stamps(&dir, [b.clone()], true), &gw, &mut memory);
         assert_eq!(changed.config.changes.routes.len(), 1, "only rb changed");
         let models: Vec<_> = changed
             .config
@@ -994,7 +1134,7 @@ mod tests {
         );
         // A named file that is gone takes its objects with it.
         std::fs::remove_file(&a).expect("remove");
-        let gone = load_scanned(&stamps([a.clone()], true), &gw, &mut memory);
+        let gone = load_scanned(&stamps(&dir, [a.clone()], true), &gw, &mut memory);
         assert_eq!(gone.config.routes.len(), 1);
         assert!(gone.config.changes.routes[0].1.is_none(), "ra deleted");
         assert!(memory.is_as(&scan(&dir).expect("scans")));
