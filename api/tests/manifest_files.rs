@@ -3,7 +3,7 @@
 
 #![cfg(unix)]
 
-use kthena_api::manifest::{MAX_FILE_BYTES, files, read};
+use kthena_api::manifest::{MAX_FILE_BYTES, files, read, read_in};
 
 #[test]
 fn only_regular_files_are_listed_and_none_is_read_past_the_limit() {
@@ -27,7 +27,17 @@ fn only_regular_files_are_listed_and_none_is_read_past_the_limit() {
         .iter()
         .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
         .collect();
-    assert_eq!(listed, ["a.yaml", "d-loop.yaml", "e-big.yaml"]);
+    // Everything named like a manifest is listed, so that reading it refuses it by name.
+    assert_eq!(
+        listed,
+        [
+            "a.yaml",
+            "b-fifo.yaml",
+            "c-zero.yaml",
+            "d-loop.yaml",
+            "e-big.yaml"
+        ]
+    );
     assert_eq!(read(&dir.join("a.yaml")).expect("reads"), "kind: x\n");
     for (file, why) in [
         ("b-fifo.yaml", "not a regular file"),
@@ -39,5 +49,12 @@ fn only_regular_files_are_listed_and_none_is_read_past_the_limit() {
     }
     let looped = read(&dir.join("d-loop.yaml")).expect_err("a symlink loop");
     assert!(looped.to_string().contains("symbolic links"), "{looped}");
+    // Read as a folder's manifest, a symlink out of the folder is refused before its target
+    // is even looked at.
+    let out = read_in(&dir, &dir.join("c-zero.yaml")).expect_err("out of the folder");
+    assert!(
+        out.to_string().contains("leading out of the folder"),
+        "{out}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -160,7 +160,11 @@ async fn sighup_rereads_the_configuration_and_keeps_serving() {
              rules:\n  - targetModels:\n    - modelServerName: engine\n"
         )
     };
-    let target = outside.join("route.yaml");
+    // A symlink to a file in a subfolder, as in a ConfigMap volume (`x.yaml -> ..data/x.yaml`):
+    // inotify does not see the file edited in place there.
+    let linked = env.dir.join("..2026");
+    std::fs::create_dir_all(&linked).expect("subfolder");
+    let target = linked.join("route.yaml");
     std::fs::write(&target, route("m")).expect("write");
     std::os::unix::fs::symlink(&target, env.dir.join("mr-linked.yaml")).expect("symlink");
     let scheduler = outside.join("scheduler.yaml");
@@ -693,6 +697,70 @@ async fn an_emptied_manifest_keeps_its_objects_until_written_or_the_grace_ends()
         "gone after {:?}, before the 3 s grace",
         emptied.elapsed()
     );
+}
+
+/// `--max-connections-per-ip`: a client address with that many connections open gets its
+/// next one closed as it is accepted (counted), while its open ones keep working; closing one
+/// makes room.
+#[actix_rt::test]
+async fn connections_past_the_per_address_cap_are_closed_as_accepted() {
+    use std::io::{Read, Write};
+    let mut env = Env::new();
+    env.engine("engine", "m", &[]);
+    let router = env.router(&["--max-connections-per-ip", "2"]);
+    let healthz = |socket: &mut std::net::TcpStream| -> std::io::Result<String> {
+        write!(socket, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")?;
+        let mut buf = [0u8; 1024];
+        let n = socket.read(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+    let open = || {
+        let s = std::net::TcpStream::connect(router.api).expect("connects");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s
+    };
+    let (mut a, mut b) = (open(), open());
+    assert!(healthz(&mut a).expect("a").starts_with("HTTP/1.1 200"));
+    assert!(healthz(&mut b).expect("b").starts_with("HTTP/1.1 200"));
+    let mut c = open();
+    match healthz(&mut c) {
+        Ok(text) => assert!(text.is_empty(), "the third is answered: {text}"),
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
+            "{e}"
+        ),
+    }
+    assert!(
+        healthz(&mut a)
+            .expect("a again")
+            .starts_with("HTTP/1.1 200")
+    );
+    let metrics = get(&client(), &format!("http://{}/metrics", router.metrics))
+        .await
+        .body;
+    assert!(
+        metrics.contains(r#"kthena_router_connections_refused_total{reason="per_ip"} 1"#),
+        "{metrics}"
+    );
+    drop(b);
+    eventually(
+        "a closed connection makes room",
+        Duration::from_secs(10),
+        || {
+            let mut d = open();
+            async move {
+                match healthz(&mut d) {
+                    Ok(t) if t.starts_with("HTTP/1.1 200") => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        },
+    )
+    .await;
 }
 
 /// A manifest file still open for writing is not read half-written, even when the half parses

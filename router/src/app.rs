@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub timeouts: crate::handlers::Timeouts,
     /// Client connections per listener (0: from the descriptor limit).
     pub max_connections: usize,
+    /// Client connections per client address, over every listener (0: no cap).
+    pub max_connections_per_ip: u32,
     /// Worker threads.
     pub workers: usize,
     /// Drain time on shutdown.
@@ -178,6 +180,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         opts.metrics_scrape_concurrency,
         pod_tls.clone(),
     );
+    crate::connection::set_per_ip_limit(opts.max_connections_per_ip);
     let ctx = RouterContext {
         shared: shared.clone(),
         obs,

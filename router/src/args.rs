@@ -55,6 +55,14 @@ pub struct Args {
     /// own, a duplicate for the headers timeout and one to an engine).
     #[arg(long, env = "KTHENA_ROUTER_MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
+    /// Most client connections open at once from one client address, over every listener; a
+    /// connection past it is closed as it is accepted. 0: no cap.
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 0
+    )]
+    pub max_connections_per_ip: u32,
     /// Longest a client's request body may send no byte (then 408 and the connection closes).
     #[arg(long, env = "KTHENA_ROUTER_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = duration)]
     pub request_body_timeout: Duration,
@@ -254,6 +262,7 @@ impl Args {
             request_headers_timeout,
             idle_timeout,
             max_connections,
+            max_connections_per_ip,
             request_body_timeout,
             upstream_idle_timeout,
             workers,
@@ -303,6 +312,7 @@ impl Args {
             max_body_bytes,
             max_header_bytes,
             max_connections,
+            max_connections_per_ip,
             timeouts: crate::handlers::Timeouts {
                 request_headers: request_headers_timeout,
                 idle: idle_timeout,

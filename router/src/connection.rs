@@ -13,10 +13,18 @@
 //!
 //! The sweeper shuts the socket down through a duplicate of its descriptor taken at connect:
 //! actix wakes on the closed socket and drops the connection, and the duplicate goes with it.
+//!
+//! Also here: the cap on connections open at once from one client address
+//! (`--max-connections-per-ip`), counted over every worker and listener; a connection past it
+//! is shut down as it is accepted, before a byte is read, as Envoy's connection limit does.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
@@ -41,9 +49,65 @@ thread_local! {
     static CONNECTIONS: RefCell<Vec<Weak<Conn>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// actix's `on_connect` hook: records the connection (plain TCP or TLS over TCP) for the
-/// sweeper. A connection whose socket cannot be duplicated (out of descriptors) is not
-/// swept; actix's own timers still apply to it.
+/// Most connections open at once from one client address (0: no cap), for the process.
+static PER_IP_LIMIT: AtomicU32 = AtomicU32::new(0);
+
+/// `kthena_router_connections_refused_total{reason="per_ip"}`: connections closed as accepted
+/// because their address had [`PER_IP_LIMIT`] open (registered with the other metrics).
+pub static PER_IP_REFUSED: std::sync::LazyLock<prometheus::IntCounter> =
+    std::sync::LazyLock::new(|| {
+        prometheus::IntCounter::with_opts(
+            prometheus::Opts::new(
+                "kthena_router_connections_refused_total",
+                "Client connections closed as they were accepted",
+            )
+            .const_label("reason", "per_ip"),
+        )
+        .expect("a valid metric")
+    });
+
+/// Open connections per client address, while a cap is set.
+static PER_IP: Mutex<Option<HashMap<IpAddr, u32>>> = Mutex::new(None);
+
+/// Sets the cap on connections open at once from one client address (0: none).
+pub fn set_per_ip_limit(limit: u32) {
+    PER_IP_LIMIT.store(limit, Ordering::Relaxed);
+}
+
+/// A connection counted against its address's cap, until dropped with the connection.
+#[derive(Debug)]
+pub struct IpSlot(IpAddr);
+
+impl IpSlot {
+    /// A slot for a connection from `ip`, or `None` when `limit` are open from it already.
+    fn take(ip: IpAddr, limit: u32) -> Option<Self> {
+        let mut map = PER_IP.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = map.get_or_insert_with(HashMap::new).entry(ip).or_insert(0);
+        if *open >= limit {
+            return None;
+        }
+        *open += 1;
+        Some(Self(ip))
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut map = PER_IP.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(map) = map.as_mut()
+            && let Some(open) = map.get_mut(&self.0)
+        {
+            *open -= 1;
+            if *open == 0 {
+                map.remove(&self.0);
+            }
+        }
+    }
+}
+
+/// actix's `on_connect` hook: refuses a connection past its address's cap, and records the
+/// connection (plain TCP or TLS over TCP) for the sweeper. A connection whose socket cannot
+/// be duplicated (out of descriptors) is not swept; actix's own timers still apply to it.
 pub fn on_connect(io: &dyn Any, ext: &mut Extensions) {
     let tcp = io.downcast_ref::<actix_rt::net::TcpStream>().or_else(|| {
         io.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_rt::net::TcpStream>>()
@@ -52,6 +116,23 @@ pub fn on_connect(io: &dyn Any, ext: &mut Extensions) {
     let Some(tcp) = tcp else {
         return;
     };
+    let limit = PER_IP_LIMIT.load(Ordering::Relaxed);
+    if limit > 0
+        && let Ok(peer) = tcp.peer_addr()
+    {
+        match IpSlot::take(peer.ip(), limit) {
+            Some(slot) => {
+                ext.insert(slot);
+            }
+            None => {
+                PER_IP_REFUSED.inc();
+                tracing::debug!(client = %peer.ip(), limit, "connection refused: too many from this address");
+                // actix then reads end of file and drops the connection.
+                let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Both);
+                return;
+            }
+        }
+    }
     let socket = match socket2::SockRef::from(tcp).try_clone() {
         Ok(s) => s,
         Err(e) => {
@@ -154,6 +235,25 @@ fn nofile_soft_limit(limits: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_holds_at_most_its_cap_of_slots_and_dropping_one_frees_it() {
+        let ip: IpAddr = "127.9.9.9".parse().expect("an address");
+        let other: IpAddr = "127.9.9.10".parse().expect("an address");
+        let a = IpSlot::take(ip, 2).expect("first");
+        let b = IpSlot::take(ip, 2).expect("second");
+        assert!(IpSlot::take(ip, 2).is_none(), "third refused");
+        let c = IpSlot::take(other, 2).expect("another address counts apart");
+        drop(a);
+        let d = IpSlot::take(ip, 2).expect("a freed slot is taken again");
+        drop((b, c, d));
+        let map = PER_IP.lock().expect("lock");
+        assert!(
+            !map.as_ref()
+                .is_some_and(|m| m.contains_key(&ip) || m.contains_key(&other)),
+            "addresses with no connection are forgotten"
+        );
+    }
 
     #[test]
     fn the_descriptor_limit_is_read_from_proc() {

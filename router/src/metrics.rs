@@ -124,6 +124,7 @@ impl Metrics {
                 &["model"],
             )?,
         };
+        registry.register(Box::new(crate::connection::PER_IP_REFUSED.clone()))?;
         registry.register(Box::new(m.prefix_match.clone()))?;
         registry.register(Box::new(m.ejections.clone()))?;
         registry.register(Box::new(m.retries.clone()))?;
