@@ -329,7 +329,17 @@ fn push_escaped(line: &mut String, v: &str, free_text: bool) {
     let clean = |c: char| {
         !(c.is_control() || c == '"' || c == '\\' || if free_text { c == '=' } else { c == ' ' })
     };
-    if kept.chars().all(clean) {
+    // Bytes first: an ASCII byte decides alone, and the only control characters past ASCII
+    // (U+0080..U+009F) are encoded 0xC2 0x80..0x9F.
+    let bytes = kept.as_bytes();
+    let dirty = bytes.iter().enumerate().any(|(i, &b)| match b {
+        0..0x20 | 0x7f | b'"' | b'\\' => true,
+        b' ' => !free_text,
+        b'=' => free_text,
+        0xc2 => bytes.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)),
+        _ => false,
+    });
+    if !dirty {
         line.push_str(kept);
     } else {
         for c in kept.chars() {
@@ -347,6 +357,56 @@ fn push_escaped(line: &mut String, v: &str, free_text: bool) {
     if cut {
         line.push_str(CUT);
     }
+}
+
+/// Appends the decimal digits of `n`.
+fn push_int(line: &mut String, n: impl itoa::Integer) {
+    line.push_str(itoa::Buffer::new().format(n));
+}
+
+/// `at` in RFC 3339, UTC, rounded to the millisecond with trailing zeros of the fraction
+/// left out (`2026-12-07T22:48:43.12Z`, `2026-12-07T22:48:43Z`), as jiff prints a rounded
+/// timestamp; the date and time of day are formatted once per second per thread.
+pub fn timestamp(at: std::time::SystemTime) -> String {
+    use std::cell::RefCell;
+    use std::time::UNIX_EPOCH;
+    thread_local! {
+        static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    // Milliseconds since the epoch, half away from zero as jiff rounds.
+    let ms: i64 = match at.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from((d.as_nanos() + 500_000) / 1_000_000).unwrap_or(i64::MAX),
+        Err(e) => {
+            -i64::try_from((e.duration().as_nanos() + 500_000) / 1_000_000).unwrap_or(i64::MAX)
+        }
+    };
+    let (second, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != second {
+            let Ok(t) = k8s_openapi::jiff::Timestamp::from_second(second) else {
+                return String::new();
+            };
+            let mut text = t.to_string();
+            // jiff writes a whole second as `...:SSZ`: keep the part before the `Z`.
+            text.pop();
+            *cached = (second, text);
+        }
+        let mut out = String::with_capacity(cached.1.len() + 5);
+        out.push_str(&cached.1);
+        if milli > 0 {
+            let digits = [
+                b'0' + (milli / 100) as u8,
+                b'0' + (milli / 10 % 10) as u8,
+                b'0' + (milli % 10) as u8,
+            ];
+            let end = 3 - digits.iter().rev().take_while(|d| **d == b'0').count();
+            out.push('.');
+            out.push_str(std::str::from_utf8(&digits[..end]).unwrap_or_default());
+        }
+        out.push('Z');
+        out
+    })
 }
 
 fn scores_map<S: serde::Serializer>(
@@ -406,13 +466,17 @@ impl AccessLog {
 /// Kthena's text layout. Every value a client or a configuration controls is clipped and
 /// escaped ([`push_escaped`]).
 pub fn text(e: &Entry<'_>) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(256);
-    let _ = write!(s, "[{}] \"", e.timestamp);
+    let mut s = String::with_capacity(320);
+    s.push('[');
+    s.push_str(&e.timestamp);
+    s.push_str("] \"");
     push_escaped(&mut s, e.method, false);
     s.push(' ');
     push_escaped(&mut s, e.path, false);
-    let _ = write!(s, " {}\" {}", e.protocol, e.status_code);
+    s.push(' ');
+    s.push_str(e.protocol);
+    s.push_str("\" ");
+    push_int(&mut s, e.status_code);
     if let Some(err) = &e.error {
         s.push_str(" error=");
         push_escaped(&mut s, err.kind, false);
@@ -432,32 +496,71 @@ pub fn text(e: &Entry<'_>) -> String {
         ("ejected_pods", e.ejected_pods),
     ] {
         if !v.is_empty() {
-            let _ = write!(s, " {k}=");
+            s.push(' ');
+            s.push_str(k);
+            s.push('=');
             push_escaped(&mut s, v, false);
         }
     }
     s.push_str(" request_id=");
     push_escaped(&mut s, e.request_id, false);
     if let Some(code) = e.upstream_status_code {
-        let _ = write!(s, " upstream_status_code={code}");
+        s.push_str(" upstream_status_code=");
+        push_int(&mut s, code);
     }
-    let _ = write!(
-        s,
-        " upstream_attempts={} tokens={}/{} timings={}ms({}+{}+{})",
-        e.upstream_attempts,
-        e.input_tokens,
-        e.output_tokens,
-        e.duration_total,
-        e.duration_request_processing,
-        e.duration_upstream_processing,
-        e.duration_response_processing
-    );
+    s.push_str(" upstream_attempts=");
+    push_int(&mut s, e.upstream_attempts);
+    s.push_str(" tokens=");
+    push_int(&mut s, e.input_tokens);
+    s.push('/');
+    push_int(&mut s, e.output_tokens);
+    s.push_str(" timings=");
+    push_int(&mut s, e.duration_total);
+    s.push_str("ms(");
+    push_int(&mut s, e.duration_request_processing);
+    s.push('+');
+    push_int(&mut s, e.duration_upstream_processing);
+    s.push('+');
+    push_int(&mut s, e.duration_response_processing);
+    s.push(')');
     s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cached timestamp is exactly what jiff prints for the time rounded to the
+    /// millisecond, across second boundaries, whole seconds, trailing zeros and rounding up.
+    #[test]
+    fn timestamps_are_jiffs_rounded_to_the_millisecond() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let jiff = |t: std::time::SystemTime| {
+            let t = k8s_openapi::jiff::Timestamp::try_from(t).expect("in range");
+            t.round(k8s_openapi::jiff::Unit::Millisecond)
+                .unwrap_or(t)
+                .to_string()
+        };
+        let base = UNIX_EPOCH + Duration::from_secs(1_796_680_000);
+        for nanos in [
+            0,
+            1,
+            499_999,
+            500_000,
+            120_000_000,
+            100_000_000,
+            999_499_999,
+            999_500_000,
+            1_000_000_000,
+            1_234_567_891,
+            59_999_999_999,
+        ] {
+            let t = base + Duration::from_nanos(nanos);
+            assert_eq!(timestamp(t), jiff(t), "{nanos} ns");
+        }
+        let before_epoch = UNIX_EPOCH - Duration::from_millis(1500);
+        assert_eq!(timestamp(before_epoch), jiff(before_epoch));
+    }
 
     #[test]
     fn output_is_stdout_stderr_or_a_file() {

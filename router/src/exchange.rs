@@ -185,13 +185,7 @@ impl Exchange {
         let up = self.upstream_started.unwrap_or(end);
         let headers = self.headers_at.unwrap_or(end);
         self.obs.access_log.write(&Entry {
-            timestamp: k8s_openapi::jiff::Timestamp::try_from(self.arrived)
-                .map(|t| {
-                    t.round(k8s_openapi::jiff::Unit::Millisecond)
-                        .unwrap_or(t)
-                        .to_string()
-                })
-                .unwrap_or_default(),
+            timestamp: crate::access_log::timestamp(self.arrived),
             method: &self.method,
             path: &self.path,
             protocol: self.protocol,
