@@ -639,59 +639,30 @@ async fn connections_past_the_cap_wait_and_probes_are_answered_meanwhile() {
 /// version applies; left empty, its objects go once it has been empty for the grace period.
 #[actix_rt::test]
 async fn an_emptied_manifest_keeps_its_objects_until_written_or_the_grace_ends() {
-    let mut env = Env::new();
-    env.engine("engine", "m", &["--served-model-name", "n"]);
-    let file = env.dir.join("mr-engine.yaml");
-    let route = std::fs::read_to_string(&file).expect("the route's file");
-    let router = env.router(&[]);
+    let (_env, router, file, route) = route_file_env();
     let c = client();
     let url = router.url("/v1/chat/completions");
     assert_eq!(post(&c, &url, &[], chat("m")).await.status, 200);
 
     std::fs::write(&file, "").expect("truncated");
     router.process.wait_for("manifest file emptied");
-    for _ in 0..20 {
-        let a = post(&c, &url, &[], chat("m")).await;
-        assert_eq!(a.status, 200, "{}", a.body);
-    }
+    all_ok(&c, &url, "m", 20).await;
 
     std::fs::write(&file, route.replace("modelName: m", "modelName: n")).expect("written");
-    eventually(
-        "the rewritten route applies",
+    let applied = "the rewritten route applies";
+    until_answered(
+        applied,
         Duration::from_secs(10),
-        || {
-            let (c, url) = (c.clone(), url.clone());
-            async move {
-                let (m, n) = (
-                    post(&c, &url, &[], chat("m")).await.status,
-                    post(&c, &url, &[], chat("n")).await.status,
-                );
-                if (m, n) == (404, 200) {
-                    Ok(())
-                } else {
-                    Err(format!("m {m}, n {n}"))
-                }
-            }
-        },
+        &c,
+        &url,
+        &[("m", 404), ("n", 200)],
     )
     .await;
 
     let emptied = Instant::now();
     std::fs::write(&file, "").expect("truncated");
-    eventually(
-        "the route goes after the grace",
-        Duration::from_secs(15),
-        || {
-            let (c, url) = (c.clone(), url.clone());
-            async move {
-                match post(&c, &url, &[], chat("n")).await.status {
-                    404 => Ok(()),
-                    s => Err(format!("{s}")),
-                }
-            }
-        },
-    )
-    .await;
+    let gone = "the route goes after the grace";
+    until_answered(gone, Duration::from_secs(15), &c, &url, &[("n", 404)]).await;
     assert!(
         emptied.elapsed() >= Duration::from_secs(2),
         "gone after {:?}, before the 3 s grace",
@@ -769,11 +740,7 @@ async fn connections_past_the_per_address_cap_are_closed_as_accepted() {
 #[actix_rt::test]
 async fn a_file_still_being_written_is_not_read_half_written() {
     use std::io::Write;
-    let mut env = Env::new();
-    env.engine("engine", "m", &["--served-model-name", "n"]);
-    let file = env.dir.join("mr-engine.yaml");
-    let route = std::fs::read_to_string(&file).expect("the route's file");
-    let router = env.router(&[]);
+    let (_env, router, file, route) = route_file_env();
     let c = client();
     let url = router.url("/v1/chat/completions");
     assert_eq!(post(&c, &url, &[], chat("m")).await.status, 200);
@@ -783,31 +750,18 @@ async fn a_file_still_being_written_is_not_read_half_written() {
         .write_all(b"# the engine's route\n")
         .expect("a first part");
     router.process.wait_for("manifest file being written");
-    for _ in 0..20 {
-        let a = post(&c, &url, &[], chat("m")).await;
-        assert_eq!(a.status, 200, "{}", a.body);
-    }
+    all_ok(&c, &url, "m", 20).await;
     writer
         .write_all(route.replace("modelName: m", "modelName: n").as_bytes())
         .expect("the rest");
     drop(writer);
-    eventually(
-        "the whole file applies once closed",
+    let applied = "the whole file applies once closed";
+    until_answered(
+        applied,
         Duration::from_secs(10),
-        || {
-            let (c, url) = (c.clone(), url.clone());
-            async move {
-                let (m, n) = (
-                    post(&c, &url, &[], chat("m")).await.status,
-                    post(&c, &url, &[], chat("n")).await.status,
-                );
-                if (m, n) == (404, 200) {
-                    Ok(())
-                } else {
-                    Err(format!("m {m}, n {n}"))
-                }
-            }
-        },
+        &c,
+        &url,
+        &[("m", 404), ("n", 200)],
     )
     .await;
 
@@ -815,20 +769,8 @@ async fn a_file_still_being_written_is_not_read_half_written() {
     let opened = Instant::now();
     let mut writer = std::fs::File::create(&file).expect("opened for writing");
     writer.write_all(b"# nothing here\n").expect("written");
-    eventually(
-        "the file is read after the quiet period",
-        Duration::from_secs(15),
-        || {
-            let (c, url) = (c.clone(), url.clone());
-            async move {
-                match post(&c, &url, &[], chat("n")).await.status {
-                    404 => Ok(()),
-                    s => Err(format!("{s}")),
-                }
-            }
-        },
-    )
-    .await;
+    let read = "the file is read after the quiet period";
+    until_answered(read, Duration::from_secs(15), &c, &url, &[("n", 404)]).await;
     assert!(
         opened.elapsed() >= Duration::from_secs(2),
         "read after {:?}, before the 3 s quiet period",
@@ -879,16 +821,8 @@ async fn hostile_manifest_files_are_refused_by_name_and_later_changes_apply() {
     );
     // A change after them all still applies.
     env.route("second", "m2", "engine");
-    eventually("the later route applies", Duration::from_secs(10), || {
-        let (c, url) = (c.clone(), url.clone());
-        async move {
-            match post(&c, &url, &[], chat("m2")).await.status {
-                200 => Ok(()),
-                s => Err(format!("{s}")),
-            }
-        }
-    })
-    .await;
+    let applied = "the later route applies";
+    until_answered(applied, Duration::from_secs(10), &c, &url, &[("m2", 200)]).await;
     // The load that applied it logged every refusal before this line.
     router.process.wait_for("modelroutes=2");
     for (reason, file) in [
@@ -2212,6 +2146,51 @@ async fn a_changed_folder_applies_without_waiting_for_the_interval() {
     router.process.wait_for("route table published");
     assert_eq!(post(&c, &url, &[], chat("m")).await.status, 404);
     assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// Waits, at most `within`, until a chat request for each model gets its status.
+async fn until_answered(
+    what: &str,
+    within: Duration,
+    c: &awc::Client,
+    url: &str,
+    want: &[(&str, u16)],
+) {
+    eventually(what, within, || {
+        let (c, url) = (c.clone(), url.to_owned());
+        let want: Vec<(String, u16)> = want.iter().map(|(m, s)| ((*m).to_owned(), *s)).collect();
+        async move {
+            let mut got = Vec::new();
+            for (model, _) in &want {
+                got.push(post(&c, &url, &[], chat(model)).await.status);
+            }
+            if got.iter().zip(&want).all(|(g, (_, w))| g == w) {
+                Ok(())
+            } else {
+                Err(format!("{want:?}: got {got:?}"))
+            }
+        }
+    })
+    .await;
+}
+
+/// A router serving model `m` from a mock that also serves `n`, and the text of the route's
+/// file (`mr-engine.yaml`), for tests that rewrite it.
+fn route_file_env() -> (Env, kthena_e2e::Router, std::path::PathBuf, String) {
+    let mut env = Env::new();
+    env.engine("engine", "m", &["--served-model-name", "n"]);
+    let file = env.dir.join("mr-engine.yaml");
+    let route = std::fs::read_to_string(&file).expect("the route's file");
+    let router = env.router(&[]);
+    (env, router, file, route)
+}
+
+/// Sends `count` chat requests for `model`; each must get 200.
+async fn all_ok(c: &awc::Client, url: &str, model: &str, count: usize) {
+    for _ in 0..count {
+        let a = post(c, url, &[], chat(model)).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
 }
 
 /// POSTs `body` to `url` over a plain socket and returns every byte the server sent until it
