@@ -845,16 +845,22 @@ async fn hostile_manifest_files_are_refused_by_name_and_later_changes_apply() {
     let _ = std::fs::remove_file(&outside);
 }
 
-/// A client that leaves before the answer's headers cancels the engine's work at once: the
-/// router drops its upstream request, the engine sees its connection close and frees the
-/// request's place (as vLLM aborts a request whose client left), and the router counts and
-/// logs a 499 `client_disconnected`.
+/// A client that leaves before the answer's headers, or in the middle of a stream, cancels the
+/// engine's work at once: the router drops its upstream request, the engine sees its
+/// connection close and frees the request's place (as vLLM aborts a request whose client
+/// left), and the router counts and logs a 499 `client_disconnected`.
 #[actix_rt::test]
 async fn a_client_that_leaves_before_the_answer_cancels_the_engines_work() {
     use std::io::Write;
     let mut env = Env::new();
     let ip = env.engine("slow", "m", &["--time-to-first-token", "20s"]);
     let engine = format!("http://{ip}:{}/metrics", env.port.expect("a mock"));
+    let ip = env.engine(
+        "streamer",
+        "s",
+        &["--tokens", "300", "--inter-token-latency", "50ms"],
+    );
+    let streamer = format!("http://{ip}:{}/metrics", env.port.expect("a mock"));
     let router = env.router(&[]);
     let c = client();
     let running = |metrics: &str| -> Option<String> {
@@ -923,6 +929,53 @@ async fn a_client_that_leaves_before_the_answer_cancels_the_engines_work() {
     })
     .await;
     let line = router.access_log_line("m", &["499"]);
+    assert!(line.contains("client_disconnected"), "{line}");
+
+    // Mid-stream: a client that leaves after the first chunks of a long stream.
+    let body = serde_json::json!({"model": "s", "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]})
+    .to_string();
+    let mut socket = std::net::TcpStream::connect(authority).expect("connects");
+    write!(
+        socket,
+        "POST {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request written");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("data: {") {
+        let n = std::io::Read::read(&mut socket, &mut buf).expect("the stream starts");
+        assert!(n > 0, "closed before the stream started");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let streamer_running = |want: &'static str| {
+        let (c, engine) = (c.clone(), streamer.clone());
+        move || {
+            let (c, engine) = (c.clone(), engine.clone());
+            async move {
+                match running(&get(&c, &engine).await.body) {
+                    Some(n) if n == want => Ok(()),
+                    n => Err(format!("running {n:?}")),
+                }
+            }
+        }
+    };
+    eventually(
+        "the stream runs",
+        Duration::from_secs(5),
+        streamer_running("1"),
+    )
+    .await;
+    drop(socket);
+    eventually(
+        "the streaming engine's place is freed",
+        Duration::from_secs(5),
+        streamer_running("0"),
+    )
+    .await;
+    let line = router.access_log_line("s", &["499"]);
     assert!(line.contains("client_disconnected"), "{line}");
 }
 
