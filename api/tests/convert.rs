@@ -254,14 +254,14 @@ fn fields_not_honored_yet_are_named_with_their_paths() {
     let route: kthena_api::modelroute::ModelRoute = serde_norway::from_str(
         "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\nmetadata: {name: r, namespace: default}\n\
          spec:\n  modelName: m\n  rules:\n  - targetModels:\n    - modelServerName: a\n    - externalModelProviderName: openai\n  \
-         rateLimit: {inputTokensPerUnit: 10, unit: minute}\n",
+         rateLimit: {inputTokensPerUnit: 10, unit: minute, global: {redis: {address: 'redis:6379'}}}\n",
     )
     .expect("route parses");
     let route = kthena_api::convert::model_route(&route).expect("converts");
     assert_eq!(
         paths(unhonored::model_route(&route)),
         [
-            "spec.rateLimit",
+            "spec.rateLimit.global",
             "spec.rules[0].targetModels[1].externalModelProviderName"
         ]
     );

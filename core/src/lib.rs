@@ -20,6 +20,7 @@ pub mod model_server;
 pub mod object_ref;
 pub mod outlier;
 pub mod pod;
+pub mod rate_limit;
 pub mod reference_grant;
 pub mod request;
 pub mod retry_budget;

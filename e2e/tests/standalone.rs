@@ -845,6 +845,101 @@ async fn hostile_manifest_files_are_refused_by_name_and_later_changes_apply() {
     let _ = std::fs::remove_file(&outside);
 }
 
+/// `spec.rateLimit` as Kthena enforces it, exact: a request reserves its prompt's estimated
+/// tokens and the answer's usage settles them, so the prompts let through add up to at most
+/// the budget; an output budget admits while one token is left and charges what the engine
+/// generated. Past a budget: 429 with Kthena's text, `Retry-After`, and the counter.
+#[actix_rt::test]
+async fn token_rate_limits_refuse_past_the_budget_and_count_the_engines_tokens() {
+    let mut env = Env::new();
+    env.mock(
+        "engine",
+        &[("app", "engine")],
+        &["--served-model-name", "m", "--served-model-name", "o"],
+    );
+    env.model_server("engine", "engine", "");
+    let limited = |name: &str, budget: &str| {
+        format!(
+            "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
+             metadata: {{name: {name}, namespace: default}}\nspec:\n  modelName: {name}\n  \
+             rules:\n  - targetModels:\n    - modelServerName: engine\n  \
+             rateLimit: {{{budget}, unit: hour}}\n"
+        )
+    };
+    env.write("mr-m.yaml", &limited("m", "inputTokensPerUnit: 60"));
+    env.write("mr-o.yaml", &limited("o", "outputTokensPerUnit: 10"));
+    let router = env.router(&[]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+
+    // Input: prompts add up to at most 60 tokens as the engine counts them.
+    let mut prompt_tokens = 0;
+    let mut admitted = 0;
+    let refused = loop {
+        let a = post(&c, &url, &[], chat("m")).await;
+        match a.status {
+            200 => {
+                admitted += 1;
+                prompt_tokens += a.json()["usage"]["prompt_tokens"].as_u64().expect("usage");
+                assert!(admitted < 60, "never refused");
+            }
+            429 => break a,
+            s => panic!("{s}: {}", a.body),
+        }
+    };
+    assert!(admitted >= 1, "the first request fits the budget");
+    assert!(
+        prompt_tokens <= 60,
+        "{prompt_tokens} prompt tokens let through"
+    );
+    assert!(
+        refused.body.contains("input token rate limit exceeded"),
+        "{}",
+        refused.body
+    );
+    // The response's Retry-After: the wait until the estimate fits, in whole seconds.
+    let mut resp = c
+        .post(&url)
+        .insert_header(("content-type", "application/json"))
+        .send_body(chat("m"))
+        .await
+        .expect("answered");
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u64 = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=3600).contains(&retry), "{retry}");
+    let _ = resp.body().await;
+
+    // Output: 10 a hour and 6 per answer: the second request is admitted with 4 left and
+    // takes the bucket into debt; the third is refused.
+    for _ in 0..2 {
+        let a = post(&c, &url, &[], chat("o")).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.json()["usage"]["completion_tokens"], 6, "{}", a.body);
+    }
+    let a = post(&c, &url, &[], chat("o")).await;
+    assert_eq!(a.status, 429, "{}", a.body);
+    assert!(
+        a.body.contains("output token rate limit exceeded"),
+        "{}",
+        a.body
+    );
+
+    let metrics = get(&client(), &format!("http://{}/metrics", router.metrics))
+        .await
+        .body;
+    for (model, kind, n) in [("m", "input_tokens", 2), ("o", "output_tokens", 1)] {
+        let line = format!(
+            r#"kthena_router_rate_limit_exceeded_total{{limit_type="{kind}",model="{model}",path="/v1/chat/completions"}} {n}"#
+        );
+        assert!(metrics.contains(&line), "{line} missing in {metrics}");
+    }
+}
+
 /// A client that leaves before the answer's headers, or in the middle of a stream, cancels the
 /// engine's work at once: the router drops its upstream request, the engine sees its
 /// connection close and frees the request's place (as vLLM aborts a request whose client

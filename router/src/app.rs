@@ -195,6 +195,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         outlier: opts.outlier,
         retry_budget: opts.retry_budget,
         timeouts: opts.timeouts,
+        rate_limits: Default::default(),
     };
 
     // Bind every port first, so a port in use fails the start and nothing half-runs.

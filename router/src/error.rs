@@ -68,6 +68,9 @@ pub enum RouterError {
     /// No response headers within the ModelServer's timeout.
     #[error("upstream timed out after {0:?}")]
     UpstreamTimeout(std::time::Duration),
+    /// The route's token budget refused the request (Kthena's texts).
+    #[error("{}", .0.message())]
+    RateLimited(kthena_core::rate_limit::Exceeded),
 }
 
 impl RouterError {
@@ -93,6 +96,7 @@ impl RouterError {
             RouterError::BodyStalled(_) => "request_timeout",
             RouterError::Upstream(_) => "upstream_error",
             RouterError::UpstreamTimeout(_) => "upstream_timeout",
+            RouterError::RateLimited(_) => "rate_limit_exceeded",
         }
     }
 }
@@ -121,6 +125,7 @@ impl ResponseError for RouterError {
             RouterError::BodyStalled(_) => StatusCode::REQUEST_TIMEOUT,
             RouterError::Upstream(_) => StatusCode::BAD_GATEWAY,
             RouterError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            RouterError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -129,6 +134,13 @@ impl ResponseError for RouterError {
         let mut builder = HttpResponse::build(status);
         if let RouterError::MethodNotAllowed(..) = self {
             builder.insert_header(("allow", "POST"));
+        }
+        if let RouterError::RateLimited(e) = self
+            && let Some(wait) = e.retry_after()
+        {
+            // Whole seconds, rounded up: trying sooner is refused again.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            builder.insert_header(("retry-after", secs.max(1).to_string()));
         }
         builder.json(serde_json::json!({
             "error": {

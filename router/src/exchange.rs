@@ -65,6 +65,8 @@ pub struct Exchange {
     pub headers_at: Option<Instant>,
     /// Token usage from the engine.
     pub usage: Option<Usage>,
+    /// The tokens the request reserved from its route's budget, settled at the end.
+    pub reservation: Option<crate::rate_limit::Reservation>,
     downstream: IntGauge,
     upstream: Option<IntGauge>,
     done: bool,
@@ -108,6 +110,7 @@ impl Exchange {
             upstream_started: None,
             headers_at: None,
             usage: None,
+            reservation: None,
             downstream,
             upstream: None,
             obs,
@@ -156,6 +159,9 @@ impl Exchange {
     fn finish_with(&mut self, status: u16, error: Option<(&str, &str)>) {
         if std::mem::replace(&mut self.done, true) {
             return;
+        }
+        if let Some(r) = self.reservation.take() {
+            r.settle(self.usage);
         }
         let end = Instant::now();
         let total = end - self.started;

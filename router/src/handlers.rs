@@ -42,6 +42,8 @@ pub struct RouterContext {
     pub timeouts: Timeouts,
     /// Most client connections open at once on a listener (`--max-connections`).
     pub max_connections: usize,
+    /// ModelRoutes' token budgets, per model name.
+    pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
 /// The longest a body may go without a byte, either way, and a client connection may wait.
@@ -312,6 +314,30 @@ async fn to_model_server(
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
     ex.set_model_label(&view.model);
     ex.route = selection.route.id.key();
+    // The route's token budget, keyed by its model name (a LoRA adapter's name is not
+    // limited, as in Kthena): the prompt's estimated tokens are reserved now, and settled
+    // with the answer's usage when the exchange finishes.
+    if let Some(limit) = &selection.route.rate_limit
+        && !selection.lora
+    {
+        let model = selection.route.model_name.as_deref().unwrap_or(&view.model);
+        let estimate = kthena_core::rate_limit::estimate_tokens(view.prompt(body));
+        match ctx.rate_limits.admit(model, limit, estimate) {
+            Ok(reservation) => ex.reservation = Some(reservation),
+            Err(exceeded) => {
+                ctx.obs
+                    .metrics
+                    .rate_limited
+                    .with_label_values(&[
+                        &view.model,
+                        exceeded.limit_type(),
+                        crate::metrics::path_label(req.path()),
+                    ])
+                    .inc();
+                return Err((RouterError::RateLimited(exceeded), ex));
+            }
+        }
+    }
     let server_id = match &selection.target.backend {
         Backend::ModelServer(id) => id,
         Backend::ExternalProvider(id) => {

@@ -40,6 +40,7 @@ pub mod kube_client;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
+pub mod rate_limit;
 pub mod scheduling;
 pub mod source;
 pub mod state;

@@ -58,6 +58,9 @@ pub struct Metrics {
     /// `kthena_router_prefix_cache_match_ratio{model}`: per scheduled request, the fraction
     /// of its prompt's hashed blocks the best-matching candidate had been sent (0 = miss).
     pub prefix_match: HistogramVec,
+    /// `kthena_router_rate_limit_exceeded_total{model,limit_type,path}`: requests a route's
+    /// token budget refused (`limit_type` `input_tokens` or `output_tokens`).
+    pub rate_limited: IntCounterVec,
 }
 
 impl Metrics {
@@ -123,7 +126,15 @@ impl Metrics {
                 .buckets(crate::scheduling::MATCH_RATIO_BUCKETS.to_vec()),
                 &["model"],
             )?,
+            rate_limited: IntCounterVec::new(
+                Opts::new(
+                    "kthena_router_rate_limit_exceeded_total",
+                    "Number of requests rejected due to rate limiting",
+                ),
+                &["model", "limit_type", "path"],
+            )?,
         };
+        registry.register(Box::new(m.rate_limited.clone()))?;
         registry.register(Box::new(crate::connection::PER_IP_REFUSED.clone()))?;
         registry.register(Box::new(m.prefix_match.clone()))?;
         registry.register(Box::new(m.ejections.clone()))?;

@@ -93,6 +93,7 @@ fn context_with(ready: bool, access_log: AccessLog, expose_metrics: bool) -> Rou
         outlier: Default::default(),
         retry_budget: Default::default(),
         timeouts: Default::default(),
+        rate_limits: Default::default(),
     }
 }
 

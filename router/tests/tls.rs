@@ -97,6 +97,7 @@ fn context(expose_metrics: bool) -> RouterContext {
         outlier: Default::default(),
         retry_budget: Default::default(),
         timeouts: Default::default(),
+        rate_limits: Default::default(),
     }
 }
 

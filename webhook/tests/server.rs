@@ -192,14 +192,18 @@ async fn a_valid_model_route_is_allowed_with_its_uid_echoed() {
 #[actix_rt::test]
 async fn fields_not_honored_yet_are_allowed_with_a_warning_naming_them() {
     let webhook = Webhook::start(Objects::default());
-    let review = admission_review("uid-w", "CREATE", example("modelroute-rate-limit.yaml"));
+    let review = admission_review(
+        "uid-w",
+        "CREATE",
+        example("modelroute-global-rate-limit.yaml"),
+    );
     let response = webhook.review("/validate/modelroute", &review).await;
     assert_eq!(response["allowed"], true, "{response}");
     let warnings = response["warnings"].as_array().cloned().unwrap_or_default();
     assert_eq!(warnings.len(), 1, "{response}");
     let w = warnings[0].as_str().unwrap_or_default();
     assert!(
-        w.starts_with("spec.rateLimit: token rate limits are not enforced yet"),
+        w.starts_with("spec.rateLimit.global: budgets are not shared through Redis yet"),
         "{w}"
     );
     // Nothing unhonored: no warnings at all.
