@@ -1,6 +1,7 @@
 //! The record of one proxied request: filled in as the request goes, turned into metrics and
 //! an access log line exactly once, when the response ends (or the client goes away).
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use prometheus::IntGauge;
 
 use crate::access_log::{AccessLog, Entry, ErrorField};
 use crate::error::RouterError;
-use crate::metrics::{Metrics, path_label};
+use crate::metrics::{Metrics, ModelSeries, path_index, path_label};
 use crate::usage::Usage;
 
 /// Metrics and access log, shared by every worker.
@@ -35,8 +36,9 @@ pub struct Exchange {
     pub request_id: String,
     /// The body's `model` as sent by the client.
     pub model_name: String,
-    /// Bounded metric label: the route's model or LoRA name, `unknown` before routing.
-    pub model_label: String,
+    /// The series of the bounded metric label: the route's model or LoRA name, `unknown`
+    /// before routing.
+    series: Rc<ModelSeries>,
     /// `namespace/name` of the Gateway the request came through (gateway mode).
     pub gateway: String,
     /// `namespace/name` of the ModelRoute.
@@ -67,7 +69,6 @@ pub struct Exchange {
     pub usage: Option<Usage>,
     /// The tokens the request reserved from its route's budget, settled at the end.
     pub reservation: Option<crate::rate_limit::Reservation>,
-    downstream: IntGauge,
     upstream: Option<IntGauge>,
     done: bool,
     /// Keeps the client's connection busy until the response ends.
@@ -82,11 +83,8 @@ impl Exchange {
         path: &str,
         protocol: &'static str,
     ) -> Self {
-        let downstream = obs
-            .metrics
-            .active_downstream
-            .with_label_values(&["unknown"]);
-        downstream.inc();
+        let series = obs.metrics.series("unknown");
+        series.downstream.inc();
         Self {
             started: Instant::now(),
             arrived: std::time::SystemTime::now(),
@@ -95,7 +93,7 @@ impl Exchange {
             protocol,
             request_id: String::new(),
             model_name: String::new(),
-            model_label: "unknown".to_owned(),
+            series,
             gateway: String::new(),
             route: String::new(),
             http_route: String::new(),
@@ -111,7 +109,6 @@ impl Exchange {
             headers_at: None,
             usage: None,
             reservation: None,
-            downstream,
             upstream: None,
             obs,
             done: false,
@@ -121,14 +118,14 @@ impl Exchange {
 
     /// Records the route's model name: the downstream gauge moves to that label.
     pub fn set_model_label(&mut self, label: &str) {
-        self.downstream.dec();
-        self.model_label = label.to_owned();
-        self.downstream = self
-            .obs
-            .metrics
-            .active_downstream
-            .with_label_values(&[label]);
-        self.downstream.inc();
+        self.series.downstream.dec();
+        self.series = self.obs.metrics.series(label);
+        self.series.downstream.inc();
+    }
+
+    /// The series of the request's model label.
+    pub fn series(&self) -> &Rc<ModelSeries> {
+        &self.series
     }
 
     /// Counts the request as active upstream until it finishes.
@@ -166,23 +163,33 @@ impl Exchange {
         let end = Instant::now();
         let total = end - self.started;
         let m = &self.obs.metrics;
-        let path = path_label(&self.path);
-        let digits = status_digits(status);
-        let code = std::str::from_utf8(&digits).unwrap_or("000");
-        let model = self.model_label.as_str();
-        m.requests
-            .with_label_values(&[model, path, code, error.map_or("", |e| e.0)])
-            .inc();
-        m.duration
-            .with_label_values(&[model, path, code])
-            .observe(total.as_secs_f64());
-        if let Some(u) = self.usage {
-            m.tokens
-                .with_label_values(&[model, path, "input"])
-                .inc_by(u.prompt_tokens);
-            m.tokens
-                .with_label_values(&[model, path, "output"])
-                .inc_by(u.completion_tokens);
+        if status == 200 && error.is_none() {
+            let s = self.series.success(m, path_index(&self.path));
+            s.requests.inc();
+            s.duration.observe(total.as_secs_f64());
+            if let Some(u) = self.usage {
+                s.input.inc_by(u.prompt_tokens);
+                s.output.inc_by(u.completion_tokens);
+            }
+        } else {
+            let path = path_label(&self.path);
+            let digits = status_digits(status);
+            let code = std::str::from_utf8(&digits).unwrap_or("000");
+            let model = &*self.series.label;
+            m.requests
+                .with_label_values(&[model, path, code, error.map_or("", |e| e.0)])
+                .inc();
+            m.duration
+                .with_label_values(&[model, path, code])
+                .observe(total.as_secs_f64());
+            if let Some(u) = self.usage {
+                m.tokens
+                    .with_label_values(&[model, path, "input"])
+                    .inc_by(u.prompt_tokens);
+                m.tokens
+                    .with_label_values(&[model, path, "output"])
+                    .inc_by(u.completion_tokens);
+            }
         }
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         if !self.obs.access_log.enabled {
@@ -229,7 +236,7 @@ impl Drop for Exchange {
                 Some(("client_disconnected", "client closed the connection")),
             );
         }
-        self.downstream.dec();
+        self.series.downstream.dec();
         if let Some(g) = &self.upstream {
             g.dec();
         }

@@ -364,12 +364,12 @@ async fn to_model_server(
     let rewritten = view.rewrite(body, upstream_model, inject);
     drop(snap);
     let target = ex.upstream_model.clone();
-    let label = ex.model_label.clone();
+    let series = ex.series().clone();
     let headers = HeaderView(req.headers());
     let mut sctx = RequestContext::new(&view.model, &target, view.prompt(body));
     sctx.lora = selection.lora;
     sctx.headers = &headers;
-    sctx.label = &label;
+    sctx.label = &series.label;
     sctx.want_scores = ctx.obs.access_log.wants_scores();
     let out = Outbound::new(req, rewritten, pool, view.stream, inject);
     proxy::forward(client, out, &sctx, ctx, ex).await
@@ -536,11 +536,11 @@ async fn to_http_route(
     } else {
         ex.upstream_model.clone()
     };
-    let label = ex.model_label.clone();
+    let series = ex.series().clone();
     let header_view = HeaderView(req.headers());
     let mut sctx = RequestContext::new(model, &target, view.map_or(&[][..], |v| v.prompt(body)));
     sctx.headers = &header_view;
-    sctx.label = &label;
+    sctx.label = &series.label;
     sctx.want_scores = ctx.obs.access_log.wants_scores();
     if let PoolKey::InferencePool(api, pool) = &key
         && let Some(name) = req

@@ -2,8 +2,13 @@
 //! names that some route serves (`unknown` otherwise), paths are the known OpenAI paths
 //! (`other` otherwise), error types come from a fixed list.
 
+use std::cell::{OnceCell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Buckets of `kthena_router_request_duration_seconds`, as Kthena's.
@@ -30,11 +35,19 @@ const KNOWN_PATHS: &[&str] = &[
 
 /// The path as a bounded label value.
 pub fn path_label(path: &str) -> &'static str {
+    path_by_index(path_index(path))
+}
+
+/// The index of `path` in [`KNOWN_PATHS`]; `KNOWN_PATHS.len()` for `other`.
+pub fn path_index(path: &str) -> usize {
     KNOWN_PATHS
         .iter()
-        .find(|p| **p == path)
-        .copied()
-        .unwrap_or("other")
+        .position(|p| *p == path)
+        .unwrap_or(KNOWN_PATHS.len())
+}
+
+fn path_by_index(i: usize) -> &'static str {
+    KNOWN_PATHS.get(i).copied().unwrap_or("other")
 }
 
 /// The router's metrics, registered in one [`Registry`].
@@ -61,6 +74,8 @@ pub struct Metrics {
     /// `kthena_router_rate_limit_exceeded_total{model,limit_type,path}`: requests a route's
     /// token budget refused (`limit_type` `input_tokens` or `output_tokens`).
     pub rate_limited: IntCounterVec,
+    /// Tells these metrics' series apart in the workers' caches ([`Metrics::series`]).
+    id: usize,
 }
 
 impl Metrics {
@@ -133,6 +148,7 @@ impl Metrics {
                 ),
                 &["model", "limit_type", "path"],
             )?,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         };
         registry.register(Box::new(m.rate_limited.clone()))?;
         registry.register(Box::new(crate::connection::PER_IP_REFUSED.clone()))?;
@@ -148,6 +164,84 @@ impl Metrics {
     }
 }
 
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Each worker's handles of the series of every model label it has served. Resolving a
+    /// series in its vector hashes every label value with SipHash under a lock; a request
+    /// touches six, so each worker resolves them once per model and keeps the handles.
+    static SERIES: RefCell<SeriesCache> = RefCell::default();
+}
+
+/// By [`Metrics`] (its id), then by model label.
+type SeriesCache = foldhash::HashMap<usize, foldhash::HashMap<Box<str>, Rc<ModelSeries>>>;
+
+impl Metrics {
+    /// The series of model label `model`, resolved once per worker thread.
+    pub fn series(&self, model: &str) -> Rc<ModelSeries> {
+        let found = SERIES.with(|s| s.borrow().get(&self.id)?.get(model).cloned());
+        if let Some(s) = found {
+            return s;
+        }
+        let s = Rc::new(ModelSeries {
+            label: model.into(),
+            downstream: self.active_downstream.with_label_values(&[model]),
+            prefix_match: self.prefix_match.with_label_values(&[model]),
+            paths: Default::default(),
+        });
+        SERIES.with(|c| {
+            c.borrow_mut()
+                .entry(self.id)
+                .or_default()
+                .insert(model.into(), s.clone());
+        });
+        s
+    }
+}
+
+/// The series of one model label a request updates, resolved once per worker thread: the
+/// active-request gauge, the prefix-match histogram and, per known path, the series of a
+/// successful answer (status 200, no error). Other outcomes are rare and looked up each time.
+#[derive(Debug)]
+pub struct ModelSeries {
+    /// The model label.
+    pub label: Box<str>,
+    /// `kthena_router_active_downstream_requests{model}`.
+    pub downstream: IntGauge,
+    /// `kthena_router_prefix_cache_match_ratio{model}`.
+    pub prefix_match: Histogram,
+    paths: [OnceCell<Success>; KNOWN_PATHS.len() + 1],
+}
+
+/// The series one successful answer on one path updates.
+#[derive(Debug)]
+pub struct Success {
+    /// `kthena_router_requests_total{model,path,status_code="200",error_type=""}`.
+    pub requests: IntCounter,
+    /// `kthena_router_request_duration_seconds{model,path,status_code="200"}`.
+    pub duration: Histogram,
+    /// `kthena_router_tokens_total{model,path,token_type="input"}`.
+    pub input: IntCounter,
+    /// `kthena_router_tokens_total{model,path,token_type="output"}`.
+    pub output: IntCounter,
+}
+
+impl ModelSeries {
+    /// The series of a successful answer on the path of index `path` ([`path_index`]).
+    pub fn success(&self, m: &Metrics, path: usize) -> &Success {
+        let path = path.min(KNOWN_PATHS.len());
+        self.paths[path].get_or_init(|| {
+            let (model, p) = (&*self.label, path_by_index(path));
+            Success {
+                requests: m.requests.with_label_values(&[model, p, "200", ""]),
+                duration: m.duration.with_label_values(&[model, p, "200"]),
+                input: m.tokens.with_label_values(&[model, p, "input"]),
+                output: m.tokens.with_label_values(&[model, p, "output"]),
+            }
+        })
+    }
+}
+
 /// Content type of [`render`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
@@ -159,4 +253,37 @@ pub fn render(registry: &Registry) -> String {
         tracing::error!(error = %e, "encoding metrics");
     }
     String::from_utf8(buf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_series_are_the_vectors_series_and_each_registry_keeps_its_own() {
+        let (ra, rb) = (Registry::new(), Registry::new());
+        let (a, b) = (Metrics::new(&ra).unwrap(), Metrics::new(&rb).unwrap());
+        let s = a.series("m");
+        assert!(Rc::ptr_eq(&s, &a.series("m")), "resolved once per thread");
+        let ok = s.success(&a, path_index("/v1/chat/completions"));
+        ok.requests.inc();
+        ok.output.inc_by(7);
+        s.success(&a, path_index("/not/known")).requests.inc();
+        s.downstream.inc();
+        let labels = |l: &[&str]| a.requests.with_label_values(l).get();
+        assert_eq!(labels(&["m", "/v1/chat/completions", "200", ""]), 1);
+        assert_eq!(labels(&["m", "other", "200", ""]), 1);
+        assert_eq!(
+            a.tokens
+                .with_label_values(&["m", "/v1/chat/completions", "output"])
+                .get(),
+            7
+        );
+        assert_eq!(a.active_downstream.with_label_values(&["m"]).get(), 1);
+        // The other registry's series are untouched, and its cache is its own.
+        b.series("m").downstream.inc();
+        assert_eq!(a.active_downstream.with_label_values(&["m"]).get(), 1);
+        assert_eq!(b.active_downstream.with_label_values(&["m"]).get(), 1);
+        assert!(!render(&rb).contains("kthena_router_requests_total{"));
+    }
 }

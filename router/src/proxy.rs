@@ -110,7 +110,6 @@ fn plan(
     snap: &PoolSnapshot,
     tried: &[u64],
     ex: &mut Exchange,
-    metrics: &crate::metrics::Metrics,
 ) -> Result<Plan, RouterError> {
     let now = now_ms();
     let mut candidates = snap.candidates(now);
@@ -123,10 +122,7 @@ fn plan(
     if tried.is_empty() {
         ex.scores = decision.scores;
         if let Some(ratio) = sctx.prefix_match_ratio() {
-            metrics
-                .prefix_match
-                .with_label_values(&[sctx.label])
-                .observe(ratio);
+            ex.series().prefix_match.observe(ratio);
         }
     }
     let ranked = decision
@@ -152,14 +148,7 @@ pub async fn forward(
     let attempts = 1 + first.upstream.retry.attempts;
     let interval = first.upstream.retry.interval;
     let mut tried: Vec<u64> = Vec::new();
-    let mut plan = match plan(
-        &cell.scheduler,
-        sctx,
-        &first,
-        &tried,
-        &mut ex,
-        &ctx.obs.metrics,
-    ) {
+    let mut plan = match plan(&cell.scheduler, sctx, &first, &tried, &mut ex) {
         Ok(p) => p,
         Err(e) => return Err((e, ex)),
     };
@@ -189,14 +178,7 @@ pub async fn forward(
             if snap.endpoints.is_empty() {
                 break None;
             }
-            plan = match self::plan(
-                &cell.scheduler,
-                sctx,
-                &snap,
-                &tried,
-                &mut ex,
-                &ctx.obs.metrics,
-            ) {
+            plan = match self::plan(&cell.scheduler, sctx, &snap, &tried, &mut ex) {
                 Ok(p) => p,
                 Err(e) => return Err((e, ex)),
             };
