@@ -18,10 +18,16 @@
 //! Unlike Kthena, a misspelt key (`filter:` for `Filter:`) is an error naming it rather than
 //! silently ignored, a score without `weight` weighs 1 (Kthena: 0), and no `scheduler` section
 //! at all means Kthena's chart defaults. The `disabled` lists are read and, as in Kthena,
-//! mean nothing. Sections of later features (`auth`) are reported as not honoured yet.
+//! mean nothing.
+//!
+//! The `auth` section (`issuer`, `audiences`, `jwksUri`) turns on JWT authentication of `/v1/`
+//! requests when `jwksUri` is set, as in Kthena; here an `issuer` is required with it (Kthena
+//! would then refuse every token) and the URI must be `http(s)://`. Without `jwksUri` the
+//! section is reported as doing nothing.
 
 use std::collections::BTreeMap;
 
+use kthena_core::auth::AuthConfig;
 use kthena_core::scheduler::{ArgValue, PluginArgs, SchedulerConfig};
 use serde::Deserialize;
 
@@ -31,7 +37,18 @@ struct File {
     #[serde(default)]
     scheduler: Option<Scheduler>,
     #[serde(default)]
-    auth: Option<serde_json::Value>,
+    auth: Option<Auth>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Auth {
+    #[serde(default)]
+    issuer: String,
+    #[serde(default)]
+    audiences: Vec<String>,
+    #[serde(default, rename = "jwksUri")]
+    jwks_uri: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +100,8 @@ struct ScoreEntry {
 pub struct RouterConfig {
     /// The scheduler section (Kthena's defaults when the file has none).
     pub scheduler: SchedulerConfig,
+    /// JWT authentication, when the `auth` section names a `jwksUri`.
+    pub auth: Option<AuthConfig>,
     /// Accepted but not honoured, for a log line.
     pub not_honoured: Vec<String>,
 }
@@ -93,19 +112,27 @@ pub fn parse(text: &str) -> Result<RouterConfig, String> {
     let Some(file) = file else {
         return Ok(RouterConfig {
             scheduler: SchedulerConfig::default(),
+            auth: None,
             not_honoured: Vec::new(),
         });
     };
     let mut not_honoured = Vec::new();
-    if file.auth.is_some() {
-        not_honoured.push(
-            "auth: JWT authentication is not honoured yet; requests are not authenticated"
-                .to_owned(),
-        );
-    }
+    let auth = match file.auth {
+        None => None,
+        Some(a) if a.jwks_uri.is_empty() => {
+            not_honoured.push(
+                "auth: no jwksUri, so JWT authentication is off and requests are not \
+                 authenticated"
+                    .to_owned(),
+            );
+            None
+        }
+        Some(a) => Some(auth(a)?),
+    };
     let Some(s) = file.scheduler else {
         return Ok(RouterConfig {
             scheduler: SchedulerConfig::default(),
+            auth,
             not_honoured,
         });
     };
@@ -147,7 +174,36 @@ pub fn parse(text: &str) -> Result<RouterConfig, String> {
             filters,
             scores,
         },
+        auth,
         not_honoured,
+    })
+}
+
+fn auth(a: Auth) -> Result<AuthConfig, String> {
+    let scheme_ok = ["http://", "https://"].iter().any(|s| {
+        a.jwks_uri
+            .get(..s.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(s))
+            && a.jwks_uri.len() > s.len()
+    });
+    if !scheme_ok {
+        return Err(format!(
+            "auth.jwksUri: {:?} is not an http:// or https:// URL",
+            a.jwks_uri
+        ));
+    }
+    if a.issuer.is_empty() {
+        return Err(
+            "auth.issuer: required with jwksUri (every token's `iss` must equal it)".to_owned(),
+        );
+    }
+    if let Some(i) = a.audiences.iter().position(String::is_empty) {
+        return Err(format!("auth.audiences[{i}]: empty"));
+    }
+    Ok(AuthConfig {
+        issuer: a.issuer,
+        audiences: a.audiences,
+        jwks_uri: a.jwks_uri,
     })
 }
 
@@ -228,6 +284,45 @@ scheduler:
             parse("auth: {issuer: x}").expect("ok").not_honoured.len(),
             1
         );
+    }
+
+    #[test]
+    fn the_auth_section_turns_jwt_on_with_a_jwks_uri() {
+        let cfg = parse(
+            "auth:\n  issuer: https://idp\n  audiences: [kthena]\n  jwksUri: https://idp/keys\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            cfg.auth,
+            Some(AuthConfig {
+                issuer: "https://idp".into(),
+                audiences: vec!["kthena".into()],
+                jwks_uri: "https://idp/keys".into(),
+            })
+        );
+        assert!(cfg.not_honoured.is_empty());
+        for (text, error) in [
+            (
+                "auth: {jwksUri: 'https://idp/keys'}",
+                "auth.issuer: required",
+            ),
+            (
+                "auth: {issuer: x, jwksUri: 'ftp://idp/keys'}",
+                "auth.jwksUri:",
+            ),
+            ("auth: {issuer: x, jwksUri: 'https://'}", "auth.jwksUri:"),
+            (
+                "auth: {issuer: x, jwksUri: 'http://a', audiences: [a, '']}",
+                "auth.audiences[1]: empty",
+            ),
+            (
+                "auth: {issuer: x, jwks_uri: 'http://a'}",
+                "unknown field `jwks_uri`",
+            ),
+        ] {
+            let e = parse(text).expect_err(text);
+            assert!(e.contains(error), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! Nothing here knows about Kubernetes clients, actors, async runtimes or HTTP libraries: the
 //! router, the webhook and the operator all call the same functions, so they cannot disagree.
 
+pub mod auth;
 pub mod claims;
 pub mod conditions;
 pub mod field_error;

@@ -822,7 +822,10 @@ fn values_the_router_cannot_honour_are_refused_by_name() {
             "networking.kthenaRouter.sessionSticky.store=redis",
             "sessionSticky.store=redis",
         ),
-        ("networking.kthenaRouter.jwtAuth.enabled=true", "JWT"),
+        (
+            "networking.kthenaRouter.jwtAuth.enabled=true",
+            "set up by an auth: section",
+        ),
         (
             "networking.kthenaRouter.podTLS.serverName=engine.local",
             "podTLS.serverName needs podTLS.caSecretName",
@@ -839,6 +842,20 @@ fn values_the_router_cannot_honour_are_refused_by_name() {
         let e = refused(&[set]);
         assert!(e.contains(needle), "{set}: {needle:?} not in {e}");
     }
+}
+
+#[test]
+fn jwt_auth_is_the_router_configurations_auth_section() {
+    let o = render(&[
+        "networking.kthenaRouter.jwtAuth.enabled=true",
+        r"networking.kthenaRouter.routerConfiguration=auth: {issuer: https://idp\, jwksUri: https://idp/keys}",
+    ]);
+    let cm = find(&o, "ConfigMap", "kthena-router-config");
+    let text = cm["data"]["routerConfiguration"].as_str().expect("text");
+    let cfg = kthena_api::router_config::parse(text).expect("the router reads it");
+    let auth = cfg.auth.expect("auth on");
+    assert_eq!(auth.issuer, "https://idp");
+    assert_eq!(auth.jwks_uri, "https://idp/keys");
 }
 
 #[test]

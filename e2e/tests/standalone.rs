@@ -2370,3 +2370,177 @@ fn raw_post_part(url: &str, length: usize, sent: &str) -> Vec<u8> {
         .expect("read until the server closes");
     out
 }
+
+/// A signing key of the test's identity provider, with its public JWK.
+struct IdpKey {
+    jwk: serde_json::Value,
+    key: jsonwebtoken::EncodingKey,
+}
+
+fn idp_key(kid: &str) -> IdpKey {
+    use base64::Engine;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("key");
+    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).expect("key");
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    IdpKey {
+        jwk: serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": x}),
+        key: jsonwebtoken::EncodingKey::from_ed_der(doc.as_ref()),
+    }
+}
+
+/// A token of `key` (header `kid`) with `claims`.
+fn idp_token(key: &IdpKey, kid: &str, claims: serde_json::Value) -> String {
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    h.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&h, &claims, &key.key).expect("signed")
+}
+
+/// The router's `auth` section, as Kthena's ConfigMap holds it: `/v1/` requests need a
+/// bearer JWT signed by a key of the issuer's JWKS (served here on loopback), with the
+/// issuer, an audience and a time that fit; the refusals are 401 with Kthena's texts, are
+/// logged and counted; a key the issuer adds later is fetched when a token first names it.
+#[actix_rt::test]
+async fn jwt_authentication_admits_good_tokens_and_refuses_the_rest() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let mut env = Env::new();
+    env.engine("engine", "m", &[]);
+    let (old, new) = (idp_key("k1"), idp_key("k2"));
+    // The issuer's JWKS, which the test changes; each fetch counted.
+    let published = Arc::new(Mutex::new(
+        serde_json::json!({"keys": [old.jwk]}).to_string(),
+    ));
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let jwks = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let jwks_uri = format!("http://{}/keys", jwks.local_addr().expect("addr"));
+    {
+        let (published, fetches) = (published.clone(), fetches.clone());
+        std::thread::spawn(move || {
+            for mut conn in jwks.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = published.lock().expect("lock").clone();
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+    }
+    let config = std::env::temp_dir().join(format!("kthena-auth-{}.yaml", std::process::id()));
+    std::fs::write(
+        &config,
+        format!(
+            "auth:\n  issuer: https://idp.test\n  audiences: [kthena]\n  jwksUri: {jwks_uri}\n"
+        ),
+    )
+    .expect("write");
+    let router = env.router(&["--scheduler-config", config.to_str().expect("utf-8")]);
+    router.process.wait_for("JWKS fetched");
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = |iss: &str, aud: &str, exp: u64| serde_json::json!({"iss": iss, "aud": aud, "sub": "alice", "iat": now, "exp": exp});
+    let good = idp_token(&old, "k1", claims("https://idp.test", "kthena", now + 300));
+    let bearer = |t: &str| format!("Bearer {t}");
+
+    let a = post(&c, &url, &[("authorization", &bearer(&good))], chat("m")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // The token's subject is the request's user in the access log.
+    router.process.wait_for(" 200 model_name=m user=alice ");
+
+    let refusals = [
+        (None, "Authorization header missing or invalid"),
+        (
+            Some("Basic YWxpY2U6eA==".to_owned()),
+            "Authorization header missing or invalid",
+        ),
+        (
+            Some(bearer(&idp_token(
+                &old,
+                "k1",
+                claims("https://idp.test", "kthena", now - 3600),
+            ))),
+            "Unauthorized: failed to validate claims: time claims validation failed: token has expired",
+        ),
+        (
+            Some(bearer(&idp_token(
+                &old,
+                "k1",
+                claims("https://evil.test", "kthena", now + 300),
+            ))),
+            "Unauthorized: failed to validate claims: issuer validation failed: invalid issuer: expected https://idp.test, got https://evil.test",
+        ),
+        (
+            Some(bearer(&idp_token(
+                &old,
+                "k1",
+                claims("https://idp.test", "other", now + 300),
+            ))),
+            "Unauthorized: failed to validate claims: audience validation failed",
+        ),
+        // Signed by a key the issuer does not publish, under a published key's id.
+        (
+            Some(bearer(&idp_token(
+                &new,
+                "k1",
+                claims("https://idp.test", "kthena", now + 300),
+            ))),
+            "Unauthorized: failed to parse jwt",
+        ),
+    ];
+    for (header, text) in &refusals {
+        let headers: Vec<(&str, &str)> = header
+            .as_deref()
+            .map(|h| ("authorization", h))
+            .into_iter()
+            .collect();
+        let a = post(&c, &url, &headers, chat("m")).await;
+        assert_eq!(a.status, 401, "{header:?}: {}", a.body);
+        assert!(a.body.contains(text), "{header:?}: {}", a.body);
+    }
+    // Only /v1/ is authenticated, as in Kthena.
+    assert_eq!(get(&c, &router.url("/healthz")).await.status, 200);
+    let metrics = get(&c, &format!("http://{}/metrics", router.metrics))
+        .await
+        .body;
+    assert!(
+        metrics.contains(
+            "kthena_router_requests_total{error_type=\"authentication_error\",model=\"unknown\",path=\"/v1/chat/completions\",status_code=\"401\"} 6"
+        ),
+        "{metrics}"
+    );
+
+    // The issuer rotates a key in: the first token naming it makes the router fetch the set.
+    let before = fetches.load(std::sync::atomic::Ordering::SeqCst);
+    *published.lock().expect("lock") = serde_json::json!({"keys": [old.jwk, new.jwk]}).to_string();
+    let rotated = idp_token(&new, "k2", claims("https://idp.test", "kthena", now + 300));
+    let header = bearer(&rotated);
+    eventually(
+        "the rotated key is fetched",
+        Duration::from_secs(10),
+        || {
+            let (c, url, header) = (c.clone(), url.clone(), header.clone());
+            async move {
+                let a = post(&c, &url, &[("authorization", &header)], chat("m")).await;
+                match a.status {
+                    200 => Ok(()),
+                    401 => Err(a.body),
+                    s => panic!("{s}: {}", a.body),
+                }
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        fetches.load(std::sync::atomic::Ordering::SeqCst),
+        before + 1
+    );
+    let _ = std::fs::remove_file(&config);
+}

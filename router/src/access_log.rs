@@ -244,6 +244,9 @@ pub struct Entry<'a> {
     /// The body's `model`.
     #[serde(serialize_with = "clipped")]
     pub model_name: &'a str,
+    /// The authenticated user (the JWT's `sub`), when authentication is on.
+    #[serde(skip_serializing_if = "str::is_empty", serialize_with = "clipped")]
+    pub user: &'a str,
     /// The Gateway the request came through, `namespace/name` (gateway mode).
     #[serde(skip_serializing_if = "str::is_empty")]
     pub gateway: &'a str,
@@ -486,6 +489,7 @@ pub fn text(e: &Entry<'_>) -> String {
     s.push_str(" model_name=");
     push_escaped(&mut s, e.model_name, false);
     for (k, v) in [
+        ("user", e.user),
         ("gateway", e.gateway),
         ("model_route", e.model_route),
         ("http_route", e.http_route),
@@ -658,6 +662,7 @@ mod tests {
             protocol: "HTTP/1.1",
             status_code: 200,
             model_name: "deepseek-r1",
+            user: "alice",
             model_route: "default/deepseek-simple",
             model_server: "default/deepseek-r1-1-5b",
             selected_pod: "default/pod-a",
@@ -677,7 +682,7 @@ mod tests {
             "{line}"
         );
         for token in [
-            " model_name=deepseek-r1",
+            " model_name=deepseek-r1 user=alice",
             " model_route=default/deepseek-simple",
             " model_server=default/deepseek-r1-1-5b",
             " selected_pod=default/pod-a",

@@ -196,7 +196,17 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         retry_budget: opts.retry_budget,
         timeouts: opts.timeouts,
         rate_limits: Default::default(),
+        auth: shared
+            .scheduler
+            .load()
+            .auth
+            .clone()
+            .map(crate::auth::Authenticator::new),
     };
+    if let Some(auth) = &ctx.auth {
+        tracing::info!(issuer = %auth.config().issuer, jwks = %auth.config().jwks_uri, "JWT authentication of /v1/ requests");
+        crate::auth::run(auth.clone());
+    }
 
     // Bind every port first, so a port in use fails the start and nothing half-runs.
     let router_socket = bind("router", SocketAddr::new(opts.listen_address, opts.port))?;

@@ -71,6 +71,9 @@ pub enum RouterError {
     /// The route's token budget refused the request (Kthena's texts).
     #[error("{}", .0.message())]
     RateLimited(kthena_core::rate_limit::Exceeded),
+    /// JWT authentication refused the request (Kthena's texts).
+    #[error("{0}")]
+    Unauthorized(String),
 }
 
 impl RouterError {
@@ -97,6 +100,7 @@ impl RouterError {
             RouterError::Upstream(_) => "upstream_error",
             RouterError::UpstreamTimeout(_) => "upstream_timeout",
             RouterError::RateLimited(_) => "rate_limit_exceeded",
+            RouterError::Unauthorized(_) => "authentication_error",
         }
     }
 }
@@ -126,6 +130,7 @@ impl ResponseError for RouterError {
             RouterError::Upstream(_) => StatusCode::BAD_GATEWAY,
             RouterError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             RouterError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            RouterError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -134,6 +139,9 @@ impl ResponseError for RouterError {
         let mut builder = HttpResponse::build(status);
         if let RouterError::MethodNotAllowed(..) = self {
             builder.insert_header(("allow", "POST"));
+        }
+        if let RouterError::Unauthorized(_) = self {
+            builder.insert_header(("www-authenticate", "Bearer"));
         }
         if let RouterError::RateLimited(e) = self
             && let Some(wait) = e.retry_after()

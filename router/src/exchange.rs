@@ -36,6 +36,8 @@ pub struct Exchange {
     pub request_id: String,
     /// The body's `model` as sent by the client.
     pub model_name: String,
+    /// The authenticated user (the JWT's `sub`), empty without authentication.
+    pub user: String,
     /// The series of the bounded metric label: the route's model or LoRA name, `unknown`
     /// before routing.
     series: Rc<ModelSeries>,
@@ -93,6 +95,7 @@ impl Exchange {
             protocol,
             request_id: String::new(),
             model_name: String::new(),
+            user: String::new(),
             series,
             gateway: String::new(),
             route: String::new(),
@@ -205,6 +208,7 @@ impl Exchange {
             status_code: status,
             error: error.map(|(kind, message)| ErrorField { kind, message }),
             model_name: &self.model_name,
+            user: &self.user,
             gateway: &self.gateway,
             model_route: &self.route,
             http_route: &self.http_route,

@@ -44,6 +44,8 @@ pub struct RouterContext {
     pub max_connections: usize,
     /// ModelRoutes' token budgets, per model name.
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
+    /// JWT authentication of `/v1/` requests (the configuration file's `auth` section).
+    pub auth: Option<Arc<crate::auth::Authenticator>>,
 }
 
 /// The longest a body may go without a byte, either way, and a client connection may wait.
@@ -185,6 +187,22 @@ async fn infer(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    if let Some(auth) = &ctx.auth
+        && kthena_core::auth::applies_to(req.path())
+    {
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match auth.authenticate(header) {
+            Ok(user) => ex.user = user,
+            Err(refusal) => {
+                let err = RouterError::Unauthorized(refusal.0);
+                ex.fail(&err);
+                return err.error_response();
+            }
+        }
+    }
     match route(&req, payload, &ctx, &client, ex).await {
         Ok(resp) => resp,
         Err((err, ex)) => {

@@ -29,6 +29,7 @@ pub mod access_log;
 pub mod actors;
 pub mod app;
 pub mod args;
+pub mod auth;
 pub mod body;
 pub mod connection;
 pub mod control;

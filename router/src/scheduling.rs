@@ -28,6 +28,8 @@ pub struct SchedulerCell {
     pub carried: Carried,
     /// Where it came from: the file, or `defaults`.
     pub source: String,
+    /// The file's `auth` section: read at start only (as Kthena reads the whole file).
+    pub auth: Option<kthena_core::auth::AuthConfig>,
 }
 
 impl Default for SchedulerCell {
@@ -39,6 +41,7 @@ impl Default for SchedulerCell {
             scheduler: built.scheduler,
             carried: built.carried,
             source: "defaults".into(),
+            auth: None,
         }
     }
 }
@@ -210,8 +213,8 @@ pub fn load(
     carried: &Carried,
     timer: Option<Arc<dyn PluginTimer>>,
 ) -> Result<SchedulerCell, String> {
-    let (config, source) = match path {
-        None => (SchedulerConfig::default(), "defaults".to_owned()),
+    let (config, source, auth) = match path {
+        None => (SchedulerConfig::default(), "defaults".to_owned(), None),
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
             let cfg = kthena_api::router_config::parse(&text)
@@ -219,7 +222,7 @@ pub fn load(
             for line in &cfg.not_honoured {
                 tracing::warn!(file = %p.display(), "{line}");
             }
-            (cfg.scheduler, p.display().to_string())
+            (cfg.scheduler, p.display().to_string(), cfg.auth)
         }
     };
     let built = config
@@ -236,6 +239,7 @@ pub fn load(
         scheduler,
         carried: built.carried,
         source,
+        auth,
     })
 }
 
@@ -263,9 +267,16 @@ pub fn watch(
                 continue;
             }
             last = now;
-            let carried = shared.scheduler.load().carried.clone();
+            let (carried, auth) = {
+                let old = shared.scheduler.load();
+                (old.carried.clone(), old.auth.clone())
+            };
             match load(Some(&path), &carried, timer.clone()) {
-                Ok(cell) => {
+                Ok(mut cell) => {
+                    if cell.auth != auth {
+                        tracing::warn!(file = %path.display(), "auth: the section changed; it is read at start, so the change takes effect when the router restarts");
+                        cell.auth = auth;
+                    }
                     tracing::info!(
                         file = %path.display(),
                         filters = ?cell.scheduler.filter_names().collect::<Vec<_>>(),
@@ -310,6 +321,7 @@ mod tests {
                 scheduler: built.scheduler,
                 carried: built.carried,
                 source: "test".into(),
+                auth: None,
             })
         };
         let index_in_force = || {

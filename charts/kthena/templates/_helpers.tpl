@@ -54,8 +54,8 @@ app.kubernetes.io/component: kthena-router
 {{- if ne $r.sessionSticky.store "memory" -}}
 {{- fail (printf "networking.kthenaRouter.sessionSticky.store=%s: kthena-rs has no session-sticky store; use memory" $r.sessionSticky.store) -}}
 {{- end -}}
-{{- if $r.jwtAuth.enabled -}}
-{{- fail "networking.kthenaRouter.jwtAuth.enabled=true: JWT authentication is not implemented by kthena-rs; set it to false" -}}
+{{- if and $r.jwtAuth.enabled (not (regexMatch "(?m)^auth:" ($r.routerConfiguration | default ""))) -}}
+{{- fail "networking.kthenaRouter.jwtAuth.enabled=true: JWT authentication is set up by an auth: section (issuer, audiences, jwksUri) in networking.kthenaRouter.routerConfiguration, and it has none" -}}
 {{- end -}}
 {{- if $r.debugBackendPodHeader -}}
 {{- fail "networking.kthenaRouter.debugBackendPodHeader=true: not implemented by kthena-rs (the access log's selected_pod names the Pod); set it to false" -}}
