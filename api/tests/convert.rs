@@ -260,10 +260,7 @@ fn fields_not_honored_yet_are_named_with_their_paths() {
     let route = kthena_api::convert::model_route(&route).expect("converts");
     assert_eq!(
         paths(unhonored::model_route(&route)),
-        [
-            "spec.rateLimit.global",
-            "spec.rules[0].targetModels[1].externalModelProviderName"
-        ]
+        ["spec.rules[0].targetModels[1].externalModelProviderName"]
     );
     let server: kthena_api::modelserver::ModelServer = serde_norway::from_str(
         "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelServer\nmetadata: {name: s, namespace: default}\n\

@@ -10,16 +10,51 @@
 //! between the estimate and `prompt_tokens`, the output bucket gives up `completion_tokens`.
 //! Buckets may go into debt (down to minus one unit's worth), so a burst of long answers is
 //! paid for by the requests after it: over any window the budget holds to the token.
+//!
+//! A route with `global.redis` keeps the same buckets in Redis, shared by every replica:
+//! [`REDIS_SCRIPT`] is the Redis form of [`Bucket`] and [`ModelLimit`] (same refill, same
+//! order of checks, same debt), run atomically on Redis's clock; [`redis_key`] names its
+//! keys and [`redis_decision`] reads its answer.
 
 use std::time::{Duration, Instant};
 
 use crate::{RateLimit, RateUnit};
 
+/// How a budget of `per_unit` tokens per `unit` fills: at `per_second`, up to `burst` (one
+/// unit's worth, as Kthena's limiter with burst = limit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Tokens added per second.
+    pub per_second: f64,
+    /// Most tokens the bucket holds (and the deepest debt it may go into).
+    pub burst: f64,
+}
+
+impl Rate {
+    /// The rate of `per_unit` tokens per `unit`.
+    pub fn new(per_unit: u32, unit: RateUnit) -> Self {
+        let burst = f64::from(per_unit);
+        Self {
+            per_second: burst / unit.duration().as_secs_f64(),
+            burst,
+        }
+    }
+
+    /// How long until a bucket holding `tokens` has `n`; `None` when it never can (`n` is
+    /// more than the bucket holds).
+    pub fn wait(&self, n: f64, tokens: f64) -> Option<Duration> {
+        if n > self.burst {
+            return None;
+        }
+        let missing = (n - tokens).max(0.0);
+        Some(Duration::from_secs_f64(missing / self.per_second))
+    }
+}
+
 /// One bucket of tokens: `burst` at most, refilled at `per_second`.
 #[derive(Debug, Clone)]
 pub struct Bucket {
-    per_second: f64,
-    burst: f64,
+    rate: Rate,
     tokens: f64,
     at: Instant,
 }
@@ -27,18 +62,17 @@ pub struct Bucket {
 impl Bucket {
     /// A full bucket of `per_unit` tokens refilled over `unit`.
     pub fn new(per_unit: u32, unit: RateUnit, now: Instant) -> Self {
-        let burst = f64::from(per_unit);
+        let rate = Rate::new(per_unit, unit);
         Self {
-            per_second: burst / unit.duration().as_secs_f64(),
-            burst,
-            tokens: burst,
+            rate,
+            tokens: rate.burst,
             at: now,
         }
     }
 
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        self.tokens = (self.tokens + elapsed * self.rate.per_second).min(self.rate.burst);
         self.at = self.at.max(now);
     }
 
@@ -51,11 +85,7 @@ impl Bucket {
     /// How long until `n` tokens are there; `None` when they never can be (more than the
     /// bucket holds).
     fn wait_for(&self, n: f64) -> Option<Duration> {
-        if n > self.burst {
-            return None;
-        }
-        let missing = (n - self.tokens).max(0.0);
-        Some(Duration::from_secs_f64(missing / self.per_second))
+        self.rate.wait(n, self.tokens)
     }
 
     /// Takes `n` tokens if they are all there.
@@ -89,7 +119,7 @@ impl Bucket {
     /// bucket may go into debt down to minus its burst.
     pub fn charge(&mut self, n: i64, now: Instant) {
         self.refill(now);
-        self.tokens = (self.tokens - n as f64).clamp(-self.burst, self.burst);
+        self.tokens = (self.tokens - n as f64).clamp(-self.rate.burst, self.rate.burst);
     }
 
     /// The same bucket under a changed limit: what it held carries over, up to the new burst.
@@ -97,7 +127,7 @@ impl Bucket {
         let mut old = self.clone();
         old.refill(now);
         let mut new = Self::new(per_unit, unit, now);
-        new.tokens = old.tokens.min(new.burst);
+        new.tokens = old.tokens.min(new.rate.burst);
         new
     }
 }
@@ -219,6 +249,109 @@ impl ModelLimit {
             self.input.as_mut().map(|b| b.available(now)),
             self.output.as_mut().map(|b| b.available(now)),
         )
+    }
+}
+
+/// The Redis script of global budgets: the header of `rate_limit.lua` says what it takes and
+/// answers; [`redis_admit_args`] and [`redis_settle_args`] build its arguments.
+pub const REDIS_SCRIPT: &str = include_str!("rate_limit.lua");
+
+/// How long a Redis key outlives the moment its bucket is full again (a missing key reads as
+/// a full bucket, so expiring it then changes nothing; the margin covers a clock step).
+pub const REDIS_EXPIRY_MARGIN_SECS: u64 = 60;
+
+/// The script's keys for `model`: its input and output buckets, Kthena's names
+/// (`kthena:ratelimit:<model>:input`, `…:output`).
+pub fn redis_keys(model: &str) -> [String; 2] {
+    [
+        format!("kthena:ratelimit:{model}:input"),
+        format!("kthena:ratelimit:{model}:output"),
+    ]
+}
+
+/// The rate figures of a budget for the script: burst and refill per second, each written so
+/// it reads back as the same f64; empty when there is no such budget.
+fn rate_args(per_unit: Option<u32>, unit: RateUnit) -> [String; 2] {
+    match per_unit {
+        Some(n) => {
+            let r = Rate::new(n, unit);
+            [r.burst.to_string(), r.per_second.to_string()]
+        }
+        None => [String::new(), String::new()],
+    }
+}
+
+fn script_args(
+    op: &str,
+    limit: &RateLimit,
+    now: Option<f64>,
+    input: i64,
+    output: u64,
+) -> Vec<String> {
+    let [in_burst, in_rate] = rate_args(limit.input_tokens_per_unit, limit.unit);
+    let [out_burst, out_rate] = rate_args(limit.output_tokens_per_unit, limit.unit);
+    vec![
+        op.to_owned(),
+        now.map(|t| t.to_string()).unwrap_or_default(),
+        in_burst,
+        in_rate,
+        out_burst,
+        out_rate,
+        input.to_string(),
+        output.to_string(),
+        REDIS_EXPIRY_MARGIN_SECS.to_string(),
+    ]
+}
+
+/// The script's arguments to admit a request estimated at `input` prompt tokens under
+/// `limit` ([`ModelLimit::admit`]). `now`: seconds on the script's clock, `None` for Redis's
+/// own (tests give times to compare with the local buckets).
+pub fn redis_admit_args(limit: &RateLimit, input: u64, now: Option<f64>) -> Vec<String> {
+    script_args(
+        "admit",
+        limit,
+        now,
+        i64::try_from(input).unwrap_or(i64::MAX),
+        0,
+    )
+}
+
+/// The script's arguments to settle a request that reserved `reserved` input tokens and was
+/// counted `prompt` and `completion` tokens ([`ModelLimit::settle`]).
+pub fn redis_settle_args(
+    limit: &RateLimit,
+    reserved: u64,
+    prompt: u64,
+    completion: u64,
+    now: Option<f64>,
+) -> Vec<String> {
+    let delta = i64::try_from(prompt)
+        .unwrap_or(i64::MAX)
+        .saturating_sub(i64::try_from(reserved).unwrap_or(i64::MAX));
+    script_args("settle", limit, now, delta, completion)
+}
+
+/// The script's answer to an admit: `code` 0 admitted, 1 the output budget refused, 2 the
+/// input budget refused, with the `tokens` the refusing bucket held; as
+/// [`ModelLimit::admit`] answers for a request estimated at `input` tokens under `limit`.
+/// `None` for an answer the script never gives.
+pub fn redis_decision(
+    code: i64,
+    tokens: Option<f64>,
+    limit: &RateLimit,
+    input: u64,
+) -> Option<Result<(), Exceeded>> {
+    let refusal = |per_unit: Option<u32>, needed: f64| {
+        let rate = Rate::new(per_unit?, limit.unit);
+        Some(Refusal {
+            retry_after: rate.wait(needed, tokens?),
+        })
+    };
+    match code {
+        0 => Some(Ok(())),
+        1 => refusal(limit.output_tokens_per_unit, 1.0).map(|r| Err(Exceeded::Output(r))),
+        2 => refusal(limit.input_tokens_per_unit, input as f64).map(|r| Err(Exceeded::Input(r))),
+        _ => None,
     }
 }
 
@@ -433,6 +566,81 @@ mod tests {
         assert_eq!(m.available(t0).0, Some(5.0));
         m.update(&limit(None, Some(5), RateUnit::Second), t0);
         assert_eq!(m.available(t0).0, None);
+    }
+
+    #[test]
+    fn a_rate_says_how_long_until_tokens_are_there() {
+        let r = Rate::new(60, RateUnit::Minute);
+        assert_eq!((r.burst, r.per_second), (60.0, 1.0));
+        assert_eq!(r.wait(10.0, 4.0), Some(Duration::from_secs(6)));
+        assert_eq!(r.wait(10.0, 15.0), Some(Duration::ZERO));
+        // Out of debt first: from -20 to 1 takes 21 s.
+        assert_eq!(r.wait(1.0, -20.0), Some(Duration::from_secs(21)));
+        assert_eq!(r.wait(61.0, 60.0), None);
+    }
+
+    #[test]
+    fn redis_keys_are_kthenas() {
+        assert_eq!(
+            redis_keys("deepseek-r1"),
+            [
+                "kthena:ratelimit:deepseek-r1:input".to_owned(),
+                "kthena:ratelimit:deepseek-r1:output".to_owned()
+            ]
+        );
+    }
+
+    /// The script's arguments carry the same f64 figures as the local buckets, in the order
+    /// its header lists; an absent budget is two empty strings.
+    #[test]
+    fn redis_script_arguments_follow_the_scripts_header() {
+        let l = limit(Some(30), None, RateUnit::Minute);
+        assert_eq!(
+            redis_admit_args(&l, 11, None),
+            ["admit", "", "30", "0.5", "", "", "11", "0", "60"]
+        );
+        let l = limit(Some(100), Some(7), RateUnit::Hour);
+        let args = redis_settle_args(&l, 40, 25, 9, Some(12.5));
+        assert_eq!(args[..3], ["settle", "12.5", "100"]);
+        // Shortest text that reads back as the same double.
+        assert_eq!(args[3].parse::<f64>(), Ok(100.0 / 3600.0));
+        assert_eq!(args[5].parse::<f64>(), Ok(7.0 / 3600.0));
+        assert_eq!(args[6..], ["-15", "9", "60"]);
+        // The header of the script names every argument it reads.
+        for i in 1..=9 {
+            assert!(REDIS_SCRIPT.contains(&format!("ARGV[{i}]")), "ARGV[{i}]");
+        }
+    }
+
+    /// The script's answer reads as the local limiter's: which budget, and the wait computed
+    /// from what the refusing bucket held.
+    #[test]
+    fn redis_answers_read_as_the_local_decisions() {
+        let l = limit(Some(30), Some(60), RateUnit::Minute);
+        assert_eq!(redis_decision(0, None, &l, 10), Some(Ok(())));
+        let input = redis_decision(2, Some(4.0), &l, 10).expect("known");
+        assert_eq!(
+            input,
+            Err(Exceeded::Input(Refusal {
+                retry_after: Some(Duration::from_secs(12))
+            }))
+        );
+        let output = redis_decision(1, Some(-5.0), &l, 10).expect("known");
+        assert_eq!(
+            output,
+            Err(Exceeded::Output(Refusal {
+                retry_after: Some(Duration::from_secs(6))
+            }))
+        );
+        // A prompt over the whole budget never fits.
+        let never = redis_decision(2, Some(30.0), &l, 31).expect("known");
+        assert_eq!(never.map_err(|e| e.retry_after()), Err(None));
+        // Answers the script never gives: an unknown code, a refusal without tokens or by a
+        // budget the limit has not.
+        assert_eq!(redis_decision(3, Some(1.0), &l, 1), None);
+        assert_eq!(redis_decision(2, None, &l, 1), None);
+        let no_output = limit(Some(30), None, RateUnit::Minute);
+        assert_eq!(redis_decision(1, Some(0.0), &no_output, 1), None);
     }
 
     #[test]

@@ -8,16 +8,6 @@ use crate::{Backend, FieldErrors, InferenceObjective, ModelServer, Route};
 /// The fields of `route` that are not honored yet.
 pub fn model_route(route: &Route) -> FieldErrors {
     let mut out = FieldErrors::new();
-    if route
-        .rate_limit
-        .as_ref()
-        .is_some_and(|r| r.global_redis_address.is_some())
-    {
-        out.push(
-            "spec.rateLimit.global",
-            "budgets are not shared through Redis yet: each router replica enforces the limit on its own",
-        );
-    }
     for (i, rule) in route.rules.iter().enumerate() {
         for (j, t) in rule.targets().iter().enumerate() {
             if let Backend::ExternalProvider(p) = &t.backend {

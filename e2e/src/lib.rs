@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 pub mod cluster;
 pub mod helm;
+pub mod redis;
 
 /// How long any expected output line may take.
 pub const WAIT: Duration = Duration::from_secs(20);

@@ -993,6 +993,8 @@ fn the_router_configuration_is_kthenas_configmap_mounted_where_the_flag_reads_it
             "--outlier-consecutive-failures=5",
             "--retry-budget-percent=20",
             "--retry-budget-min-concurrency=3",
+            "--rate-limit-redis-failure-mode=closed",
+            "--rate-limit-redis-timeout=500ms",
         ],
     );
     assert!(
@@ -1011,4 +1013,24 @@ fn the_router_configuration_is_kthenas_configmap_mounted_where_the_flag_reads_it
             .expect("reads");
     assert_eq!(cfg.scheduler.scores, [("random".to_owned(), 1.0)]);
     assert_binary_accepts(&objects);
+}
+
+/// Global rate limits' Redis failure mode and timeout are values; the router reads them as
+/// flags, and the schema refuses a mode it does not know.
+#[test]
+fn global_rate_limit_values_become_flags() {
+    let objects = render(&[
+        "networking.kthenaRouter.rateLimit.redisFailureMode=open",
+        "networking.kthenaRouter.rateLimit.redisTimeout=250ms",
+    ]);
+    assert_args(
+        &objects,
+        &[
+            "--rate-limit-redis-failure-mode=open",
+            "--rate-limit-redis-timeout=250ms",
+        ],
+    );
+    assert_binary_accepts(&objects);
+    let e = refused(&["networking.kthenaRouter.rateLimit.redisFailureMode=half"]);
+    assert!(e.contains("redisFailureMode"), "{e}");
 }

@@ -81,6 +81,8 @@ pub struct RunOptions {
     pub outlier: kthena_core::outlier::OutlierPolicy,
     /// Retries in flight per pool.
     pub retry_budget: kthena_core::retry_budget::RetryBudget,
+    /// Global token rate limits: Redis failure mode and call timeout.
+    pub rate_limit: crate::rate_limit::GlobalOptions,
 }
 
 /// What controllers started beside the data plane get (Kubernetes mode).
@@ -181,6 +183,11 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         pod_tls.clone(),
     );
     crate::connection::set_per_ip_limit(opts.max_connections_per_ip);
+    let rate_limits = Arc::new(crate::rate_limit::RateLimits::new(
+        opts.rate_limit,
+        Some(obs.metrics.rate_limit_redis.clone()),
+    ));
+    follow_global_rate_limits(shared.clone(), rate_limits.clone());
     let ctx = RouterContext {
         shared: shared.clone(),
         obs,
@@ -195,7 +202,7 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         outlier: opts.outlier,
         retry_budget: opts.retry_budget,
         timeouts: opts.timeouts,
-        rate_limits: Default::default(),
+        rate_limits,
         auth: shared
             .scheduler
             .load()
@@ -335,6 +342,19 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
     crate::access_log::flush_all();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the Redis clients of the global rate limits of each configuration put in force.
+fn follow_global_rate_limits(shared: Arc<Shared>, limits: Arc<crate::rate_limit::RateLimits>) {
+    let mut applied = shared.applied.subscribe();
+    actix_rt::spawn(async move {
+        loop {
+            limits.follow(&shared.routes.load());
+            if applied.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// The Listener of `--port` with `(workers, drain timeout)`: HTTPS with the certificate of

@@ -9,6 +9,7 @@ use clap::Parser;
 use crate::access_log::{Format, Output};
 use crate::app::RunOptions;
 use crate::kube_client::ApiLimit;
+use crate::rate_limit::FailureMode;
 use crate::tls::files::CertPaths;
 
 /// kthena-router: routes OpenAI-compatible requests by model to inference engine Pods.
@@ -193,6 +194,22 @@ pub struct Args {
         default_value_t = 3
     )]
     pub retry_budget_min_concurrency: u32,
+    /// Global token rate limits (`spec.rateLimit.global.redis`): what a request gets when
+    /// its Redis fails at request time (an error, or no answer within
+    /// `--rate-limit-redis-timeout`): `closed` refuses it with 429 (Kthena's behaviour),
+    /// `open` lets it through. A Redis that has not answered since the start is always
+    /// passed through (Kthena's fail-open) until it answers.
+    #[arg(
+        long,
+        env = "KTHENA_ROUTER_RATE_LIMIT_REDIS_FAILURE_MODE",
+        value_enum,
+        default_value_t = FailureMode::Closed
+    )]
+    pub rate_limit_redis_failure_mode: FailureMode,
+    /// Longest a global rate limit's Redis call or connection attempt may take; past it the
+    /// call failed. Bounds the time a dead Redis adds to a request.
+    #[arg(long, env = "KTHENA_ROUTER_RATE_LIMIT_REDIS_TIMEOUT", default_value = "500ms", value_parser = duration)]
+    pub rate_limit_redis_timeout: Duration,
 }
 
 /// A percentage, 0 to 100.
@@ -294,6 +311,8 @@ impl Args {
             outlier_max_ejected_percent,
             retry_budget_percent,
             retry_budget_min_concurrency,
+            rate_limit_redis_failure_mode,
+            rate_limit_redis_timeout,
         } = self;
         let tls = match (set(tls_cert.as_ref()), set(tls_key.as_ref())) {
             (Some(cert), Some(key)) => Some(CertPaths {
@@ -361,6 +380,10 @@ impl Args {
                 percent: retry_budget_percent,
                 min_concurrency: retry_budget_min_concurrency,
             },
+            rate_limit: crate::rate_limit::GlobalOptions {
+                failure_mode: rate_limit_redis_failure_mode,
+                timeout: rate_limit_redis_timeout,
+            },
         }
     }
 }
@@ -406,6 +429,14 @@ mod tests {
             ("kube_api_qps", "KTHENA_ROUTER_KUBE_API_QPS"),
             ("kube_api_burst", "KTHENA_ROUTER_KUBE_API_BURST"),
             ("access_log_output", "ACCESS_LOG_OUTPUT"),
+            (
+                "rate_limit_redis_failure_mode",
+                "KTHENA_ROUTER_RATE_LIMIT_REDIS_FAILURE_MODE",
+            ),
+            (
+                "rate_limit_redis_timeout",
+                "KTHENA_ROUTER_RATE_LIMIT_REDIS_TIMEOUT",
+            ),
         ] {
             let arg = cmd
                 .get_arguments()
@@ -423,6 +454,26 @@ mod tests {
         assert!(!opts.expose_metrics_on_router_port);
         assert_eq!(opts.kube_api, ApiLimit { qps: 0.0, burst: 0 });
         assert_eq!(opts.access_log.output, Output::Stdout);
+    }
+
+    /// Global rate limits fail closed by default (Kthena's), and the flag turns that open.
+    #[test]
+    fn global_rate_limits_fail_closed_unless_told_open() {
+        use crate::rate_limit::FailureMode;
+        let opts = parse(&[]).into_options();
+        assert_eq!(opts.rate_limit.failure_mode, FailureMode::Closed);
+        assert_eq!(opts.rate_limit.timeout, Duration::from_millis(500));
+        let opts = parse(&[
+            "--rate-limit-redis-failure-mode",
+            "open",
+            "--rate-limit-redis-timeout",
+            "1s",
+        ])
+        .into_options();
+        assert_eq!(opts.rate_limit.failure_mode, FailureMode::Open);
+        assert_eq!(opts.rate_limit.timeout, Duration::from_secs(1));
+        let bad = Args::try_parse_from(["kthena-router", "--rate-limit-redis-failure-mode=half"]);
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -334,13 +334,14 @@ async fn to_model_server(
     ex.route = selection.route.id.key();
     // The route's token budget, keyed by its model name (a LoRA adapter's name is not
     // limited, as in Kthena): the prompt's estimated tokens are reserved now, and settled
-    // with the answer's usage when the exchange finishes.
+    // with the answer's usage when the exchange finishes. A global limit is one Redis call,
+    // bounded by `--rate-limit-redis-timeout`.
     if let Some(limit) = &selection.route.rate_limit
         && !selection.lora
     {
         let model = selection.route.model_name.as_deref().unwrap_or(&view.model);
         let estimate = kthena_core::rate_limit::estimate_tokens(view.prompt(body));
-        match ctx.rate_limits.admit(model, limit, estimate) {
+        match ctx.rate_limits.admit(model, limit, estimate).await {
             Ok(reservation) => ex.reservation = Some(reservation),
             Err(exceeded) => {
                 ctx.obs

@@ -74,6 +74,8 @@ pub struct Metrics {
     /// `kthena_router_rate_limit_exceeded_total{model,limit_type,path}`: requests a route's
     /// token budget refused (`limit_type` `input_tokens` or `output_tokens`).
     pub rate_limited: IntCounterVec,
+    /// Global rate limits' Redis: errors by mode and connection per address.
+    pub rate_limit_redis: crate::rate_limit::GlobalMetrics,
     /// Tells these metrics' series apart in the workers' caches ([`Metrics::series`]).
     id: usize,
 }
@@ -148,9 +150,29 @@ impl Metrics {
                 ),
                 &["model", "limit_type", "path"],
             )?,
+            rate_limit_redis: crate::rate_limit::GlobalMetrics {
+                errors: IntCounterVec::new(
+                    Opts::new(
+                        "kthena_router_rate_limit_redis_errors_total",
+                        "Requests to a global rate limit decided without its Redis: refused \
+                         (mode closed) or let through (mode open) because Redis failed, or let \
+                         through because it has not answered since the start (not_connected)",
+                    ),
+                    &["mode"],
+                )?,
+                connected: IntGaugeVec::new(
+                    Opts::new(
+                        "kthena_router_rate_limit_redis_connected",
+                        "1 while the Redis of global rate limits at this address answers",
+                    ),
+                    &["address"],
+                )?,
+            },
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         };
         registry.register(Box::new(m.rate_limited.clone()))?;
+        registry.register(Box::new(m.rate_limit_redis.errors.clone()))?;
+        registry.register(Box::new(m.rate_limit_redis.connected.clone()))?;
         registry.register(Box::new(crate::connection::PER_IP_REFUSED.clone()))?;
         registry.register(Box::new(m.prefix_match.clone()))?;
         registry.register(Box::new(m.ejections.clone()))?;

@@ -1,20 +1,31 @@
-//! The token budgets of ModelRoutes (`spec.rateLimit`), kept per model name for the process
-//! (Kthena keys them by `spec.modelName`: two routes of one name share a budget) across
-//! configuration changes; the rules are in [`kthena_core::rate_limit`].
+//! The token budgets of ModelRoutes (`spec.rateLimit`), kept per model name (Kthena keys them
+//! by `spec.modelName`: two routes of one name share a budget) across configuration changes;
+//! the rules are in [`kthena_core::rate_limit`].
+//!
+//! A local budget lives in this process's memory; a global one (`global.redis.address`) in
+//! that Redis, shared by every replica ([`global`]). A request's handler awaits the decision
+//! directly (no mailbox on the way); the reservation it gets is settled when the exchange
+//! finishes.
+
+pub mod global;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use kthena_core::RateLimit;
 use kthena_core::rate_limit::{Exceeded, ModelLimit};
+use kthena_core::{RateLimit, RouteTable};
 
 use crate::usage::Usage;
 
-/// Every model name's buckets. Locked only by requests to routes with a limit.
+pub use self::global::{FailureMode, GlobalMetrics, GlobalOptions};
+
+/// Every model name's buckets: local ones here, global ones through [`global::GlobalBudgets`].
+/// Locked only by requests to routes with a local limit.
 #[derive(Debug, Default)]
 pub struct RateLimits {
     models: Mutex<HashMap<String, Arc<Mutex<ModelLimit>>>>,
+    global: global::GlobalBudgets,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -22,9 +33,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl RateLimits {
+    /// Budgets whose global ones follow `options`, counted in `metrics`.
+    pub fn new(options: GlobalOptions, metrics: Option<GlobalMetrics>) -> Self {
+        Self {
+            models: Mutex::default(),
+            global: global::GlobalBudgets::new(options, metrics),
+        }
+    }
+
     /// Admits a request to `model` under `limit` with `input` estimated prompt tokens, or
-    /// says which budget refused it. The buckets follow `limit` when it changed.
-    pub fn admit(
+    /// says which budget refused it. Local buckets follow `limit` when it changed; a global
+    /// limit is decided by its Redis.
+    pub async fn admit(
+        &self,
+        model: &str,
+        limit: &RateLimit,
+        input: u64,
+    ) -> Result<Reservation, Exceeded> {
+        match &limit.global_redis_address {
+            Some(address) => self.global.admit(address, model, limit, input).await,
+            None => self.admit_local(model, limit, input),
+        }
+    }
+
+    fn admit_local(
         &self,
         model: &str,
         limit: &RateLimit,
@@ -48,12 +80,27 @@ impl RateLimits {
             m.admit(input, now)?;
         }
         Ok(Reservation {
-            bucket,
+            held: Held::Local(bucket),
             reserved: input,
         })
     }
 
-    /// Tokens left for `model` now: (input, output); `None` when it has no limit yet.
+    /// Connects to the Redis of every global limit in `table` that has no client yet, so a
+    /// replica shares its budgets from its first request (and says at once, in its log and
+    /// `kthena_router_rate_limit_redis_connected`, when a Redis does not answer).
+    pub fn follow(&self, table: &RouteTable) {
+        for route in table.routes() {
+            if let Some(address) = route
+                .rate_limit
+                .as_ref()
+                .and_then(|l| l.global_redis_address.as_deref())
+            {
+                self.global.store(address);
+            }
+        }
+    }
+
+    /// Tokens left for `model` now: (input, output); `None` when it has no local limit.
     pub fn available(&self, model: &str) -> Option<(Option<f64>, Option<f64>)> {
         let bucket = lock(&self.models).get(model).cloned()?;
         let mut m = lock(&bucket);
@@ -64,22 +111,46 @@ impl RateLimits {
 /// The input tokens an admitted request reserved, to settle when its answer is counted.
 #[derive(Debug)]
 pub struct Reservation {
-    bucket: Arc<Mutex<ModelLimit>>,
+    held: Held,
     reserved: u64,
 }
 
+#[derive(Debug)]
+enum Held {
+    /// This process's buckets.
+    Local(Arc<Mutex<ModelLimit>>),
+    /// A Redis's buckets.
+    Global(global::Settle),
+    /// Nothing: a global limit let the request through without its Redis (fail-open).
+    Nothing,
+}
+
 impl Reservation {
+    /// A request let through with nothing reserved.
+    fn nothing() -> Self {
+        Self {
+            held: Held::Nothing,
+            reserved: 0,
+        }
+    }
+
     /// Settles with the answer's `usage`; with none (an error, a client gone), the estimate
-    /// stays charged and no output is.
+    /// stays charged and no output is. A global settlement is sent to Redis in the background.
     pub fn settle(self, usage: Option<Usage>) {
         let Some(u) = usage else {
             return;
         };
-        lock(&self.bucket).settle(
-            self.reserved,
-            u.prompt_tokens,
-            u.completion_tokens,
-            Instant::now(),
-        );
+        match self.held {
+            Held::Local(bucket) => lock(&bucket).settle(
+                self.reserved,
+                u.prompt_tokens,
+                u.completion_tokens,
+                Instant::now(),
+            ),
+            Held::Global(settle) => {
+                settle.send(self.reserved, u.prompt_tokens, u.completion_tokens);
+            }
+            Held::Nothing => {}
+        }
     }
 }
