@@ -168,6 +168,40 @@ pub struct RateLimit {
     /// Share the budget between router replicas through Redis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global: Option<GlobalRateLimit>,
+    /// kthena-rs: whose budget a request draws from. Absent: one budget for the model name
+    /// (Kthena's behaviour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_by: Option<LimitBy>,
+}
+
+/// kthena-rs: one budget per user or per value of a request header, each as large as the
+/// route's limits.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(
+    validation = kube::core::Rule::new(
+        "self.type == 'Header' ? (has(self.header) && size(self.header) > 0) : !has(self.header)"
+    ).message("header is set exactly when type is Header")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitBy {
+    /// `Model` (one budget for the model name), `User` (one per authenticated user: the
+    /// JWT's `sub`) or `Header` (one per value of `header`).
+    #[serde(rename = "type")]
+    pub kind: LimitByType,
+    /// The request header whose value names the budget (type `Header`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+}
+
+/// What a budget is kept per.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitByType {
+    /// One budget for the model name.
+    Model,
+    /// One budget per authenticated user.
+    User,
+    /// One budget per value of a request header.
+    Header,
 }
 
 /// Time unit of a rate limit.

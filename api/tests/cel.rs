@@ -41,6 +41,22 @@ fn model_route_rules() {
             format!("  modelName: m\n{target}  - modelMatch:\n      headers:\n        x-a: {{prefix: a, regex: b}}\n    targetModels:\n    - modelServerName: s\n"),
             Some("at most one of exact, prefix or regex may be set"),
         ),
+        (
+            format!("  modelName: m\n{target}  rateLimit:\n    inputTokensPerUnit: 5\n    limitBy: {{type: Header, header: x-tenant}}\n"),
+            None,
+        ),
+        (
+            format!("  modelName: m\n{target}  rateLimit:\n    inputTokensPerUnit: 5\n    limitBy: {{type: User}}\n"),
+            None,
+        ),
+        (
+            format!("  modelName: m\n{target}  rateLimit:\n    inputTokensPerUnit: 5\n    limitBy: {{type: Header}}\n"),
+            Some("header is set exactly when type is Header"),
+        ),
+        (
+            format!("  modelName: m\n{target}  rateLimit:\n    inputTokensPerUnit: 5\n    limitBy: {{type: User, header: x}}\n"),
+            Some("header is set exactly when type is Header"),
+        ),
     ];
     for (spec, want) in cases {
         let got = verdict(&route(&spec));

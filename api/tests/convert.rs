@@ -90,6 +90,14 @@ fn invalid_routes_name_every_bad_field() {
             vec!["spec.rules[0].targetModels[0]: exactly one of modelServerName or externalModelProviderName must be set, got both"],
         ),
         (
+            "  modelName: m\n  rules:\n  - targetModels:\n    - modelServerName: s\n  rateLimit: {inputTokensPerUnit: 1, limitBy: {type: Header, header: 'x y'}}\n".into(),
+            vec!["spec.rateLimit.limitBy.header: invalid header name \"x y\""],
+        ),
+        (
+            "  modelName: m\n  rules:\n  - targetModels:\n    - modelServerName: s\n  rateLimit: {inputTokensPerUnit: 1, limitBy: {type: Header}}\n".into(),
+            vec!["spec.rateLimit.limitBy: header is set exactly when type is Header"],
+        ),
+        (
             "  modelName: m\n  rules:\n  - targetModels: []\n".into(),
             vec!["spec.rules[0].targetModels: must have at least 1 target"],
         ),

@@ -54,7 +54,8 @@ pub use pod::{Pod, TlsSecret};
 pub use reference_grant::{ReferenceGrant, ReferenceGrants};
 pub use request::{Request, RequestView};
 pub use route::{
-    Backend, CreationOrder, ModelMatch, ParentRef, RateLimit, RateUnit, Route, Rule, Target,
+    Backend, CreationOrder, LimitBy, ModelMatch, ParentRef, RateLimit, RateUnit, Route, Rule,
+    Target,
 };
 pub use route_refs::RouteRefs;
 pub use service::Service;

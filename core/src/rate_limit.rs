@@ -18,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{RateLimit, RateUnit};
+use crate::{LimitBy, RateLimit, RateUnit};
 
 /// How a budget of `per_unit` tokens per `unit` fills: at `per_second`, up to `burst` (one
 /// unit's worth, as Kthena's limiter with burst = limit).
@@ -243,12 +243,44 @@ impl ModelLimit {
         }
     }
 
+    /// True when every bucket is full again: forgetting the budget changes nothing (a new
+    /// one starts full), so idle per-user budgets can be let go.
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        let full = |b: &mut Option<Bucket>| {
+            b.as_mut()
+                .is_none_or(|b| b.available(now) >= b.rate.burst - f64::EPSILON)
+        };
+        full(&mut self.input) && full(&mut self.output)
+    }
+
     /// Tokens left now: (input, output), for the debug endpoint and tests.
     pub fn available(&mut self, now: Instant) -> (Option<f64>, Option<f64>) {
         (
             self.input.as_mut().map(|b| b.available(now)),
             self.output.as_mut().map(|b| b.available(now)),
         )
+    }
+}
+
+/// The longest user or header value that names a budget as it is; a longer one is named by
+/// its hash, so a client cannot make a budget's name (a map key, a Redis key) large.
+pub const MAX_BUDGET_VALUE: usize = 128;
+
+/// The name of the budget a request to `model` draws from under `by`: the model name itself
+/// (Kthena), or with the request's user (`|user=<sub>`) or header value (`|<name>=<value>`)
+/// appended. A request without a user or without the header draws from the budget of the
+/// empty value, shared by all such requests.
+pub fn budget_key(model: &str, by: &LimitBy, user: &str, header: Option<&str>) -> String {
+    let (name, value) = match by {
+        LimitBy::Model => return model.to_owned(),
+        LimitBy::User => ("user", user),
+        LimitBy::Header(h) => (h.as_str(), header.unwrap_or("")),
+    };
+    if value.len() <= MAX_BUDGET_VALUE {
+        format!("{model}|{name}={value}")
+    } else {
+        let hash = xxhash_rust::xxh3::xxh3_64(value.as_bytes());
+        format!("{model}|{name}#{hash:016x}")
     }
 }
 
@@ -507,7 +539,41 @@ mod tests {
             output_tokens_per_unit: output,
             unit,
             global_redis_address: None,
+            limit_by: LimitBy::Model,
         }
+    }
+
+    #[test]
+    fn a_budget_is_named_by_the_model_and_the_user_or_header_value() {
+        let h = LimitBy::Header("x-tenant".into());
+        assert_eq!(budget_key("m", &LimitBy::Model, "alice", Some("t")), "m");
+        assert_eq!(
+            budget_key("m", &LimitBy::User, "alice", Some("t")),
+            "m|user=alice"
+        );
+        assert_eq!(budget_key("m", &LimitBy::User, "", None), "m|user=");
+        assert_eq!(
+            budget_key("m", &h, "alice", Some("acme")),
+            "m|x-tenant=acme"
+        );
+        assert_eq!(budget_key("m", &h, "alice", None), "m|x-tenant=");
+        let long = "v".repeat(MAX_BUDGET_VALUE + 1);
+        let named = budget_key("m", &h, "", Some(&long));
+        assert!(
+            named.starts_with("m|x-tenant#") && named.len() < 40,
+            "{named}"
+        );
+        assert_ne!(named, budget_key("m", &h, "", Some(&long[1..])));
+    }
+
+    #[test]
+    fn a_budget_is_full_again_once_refilled() {
+        let t0 = Instant::now();
+        let mut m = ModelLimit::new(&limit(Some(10), Some(5), RateUnit::Second), t0);
+        assert!(m.is_full(t0));
+        m.admit(4, t0).expect("admitted");
+        assert!(!m.is_full(t0));
+        assert!(m.is_full(t0 + Duration::from_secs(1)));
     }
 
     /// Kthena's e2e case: 30 input tokens a minute, about 10 tokens a request: three pass,

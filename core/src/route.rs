@@ -217,6 +217,20 @@ pub struct RateLimit {
     pub unit: RateUnit,
     /// `global.redis.address` (`host:port`): the budget is shared through Redis.
     pub global_redis_address: Option<String>,
+    /// kthena-rs `limitBy`: whose budget a request draws from.
+    pub limit_by: LimitBy,
+}
+
+/// Whose budget a request draws from (`spec.rateLimit.limitBy`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LimitBy {
+    /// One budget for the model name (Kthena's behaviour).
+    #[default]
+    Model,
+    /// One budget per authenticated user.
+    User,
+    /// One budget per value of this request header (lower-cased name).
+    Header(String),
 }
 
 /// Time unit of a rate limit.

@@ -54,6 +54,15 @@ pub fn route(route: &Route) -> FieldErrors {
             ),
         );
     }
+    if let Some(crate::RateLimit {
+        limit_by: crate::LimitBy::Header(name),
+        ..
+    }) = &route.rate_limit
+        && !name.is_empty()
+        && let Err(e) = header_name(name)
+    {
+        errs.push("spec.rateLimit.limitBy.header", e);
+    }
     let lora = !route.lora_adapters.is_empty();
     for (i, rule) in route.rules.iter().enumerate() {
         let path = format!("spec.rules[{i}].targetModels");

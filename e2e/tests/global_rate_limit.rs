@@ -128,6 +128,7 @@ fn the_redis_script_decides_as_the_local_buckets() {
         output_tokens_per_unit: output,
         unit,
         global_redis_address: Some(redis.address()),
+        limit_by: kthena_core::LimitBy::Model,
     };
     let t0 = Instant::now();
     let mut local: Option<ModelLimit> = None;

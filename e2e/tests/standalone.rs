@@ -2405,7 +2405,21 @@ async fn jwt_authentication_admits_good_tokens_and_refuses_the_rest() {
     use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
     let mut env = Env::new();
-    env.engine("engine", "m", &[]);
+    env.mock(
+        "engine",
+        &[("app", "engine")],
+        &["--served-model-name", "m", "--served-model-name", "u"],
+    );
+    env.model_server("engine", "engine", "");
+    env.route("engine", "m", "engine");
+    // Model u: 12 prompt tokens an hour for each user.
+    env.write(
+        "mr-u.yaml",
+        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
+         metadata: {name: u, namespace: default}\nspec:\n  modelName: u\n  \
+         rules:\n  - targetModels:\n    - modelServerName: engine\n  \
+         rateLimit: {inputTokensPerUnit: 12, unit: hour, limitBy: {type: User}}\n",
+    );
     let (old, new) = (idp_key("k1"), idp_key("k2"));
     // The issuer's JWKS, which the test changes; each fetch counted.
     let published = Arc::new(Mutex::new(
@@ -2542,5 +2556,86 @@ async fn jwt_authentication_admits_good_tokens_and_refuses_the_rest() {
         fetches.load(std::sync::atomic::Ordering::SeqCst),
         before + 1
     );
+
+    // limitBy User: each token's subject has a budget of its own.
+    let as_user = |sub: &str| {
+        bearer(&idp_token(
+            &old,
+            "k1",
+            serde_json::json!({"iss": "https://idp.test", "aud": "kthena", "sub": sub, "exp": now + 300}),
+        ))
+    };
+    let (alice, bob) = (as_user("alice"), as_user("bob"));
+    let mut admitted = 0;
+    while post(&c, &url, &[("authorization", &alice)], chat("u"))
+        .await
+        .status
+        == 200
+    {
+        admitted += 1;
+        assert!(admitted < 12, "alice never refused");
+    }
+    assert!(admitted >= 1);
+    router
+        .process
+        .wait_for(" 200 model_name=u user=alice rate_limit_budget=u|user=alice ");
+    let a = post(&c, &url, &[("authorization", &bob)], chat("u")).await;
+    assert_eq!(a.status, 200, "bob has his own budget: {}", a.body);
     let _ = std::fs::remove_file(&config);
+}
+
+/// kthena-rs `limitBy`: each value of a request header draws from a budget of its own, so a
+/// tenant past its budget is refused while another is not; the access log names the budget.
+#[actix_rt::test]
+async fn a_budget_per_header_value_refuses_one_tenant_and_not_the_other() {
+    let mut env = Env::new();
+    env.mock(
+        "engine",
+        &[("app", "engine")],
+        &["--served-model-name", "m"],
+    );
+    env.model_server("engine", "engine", "");
+    env.write(
+        "mr-m.yaml",
+        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
+         metadata: {name: m, namespace: default}\nspec:\n  modelName: m\n  \
+         rules:\n  - targetModels:\n    - modelServerName: engine\n  \
+         rateLimit: {inputTokensPerUnit: 30, unit: hour, limitBy: {type: Header, header: x-tenant-id}}\n",
+    );
+    let router = env.router(&[]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    let as_tenant = |t: &'static str| [("x-tenant-id", t)];
+    let mut admitted = 0;
+    loop {
+        let a = post(&c, &url, &as_tenant("acme"), chat("m")).await;
+        match a.status {
+            200 => admitted += 1,
+            429 => {
+                assert!(
+                    a.body.contains("input token rate limit exceeded"),
+                    "{}",
+                    a.body
+                );
+                break;
+            }
+            s => panic!("{s}: {}", a.body),
+        }
+        assert!(admitted < 30, "acme never refused");
+    }
+    assert!(admitted >= 1);
+    router
+        .process
+        .wait_for(" 200 model_name=m rate_limit_budget=m|x-tenant-id=acme ");
+    // Another tenant, and requests without the header, have budgets of their own.
+    for _ in 0..admitted {
+        let a = post(&c, &url, &as_tenant("globex"), chat("m")).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    assert_eq!(post(&c, &url, &[], chat("m")).await.status, 200);
+    // acme stays refused: the others did not draw from its budget.
+    assert_eq!(
+        post(&c, &url, &as_tenant("acme"), chat("m")).await.status,
+        429
+    );
 }

@@ -247,6 +247,9 @@ pub struct Entry<'a> {
     /// The authenticated user (the JWT's `sub`), when authentication is on.
     #[serde(skip_serializing_if = "str::is_empty", serialize_with = "clipped")]
     pub user: &'a str,
+    /// The token budget drawn from, when the route's limit is per user or header value.
+    #[serde(skip_serializing_if = "str::is_empty", serialize_with = "clipped")]
+    pub rate_limit_budget: &'a str,
     /// The Gateway the request came through, `namespace/name` (gateway mode).
     #[serde(skip_serializing_if = "str::is_empty")]
     pub gateway: &'a str,
@@ -490,6 +493,7 @@ pub fn text(e: &Entry<'_>) -> String {
     push_escaped(&mut s, e.model_name, false);
     for (k, v) in [
         ("user", e.user),
+        ("rate_limit_budget", e.rate_limit_budget),
         ("gateway", e.gateway),
         ("model_route", e.model_route),
         ("http_route", e.http_route),

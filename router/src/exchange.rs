@@ -38,6 +38,8 @@ pub struct Exchange {
     pub model_name: String,
     /// The authenticated user (the JWT's `sub`), empty without authentication.
     pub user: String,
+    /// The token budget drawn from, when the route's limit is per user or header value.
+    pub budget: String,
     /// The series of the bounded metric label: the route's model or LoRA name, `unknown`
     /// before routing.
     series: Rc<ModelSeries>,
@@ -96,6 +98,7 @@ impl Exchange {
             request_id: String::new(),
             model_name: String::new(),
             user: String::new(),
+            budget: String::new(),
             series,
             gateway: String::new(),
             route: String::new(),
@@ -209,6 +212,7 @@ impl Exchange {
             error: error.map(|(kind, message)| ErrorField { kind, message }),
             model_name: &self.model_name,
             user: &self.user,
+            rate_limit_budget: &self.budget,
             gateway: &self.gateway,
             model_route: &self.route,
             http_route: &self.http_route,

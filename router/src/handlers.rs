@@ -341,7 +341,18 @@ async fn to_model_server(
     {
         let model = selection.route.model_name.as_deref().unwrap_or(&view.model);
         let estimate = kthena_core::rate_limit::estimate_tokens(view.prompt(body));
-        match ctx.rate_limits.admit(model, limit, estimate).await {
+        // With `limitBy`, one budget per user or header value.
+        let header = match &limit.limit_by {
+            kthena_core::LimitBy::Header(h) => {
+                req.headers().get(h.as_str()).and_then(|v| v.to_str().ok())
+            }
+            _ => None,
+        };
+        let budget = kthena_core::rate_limit::budget_key(model, &limit.limit_by, &ex.user, header);
+        if limit.limit_by != kthena_core::LimitBy::Model {
+            ex.budget.clone_from(&budget);
+        }
+        match ctx.rate_limits.admit(&budget, limit, estimate).await {
             Ok(reservation) => ex.reservation = Some(reservation),
             Err(exceeded) => {
                 ctx.obs

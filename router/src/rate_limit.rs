@@ -24,8 +24,29 @@ pub use self::global::{FailureMode, GlobalMetrics, GlobalOptions};
 /// Locked only by requests to routes with a local limit.
 #[derive(Debug, Default)]
 pub struct RateLimits {
-    models: Mutex<HashMap<String, Arc<Mutex<ModelLimit>>>>,
+    models: Mutex<Budgets>,
     global: global::GlobalBudgets,
+}
+
+/// The local budgets by name ([`kthena_core::rate_limit::budget_key`]). With `limitBy` a
+/// client can name new budgets at will (a header's values), so when the map has doubled
+/// since it was last pruned, the budgets that are full again and not held by a request in
+/// flight are let go: a new one would start full, so forgetting them changes nothing.
+#[derive(Debug, Default)]
+struct Budgets {
+    map: HashMap<String, Arc<Mutex<ModelLimit>>>,
+    prune_at: usize,
+}
+
+/// Budgets kept before the first pruning.
+const PRUNE_FLOOR: usize = 1024;
+
+impl Budgets {
+    fn prune(&mut self, now: Instant) {
+        self.map
+            .retain(|_, b| Arc::strong_count(b) > 1 || !lock(b).is_full(now));
+        self.prune_at = (self.map.len() * 2).max(PRUNE_FLOOR);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -41,8 +62,9 @@ impl RateLimits {
         }
     }
 
-    /// Admits a request to `model` under `limit` with `input` estimated prompt tokens, or
-    /// says which budget refused it. Local buckets follow `limit` when it changed; a global
+    /// Admits a request to budget `model` (a model name, or with `limitBy` the name
+    /// [`kthena_core::rate_limit::budget_key`] makes) under `limit` with `input` estimated
+    /// prompt tokens, or says which budget refused it. Local buckets follow `limit` when it changed; a global
     /// limit is decided by its Redis.
     pub async fn admit(
         &self,
@@ -64,12 +86,15 @@ impl RateLimits {
     ) -> Result<Reservation, Exceeded> {
         let now = Instant::now();
         let bucket = {
-            let mut models = lock(&self.models);
-            match models.get(model) {
+            let mut budgets = lock(&self.models);
+            match budgets.map.get(model) {
                 Some(b) => b.clone(),
                 None => {
+                    if budgets.map.len() >= budgets.prune_at.max(PRUNE_FLOOR) {
+                        budgets.prune(now);
+                    }
                     let b = Arc::new(Mutex::new(ModelLimit::new(limit, now)));
-                    models.insert(model.to_owned(), b.clone());
+                    budgets.map.insert(model.to_owned(), b.clone());
                     b
                 }
             }
@@ -102,7 +127,7 @@ impl RateLimits {
 
     /// Tokens left for `model` now: (input, output); `None` when it has no local limit.
     pub fn available(&self, model: &str) -> Option<(Option<f64>, Option<f64>)> {
-        let bucket = lock(&self.models).get(model).cloned()?;
+        let bucket = lock(&self.models).map.get(model).cloned()?;
         let mut m = lock(&bucket);
         Some(m.available(Instant::now()))
     }
@@ -152,5 +177,48 @@ impl Reservation {
             }
             Held::Nothing => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kthena_core::{LimitBy, RateUnit};
+
+    /// Budgets a header names at will are let go once full again; the others stay.
+    #[test]
+    fn idle_full_budgets_are_let_go_and_the_others_kept() {
+        let limits = RateLimits::default();
+        let limit = RateLimit {
+            input_tokens_per_unit: Some(10),
+            output_tokens_per_unit: None,
+            unit: RateUnit::Minute,
+            global_redis_address: None,
+            limit_by: LimitBy::Header("x-tenant".into()),
+        };
+        let held = limits.admit_local("held", &limit, 5).expect("admitted");
+        drop(limits.admit_local("spent", &limit, 5).expect("admitted"));
+        for i in 0..5 * PRUNE_FLOOR {
+            drop(
+                limits
+                    .admit_local(&format!("t{i}"), &limit, 0)
+                    .expect("admitted"),
+            );
+        }
+        let budgets = lock(&limits.models);
+        assert!(
+            budgets.map.len() <= 2 * PRUNE_FLOOR,
+            "{}",
+            budgets.map.len()
+        );
+        assert!(
+            budgets.map.contains_key("held"),
+            "a request in flight holds it"
+        );
+        assert!(budgets.map.contains_key("spent"), "not full again yet");
+        drop(budgets);
+        let (input, _) = limits.available("spent").expect("kept");
+        assert!(input.expect("an input budget") < 10.0, "{input:?}");
+        drop(held);
     }
 }

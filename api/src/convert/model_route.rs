@@ -46,7 +46,7 @@ pub fn model_route(mr: &ModelRoute) -> Result<core::Route, FieldErrors> {
         lora_adapters: spec.lora_adapters.clone(),
         parents,
         rules,
-        rate_limit: spec.rate_limit.as_ref().map(rate_limit),
+        rate_limit: spec.rate_limit.as_ref().map(|r| rate_limit(&mut errs, r)),
     };
     errs.extend(validate::route(&route));
     errs.into_result(route)
@@ -220,7 +220,16 @@ fn string_match(
     }
 }
 
-fn rate_limit(r: &modelroute::RateLimit) -> core::RateLimit {
+fn rate_limit(errs: &mut FieldErrors, r: &modelroute::RateLimit) -> core::RateLimit {
+    if let Some(l) = &r.limit_by
+        && (l.kind == modelroute::LimitByType::Header)
+            != l.header.as_ref().is_some_and(|h| !h.is_empty())
+    {
+        errs.push(
+            "spec.rateLimit.limitBy",
+            "header is set exactly when type is Header",
+        );
+    }
     core::RateLimit {
         input_tokens_per_unit: r.input_tokens_per_unit,
         output_tokens_per_unit: r.output_tokens_per_unit,
@@ -236,6 +245,16 @@ fn rate_limit(r: &modelroute::RateLimit) -> core::RateLimit {
             .as_ref()
             .and_then(|g| g.redis.as_ref())
             .map(|r| r.address.clone()),
+        limit_by: match &r.limit_by {
+            None => core::LimitBy::Model,
+            Some(l) => match l.kind {
+                modelroute::LimitByType::Model => core::LimitBy::Model,
+                modelroute::LimitByType::User => core::LimitBy::User,
+                modelroute::LimitByType::Header => {
+                    core::LimitBy::Header(l.header.clone().unwrap_or_default().to_ascii_lowercase())
+                }
+            },
+        },
     }
 }
 
