@@ -49,6 +49,27 @@ struct Auth {
     audiences: Vec<String>,
     #[serde(default, rename = "jwksUri")]
     jwks_uri: String,
+    #[serde(default, rename = "groupsClaim")]
+    groups_claim: Option<String>,
+    #[serde(default)]
+    access: Vec<AccessEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AccessEntry {
+    #[serde(default)]
+    model_name: String,
+    #[serde(default)]
+    allowed_users: Vec<String>,
+    #[serde(default)]
+    allowed_groups: Vec<String>,
+    #[serde(default = "yes")]
+    forward_authorization: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +140,12 @@ pub fn parse(text: &str) -> Result<RouterConfig, String> {
     let mut not_honoured = Vec::new();
     let auth = match file.auth {
         None => None,
+        Some(a) if a.jwks_uri.is_empty() && !a.access.is_empty() => {
+            return Err(
+                "auth.access: needs auth.jwksUri (nothing authenticates the callers it names)"
+                    .to_owned(),
+            );
+        }
         Some(a) if a.jwks_uri.is_empty() => {
             not_honoured.push(
                 "auth: no jwksUri, so JWT authentication is off and requests are not \
@@ -200,10 +227,35 @@ fn auth(a: Auth) -> Result<AuthConfig, String> {
     if let Some(i) = a.audiences.iter().position(String::is_empty) {
         return Err(format!("auth.audiences[{i}]: empty"));
     }
+    if a.groups_claim.as_deref() == Some("") {
+        return Err("auth.groupsClaim: empty".to_owned());
+    }
+    let mut access: Vec<kthena_core::auth::Access> = Vec::new();
+    for (i, e) in a.access.into_iter().enumerate() {
+        if e.model_name.is_empty() {
+            return Err(format!("auth.access[{i}].modelName: required"));
+        }
+        if let Some(j) = access.iter().position(|x| x.model_name == e.model_name) {
+            return Err(format!(
+                "auth.access[{i}].modelName: {:?} already has auth.access[{j}]",
+                e.model_name
+            ));
+        }
+        access.push(kthena_core::auth::Access {
+            model_name: e.model_name,
+            allowed_users: e.allowed_users,
+            allowed_groups: e.allowed_groups,
+            forward_authorization: e.forward_authorization,
+        });
+    }
     Ok(AuthConfig {
         issuer: a.issuer,
         audiences: a.audiences,
         jwks_uri: a.jwks_uri,
+        groups_claim: a
+            .groups_claim
+            .unwrap_or_else(|| kthena_core::auth::DEFAULT_GROUPS_CLAIM.to_owned()),
+        access,
     })
 }
 
@@ -298,9 +350,33 @@ scheduler:
                 issuer: "https://idp".into(),
                 audiences: vec!["kthena".into()],
                 jwks_uri: "https://idp/keys".into(),
+                groups_claim: "groups".into(),
+                access: vec![],
             })
         );
         assert!(cfg.not_honoured.is_empty());
+        let cfg = parse(
+            "auth:\n  issuer: i\n  jwksUri: http://idp/keys\n  groupsClaim: roles\n  access:\n  \
+             - {modelName: m, allowedUsers: [alice], allowedGroups: [ml], forwardAuthorization: false}\n  \
+             - {modelName: n}\n",
+        )
+        .expect("valid")
+        .auth
+        .expect("on");
+        assert_eq!(cfg.groups_claim, "roles");
+        let m = cfg.access("m").expect("m");
+        assert_eq!(
+            (
+                m.allowed_users.len(),
+                m.allowed_groups.len(),
+                m.forward_authorization
+            ),
+            (1, 1, false)
+        );
+        assert!(
+            cfg.access("n").expect("n").forward_authorization,
+            "Kthena forwards"
+        );
         for (text, error) in [
             (
                 "auth: {jwksUri: 'https://idp/keys'}",
@@ -318,6 +394,22 @@ scheduler:
             (
                 "auth: {issuer: x, jwks_uri: 'http://a'}",
                 "unknown field `jwks_uri`",
+            ),
+            (
+                "auth: {access: [{modelName: m}]}",
+                "auth.access: needs auth.jwksUri",
+            ),
+            (
+                "auth: {issuer: x, jwksUri: 'http://a', access: [{allowedUsers: [a]}]}",
+                "auth.access[0].modelName: required",
+            ),
+            (
+                "auth: {issuer: x, jwksUri: 'http://a', access: [{modelName: m}, {modelName: m}]}",
+                "auth.access[1].modelName: \"m\" already has auth.access[0]",
+            ),
+            (
+                "auth: {issuer: x, jwksUri: 'http://a', access: [{modelName: m, allowedUser: [a]}]}",
+                "unknown field `allowedUser`",
             ),
         ] {
             let e = parse(text).expect_err(text);

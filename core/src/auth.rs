@@ -27,6 +27,58 @@ pub struct AuthConfig {
     pub audiences: Vec<String>,
     /// Where the issuer's JSON Web Key Set is published.
     pub jwks_uri: String,
+    /// kthena-rs: the claim listing the user's groups (a string or a list of strings).
+    pub groups_claim: String,
+    /// kthena-rs: who may call which model, and what the engine sees of the credentials.
+    pub access: Vec<Access>,
+}
+
+/// The claim read for groups unless `groupsClaim` names another.
+pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
+
+/// Who a request comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Principal {
+    /// The user (`sub`).
+    pub user: String,
+    /// The user's groups.
+    pub groups: Vec<String>,
+}
+
+/// kthena-rs (`auth.access[]`): the callers allowed to use one model name, and whether the
+/// engine sees the client's `Authorization` / `x-api-key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// The model name (the request body's `model`) this entry is for.
+    pub model_name: String,
+    /// Users allowed; with `allowed_groups`, a caller in either list is allowed. Both empty:
+    /// every authenticated caller.
+    pub allowed_users: Vec<String>,
+    /// Groups allowed.
+    pub allowed_groups: Vec<String>,
+    /// Send the client's credentials on to the engine (Kthena always does).
+    pub forward_authorization: bool,
+}
+
+impl Access {
+    /// Whether `p` may call the model.
+    pub fn allows(&self, p: &Principal) -> bool {
+        (self.allowed_users.is_empty() && self.allowed_groups.is_empty())
+            || self.allowed_users.contains(&p.user)
+            || p.groups.iter().any(|g| self.allowed_groups.contains(g))
+    }
+}
+
+impl AuthConfig {
+    /// The access entry of model name `model`, if any.
+    pub fn access(&self, model: &str) -> Option<&Access> {
+        self.access.iter().find(|a| a.model_name == model)
+    }
+}
+
+/// The refusal of an authenticated caller a model's access entry does not allow (403).
+pub fn forbidden(p: &Principal, model: &str) -> String {
+    format!("Forbidden: user {:?} may not call model {model:?}", p.user)
 }
 
 /// Whether a request on `path` must be authenticated (Kthena: `/v1/` only).
@@ -67,6 +119,8 @@ pub struct Claims {
     pub iat: TimeClaim,
     /// `sub`, when it is a string.
     pub sub: Option<String>,
+    /// The groups claim: one string or a list (others ignored).
+    pub groups: Vec<String>,
 }
 
 /// Why a token's claims were refused (after `Unauthorized: ` in the answer).
@@ -127,9 +181,9 @@ impl fmt::Display for ClaimError {
     }
 }
 
-/// Checks `claims` against `config` at `now` (seconds since the epoch); the user (`sub`, empty
-/// when the token has none) when they pass.
-pub fn validate(config: &AuthConfig, claims: &Claims, now: f64) -> Result<String, ClaimError> {
+/// Checks `claims` against `config` at `now` (seconds since the epoch); the caller (`sub`,
+/// empty when the token has none, and the groups) when they pass.
+pub fn validate(config: &AuthConfig, claims: &Claims, now: f64) -> Result<Principal, ClaimError> {
     if claims.iss.as_deref() != Some(config.issuer.as_str()) {
         return Err(ClaimError::Issuer {
             expected: config.issuer.clone(),
@@ -164,7 +218,10 @@ pub fn validate(config: &AuthConfig, claims: &Claims, now: f64) -> Result<String
         }
         _ => {}
     }
-    Ok(claims.sub.clone().unwrap_or_default())
+    Ok(Principal {
+        user: claims.sub.clone().unwrap_or_default(),
+        groups: claims.groups.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -176,7 +233,16 @@ mod tests {
             issuer: "https://idp.example".into(),
             audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
             jwks_uri: "https://idp.example/jwks".into(),
+            groups_claim: DEFAULT_GROUPS_CLAIM.into(),
+            access: Vec::new(),
         }
+    }
+
+    fn alice() -> Result<Principal, ClaimError> {
+        Ok(Principal {
+            user: "alice".into(),
+            groups: vec!["ml".into()],
+        })
     }
 
     const NOW: f64 = 1_800_000_000.0;
@@ -189,6 +255,7 @@ mod tests {
             nbf: TimeClaim::Absent,
             iat: TimeClaim::Seconds(NOW - 10.0),
             sub: Some("alice".into()),
+            groups: vec!["ml".into()],
         }
     }
 
@@ -213,21 +280,22 @@ mod tests {
 
     #[test]
     fn a_good_token_names_its_subject() {
-        assert_eq!(
-            validate(&config(&["kthena"]), &good(), NOW),
-            Ok("alice".into())
-        );
+        assert_eq!(validate(&config(&["kthena"]), &good(), NOW), alice());
         let anonymous = Claims {
             sub: None,
+            groups: vec![],
             ..good()
         };
-        assert_eq!(validate(&config(&[]), &anonymous, NOW), Ok(String::new()));
+        assert_eq!(
+            validate(&config(&[]), &anonymous, NOW),
+            Ok(Principal::default())
+        );
     }
 
     #[test]
     fn the_claims_matrix() {
         let c = config(&["kthena", "other"]);
-        let cases: Vec<(&str, Claims, Result<String, ClaimError>)> = vec![
+        let cases: Vec<(&str, Claims, Result<Principal, ClaimError>)> = vec![
             (
                 "wrong issuer",
                 Claims {
@@ -274,7 +342,7 @@ mod tests {
                     aud: Some(vec!["x".into(), "other".into()]),
                     ..good()
                 },
-                Ok("alice".into()),
+                alice(),
             ),
             (
                 "no exp",
@@ -306,7 +374,7 @@ mod tests {
                     exp: TimeClaim::Seconds(NOW - LEEWAY_SECS + 1.0),
                     ..good()
                 },
-                Ok("alice".into()),
+                alice(),
             ),
             (
                 "not before, beyond the skew",
@@ -322,7 +390,7 @@ mod tests {
                     nbf: TimeClaim::Seconds(NOW + LEEWAY_SECS - 1.0),
                     ..good()
                 },
-                Ok("alice".into()),
+                alice(),
             ),
             (
                 "nbf a string",
@@ -346,7 +414,7 @@ mod tests {
                     iat: TimeClaim::Absent,
                     ..good()
                 },
-                Ok("alice".into()),
+                alice(),
             ),
             (
                 "iat a string",
@@ -360,6 +428,32 @@ mod tests {
         for (name, claims, want) in cases {
             assert_eq!(validate(&c, &claims, NOW), want, "{name}");
         }
+    }
+
+    #[test]
+    fn an_access_entry_allows_its_users_and_groups() {
+        let entry = |users: &[&str], groups: &[&str]| Access {
+            model_name: "m".into(),
+            allowed_users: users.iter().map(|u| (*u).to_owned()).collect(),
+            allowed_groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            forward_authorization: true,
+        };
+        let p = |user: &str, groups: &[&str]| Principal {
+            user: user.into(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        };
+        assert!(entry(&[], &[]).allows(&p("anyone", &[])));
+        assert!(entry(&["alice"], &[]).allows(&p("alice", &[])));
+        assert!(!entry(&["alice"], &[]).allows(&p("bob", &["ml"])));
+        assert!(entry(&["alice"], &["ml"]).allows(&p("bob", &["ops", "ml"])));
+        assert!(!entry(&[], &["ml"]).allows(&p("bob", &["ops"])));
+        let mut c = config(&[]);
+        c.access.push(entry(&["alice"], &[]));
+        assert!(c.access("m").is_some() && c.access("n").is_none());
+        assert_eq!(
+            forbidden(&p("bob", &[]), "m"),
+            "Forbidden: user \"bob\" may not call model \"m\""
+        );
     }
 
     #[test]

@@ -2396,14 +2396,56 @@ fn idp_token(key: &IdpKey, kid: &str, claims: serde_json::Value) -> String {
     jsonwebtoken::encode(&h, &claims, &key.key).expect("signed")
 }
 
+/// The issuer's JWKS on loopback: its URI, the document it serves (the test may change it)
+/// and the number of fetches.
+fn jwks_server(
+    document: String,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<String>>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let published = Arc::new(Mutex::new(document));
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let jwks = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let uri = format!("http://{}/keys", jwks.local_addr().expect("addr"));
+    let (doc, count) = (published.clone(), fetches.clone());
+    std::thread::spawn(move || {
+        for mut conn in jwks.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = doc.lock().expect("lock").clone();
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (uri, published, fetches)
+}
+
+/// The router's `auth` section with an issuer of `jwks_uri` and audience `kthena`, plus
+/// `extra` YAML lines, in a file of its own; its path.
+fn auth_config(name: &str, jwks_uri: &str, extra: &str) -> std::path::PathBuf {
+    let config = std::env::temp_dir().join(format!("kthena-{name}-{}.yaml", std::process::id()));
+    std::fs::write(
+        &config,
+        format!("auth:\n  issuer: https://idp.test\n  audiences: [kthena]\n  jwksUri: {jwks_uri}\n{extra}"),
+    )
+    .expect("write");
+    config
+}
+
 /// The router's `auth` section, as Kthena's ConfigMap holds it: `/v1/` requests need a
 /// bearer JWT signed by a key of the issuer's JWKS (served here on loopback), with the
 /// issuer, an audience and a time that fit; the refusals are 401 with Kthena's texts, are
 /// logged and counted; a key the issuer adds later is fetched when a token first names it.
 #[actix_rt::test]
 async fn jwt_authentication_admits_good_tokens_and_refuses_the_rest() {
-    use std::io::{Read, Write};
-    use std::sync::{Arc, Mutex};
     let mut env = Env::new();
     env.mock(
         "engine",
@@ -2421,37 +2463,9 @@ async fn jwt_authentication_admits_good_tokens_and_refuses_the_rest() {
          rateLimit: {inputTokensPerUnit: 12, unit: hour, limitBy: {type: User}}\n",
     );
     let (old, new) = (idp_key("k1"), idp_key("k2"));
-    // The issuer's JWKS, which the test changes; each fetch counted.
-    let published = Arc::new(Mutex::new(
-        serde_json::json!({"keys": [old.jwk]}).to_string(),
-    ));
-    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let jwks = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let jwks_uri = format!("http://{}/keys", jwks.local_addr().expect("addr"));
-    {
-        let (published, fetches) = (published.clone(), fetches.clone());
-        std::thread::spawn(move || {
-            for mut conn in jwks.incoming().flatten() {
-                let mut buf = [0u8; 4096];
-                let _ = conn.read(&mut buf);
-                fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let body = published.lock().expect("lock").clone();
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-    }
-    let config = std::env::temp_dir().join(format!("kthena-auth-{}.yaml", std::process::id()));
-    std::fs::write(
-        &config,
-        format!(
-            "auth:\n  issuer: https://idp.test\n  audiences: [kthena]\n  jwksUri: {jwks_uri}\n"
-        ),
-    )
-    .expect("write");
+    let (jwks_uri, published, fetches) =
+        jwks_server(serde_json::json!({"keys": [old.jwk]}).to_string());
+    let config = auth_config("auth", &jwks_uri, "");
     let router = env.router(&["--scheduler-config", config.to_str().expect("utf-8")]);
     router.process.wait_for("JWKS fetched");
     let c = client();
@@ -2638,4 +2652,147 @@ async fn a_budget_per_header_value_refuses_one_tenant_and_not_the_other() {
         post(&c, &url, &as_tenant("acme"), chat("m")).await.status,
         429
     );
+}
+
+/// The headers of each request an engine received (lower-cased names, in order).
+type SeenHeaders = std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>;
+
+/// An engine (Pod, ModelServer and ModelRoute `name` for `model`) answering every chat
+/// completion with a small OpenAI answer and recording each request's headers (lower-cased
+/// names, in order).
+fn recording_engine(
+    env: &mut Env,
+    name: &str,
+    model: &str,
+) -> SeenHeaders {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let answer = serde_json::json!({"id": "c", "object": "chat.completion", "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+    .to_string();
+    env.raw_engine(name, model, move |conn| {
+        let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+        let mut conn = conn;
+        let mut request_line = String::new();
+        let _ = reader.read_line(&mut request_line);
+        let mut headers = Vec::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some((n, v)) = line.trim_end().split_once(':') {
+                let (n, v) = (n.to_ascii_lowercase(), v.trim().to_owned());
+                if n == "content-length" {
+                    length = v.parse().unwrap_or(0);
+                }
+                headers.push((n, v));
+            }
+        }
+        let mut body = vec![0; length];
+        let _ = reader.read_exact(&mut body);
+        if !request_line.starts_with("POST /v1/chat/completions ") {
+            let _ = conn.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+            return;
+        }
+        record.lock().expect("lock").push(headers);
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+    });
+    seen
+}
+
+/// kthena-rs `auth.access`: a model open only to listed users or groups answers 403 to the
+/// others, and, with `forwardAuthorization: false`, the engine never sees the client's
+/// credentials; a model without an entry is open to every authenticated caller and gets them
+/// (Kthena forwards them).
+#[actix_rt::test]
+async fn model_access_admits_listed_callers_and_keeps_credentials_from_the_engine() {
+    let mut env = Env::new();
+    let private = recording_engine(&mut env, "private", "p");
+    let open = recording_engine(&mut env, "open", "o");
+    let key = idp_key("k1");
+    let (jwks_uri, _, _) = jwks_server(serde_json::json!({"keys": [key.jwk]}).to_string());
+    let config = auth_config(
+        "access",
+        &jwks_uri,
+        "  groupsClaim: roles\n  access:\n  \
+         - {modelName: p, allowedUsers: [carol], allowedGroups: [ml], forwardAuthorization: false}\n",
+    );
+    let router = env.router(&["--scheduler-config", config.to_str().expect("utf-8")]);
+    router.process.wait_for("JWKS fetched");
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let as_caller = |sub: &str, roles: &[&str]| {
+        format!(
+            "Bearer {}",
+            idp_token(
+                &key,
+                "k1",
+                serde_json::json!({"iss": "https://idp.test", "aud": "kthena", "sub": sub,
+                    "roles": roles, "exp": now + 300}),
+            )
+        )
+    };
+    let (carol, dave, erin) = (
+        as_caller("carol", &[]),
+        as_caller("dave", &["ops", "ml"]),
+        as_caller("erin", &["ops"]),
+    );
+    for (who, header) in [("carol", &carol), ("dave", &dave)] {
+        let a = post(
+            &c,
+            &url,
+            &[("authorization", header), ("x-api-key", "sk-client")],
+            chat("p"),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{who}: {}", a.body);
+    }
+    let a = post(&c, &url, &[("authorization", &erin)], chat("p")).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(
+        a.body
+            .contains("Forbidden: user \\\"erin\\\" may not call model \\\"p\\\""),
+        "{}",
+        a.body
+    );
+    let a = post(&c, &url, &[("authorization", &erin)], chat("o")).await;
+    assert_eq!(
+        a.status, 200,
+        "no entry: every authenticated caller: {}",
+        a.body
+    );
+
+    let seen = private.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2, "erin never reached the engine");
+    for headers in &seen {
+        assert!(
+            headers
+                .iter()
+                .all(|(n, _)| n != "authorization" && n != "x-api-key"),
+            "credentials reached the engine: {headers:?}"
+        );
+    }
+    let seen = open.lock().expect("lock").clone();
+    assert!(
+        seen[0]
+            .iter()
+            .any(|(n, v)| n == "authorization" && *v == erin),
+        "forwarded by default: {:?}",
+        seen[0]
+    );
+    let _ = std::fs::remove_file(&config);
 }

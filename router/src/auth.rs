@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use kthena_core::auth::{AuthConfig, ClaimError, Claims, TimeClaim};
+use kthena_core::auth::{AuthConfig, ClaimError, Claims, Principal, TimeClaim};
 use serde_json::{Map, Value};
 
 /// How often the key set is fetched again.
@@ -93,9 +93,9 @@ impl Authenticator {
         Ok(n)
     }
 
-    /// The user (`sub`; empty when the token has none) of a request with `authorization` (the
-    /// header's value, if any), or why it is refused.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<String, Refusal> {
+    /// The caller (`sub`, empty when the token has none, and groups) of a request with
+    /// `authorization` (the header's value, if any), or why it is refused.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Refusal> {
         let Some(token) = authorization.and_then(kthena_core::auth::bearer) else {
             return Err(Refusal(kthena_core::auth::MISSING.to_owned()));
         };
@@ -106,7 +106,7 @@ impl Authenticator {
             .map_err(|e| Refusal(format!("Unauthorized: {e}")))
     }
 
-    fn verify(&self, token: &str, now: f64) -> Result<String, String> {
+    fn verify(&self, token: &str, now: f64) -> Result<Principal, String> {
         let keys = self.keys.load();
         let Some(keys) = keys.as_ref() else {
             return Err("no JWKS available for token validation".to_owned());
@@ -142,7 +142,8 @@ impl Authenticator {
         for k in candidates {
             match jsonwebtoken::decode::<Map<String, Value>>(token, &k.key, &validation) {
                 Ok(data) => {
-                    return kthena_core::auth::validate(&self.config, &claims(&data.claims), now)
+                    let claims = claims(&data.claims, &self.config.groups_claim);
+                    return kthena_core::auth::validate(&self.config, &claims, now)
                         .map_err(|e: ClaimError| format!("failed to validate claims: {e}"));
                 }
                 Err(e) => last = e.to_string(),
@@ -158,7 +159,7 @@ impl Authenticator {
     }
 }
 
-fn claims(c: &Map<String, Value>) -> Claims {
+fn claims(c: &Map<String, Value>, groups_claim: &str) -> Claims {
     let time = |name: &str| match c.get(name) {
         None | Some(Value::Null) => TimeClaim::Absent,
         Some(Value::Number(n)) => n.as_f64().map_or(TimeClaim::Invalid, TimeClaim::Seconds),
@@ -182,6 +183,15 @@ fn claims(c: &Map<String, Value>) -> Claims {
         nbf: time("nbf"),
         iat: time("iat"),
         sub: string("sub"),
+        groups: match c.get(groups_claim) {
+            Some(Value::String(g)) => vec![g.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        },
     }
 }
 
@@ -390,7 +400,7 @@ mod tests {
     fn good_claims() -> Value {
         let t = now() as u64;
         serde_json::json!({"iss": "https://idp", "aud": ["kthena"], "sub": "alice",
-            "iat": t, "exp": t + 300})
+            "groups": ["ml", 7, "ops"], "iat": t, "exp": t + 300})
     }
 
     fn authenticator(signers: &[&Signer]) -> Arc<Authenticator> {
@@ -398,6 +408,8 @@ mod tests {
             issuer: "https://idp".into(),
             audiences: vec!["kthena".into()],
             jwks_uri: "http://127.0.0.1:1/jwks".into(),
+            groups_claim: "groups".into(),
+            access: vec![],
         });
         let keys: Vec<_> = signers.iter().map(|s| s.jwk.clone()).collect();
         let n = a
@@ -422,11 +434,9 @@ mod tests {
             (&ec, None),
         ] {
             let t = token(s, kid, good_claims());
-            assert_eq!(
-                a.authenticate(Some(&bearer(&t))),
-                Ok("alice".into()),
-                "{kid:?}"
-            );
+            let p = a.authenticate(Some(&bearer(&t))).expect("authenticated");
+            assert_eq!(p.user, "alice", "{kid:?}");
+            assert_eq!(p.groups, ["ml", "ops"], "strings of the groups claim");
         }
     }
 
@@ -511,6 +521,8 @@ mod tests {
             issuer: "i".into(),
             audiences: vec![],
             jwks_uri: "http://x".into(),
+            groups_claim: "groups".into(),
+            access: vec![],
         });
         let t = token(&ed25519("ed"), None, good_claims());
         assert_eq!(

@@ -74,6 +74,9 @@ pub enum RouterError {
     /// JWT authentication refused the request (Kthena's texts).
     #[error("{0}")]
     Unauthorized(String),
+    /// The caller is authenticated but the model's access entry does not allow them.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl RouterError {
@@ -101,6 +104,7 @@ impl RouterError {
             RouterError::UpstreamTimeout(_) => "upstream_timeout",
             RouterError::RateLimited(_) => "rate_limit_exceeded",
             RouterError::Unauthorized(_) => "authentication_error",
+            RouterError::Forbidden(_) => "permission_error",
         }
     }
 }
@@ -131,6 +135,7 @@ impl ResponseError for RouterError {
             RouterError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             RouterError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             RouterError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            RouterError::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 

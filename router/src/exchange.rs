@@ -38,6 +38,8 @@ pub struct Exchange {
     pub model_name: String,
     /// The authenticated user (the JWT's `sub`), empty without authentication.
     pub user: String,
+    /// The authenticated user's groups.
+    pub groups: Vec<String>,
     /// The token budget drawn from, when the route's limit is per user or header value.
     pub budget: String,
     /// The series of the bounded metric label: the route's model or LoRA name, `unknown`
@@ -98,6 +100,7 @@ impl Exchange {
             request_id: String::new(),
             model_name: String::new(),
             user: String::new(),
+            groups: Vec::new(),
             budget: String::new(),
             series,
             gateway: String::new(),

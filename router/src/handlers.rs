@@ -195,7 +195,10 @@ async fn infer(
             .get(actix_web::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         match auth.authenticate(header) {
-            Ok(user) => ex.user = user,
+            Ok(p) => {
+                ex.user = p.user;
+                ex.groups = p.groups;
+            }
             Err(refusal) => {
                 let err = RouterError::Unauthorized(refusal.0);
                 ex.fail(&err);
@@ -249,6 +252,25 @@ async fn route(
     if let Some(v) = view {
         ex.model_name.clone_from(&v.model);
     }
+    // kthena-rs `auth.access`: who may call the model, and whether the engine sees the
+    // client's credentials.
+    let mut strip_credentials = false;
+    if let (Some(auth), Some(v)) = (&ctx.auth, view)
+        && kthena_core::auth::applies_to(req.path())
+        && let Some(access) = auth.config().access(&v.model)
+    {
+        let caller = kthena_core::auth::Principal {
+            user: std::mem::take(&mut ex.user),
+            groups: std::mem::take(&mut ex.groups),
+        };
+        let refusal =
+            (!access.allows(&caller)).then(|| kthena_core::auth::forbidden(&caller, &v.model));
+        (ex.user, ex.groups) = (caller.user, caller.groups);
+        if let Some(refusal) = refusal {
+            return Err((RouterError::Forbidden(refusal), ex));
+        }
+        strip_credentials = !access.forward_authorization;
+    }
     let table = ctx.shared.routes.load();
     let ports = ctx.shared.ports.load();
     let via = if table.gateway_mode() {
@@ -285,6 +307,7 @@ async fn route(
         req,
         body: &body,
         view,
+        strip_credentials,
     };
     if let Some(selection) = selection {
         let view = view.expect("a ModelRoute was selected for a parsed body");
@@ -319,11 +342,18 @@ struct Inbound<'a> {
     body: &'a Bytes,
     /// The JSON body's `model` and stream flags, when the body is a JSON object with a model.
     view: Option<&'a BodyView>,
+    /// Keep `Authorization` and `x-api-key` from the engine (`auth.access[].forwardAuthorization`).
+    strip_credentials: bool,
 }
 
 /// Proxies a request a ModelRoute selected to its ModelServer.
 async fn to_model_server(
-    Inbound { req, body, .. }: Inbound<'_>,
+    Inbound {
+        req,
+        body,
+        strip_credentials,
+        ..
+    }: Inbound<'_>,
     view: &BodyView,
     selection: kthena_core::Selection<'_>,
     ctx: &RouterContext,
@@ -401,7 +431,8 @@ async fn to_model_server(
     sctx.headers = &headers;
     sctx.label = &series.label;
     sctx.want_scores = ctx.obs.access_log.wants_scores();
-    let out = Outbound::new(req, rewritten, pool, view.stream, inject);
+    let mut out = Outbound::new(req, rewritten, pool, view.stream, inject);
+    out.strip_credentials = strip_credentials;
     proxy::forward(client, out, &sctx, ctx, ex).await
 }
 
@@ -455,7 +486,12 @@ impl kthena_core::http_route::HttpRequestView for HttpView<'_> {
 
 /// Proxies a request an HTTPRoute of the listener selected: redirect, filters, backend.
 async fn to_http_route(
-    Inbound { req, body, view }: Inbound<'_>,
+    Inbound {
+        req,
+        body,
+        view,
+        strip_credentials,
+    }: Inbound<'_>,
     hv: &HttpView<'_>,
     sel: kthena_core::http_route::HttpSelection<'_>,
     listener_port: u16,
@@ -529,6 +565,7 @@ async fn to_http_route(
         None => (body.clone(), false, false),
     };
     let mut out = Outbound::new(req, rewritten, pool, stream, inject);
+    out.strip_credentials = strip_credentials;
     // Request headers as the backend sees them: the model header set (only when the body
     // carries a model), then the filters.
     let mut headers: Vec<(String, String)> = req

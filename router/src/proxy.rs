@@ -71,6 +71,8 @@ pub struct Outbound<'a> {
     pub response_headers: Vec<kthena_core::http_route::HeaderModifier>,
     /// Per-attempt timeout instead of the pool's (HTTPRoute timeouts).
     pub attempt_timeout: Option<std::time::Duration>,
+    /// Keep the client's `Authorization` and `x-api-key` from the engine.
+    pub strip_credentials: bool,
 }
 
 impl<'a> Outbound<'a> {
@@ -93,6 +95,7 @@ impl<'a> Outbound<'a> {
             host: None,
             response_headers: Vec::new(),
             attempt_timeout: None,
+            strip_credentials: false,
         }
     }
 }
@@ -393,7 +396,10 @@ fn build_request(
         None => {
             for (name, value) in headers.iter() {
                 // The response is read on the way (usage, SSE events): ask for it uncompressed.
-                if !hop_by_hop(name, connection) && name != header::ACCEPT_ENCODING {
+                if !hop_by_hop(name, connection)
+                    && name != header::ACCEPT_ENCODING
+                    && !(out.strip_credentials && credential(name.as_str()))
+                {
                     up = up.append_header((name.clone(), value.clone()));
                 }
             }
@@ -406,7 +412,10 @@ fn build_request(
                 ) else {
                     continue;
                 };
-                if !hop_by_hop(&name, connection) && name != header::ACCEPT_ENCODING {
+                if !hop_by_hop(&name, connection)
+                    && name != header::ACCEPT_ENCODING
+                    && !(out.strip_credentials && credential(name.as_str()))
+                {
                     up = up.append_header((name, value));
                 }
             }
@@ -425,6 +434,12 @@ fn build_request(
         up = up.insert_header(("x-request-id", v));
     }
     up
+}
+
+/// A header carrying the client's credentials (kept from the engine when the model's access
+/// entry says so).
+fn credential(name: &str) -> bool {
+    name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("x-api-key")
 }
 
 fn respond<S>(
