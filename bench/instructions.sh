@@ -10,7 +10,8 @@
 #
 # Environment: REQUESTS (2000), WARMUP (200), BODY (a small chat completion), ROUTER_BIN
 # (target/release/kthena-router), ROUTER_ARGS (extra router flags), ACCESS_LOG (false),
-# TOP (25 functions), OUT (callgrind file to keep; default a temp file), SKIP_BUILD.
+# TOP (25 functions), OUT (callgrind file to keep; default a temp file), SKIP_BUILD,
+# RATE_LIMIT (the route's spec.rateLimit, see bench/manifests.sh: the cost of a limit check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/manifests.sh
@@ -124,7 +125,7 @@ cat <<EOF
 
 ## Router instructions per request (callgrind) — $(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-Code: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), binary $ROUTER; flags: --workers 1 ${ROUTER_ARGS:-}; access log $ACCESS_LOG.
+Code: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), binary $ROUTER; flags: --workers 1 ${ROUTER_ARGS:-}; access log $ACCESS_LOG; rate limit ${RATE_LIMIT:-none}.
 $N sequential requests on one kept-alive connection (after $WARMUP warm-up requests), body: \`$BODY\`.
 
 **$(awk -v t="$TOTAL" -v n="$N" 'BEGIN {printf "%.1fk", t / n / 1000}') instructions per request** (userland, every thread of the router; the kernel is not counted).

@@ -1,6 +1,9 @@
 # Sourced by the bench scripts: the one ModelServer / ModelRoute / Pod they route through.
 
 # write_manifests DIR MOCK_IP MOCK_PORT
+# $RATE_LIMIT (optional): a ModelRoute `spec.rateLimit` in YAML flow style, e.g.
+# '{inputTokensPerUnit: 4000000000, unit: second}' (a budget no benchmark exhausts: the cost of
+# the check alone), with `global: {redis: {address: HOST:PORT}}` for a Redis-shared one.
 write_manifests() {
     mkdir -p "$1"
     cat >"$1/bench.yaml" <<EOF
@@ -18,6 +21,7 @@ metadata: {name: bench, namespace: default}
 spec:
   modelName: bench-model
   rules: [{name: default, targetModels: [{modelServerName: bench}]}]
+${RATE_LIMIT:+  rateLimit: $RATE_LIMIT}
 ---
 apiVersion: v1
 kind: Pod

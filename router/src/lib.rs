@@ -20,6 +20,10 @@
 //!   LRU lock when an answer is recorded);
 //! - the Prometheus series a request counts into (atomics inside the `prometheus` crate, one
 //!   set per label combination: every worker serving the same model writes the same lines).
+//!   Each worker resolves the handles of a model's series once ([`metrics::Metrics::series`])
+//!   instead of hashing label values under the vector's lock per request;
+//! - with a token rate limit, the model's (or user's, or header value's) bucket: a mutex per
+//!   budget, taken twice per request (admit, settle); a global limit is a Redis call instead.
 //!
 //! The last is the one that would bounce cache lines between 16+ workers on one hot model;
 //! per-worker counters folded at scrape time would remove it (not done: not measured here,
