@@ -107,9 +107,10 @@ impl ExternalProvider {
     /// How a request on `path` is served, or `None` when this provider does not serve it.
     pub fn plan(&self, path: &str) -> Option<Plan> {
         match (self.kind, path) {
-            (ProviderKind::OpenAi, "/v1/chat/completions" | "/v1/completions" | "/v1/responses") => {
-                Some(Plan::PassThrough)
-            }
+            (
+                ProviderKind::OpenAi,
+                "/v1/chat/completions" | "/v1/completions" | "/v1/responses",
+            ) => Some(Plan::PassThrough),
             (ProviderKind::Anthropic, "/v1/messages") => Some(Plan::PassThrough),
             (ProviderKind::Anthropic, "/v1/chat/completions") => Some(Plan::ChatToMessages),
             _ => None,
@@ -169,7 +170,10 @@ pub enum CredentialState {
 impl CredentialState {
     /// True when requests can be sent.
     pub fn usable(&self) -> bool {
-        matches!(self, CredentialState::NotRequired | CredentialState::Resolved)
+        matches!(
+            self,
+            CredentialState::NotRequired | CredentialState::Resolved
+        )
     }
 }
 
@@ -183,8 +187,18 @@ mod tests {
             ("", "/v1/chat/completions", None, "/v1/chat/completions"),
             ("/v1", "/v1/chat/completions", None, "/v1/chat/completions"),
             ("/v1/", "/v1/messages", None, "/v1/messages"),
-            ("/openai", "/v1/chat/completions", None, "/openai/v1/chat/completions"),
-            ("/api/v1", "/v1/responses", Some("a=b"), "/api/v1/responses?a=b"),
+            (
+                "/openai",
+                "/v1/chat/completions",
+                None,
+                "/openai/v1/chat/completions",
+            ),
+            (
+                "/api/v1",
+                "/v1/responses",
+                Some("a=b"),
+                "/api/v1/responses?a=b",
+            ),
             ("", "/v1/messages", Some(""), "/v1/messages"),
         ];
         for (base, path, query, want) in cases {

@@ -73,8 +73,8 @@ impl ProviderMock {
         let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(cert_pem.as_bytes())
             .collect::<Result<_, _>>()
             .expect("certificate PEM");
-        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-            .expect("key PEM");
+        let key =
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key PEM");
         let config = Arc::new(
             rustls::ServerConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),
@@ -194,7 +194,11 @@ fn answer(shape: Shape, r: &Captured) -> (&'static str, &'static str, String) {
                 json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}})
             }
         };
-        return ("429 Too Many Requests", "application/json", body.to_string());
+        return (
+            "429 Too Many Requests",
+            "application/json",
+            body.to_string(),
+        );
     }
     let req: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
     let model = req["model"].as_str().unwrap_or_default().to_owned();
@@ -325,7 +329,10 @@ async fn assert_no_credentials(router: &Router) {
     for key in [OPENAI_KEY, ANTHROPIC_KEY] {
         assert!(!seen.contains(key), "credential {key} leaked:\n{seen}");
     }
-    assert!(!seen.contains(CLIENT_TOKEN), "the client's token was logged");
+    assert!(
+        !seen.contains(CLIENT_TOKEN),
+        "the client's token was logged"
+    );
 }
 
 /// The JSON access log line of the next request for `model`.
@@ -352,7 +359,14 @@ async fn route_splits_80_20_between_a_model_server_and_an_openai_provider() {
         &["--served-model-name", "mixed"],
     );
     env.model_server("engine", "engine", "");
-    provider(&env, "openai", "OpenAI", &mock.base_url(), "gpt-mock", Some(OPENAI_KEY));
+    provider(
+        &env,
+        "openai",
+        "OpenAI",
+        &mock.base_url(),
+        "gpt-mock",
+        Some(OPENAI_KEY),
+    );
     env.write(
         "mr-mixed.yaml",
         "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
@@ -389,7 +403,10 @@ async fn route_splits_80_20_between_a_model_server_and_an_openai_provider() {
             ("POST", "/v1/chat/completions")
         );
         assert_eq!(String::from_utf8_lossy(&r.body), expected);
-        assert_eq!(r.header("authorization"), Some(&*format!("Bearer {OPENAI_KEY}")));
+        assert_eq!(
+            r.header("authorization"),
+            Some(&*format!("Bearer {OPENAI_KEY}"))
+        );
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert_eq!(r.header("x-team"), Some("e2e"));
         assert_eq!(r.header("anthropic-version"), None);
@@ -397,7 +414,10 @@ async fn route_splits_80_20_between_a_model_server_and_an_openai_provider() {
     // Kept-alive connections: far fewer than requests (one pool per router worker).
     let connections = mock.connections.load(Ordering::SeqCst);
     eprintln!("provider share: {from_provider}/{total}; connections: {connections}");
-    assert!(connections <= 4, "{connections} connections for {from_provider} requests");
+    assert!(
+        connections <= 4,
+        "{connections} connections for {from_provider} requests"
+    );
 
     // A stream: `include_usage` added beside the client's own option; the usage chunk the
     // router asked for is not shown to the client.
@@ -413,8 +433,18 @@ async fn route_splits_80_20_between_a_model_server_and_an_openai_provider() {
         }
     }
     let streamed = streamed.expect("a stream reached the provider within 50 requests");
-    assert!(streamed.body.contains(r#""object":"chat.completion.chunk""#), "{}", streamed.body);
-    assert!(streamed.body.trim_end().ends_with("data: [DONE]"), "{}", streamed.body);
+    assert!(
+        streamed
+            .body
+            .contains(r#""object":"chat.completion.chunk""#),
+        "{}",
+        streamed.body
+    );
+    assert!(
+        streamed.body.trim_end().ends_with("data: [DONE]"),
+        "{}",
+        streamed.body
+    );
     assert!(!streamed.body.contains(r#""usage""#), "{}", streamed.body);
     let up = mock.last().json();
     assert_eq!(
@@ -473,7 +503,13 @@ async fn anthropic_provider_serves_an_openai_client() {
     let chat = json!({"model": "claude", "messages": [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "hello"}]});
-    let a = post(&c, &router.url("/v1/chat/completions"), &[], chat.to_string()).await;
+    let a = post(
+        &c,
+        &router.url("/v1/chat/completions"),
+        &[],
+        chat.to_string(),
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", a.body);
     let v = a.json();
     assert_eq!(v["object"], "chat.completion");
@@ -492,12 +528,21 @@ async fn anthropic_provider_serves_an_openai_client() {
     );
     let line = access_log(&router, "claude");
     assert_eq!(line["backend_type"], "external_provider");
-    assert_eq!((line["input_tokens"].clone(), line["output_tokens"].clone()), (json!(4), json!(6)));
+    assert_eq!(
+        (line["input_tokens"].clone(), line["output_tokens"].clone()),
+        (json!(4), json!(6))
+    );
 
     // Streamed: Anthropic events in, OpenAI chunks out, then [DONE].
     let mut stream = chat.clone();
     stream["stream"] = json!(true);
-    let a = post(&c, &router.url("/v1/chat/completions"), &[], stream.to_string()).await;
+    let a = post(
+        &c,
+        &router.url("/v1/chat/completions"),
+        &[],
+        stream.to_string(),
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", a.body);
     let text: String = a
         .body
@@ -505,15 +550,24 @@ async fn anthropic_provider_serves_an_openai_client() {
         .filter_map(|e| e.strip_prefix("data: "))
         .filter(|d| *d != "[DONE]")
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(text, "hello from claude");
-    assert!(a.body.contains(r#""object":"chat.completion.chunk""#), "{}", a.body);
+    assert!(
+        a.body.contains(r#""object":"chat.completion.chunk""#),
+        "{}",
+        a.body
+    );
     assert!(a.body.trim_end().ends_with("data: [DONE]"), "{}", a.body);
     assert_eq!(mock.last().json()["stream"], true);
 
     // A client speaking Anthropic: the body passes unchanged but for `model`.
-    let native = r#"{"model":"claude","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}"#;
+    let native =
+        r#"{"model":"claude","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}"#;
     let a = post(
         &c,
         &router.url("/v1/messages"),
@@ -529,7 +583,13 @@ async fn anthropic_provider_serves_an_openai_client() {
     );
 
     // A path the provider does not serve.
-    let a = post(&c, &router.url("/v1/completions"), &[], r#"{"model":"claude","prompt":"x"}"#).await;
+    let a = post(
+        &c,
+        &router.url("/v1/completions"),
+        &[],
+        r#"{"model":"claude","prompt":"x"}"#,
+    )
+    .await;
     assert_eq!(a.status, 400, "{}", a.body);
     assert!(a.body.contains("does not support path"), "{}", a.body);
     assert_no_credentials(&router).await;
@@ -542,7 +602,14 @@ async fn provider_429_passes_through_with_upstream_origin() {
     let env = Env::new();
     let (ca, cert, key) = loopback_cert();
     let mock = ProviderMock::start(Shape::OpenAi, &cert, &key);
-    provider(&env, "openai", "OpenAI", &mock.base_url(), "gpt-mock", Some(OPENAI_KEY));
+    provider(
+        &env,
+        "openai",
+        "OpenAI",
+        &mock.base_url(),
+        "gpt-mock",
+        Some(OPENAI_KEY),
+    );
     env.write(
         "mr-limited.yaml",
         "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
@@ -560,7 +627,9 @@ async fn provider_429_passes_through_with_upstream_origin() {
         .expect("router answers");
     assert_eq!(resp.status().as_u16(), 429);
     assert_eq!(
-        resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
         Some("7")
     );
     let mut resp = resp;
@@ -616,21 +685,51 @@ async fn provider_without_its_secret_is_not_ready_until_it_appears() {
     let status = router.debug("/debug/status").await.json();
     let cs = conditions(&status);
     assert_eq!(cs[0]["type"], "Ready", "{status}");
-    assert_eq!((cs[0]["status"].as_str(), cs[1]["reason"].as_str()), (Some("False"), Some("CredentialNotFound")));
+    assert_eq!(
+        (cs[0]["status"].as_str(), cs[1]["reason"].as_str()),
+        (Some("False"), Some("CredentialNotFound"))
+    );
     // The route resolves: the provider exists.
     let route = &status["modelroutes"][0]["status"]["conditions"];
-    assert!(route.as_array().into_iter().flatten().any(|c| c["type"] == "ResolvedRefs" && c["status"] == "True"), "{route}");
+    assert!(
+        route
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "ResolvedRefs" && c["status"] == "True"),
+        "{route}"
+    );
     let c = client();
-    let a = post(&c, &router.url("/v1/chat/completions"), &[], kthena_e2e::chat("later")).await;
+    let a = post(
+        &c,
+        &router.url("/v1/chat/completions"),
+        &[],
+        kthena_e2e::chat("later"),
+    )
+    .await;
     assert_eq!(a.status, 503, "{}", a.body);
-    assert!(a.body.contains("external provider default/openai is not ready"), "{}", a.body);
+    assert!(
+        a.body
+            .contains("external provider default/openai is not ready"),
+        "{}",
+        a.body
+    );
     assert!(mock.requests().is_empty());
 
     secret(&env, "openai", OPENAI_KEY);
     router.process.wait_for("configuration in force");
     let cs = conditions(&router.debug("/debug/status").await.json());
-    assert_eq!((cs[0]["status"].as_str(), cs[1]["reason"].as_str()), (Some("True"), Some("CredentialResolved")));
-    let a = post(&c, &router.url("/v1/chat/completions"), &[], kthena_e2e::chat("later")).await;
+    assert_eq!(
+        (cs[0]["status"].as_str(), cs[1]["reason"].as_str()),
+        (Some("True"), Some("CredentialResolved"))
+    );
+    let a = post(
+        &c,
+        &router.url("/v1/chat/completions"),
+        &[],
+        kthena_e2e::chat("later"),
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_no_credentials(&router).await;
 }
@@ -656,7 +755,11 @@ fn connect_proxy() -> (SocketAddr, Arc<AtomicUsize>) {
                         break;
                     }
                 }
-                let target = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+                let target = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
                 let Ok(upstream) = TcpStream::connect(&target) else {
                     let _ = (&client).write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
                     return;
@@ -687,7 +790,14 @@ async fn providers_are_reached_through_the_https_proxy() {
     let (ca, cert, key) = loopback_cert();
     let mock = ProviderMock::start(Shape::OpenAi, &cert, &key);
     let (proxy, tunnels) = connect_proxy();
-    provider(&env, "openai", "OpenAI", &mock.base_url(), "gpt-mock", Some(OPENAI_KEY));
+    provider(
+        &env,
+        "openai",
+        "OpenAI",
+        &mock.base_url(),
+        "gpt-mock",
+        Some(OPENAI_KEY),
+    );
     env.write(
         "mr-proxied.yaml",
         "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
@@ -707,7 +817,13 @@ async fn providers_are_reached_through_the_https_proxy() {
     );
     let c = client();
     for _ in 0..5 {
-        let a = post(&c, &router.url("/v1/chat/completions"), &[], kthena_e2e::chat("proxied")).await;
+        let a = post(
+            &c,
+            &router.url("/v1/chat/completions"),
+            &[],
+            kthena_e2e::chat("proxied"),
+        )
+        .await;
         assert_eq!(a.status, 200, "{}", a.body);
     }
     let n = tunnels.load(Ordering::SeqCst);

@@ -61,12 +61,13 @@ async fn externalmodelproviders(ctx: web::Data<RouterContext>) -> HttpResponse {
     let providers = ctx.shared.providers.load();
     let mut states: Vec<_> = providers
         .values()
-        .map(|p| json!({"provider": p.spec.id.to_string(), "credentials": format!("{:?}", p.state)}))
+        .map(
+            |p| json!({"provider": p.spec.id.to_string(), "credentials": format!("{:?}", p.state)}),
+        )
         .collect();
     states.sort_by(|a, b| a["provider"].as_str().cmp(&b["provider"].as_str()));
-    HttpResponse::Ok().json(
-        json!({"externalmodelproviders": dump.externalmodelproviders, "credentials": states}),
-    )
+    HttpResponse::Ok()
+        .json(json!({"externalmodelproviders": dump.externalmodelproviders, "credentials": states}))
 }
 
 async fn modelservers(ctx: web::Data<RouterContext>) -> HttpResponse {

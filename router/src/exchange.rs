@@ -144,18 +144,14 @@ impl Exchange {
     /// Counts the request as active upstream until it finishes.
     pub fn upstream_active(&mut self) {
         if self.upstream.is_none() {
-            let g = self
-                .obs
-                .metrics
-                .active_upstream
-                .with_label_values(&[
-                    &self.route,
-                    if self.provider.is_empty() {
-                        &self.server
-                    } else {
-                        &self.provider
-                    },
-                ]);
+            let g = self.obs.metrics.active_upstream.with_label_values(&[
+                &self.route,
+                if self.provider.is_empty() {
+                    &self.server
+                } else {
+                    &self.provider
+                },
+            ]);
             g.inc();
             self.upstream = Some(g);
         }

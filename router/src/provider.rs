@@ -367,7 +367,10 @@ mod tests {
         };
         let mut secrets = HashMap::new();
         let t = ProviderTarget::resolve(spec(Some(auth.clone())), &secrets).expect("parses");
-        assert_eq!(t.state, CredentialState::SecretNotFound(auth.secret.clone()));
+        assert_eq!(
+            t.state,
+            CredentialState::SecretNotFound(auth.secret.clone())
+        );
         secrets.insert(
             auth.secret.clone(),
             SecretData(Arc::new([("other".to_owned(), b"x".to_vec())].into())),
@@ -379,14 +382,19 @@ mod tests {
         );
         secrets.insert(
             auth.secret.clone(),
-            SecretData(Arc::new([("token".to_owned(), b"sk-secret\n".to_vec())].into())),
+            SecretData(Arc::new(
+                [("token".to_owned(), b"sk-secret\n".to_vec())].into(),
+            )),
         );
         let t = ProviderTarget::resolve(spec(Some(auth.clone())), &secrets).expect("parses");
         assert_eq!(t.state, CredentialState::Resolved);
         let (name, value) = t.credential.as_ref().expect("a credential");
         assert_eq!(name, header::AUTHORIZATION);
         assert_eq!(value.as_bytes(), b"Bearer sk-secret");
-        assert_eq!((t.authority.as_str(), t.base_path.as_str()), ("api.example:8443", "/v1"));
+        assert_eq!(
+            (t.authority.as_str(), t.base_path.as_str()),
+            ("api.example:8443", "/v1")
+        );
         let printed = format!("{t:?} {:?}", secrets);
         assert!(!printed.contains("sk-secret"), "{printed}");
         let none = ProviderTarget::resolve(spec(None), &secrets).expect("parses");

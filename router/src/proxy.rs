@@ -227,7 +227,13 @@ pub async fn forward(
                 ex.upstream_status = Some(resp.status().as_u16());
                 outlier_failure(ctx, &snap, &endpoint, Failure::ServerError, &mut ex);
                 if last || !retry_permit(ctx, &snap, &mut retrying) {
-                    return Ok(respond(resp, Some(guard), out.relay(), ex, ctx.timeouts.upstream_idle));
+                    return Ok(respond(
+                        resp,
+                        Some(guard),
+                        out.relay(),
+                        ex,
+                        ctx.timeouts.upstream_idle,
+                    ));
                 }
                 tracing::debug!(pod = %endpoint.pod, status = %resp.status(), "retrying after 5xx");
                 continue;
@@ -237,7 +243,13 @@ pub async fn forward(
                 if resp.status().is_success() {
                     cell.scheduler.served(sctx, endpoint.key);
                 }
-                return Ok(respond(resp, Some(guard), out.relay(), ex, ctx.timeouts.upstream_idle));
+                return Ok(respond(
+                    resp,
+                    Some(guard),
+                    out.relay(),
+                    ex,
+                    ctx.timeouts.upstream_idle,
+                ));
             }
         };
         outlier_failure(ctx, &snap, &endpoint, failure, &mut ex);

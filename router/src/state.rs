@@ -253,7 +253,12 @@ pub struct StatusInputs {
     /// `--controller-name`.
     pub controller_name: String,
     /// Every ExternalModelProvider and whether its credential resolves.
-    pub providers: Arc<Vec<(Arc<kthena_core::ExternalProvider>, kthena_core::CredentialState)>>,
+    pub providers: Arc<
+        Vec<(
+            Arc<kthena_core::ExternalProvider>,
+            kthena_core::CredentialState,
+        )>,
+    >,
     /// The fields of each ModelServer that are accepted but not acted on yet
     /// (`kthena_core::unhonored`); servers with none are absent.
     pub unhonored_servers: imbl::OrdMap<kthena_core::ObjectRef, kthena_core::FieldErrors>,

@@ -88,8 +88,13 @@ fn base_url(url: &str) -> Result<String, String> {
     if url.contains(['?', '#']) {
         return Err(format!("must have no query or fragment, got {url:?}"));
     }
-    if url.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
-        return Err(format!("must not contain spaces or control characters, got {url:?}"));
+    if url
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(format!(
+            "must not contain spaces or control characters, got {url:?}"
+        ));
     }
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.contains('@') {

@@ -31,7 +31,12 @@ pub fn chat_to_messages(body: &[u8], model: &str) -> Result<Vec<u8>, String> {
             "user" | "assistant" => {
                 let mut blocks = blocks_of(content)?;
                 if role == "assistant" {
-                    for call in m.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+                    for call in m
+                        .get("tool_calls")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
                         let f = &call["function"];
                         let input: Value = f["arguments"]
                             .as_str()
@@ -223,7 +228,10 @@ pub fn message_to_chat(body: &[u8]) -> Result<(Vec<u8>, Option<Usage>), String> 
     if let Some(u) = usage {
         chat["usage"] = usage_json(u);
     }
-    Ok((serde_json::to_vec(&chat).expect("JSON values serialize"), usage))
+    Ok((
+        serde_json::to_vec(&chat).expect("JSON values serialize"),
+        usage,
+    ))
 }
 
 fn usage_json(u: Usage) -> Value {
@@ -385,7 +393,9 @@ impl StreamTranslator {
             }
             "message_delta" => {
                 if let Some(n) = v["usage"]["output_tokens"].as_u64() {
-                    self.usage.get_or_insert_with(Usage::default).completion_tokens = n;
+                    self.usage
+                        .get_or_insert_with(Usage::default)
+                        .completion_tokens = n;
                 }
                 if let Some(n) = v["usage"]["input_tokens"].as_u64().filter(|n| *n > 0) {
                     self.usage.get_or_insert_with(Usage::default).prompt_tokens = n;
@@ -475,8 +485,11 @@ mod tests {
                 "stop_sequences": ["END"],
             })
         );
-        let bare = chat_to_messages(br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#, "c")
-            .expect("translates");
+        let bare = chat_to_messages(
+            br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
+            "c",
+        )
+        .expect("translates");
         let v: Value = serde_json::from_slice(&bare).expect("JSON");
         assert_eq!(v["max_tokens"], DEFAULT_MAX_TOKENS);
         assert!(chat_to_messages(br#"{"model":"m"}"#, "c").is_err());
@@ -533,9 +546,20 @@ mod tests {
             .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
             .collect();
         assert_eq!(content, "Hello");
-        assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
-        assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "stop"));
-        assert_eq!(chunks.last().expect("usage chunk")["usage"]["completion_tokens"], 2);
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c["object"] == "chat.completion.chunk")
+        );
+        assert!(
+            chunks
+                .iter()
+                .any(|c| c["choices"][0]["finish_reason"] == "stop")
+        );
+        assert_eq!(
+            chunks.last().expect("usage chunk")["usage"]["completion_tokens"],
+            2
+        );
         assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
         assert!(t.done);
         assert_eq!(

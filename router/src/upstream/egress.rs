@@ -11,7 +11,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_service::{Service, fn_service};
-use actix_tls::connect::{ConnectError, ConnectInfo, Connection, Connector as TcpConnector, Resolver};
+use actix_tls::connect::{
+    ConnectError, ConnectInfo, Connection, Connector as TcpConnector, Resolver,
+};
 use awc::http::Uri;
 
 /// How long an idle provider connection is kept for reuse.
@@ -65,7 +67,11 @@ fn platform_config() -> Arc<rustls::ClientConfig> {
     }
     let mut roots = rustls::RootCertStore::empty();
     let (added, ignored) = roots.add_parsable_certificates(found.certs);
-    tracing::debug!(added, ignored, "platform CA certificates for external providers");
+    tracing::debug!(
+        added,
+        ignored,
+        "platform CA certificates for external providers"
+    );
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -141,7 +147,10 @@ impl Proxy {
     /// the host itself, or a domain it is in, with or without a leading dot; a `:port` on an
     /// entry is ignored).
     pub fn applies_to(&self, host: &str) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         !self.no_proxy.iter().any(|entry| {
             let entry = match entry.rsplit_once(':') {
                 Some((h, p)) if p.parse::<u16>().is_ok() && !h.contains(':') => h,
@@ -246,7 +255,9 @@ async fn tunnel(
         }
         let n = stream.read(&mut byte).await.map_err(io)?;
         if n == 0 {
-            return Err(fail("the proxy closed the connection during CONNECT".to_owned()));
+            return Err(fail(
+                "the proxy closed the connection during CONNECT".to_owned(),
+            ));
         }
         answer.push(byte[0]);
     }
