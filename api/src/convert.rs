@@ -5,10 +5,11 @@
 //! with the same messages. Every problem is reported with its field path; an object with any
 //! problem is not converted at all.
 //!
-//! One module per kind (`model_route`, `model_server`, `gateway`, `http_route`, `inference`,
+//! One module per kind (`model_route`, `model_server`, `external_provider`, `gateway`, `http_route`, `inference`,
 //! `service`, `pod` with Secret, Namespace and GatewayClass), their functions re-exported here; this file holds what every kind shares
 //! (identity, creation order, generation).
 
+mod external_provider;
 mod gateway;
 pub mod http_route;
 mod inference;
@@ -17,6 +18,7 @@ mod model_server;
 mod pod;
 mod service;
 
+pub use external_provider::*;
 pub use gateway::*;
 pub use inference::*;
 pub use model_route::*;

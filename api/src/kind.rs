@@ -114,12 +114,11 @@ impl ObjectKind {
     }
 
     /// True for the kinds whose status the router writes (its Gateway API and Inference
-    /// Extension objects, ModelRoutes and ModelServers).
+    /// Extension objects, ModelRoutes, ModelServers and ExternalModelProviders).
     pub fn writes_status(self) -> bool {
         !matches!(
             self,
-            ObjectKind::ExternalModelProvider
-                | ObjectKind::ReferenceGrant
+            ObjectKind::ReferenceGrant
                 | ObjectKind::Pod
                 | ObjectKind::Secret
                 | ObjectKind::Service

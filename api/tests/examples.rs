@@ -71,6 +71,14 @@ fn every_example_is_a_known_kind_that_converts_and_passes_cel() {
                 let o = convert::inference_objective(o).unwrap_or_else(|e| panic!("{at}: {e}"));
                 assert!(o.priority > 0, "{at}");
             }
+            Object::ExternalModelProvider(p) => {
+                p.validate_cel()
+                    .unwrap_or_else(|e| panic!("{at}: CEL: {e:?}"));
+                convert::external_provider(p).unwrap_or_else(|e| panic!("{at}: {e}"));
+            }
+            Object::Secret(s) => {
+                assert!(convert::secret_data(s).is_some(), "{at}: empty Secret");
+            }
             Object::Pod(_) => {}
             other => panic!("{at}: unexpected object in examples/: {other:?}"),
         }
@@ -87,17 +95,25 @@ fn every_route_target_and_parent_exists_in_the_examples() {
             _ => None,
         })
         .collect();
+    let providers: BTreeSet<String> = objects
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Object::ExternalModelProvider(p) => Some(convert::object_ref(p.as_ref()).to_string()),
+            _ => None,
+        })
+        .collect();
     let listeners = listeners();
     for mr in routes() {
         let route = convert::model_route(&mr).expect("converts");
         for rule in &route.rules {
             for t in rule.targets() {
-                let Backend::ModelServer(s) = &t.backend else {
-                    panic!("{}: external target", route.id)
+                let (known, what) = match &t.backend {
+                    Backend::ModelServer(s) => (&servers, s),
+                    Backend::ExternalProvider(p) => (&providers, p),
                 };
                 assert!(
-                    servers.contains(&s.to_string()),
-                    "{}: no ModelServer {s}",
+                    known.contains(&what.to_string()),
+                    "{}: no target {what}",
                     route.id
                 );
             }

@@ -85,4 +85,8 @@ pub mod reasons {
     pub const CREDENTIAL_NOT_FOUND: &str = "CredentialNotFound";
     /// CredentialsResolved=False: the Secret lacks the key.
     pub const CREDENTIAL_KEY_NOT_FOUND: &str = "CredentialKeyNotFound";
+    /// CredentialsResolved=True: the provider's spec asks for no credential.
+    pub const CREDENTIAL_NOT_REQUIRED: &str = "CredentialNotRequired";
+    /// CredentialsResolved=False: the value cannot be sent (control characters).
+    pub const CREDENTIAL_INVALID: &str = "CredentialInvalid";
 }

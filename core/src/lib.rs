@@ -21,6 +21,7 @@ pub mod model_server;
 pub mod object_ref;
 pub mod outlier;
 pub mod pod;
+pub mod provider;
 pub mod rate_limit;
 pub mod reference_grant;
 pub mod request;
@@ -51,6 +52,7 @@ pub use model_server::{
 };
 pub use object_ref::ObjectRef;
 pub use pod::{Pod, TlsSecret};
+pub use provider::{CredentialState, ExternalProvider};
 pub use reference_grant::{ReferenceGrant, ReferenceGrants};
 pub use request::{Request, RequestView};
 pub use route::{

@@ -360,6 +360,56 @@ pub fn ready(ready: usize) -> Vec<Condition> {
     }
 }
 
+/// The status of an ExternalModelProvider whose credential is in `state`: `Ready` and
+/// `CredentialsResolved` (Kthena's condition types and reasons). A provider is Ready when
+/// its credential can be sent (or none is needed).
+pub fn external_provider(state: &crate::CredentialState) -> Vec<Condition> {
+    use crate::CredentialState as S;
+    let credentials = match state {
+        S::NotRequired => Condition::new(
+            types::CREDENTIALS_RESOLVED,
+            true,
+            reasons::CREDENTIAL_NOT_REQUIRED,
+            "spec.auth is not set: no credential is sent",
+        ),
+        S::Resolved => Condition::new(
+            types::CREDENTIALS_RESOLVED,
+            true,
+            reasons::CREDENTIAL_RESOLVED,
+            "the credential Secret key was found",
+        ),
+        S::SecretNotFound(secret) => Condition::new(
+            types::CREDENTIALS_RESOLVED,
+            false,
+            reasons::CREDENTIAL_NOT_FOUND,
+            format!("secret {secret} not found"),
+        ),
+        S::KeyNotFound(secret, key) => Condition::new(
+            types::CREDENTIALS_RESOLVED,
+            false,
+            reasons::CREDENTIAL_KEY_NOT_FOUND,
+            format!("secret {secret} has no non-empty key {key:?}"),
+        ),
+        S::Invalid(secret, key) => Condition::new(
+            types::CREDENTIALS_RESOLVED,
+            false,
+            reasons::CREDENTIAL_INVALID,
+            format!("secret {secret} key {key:?} is not usable as a header value"),
+        ),
+    };
+    let ready = if state.usable() {
+        Condition::new(types::READY, true, reasons::READY, "provider is ready")
+    } else {
+        Condition::new(
+            types::READY,
+            false,
+            credentials.reason,
+            "the provider's credential cannot be resolved: requests answer 503",
+        )
+    };
+    vec![ready, credentials]
+}
+
 /// How a backendRef resolves, as the router sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendState {

@@ -367,6 +367,11 @@ impl Env {
 
     /// Starts the router on this env's folder with extra flags; waits until it serves.
     pub fn router(&self, flags: &[&str]) -> Router {
+        self.router_with_env(flags, &[("RUST_LOG", "info")])
+    }
+
+    /// [`Env::router`] with the process environment `env` (which should set `RUST_LOG`).
+    pub fn router_with_env(&self, flags: &[&str], env: &[(&str, &str)]) -> Router {
         let mut args: Vec<String> = [
             "--manifests",
             self.dir.to_str().expect("utf-8 temp path"),
@@ -393,12 +398,7 @@ impl Env {
             }
         }
         args.extend(flags.iter().map(|f| (*f).to_owned()));
-        let p = Process::spawn(
-            "router",
-            &binary("kthena-router"),
-            &args,
-            &[("RUST_LOG", "info")],
-        );
+        let p = Process::spawn("router", &binary("kthena-router"), &args, env);
         let (api, metrics, debug) = (
             p.listening("router"),
             p.listening("metrics"),

@@ -500,7 +500,8 @@ fn rbac_is_exactly_the_readme_table() {
         );
     }
 
-    // Defaults: no Gateway API, Inference Extension or cluster-wide Secret/Service rows.
+    // Defaults: no Gateway API, Inference Extension or cluster-wide Service rows; Secrets are
+    // listed and watched for provider credentials (the router selects the labelled ones).
     let default = render(&[]);
     let d = unnamed(&grants(&default));
     assert!(d.is_subset(&readme));
@@ -509,7 +510,8 @@ fn rbac_is_exactly_the_readme_table() {
             .all(|(group, ..)| !group.starts_with("gateway") && !group.starts_with("inference")),
         "{d:?}"
     );
-    assert!(!d.contains(&(String::new(), "secrets".into(), "list".into(), false)));
+    assert!(d.contains(&(String::new(), "secrets".into(), "list".into(), false)));
+    assert!(!d.contains(&(String::new(), "secrets".into(), "get".into(), false)));
     assert!(!d.contains(&(String::new(), "services".into(), "patch".into(), true)));
     assert!(d.contains(&(String::new(), "secrets".into(), "create".into(), true)));
 

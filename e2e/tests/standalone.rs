@@ -2660,11 +2660,7 @@ type SeenHeaders = std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>;
 /// An engine (Pod, ModelServer and ModelRoute `name` for `model`) answering every chat
 /// completion with a small OpenAI answer and recording each request's headers (lower-cased
 /// names, in order).
-fn recording_engine(
-    env: &mut Env,
-    name: &str,
-    model: &str,
-) -> SeenHeaders {
+fn recording_engine(env: &mut Env, name: &str, model: &str) -> SeenHeaders {
     use std::io::{BufRead, BufReader, Read, Write};
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = seen.clone();

@@ -268,6 +268,16 @@ pub struct Entry<'a> {
     /// The Pod that answered, `namespace/name`.
     #[serde(skip_serializing_if = "str::is_empty")]
     pub selected_pod: &'a str,
+    /// What served the request: `model_server`, `external_provider` or `inference_pool`.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub backend_type: &'a str,
+    /// The ModelServer, ExternalModelProvider or InferencePool, `namespace/name`.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub backend_name: &'a str,
+    /// Who produced the error answer: `router`, or `upstream` (a provider's own error
+    /// status passed through).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub error_origin: &'a str,
     /// `x-request-id`.
     #[serde(serialize_with = "clipped")]
     pub request_id: &'a str,
@@ -500,6 +510,8 @@ pub fn text(e: &Entry<'_>) -> String {
         ("inference_pool", e.inference_pool),
         ("model_server", e.model_server),
         ("selected_pod", e.selected_pod),
+        ("backend_type", e.backend_type),
+        ("backend_name", e.backend_name),
         ("upstream_model", e.upstream_model),
         ("ejected_pods", e.ejected_pods),
     ] {
@@ -518,6 +530,10 @@ pub fn text(e: &Entry<'_>) -> String {
     }
     s.push_str(" upstream_attempts=");
     push_int(&mut s, e.upstream_attempts);
+    if !e.error_origin.is_empty() {
+        s.push_str(" error_origin=");
+        push_escaped(&mut s, e.error_origin, false);
+    }
     s.push_str(" tokens=");
     push_int(&mut s, e.input_tokens);
     s.push('/');

@@ -34,6 +34,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/debug/config_dump/pods", web::get().to(pods))
         .route(
+            "/debug/config_dump/externalmodelproviders",
+            web::get().to(externalmodelproviders),
+        )
+        .route(
             "/debug/config_dump/namespaces/{namespace}/pods/{pod}",
             web::get().to(pod),
         )
@@ -48,6 +52,22 @@ async fn modelroutes(ctx: web::Data<RouterContext>) -> HttpResponse {
         .map(|s| json!({"route": s.route.to_string(), "reason": s.reason.to_string()}))
         .collect();
     HttpResponse::Ok().json(json!({"modelroutes": dump.modelroutes, "skipped": skipped}))
+}
+
+/// ExternalModelProviders as read, and whether each credential resolves (the state names the
+/// Secret and key, never the value).
+async fn externalmodelproviders(ctx: web::Data<RouterContext>) -> HttpResponse {
+    let dump = ctx.shared.dump.load();
+    let providers = ctx.shared.providers.load();
+    let mut states: Vec<_> = providers
+        .values()
+        .map(
+            |p| json!({"provider": p.spec.id.to_string(), "credentials": format!("{:?}", p.state)}),
+        )
+        .collect();
+    states.sort_by(|a, b| a["provider"].as_str().cmp(&b["provider"].as_str()));
+    HttpResponse::Ok()
+        .json(json!({"externalmodelproviders": dump.externalmodelproviders, "credentials": states}))
 }
 
 async fn modelservers(ctx: web::Data<RouterContext>) -> HttpResponse {
@@ -209,12 +229,18 @@ async fn explain(
     let server = match &selection.target.backend {
         kthena_core::Backend::ModelServer(id) => id.clone(),
         kthena_core::Backend::ExternalProvider(id) => {
+            let providers = ctx.shared.providers.load();
+            let provider = providers.get(id);
             return HttpResponse::Ok().json(json!({
                 "model": view.model,
                 "route": selection.route.id.to_string(),
                 "rule": selection.rule_index,
                 "externalModelProvider": id.to_string(),
-                "error": "external model providers are not called yet",
+                "found": provider.is_some(),
+                "ready": provider.is_some_and(|p| p.state.usable()),
+                "upstreamModel": provider
+                    .and_then(|p| p.spec.model.clone())
+                    .unwrap_or_else(|| view.model.clone()),
             }));
         }
     };

@@ -41,9 +41,18 @@ pub enum RouterError {
     /// The chosen target names a ModelServer that does not exist.
     #[error("can't find model server: {0}")]
     ModelServerNotFound(ObjectRef),
-    /// The chosen target is an ExternalModelProvider, which this router does not call yet.
-    #[error("external model providers are not supported yet: {0}")]
-    ExternalProviderUnsupported(ObjectRef),
+    /// The chosen target names an ExternalModelProvider that does not exist.
+    #[error("can't find external model provider: {0}")]
+    ProviderNotFound(ObjectRef),
+    /// The provider's credential does not resolve (Kthena's text).
+    #[error("external provider {0} is not ready")]
+    ProviderNotReady(ObjectRef),
+    /// The provider does not serve the request's path (Kthena's text).
+    #[error("provider type {0:?} does not support path {1:?}")]
+    ProviderPath(&'static str, String),
+    /// The provider could not be reached, or its answer could not be read.
+    #[error("request to external provider {0} failed: {1}")]
+    ProviderProxy(ObjectRef, String),
     /// The ModelServer (or InferencePool) has no Running and Ready Pod.
     #[error("no available pods for {0}")]
     NoAvailablePods(crate::pool::PoolKey),
@@ -94,7 +103,10 @@ impl RouterError {
             RouterError::UnsupportedBackend(_) => "unsupported_backend",
             RouterError::RefNotPermitted(_) => "ref_not_permitted",
             RouterError::UnsupportedFilter(_) => "unsupported_filter",
-            RouterError::ExternalProviderUnsupported(_) => "not_implemented",
+            RouterError::ProviderNotFound(_) => "provider_discovery",
+            RouterError::ProviderNotReady(_) => "provider_config",
+            RouterError::ProviderPath(..) => "request_protocol",
+            RouterError::ProviderProxy(..) => "external_provider_proxy",
             RouterError::NoAvailablePods(_) => "no_available_pods",
             RouterError::CantSchedule(_) => "scheduling",
             RouterError::BodyTooLarge(_) => "request_too_large",
@@ -120,7 +132,11 @@ impl ResponseError for RouterError {
             | RouterError::NoListener
             | RouterError::ModelServerNotFound(_) => StatusCode::NOT_FOUND,
             RouterError::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
-            RouterError::ExternalProviderUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            RouterError::ProviderPath(..) => StatusCode::BAD_REQUEST,
+            RouterError::ProviderNotFound(_) | RouterError::ProviderNotReady(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            RouterError::ProviderProxy(..) => StatusCode::BAD_GATEWAY,
             // The Gateway API asks for 500 when a rule's backends are all invalid.
             RouterError::NoBackend(_)
             | RouterError::BackendNotFound(_)

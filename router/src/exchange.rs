@@ -57,6 +57,13 @@ pub struct Exchange {
     pub server: String,
     /// `namespace/name` of the Pod of the last attempt.
     pub pod: String,
+    /// `namespace/name` of the ExternalModelProvider.
+    pub provider: String,
+    /// Who produced an error answer (`router`, `upstream`); empty when none or not told.
+    pub error_origin: &'static str,
+    /// The error a response passed through from upstream stands for (type and message),
+    /// recorded when its body ends.
+    pub upstream_error: Option<(&'static str, String)>,
     /// The `model` sent upstream.
     pub upstream_model: String,
     /// Upstream attempts made.
@@ -109,6 +116,9 @@ impl Exchange {
             pool: String::new(),
             server: String::new(),
             pod: String::new(),
+            provider: String::new(),
+            error_origin: "",
+            upstream_error: None,
             upstream_model: String::new(),
             attempts: 0,
             scores: Vec::new(),
@@ -140,25 +150,59 @@ impl Exchange {
     /// Counts the request as active upstream until it finishes.
     pub fn upstream_active(&mut self) {
         if self.upstream.is_none() {
-            let g = self
-                .obs
-                .metrics
-                .active_upstream
-                .with_label_values(&[&self.route, &self.server]);
+            let g = self.obs.metrics.active_upstream.with_label_values(&[
+                &self.route,
+                if self.provider.is_empty() {
+                    &self.server
+                } else {
+                    &self.provider
+                },
+            ]);
             g.inc();
             self.upstream = Some(g);
+        }
+    }
+
+    /// What served the request, for the access log's `backend_type`.
+    pub fn backend_type(&self) -> &'static str {
+        if !self.provider.is_empty() {
+            "external_provider"
+        } else if !self.server.is_empty() {
+            "model_server"
+        } else if !self.pool.is_empty() {
+            "inference_pool"
+        } else {
+            ""
+        }
+    }
+
+    /// The object that served the request, `namespace/name`.
+    pub fn backend_name(&self) -> &str {
+        if !self.provider.is_empty() {
+            &self.provider
+        } else if !self.server.is_empty() {
+            &self.server
+        } else {
+            &self.pool
         }
     }
 
     /// Finishes the record with the router's own error answer.
     pub fn fail(mut self, err: &RouterError) {
         let status = actix_web::ResponseError::status_code(err).as_u16();
+        if !self.provider.is_empty() && self.error_origin.is_empty() {
+            self.error_origin = "router";
+        }
         self.finish_with(status, Some((err.kind(), &err.to_string())));
     }
 
     /// Finishes the record of a response whose body was (or was not entirely) sent.
     pub fn finish(mut self, status: u16, stream_error: Option<&str>) {
-        let error = stream_error.map(|m| ("stream_error", m));
+        let upstream = self.upstream_error.take();
+        let error = match stream_error {
+            Some(m) => Some(("stream_error", m)),
+            None => upstream.as_ref().map(|(k, m)| (*k, m.as_str())),
+        };
         self.finish_with(status, error);
     }
 
@@ -222,6 +266,9 @@ impl Exchange {
             inference_pool: &self.pool,
             model_server: &self.server,
             selected_pod: &self.pod,
+            backend_type: self.backend_type(),
+            backend_name: self.backend_name(),
+            error_origin: self.error_origin,
             request_id: &self.request_id,
             upstream_model: &self.upstream_model,
             upstream_status_code: self.upstream_status,

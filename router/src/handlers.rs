@@ -401,7 +401,7 @@ async fn to_model_server(
     let server_id = match &selection.target.backend {
         Backend::ModelServer(id) => id,
         Backend::ExternalProvider(id) => {
-            return Err((RouterError::ExternalProviderUnsupported(id.clone()), ex));
+            return crate::provider::forward(req, body, view, id, ctx, client, ex).await;
         }
     };
     ex.server = server_id.key();

@@ -44,6 +44,7 @@ pub mod handlers;
 pub mod kube_client;
 pub mod metrics;
 pub mod pool;
+pub mod provider;
 pub mod proxy;
 pub mod rate_limit;
 pub mod scheduling;

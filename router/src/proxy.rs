@@ -230,7 +230,13 @@ pub async fn forward(
                 ex.upstream_status = Some(resp.status().as_u16());
                 outlier_failure(ctx, &snap, &endpoint, Failure::ServerError, &mut ex);
                 if last || !retry_permit(ctx, &snap, &mut retrying) {
-                    return Ok(respond(resp, guard, &out, ex, ctx.timeouts.upstream_idle));
+                    return Ok(respond(
+                        resp,
+                        Some(guard),
+                        out.relay(),
+                        ex,
+                        ctx.timeouts.upstream_idle,
+                    ));
                 }
                 tracing::debug!(pod = %endpoint.pod, status = %resp.status(), "retrying after 5xx");
                 continue;
@@ -240,7 +246,13 @@ pub async fn forward(
                 if resp.status().is_success() {
                     cell.scheduler.served(sctx, endpoint.key);
                 }
-                return Ok(respond(resp, guard, &out, ex, ctx.timeouts.upstream_idle));
+                return Ok(respond(
+                    resp,
+                    Some(guard),
+                    out.relay(),
+                    ex,
+                    ctx.timeouts.upstream_idle,
+                ));
             }
         };
         outlier_failure(ctx, &snap, &endpoint, failure, &mut ex);
@@ -442,10 +454,38 @@ fn credential(name: &str) -> bool {
     name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("x-api-key")
 }
 
-fn respond<S>(
+/// How a response is relayed to the client.
+pub(crate) struct Relay<'a> {
+    /// The client asked for a stream.
+    pub stream: bool,
+    /// Hide the usage chunk the router asked for.
+    pub hide_usage: bool,
+    /// The client's request path.
+    pub path: &'a str,
+    /// Edits of the response headers.
+    pub response_headers: &'a [kthena_core::http_route::HeaderModifier],
+    /// Anthropic stream events translated to OpenAI chunks on the way.
+    pub translate: Option<crate::provider::anthropic::StreamTranslator>,
+}
+
+impl Outbound<'_> {
+    fn relay(&self) -> Relay<'_> {
+        Relay {
+            stream: self.stream,
+            hide_usage: self.hide_usage,
+            path: self.req.path(),
+            response_headers: &self.response_headers,
+            translate: None,
+        }
+    }
+}
+
+/// The client's response for `resp`, its body relayed chunk by chunk (usage read on the way,
+/// `guard` held until it ends).
+pub(crate) fn respond<S>(
     resp: awc::ClientResponse<S>,
-    guard: InFlight,
-    out: &Outbound<'_>,
+    guard: Option<InFlight>,
+    out: Relay<'_>,
     mut ex: Exchange,
     idle_timeout: std::time::Duration,
 ) -> HttpResponse
@@ -465,7 +505,7 @@ where
             .filter(|(n, _)| !hop_by_hop(n, resp.headers().get(header::CONNECTION)))
             .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
-        for m in &out.response_headers {
+        for m in out.response_headers {
             m.apply(&mut list);
         }
         for (n, v) in list {
@@ -487,7 +527,13 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mode = if sse || out.stream {
+    let translating = out.translate.is_some();
+    if translating {
+        builder.insert_header((header::CONTENT_TYPE, "text/event-stream"));
+    }
+    let mode = if let Some(t) = out.translate {
+        Mode::Translate(Box::new(t))
+    } else if sse || out.stream {
         Mode::Sse(SseFilter::new(out.hide_usage))
     } else {
         // The body passes unchanged, so its length does too.
@@ -510,10 +556,11 @@ where
         idle_timeout,
         // Only OpenAI's completion streams promise a `[DONE]` (an HTTPRoute's backend may
         // stream anything; an engine's error answer to a stream request is plain JSON).
-        openai_stream: out.stream
-            && sse
-            && status.is_success()
-            && matches!(out.req.path(), "/v1/chat/completions" | "/v1/completions"),
+        openai_stream: translating
+            || out.stream
+                && sse
+                && status.is_success()
+                && matches!(out.path, "/v1/chat/completions" | "/v1/completions"),
         _guard: guard,
     })
 }
@@ -530,6 +577,7 @@ fn copy_response_headers(from: &HeaderMap, to: &mut actix_web::HttpResponseBuild
 enum Mode {
     Sse(SseFilter),
     Json(JsonCapture),
+    Translate(Box<crate::provider::anthropic::StreamTranslator>),
 }
 
 /// The upstream body on its way to the client: chunks pass as they arrive; usage is read on
@@ -556,7 +604,7 @@ struct UpstreamBody<S> {
     /// waits, so an answer that arrives at once costs no timer.
     idle: Option<Pin<Box<actix_rt::time::Sleep>>>,
     idle_timeout: std::time::Duration,
-    _guard: InFlight,
+    _guard: Option<InFlight>,
 }
 
 impl<S> UpstreamBody<S> {
@@ -565,6 +613,7 @@ impl<S> UpstreamBody<S> {
             ex.usage = match &self.mode {
                 Mode::Sse(f) => f.usage,
                 Mode::Json(c) => c.usage(),
+                Mode::Translate(t) => t.usage,
             };
             ex.finish(self.status, error);
         }
@@ -614,7 +663,11 @@ where
                 Poll::Ready(None)
                     if this.expected.is_some_and(|n| this.received < n)
                         || this.openai_stream
-                            && matches!(&this.mode, Mode::Sse(f) if !f.done && !f.pending_done()) =>
+                            && match &this.mode {
+                                Mode::Sse(f) => !f.done && !f.pending_done(),
+                                Mode::Translate(t) => !t.done,
+                                Mode::Json(_) => false,
+                            } =>
                 {
                     Poll::Ready(Some(Err(awc::error::PayloadError::Incomplete(None))))
                 }
@@ -634,6 +687,7 @@ where
                             c.push(&chunk);
                             chunk
                         }
+                        Mode::Translate(t) => t.push(&chunk),
                     };
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(out)));
@@ -647,7 +701,7 @@ where
                     let message = e.to_string();
                     tracing::warn!(error = %message, status = this.status, "upstream body cut short; closing the client's connection");
                     this.finish(Some(&message));
-                    if let Mode::Sse(_) = this.mode {
+                    if let Mode::Sse(_) | Mode::Translate(_) = this.mode {
                         this.failed = Some(e);
                         this.flush_first = true;
                         return Poll::Ready(Some(Ok(stream_error_event(&message))));
@@ -658,6 +712,7 @@ where
                     let tail = match &mut this.mode {
                         Mode::Sse(f) => f.finish(),
                         Mode::Json(_) => Bytes::new(),
+                        Mode::Translate(t) => t.finish(),
                     };
                     this.ended = true;
                     this.finish(None);

@@ -40,6 +40,10 @@ pub struct Config {
     pub inference_models: Arc<Vec<kthena_core::InferenceModel>>,
     /// `kubernetes.io/tls` Secrets: PEM certificate chain and key (gateway mode only).
     pub tls_secrets: Arc<std::collections::HashMap<ObjectRef, TlsSecret>>,
+    /// Secrets' values by Secret, for provider credentials (never logged or dumped).
+    pub credentials: Arc<std::collections::HashMap<ObjectRef, SecretData>>,
+    /// Converted ExternalModelProviders.
+    pub providers: Arc<Vec<Arc<kthena_core::ExternalProvider>>>,
     /// Gateways of our classes (gateway mode only).
     pub gateways: Arc<Vec<Gateway>>,
     /// Names of the GatewayClasses whose controllerName is ours (gateway mode only).
@@ -109,8 +113,29 @@ impl Config {
             objectives: self.objectives.clone(),
             inference_extension: self.inference_extension,
             controller_name: self.controller_name.clone(),
+            providers: Arc::new(
+                self.providers
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.clone(),
+                            crate::provider::credential_state(p, &self.credentials),
+                        )
+                    })
+                    .collect(),
+            ),
             ..Default::default()
         }
+    }
+}
+
+/// A Secret's values by key. Its `Debug` names the keys only: credentials never reach a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretData(pub Arc<std::collections::BTreeMap<String, Vec<u8>>>);
+
+impl std::fmt::Debug for SecretData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Shared {
     pub routes: ArcSwap<RouteTable>,
     /// The ModelServers, written by the Index actor.
     pub pools: ArcSwap<PoolMap>,
+    /// The ExternalModelProviders with their credentials, written by the Index actor.
+    pub providers: ArcSwap<crate::provider::ProviderMap>,
     /// Gateway mode: the Gateway listeners of each served port, written by the Index actor.
     pub ports: ArcSwap<HashMap<u16, PortListeners>>,
     /// Gateway mode: the HTTPRoutes attached to each listener, written by the RouteSet actor.
@@ -112,6 +114,9 @@ pub struct ConfigDump {
     pub inferencemodels: Arc<Vec<Arc<kthena_api::inference::v1alpha2::InferenceModel>>>,
     /// InferenceObjectives (gateway mode).
     pub inferenceobjectives: Arc<Vec<Arc<kthena_api::inference::v1alpha2::InferenceObjective>>>,
+    /// ExternalModelProviders (their specs name Secrets, never hold credentials).
+    pub externalmodelproviders:
+        Arc<Vec<Arc<kthena_api::externalmodelprovider::ExternalModelProvider>>>,
 }
 
 /// The objects of one kind by identity: a persistent map (cloned in O(1), one object changed
@@ -247,6 +252,13 @@ pub struct StatusInputs {
     pub inference_extension: bool,
     /// `--controller-name`.
     pub controller_name: String,
+    /// Every ExternalModelProvider and whether its credential resolves.
+    pub providers: Arc<
+        Vec<(
+            Arc<kthena_core::ExternalProvider>,
+            kthena_core::CredentialState,
+        )>,
+    >,
     /// The fields of each ModelServer that are accepted but not acted on yet
     /// (`kthena_core::unhonored`); servers with none are absent.
     pub unhonored_servers: imbl::OrdMap<kthena_core::ObjectRef, kthena_core::FieldErrors>,

@@ -346,7 +346,9 @@ impl Sources<'_> {
             kthena_core::Backend::ModelServer(id) => {
                 self.pools.contains_key(&PoolKey::ModelServer(id.clone()))
             }
-            kthena_core::Backend::ExternalProvider(_) => false,
+            kthena_core::Backend::ExternalProvider(id) => {
+                inputs.providers.iter().any(|(p, _)| &p.id == id)
+            }
         };
         let judged: Vec<&kthena_core::Route> = match only {
             None => inputs.routes.values().map(|r| &**r).collect(),
@@ -443,6 +445,19 @@ impl Sources<'_> {
         }
     }
 
+    /// The ExternalModelProviders' statuses: `Ready` and `CredentialsResolved`.
+    fn external_providers(&self, out: &mut Vec<ObjectStatus>) {
+        for (p, state) in self.inputs.providers.iter() {
+            let generation = self.generation(ObjectKind::ExternalModelProvider, &p.id);
+            let cs = status::external_provider(state);
+            let mut status = json!({"conditions": conditions(&cs, generation)});
+            if let Some(g) = generation {
+                status["observedGeneration"] = json!(g);
+            }
+            out.push(self.entry(ObjectKind::ExternalModelProvider, &p.id, status));
+        }
+    }
+
     fn http_routes(&self, out: &mut Vec<ObjectStatus>) {
         for r in self.inputs.http_routes.iter() {
             let id = &r.route.id;
@@ -534,7 +549,9 @@ impl Sources<'_> {
             let cs = status::invalid(&bad.errors);
             let g = bad.generation;
             let status = match bad.kind {
-                ObjectKind::ModelRoute | ObjectKind::ModelServer => {
+                ObjectKind::ModelRoute
+                | ObjectKind::ModelServer
+                | ObjectKind::ExternalModelProvider => {
                     let mut s = json!({"conditions": conditions(&cs, g)});
                     if let Some(g) = g {
                         s["observedGeneration"] = json!(g);
@@ -727,6 +744,9 @@ pub fn report_dirty(sources: Sources<'_>, dirty: &Dirty) -> Recomputed {
     }
     if whole(&[K::InferencePool, K::InferencePoolV1alpha2]) {
         sources.inference_pools(&mut out);
+    }
+    if whole(&[K::ExternalModelProvider]) {
+        sources.external_providers(&mut out);
     }
     if whole(&[K::InferenceModel]) {
         sources.inference_models(&mut out);

@@ -1,6 +1,7 @@
 //! The awc clients used toward engines, one pair per worker (`awc::Client` is `!Send`), and
 //! how the router speaks to a Pod: HTTP/1.1, HTTP/2 with prior knowledge (h2c), or TLS.
 
+pub mod egress;
 pub mod tls;
 
 use std::sync::Arc;
@@ -20,6 +21,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(30);
 pub struct Clients {
     plain: awc::Client,
     tls: awc::Client,
+    /// Toward ExternalModelProviders: verified and unverified TLS, made on first use.
+    providers: std::cell::OnceCell<(awc::Client, awc::Client)>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -34,6 +37,24 @@ impl Clients {
         Self {
             plain: client(None),
             tls: client(Some(tls)),
+            providers: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The client toward ExternalModelProviders ([`egress`]): certificates verified against
+    /// the platform's roots unless `insecure_skip_verify`.
+    pub fn provider(&self, insecure_skip_verify: bool) -> &awc::Client {
+        let (verified, unverified) = self.providers.get_or_init(|| {
+            let e = egress::egress();
+            (
+                egress::client(e.verified.clone(), e.proxy.clone()),
+                egress::client(e.unverified.clone(), e.proxy.clone()),
+            )
+        });
+        if insecure_skip_verify {
+            unverified
+        } else {
+            verified
         }
     }
 

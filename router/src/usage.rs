@@ -7,14 +7,15 @@ use serde::Deserialize;
 /// Most bytes of a non-streamed response kept to read its `usage`.
 pub const MAX_USAGE_SCAN_BYTES: usize = 1 << 20;
 
-/// `usage` of an OpenAI response or stream chunk.
+/// `usage` of an OpenAI response or stream chunk (or of an Anthropic message, or an OpenAI
+/// Responses answer: `input_tokens` and `output_tokens`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 pub struct Usage {
     /// Input tokens.
-    #[serde(default)]
+    #[serde(default, alias = "input_tokens")]
     pub prompt_tokens: u64,
     /// Output tokens.
-    #[serde(default)]
+    #[serde(default, alias = "output_tokens")]
     pub completion_tokens: u64,
 }
 

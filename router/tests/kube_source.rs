@@ -61,7 +61,7 @@ async fn first_configuration_waits_for_every_list_and_survives_a_missing_crd() {
     // Watch requests stay open: held here so the watchers wait instead of reconnecting.
     let mut open = Vec::new();
     let mut listed = Vec::new();
-    while listed.len() < 3 {
+    while listed.len() < 5 {
         let (request, reply) = tokio::time::timeout(WAIT, handle.next_request())
             .await
             .expect("a request within the deadline")
@@ -93,6 +93,24 @@ async fn first_configuration_waits_for_every_list_and_survives_a_missing_crd() {
             );
         } else if path.ends_with("/pods") {
             respond(reply, 200, &list("Pod", "v1", json!([pod])));
+        } else if path.ends_with("/externalmodelproviders") {
+            respond(
+                reply,
+                200,
+                &list(
+                    "ExternalModelProvider",
+                    "networking.serving.volcano.sh/v1alpha1",
+                    json!([]),
+                ),
+            );
+        } else if path.ends_with("/secrets") {
+            // Only the Secrets labelled as provider credentials are listed.
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            assert!(
+                query.contains("labelSelector=networking.serving.volcano.sh%2Fexternal-model-provider-credential%3Dtrue"),
+                "{query}"
+            );
+            respond(reply, 200, &list("Secret", "v1", json!([])));
         } else if path.ends_with("/modelservers") {
             // The CRD is not installed: 404. Served as empty, retried in the background.
             respond(

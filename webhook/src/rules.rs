@@ -82,6 +82,9 @@ pub fn review(
             }
         }
         Object::ModelServer(s) => errs.extend(convert::model_server(s).err().unwrap_or_default()),
+        Object::ExternalModelProvider(p) => {
+            errs.extend(convert::external_provider(p).err().unwrap_or_default());
+        }
         Object::InferencePool(p) => {
             errs.extend(convert::inference_pool_v1(p).err().unwrap_or_default());
         }
@@ -106,7 +109,6 @@ pub fn review(
         }
         Object::HttpRoute(_)
         | Object::Gateway(_)
-        | Object::ExternalModelProvider(_)
         | Object::GatewayClass(_)
         | Object::ReferenceGrant(_)
         | Object::Pod(_)

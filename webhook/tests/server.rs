@@ -192,21 +192,24 @@ async fn a_valid_model_route_is_allowed_with_its_uid_echoed() {
 #[actix_rt::test]
 async fn fields_not_honored_yet_are_allowed_with_a_warning_naming_them() {
     let webhook = Webhook::start(Objects::default());
-    let mut route = example("modelroute-subset.yaml");
-    route["spec"]["rules"][0]["targetModels"][1] =
-        serde_json::json!({"externalModelProviderName": "openai", "weight": 30});
-    let review = admission_review("uid-w", "CREATE", route);
-    let response = webhook.review("/validate/modelroute", &review).await;
+    let mut server = example("modelserver-deepseek-r1-1-5b.yaml");
+    server["spec"]["workloadSelector"]["pdGroup"] = serde_json::json!({
+        "groupKey": "g", "prefillLabels": {"role": "p"}, "decodeLabels": {"role": "d"}});
+    let review = admission_review("uid-w", "CREATE", server);
+    let response = webhook.review("/validate/modelserver", &review).await;
     assert_eq!(response["allowed"], true, "{response}");
     let warnings = response["warnings"].as_array().cloned().unwrap_or_default();
     assert_eq!(warnings.len(), 1, "{response}");
     let w = warnings[0].as_str().unwrap_or_default();
-    assert!(
-        w.starts_with(
-            "spec.rules[0].targetModels[1].externalModelProviderName: external model providers are not called yet"
-        ),
-        "{w}"
-    );
+    assert!(w.starts_with("spec.workloadSelector.pdGroup: "), "{w}");
+    // External providers are called: a route naming one gets no warning.
+    let mut route = example("modelroute-subset.yaml");
+    route["spec"]["rules"][0]["targetModels"][1] =
+        serde_json::json!({"externalModelProviderName": "openai", "weight": 30});
+    let review = admission_review("uid-p", "CREATE", route);
+    let response = webhook.review("/validate/modelroute", &review).await;
+    assert_eq!(response["allowed"], true, "{response}");
+    assert_eq!(response.get("warnings"), None, "{response}");
     // Nothing unhonored (global rate limits are shared through Redis): no warnings at all.
     for (uid, file) in [
         ("uid-n", "modelroute-subset.yaml"),

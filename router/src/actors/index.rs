@@ -438,6 +438,12 @@ impl Handler<Apply> for Index {
             self.outcome =
                 self.apply_gateways(&config.gateways, &config.tls_secrets, &config.grants);
             self.shared.objectives.store(config.objectives.clone());
+            self.shared
+                .providers
+                .store(Arc::new(crate::provider::resolve_all(
+                    &config.providers,
+                    &config.credentials,
+                )));
         }
         let outcome = self.outcome.clone();
         self.shared.dump.store(Arc::new(config.dump.clone()));

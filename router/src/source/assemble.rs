@@ -21,7 +21,7 @@ use kthena_api::modelroute::ModelRoute;
 use kthena_api::modelserver::ModelServer;
 use kthena_core::{FieldErrors, ObjectRef, Route};
 
-use super::{Config, DEFAULT_CLASS_NAME, GatewayOptions, TlsSecret};
+use super::{Config, DEFAULT_CLASS_NAME, GatewayOptions, SecretData, TlsSecret};
 use crate::pool::PodInfo;
 use crate::state::{DumpedPool, Invalid, ObjectKind};
 
@@ -121,7 +121,13 @@ enum Part {
         object: Arc<gateway_api::apis::standard::httproutes::HttpRoute>,
     },
     ReferenceGrant(kthena_core::reference_grant::ReferenceGrant),
-    Secret(ObjectRef, TlsSecret),
+    /// A Secret: its TLS pair (gateway mode) and its values (provider credentials).
+    Secret(ObjectRef, Option<TlsSecret>, Option<SecretData>),
+    Provider {
+        tracked: Tracked,
+        provider: Option<Arc<kthena_core::ExternalProvider>>,
+        object: Arc<kthena_api::externalmodelprovider::ExternalModelProvider>,
+    },
     InferencePool {
         tracked: Tracked,
         pool: Option<kthena_core::InferencePool>,
@@ -275,10 +281,32 @@ impl Converted {
             Object::ReferenceGrant(g) if gw.enabled => {
                 Part::ReferenceGrant(convert::reference_grant(&g))
             }
-            Object::Secret(secret) if gw.enabled => match convert::tls_secret(&secret) {
-                Some(tls) => Part::Secret(convert::object_ref(secret.as_ref()), tls),
-                None => Part::Ignored("Secret without tls.crt and tls.key".to_owned()),
-            },
+            Object::Secret(secret) => {
+                let tls = if gw.enabled {
+                    convert::tls_secret(&secret)
+                } else {
+                    None
+                };
+                let data = convert::secret_data(&secret).map(|d| SecretData(Arc::new(d)));
+                if tls.is_none() && data.is_none() {
+                    Part::Ignored("Secret without data".to_owned())
+                } else {
+                    Part::Secret(convert::object_ref(secret.as_ref()), tls, data)
+                }
+            }
+            Object::ExternalModelProvider(p) => {
+                let (tracked, provider) = tracked(
+                    ObjectKind::ExternalModelProvider,
+                    convert::object_ref(p.as_ref()),
+                    convert::generation(p.as_ref()),
+                    convert::external_provider(&p),
+                );
+                Part::Provider {
+                    tracked,
+                    provider: provider.map(Arc::new),
+                    object: Arc::from(p),
+                }
+            }
             Object::InferencePool(p) if inference => {
                 let (tracked, pool) = tracked(
                     ObjectKind::InferencePool,
@@ -348,7 +376,8 @@ impl Converted {
             | Part::HttpRoute { tracked, .. }
             | Part::InferencePool { tracked, .. }
             | Part::InferenceModel { tracked, .. }
-            | Part::InferenceObjective { tracked, .. } => Some(tracked),
+            | Part::InferenceObjective { tracked, .. }
+            | Part::Provider { tracked, .. } => Some(tracked),
             Part::Namespace { .. }
             | Part::ReferenceGrant(_)
             | Part::Secret(..)
@@ -430,7 +459,7 @@ impl Converted {
         let (slot, id) = match &self.part {
             Part::Namespace { name, .. } => (Slot::Namespace, ObjectRef::new("", name.clone())),
             Part::ReferenceGrant(g) => (Slot::ReferenceGrant, g.id.clone()),
-            Part::Secret(id, _) => (Slot::Secret, id.clone()),
+            Part::Secret(id, ..) => (Slot::Secret, id.clone()),
             Part::Ignored(_) => return None,
             _ => {
                 let t = self.tracked().expect("every other part is tracked");
@@ -694,6 +723,9 @@ impl Combined {
         let mut services = Vec::new();
         let mut namespaces = kthena_core::gateway::Namespaces::default();
         let mut tls_secrets = std::collections::HashMap::new();
+        let mut credentials = std::collections::HashMap::new();
+        let mut providers = Vec::new();
+        let mut dump_providers = Vec::new();
         let mut dump_gateways = Vec::new();
         let mut dump_httproutes = Vec::new();
         let mut dump_pools = Vec::new();
@@ -736,8 +768,19 @@ impl Combined {
                     http_routes.extend(route.clone());
                 }
                 Part::ReferenceGrant(g) => grants.push(g.clone()),
-                Part::Secret(id, secret) => {
-                    tls_secrets.insert(id.clone(), secret.clone());
+                Part::Secret(id, tls, data) => {
+                    if let Some(tls) = tls {
+                        tls_secrets.insert(id.clone(), tls.clone());
+                    }
+                    if let Some(data) = data {
+                        credentials.insert(id.clone(), data.clone());
+                    }
+                }
+                Part::Provider {
+                    provider, object, ..
+                } => {
+                    dump_providers.push(object.clone());
+                    providers.extend(provider.clone());
                 }
                 Part::InferencePool { pool, object, .. } => {
                     dump_pools.push(object.clone());
@@ -780,6 +823,9 @@ impl Combined {
         config.services = Arc::new(services);
         config.namespaces = Arc::new(namespaces);
         config.tls_secrets = Arc::new(tls_secrets);
+        config.credentials = Arc::new(credentials);
+        config.providers = Arc::new(providers);
+        config.dump.externalmodelproviders = Arc::new(dump_providers);
         config.dump.gateways = Arc::new(dump_gateways);
         config.dump.httproutes = Arc::new(dump_httproutes);
         config.dump.inferencepools = Arc::new(dump_pools);

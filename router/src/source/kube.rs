@@ -45,13 +45,20 @@ pub struct KubeOptions {
     pub debounce: Duration,
 }
 
-/// The kinds watched with `gateway`: always ModelRoute, ModelServer and Pod; with the Gateway
-/// API GatewayClass, Gateway, HTTPRoute, ReferenceGrant, Namespace, Service and
-/// `kubernetes.io/tls` Secrets; with the Inference Extension both InferencePools,
-/// InferenceModel and InferenceObjective.
+/// The kinds watched with `gateway`: always ModelRoute, ModelServer, Pod,
+/// ExternalModelProvider and the Secrets labelled as provider credentials
+/// ([`CREDENTIAL_LABEL`]); with the Gateway API GatewayClass, Gateway, HTTPRoute,
+/// ReferenceGrant, Namespace, Service and `kubernetes.io/tls` Secrets; with the Inference
+/// Extension both InferencePools, InferenceModel and InferenceObjective.
 pub fn watched_kinds(gateway: &GatewayOptions) -> Vec<ObjectKind> {
     use ObjectKind as K;
-    let mut kinds = vec![K::ModelRoute, K::ModelServer, K::Pod];
+    let mut kinds = vec![
+        K::ModelRoute,
+        K::ModelServer,
+        K::Pod,
+        K::ExternalModelProvider,
+        K::Secret,
+    ];
     if gateway.enabled {
         kinds.extend([
             K::GatewayClass,
@@ -60,7 +67,6 @@ pub fn watched_kinds(gateway: &GatewayOptions) -> Vec<ObjectKind> {
             K::ReferenceGrant,
             K::Namespace,
             K::Service,
-            K::Secret,
         ]);
         if gateway.inference_extension {
             kinds.extend([
@@ -72,6 +78,24 @@ pub fn watched_kinds(gateway: &GatewayOptions) -> Vec<ObjectKind> {
         }
     }
     kinds
+}
+
+/// The label a Secret carries to be read as an ExternalModelProvider credential (Kthena's).
+pub const CREDENTIAL_LABEL: &str =
+    "networking.serving.volcano.sh/external-model-provider-credential=true";
+
+/// The objects of several watches of one kind, whose selections do not overlap.
+struct Several(Vec<Box<dyn Objects>>);
+
+impl Objects for Several {
+    fn changes(&mut self, gw: &GatewayOptions, named: Option<&BTreeSet<Named>>) -> Vec<Change> {
+        let mut out = Vec::new();
+        for o in &mut self.0 {
+            // A watch that does not hold a named object says nothing of it (it never did).
+            out.extend(o.changes(gw, named));
+        }
+        out
+    }
 }
 
 /// A watched kind's objects, each converted once per `resourceVersion`.
@@ -320,14 +344,38 @@ impl KubeSource {
                             Box::new(Typed::new(store, |o| Object::Service(Box::new(o)))),
                         ));
                     }
-                    ObjectKind::Secret => stores.push((
-                        kind,
-                        watch::<Secret>(
+                    ObjectKind::Secret => {
+                        // Provider credentials (labelled) and, in gateway mode, certificates
+                        // (by type): two watches that never select the same Secret.
+                        let mut credentials = cfg().labels(CREDENTIAL_LABEL);
+                        let mut watches = Vec::new();
+                        if options.gateway.enabled {
+                            credentials = credentials.fields("type!=kubernetes.io/tls");
+                            watches.push(watch::<Secret>(
+                                nsapi(&client, &ns),
+                                kind,
+                                cfg().fields("type=kubernetes.io/tls"),
+                                &me,
+                                |o| Object::Secret(Box::new(o)),
+                            ));
+                        }
+                        watches.push(watch::<Secret>(
                             nsapi(&client, &ns),
                             kind,
-                            cfg().fields("type=kubernetes.io/tls"),
+                            credentials,
                             &me,
                             |o| Object::Secret(Box::new(o)),
+                        ));
+                        stores.push((kind, Box::new(Several(watches))));
+                    }
+                    ObjectKind::ExternalModelProvider => stores.push((
+                        kind,
+                        watch::<kthena_api::externalmodelprovider::ExternalModelProvider>(
+                            nsapi(&client, &ns),
+                            kind,
+                            cfg(),
+                            &me,
+                            |o| Object::ExternalModelProvider(Box::new(o)),
                         ),
                     )),
                     ObjectKind::InferencePool => stores.push((
@@ -366,7 +414,6 @@ impl KubeSource {
                             |o| Object::InferenceObjective(Box::new(o)),
                         ),
                     )),
-                    other => tracing::error!(kind = ?other, "no watcher for this kind"),
                 }
             }
             tracing::info!(kinds = ?kinds, namespace = ns.as_deref().unwrap_or("(all)"), "watching the API server");
