@@ -74,6 +74,13 @@ pub enum RouterError {
     /// JWT authentication refused the request (Kthena's texts).
     #[error("{0}")]
     Unauthorized(String),
+    /// The fairness queue refused the request: shed under saturation (429), or waited
+    /// `--fairness-queue-timeout` (504, Kthena's text).
+    #[error("{}", match .0 {
+        crate::fair_queue::Refusal::Saturated => "request shed: the pool's queue is full of requests of the same priority or higher",
+        crate::fair_queue::Refusal::Timeout => "Request processing timed out in queue",
+    })]
+    Queue(crate::fair_queue::Refusal),
 }
 
 impl RouterError {
@@ -101,6 +108,8 @@ impl RouterError {
             RouterError::UpstreamTimeout(_) => "upstream_timeout",
             RouterError::RateLimited(_) => "rate_limit_exceeded",
             RouterError::Unauthorized(_) => "authentication_error",
+            RouterError::Queue(crate::fair_queue::Refusal::Saturated) => "queue_saturated",
+            RouterError::Queue(crate::fair_queue::Refusal::Timeout) => "queue_timeout",
         }
     }
 }
@@ -131,6 +140,10 @@ impl ResponseError for RouterError {
             RouterError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             RouterError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             RouterError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            RouterError::Queue(crate::fair_queue::Refusal::Saturated) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            RouterError::Queue(crate::fair_queue::Refusal::Timeout) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -142,6 +155,9 @@ impl ResponseError for RouterError {
         }
         if let RouterError::Unauthorized(_) = self {
             builder.insert_header(("www-authenticate", "Bearer"));
+        }
+        if let RouterError::Queue(refusal) = self {
+            builder.insert_header((crate::fair_queue::DROPPED_REASON_HEADER, refusal.reason()));
         }
         if let RouterError::RateLimited(e) = self
             && let Some(wait) = e.retry_after()
