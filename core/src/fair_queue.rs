@@ -85,9 +85,7 @@ impl UserUsage {
 impl Usage {
     /// Usage counted over the last `window` (`FAIRNESS_WINDOW_SIZE`; at least 1 ms).
     pub fn new(window: Duration) -> Self {
-        let window_ms = u64::try_from(window.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         Self {
             window_ms,
             bucket_ms: (window_ms / BUCKETS).max(1),
@@ -385,10 +383,7 @@ mod tests {
         queued(d.push(0, "light", "standard-2", 10));
         // The heavy user's critical request beats a user with no usage at all.
         let order = drain(&mut d, &[("heavy", 1e9)]);
-        assert_eq!(
-            order,
-            ["critical", "standard-1", "standard-2", "sheddable"]
-        );
+        assert_eq!(order, ["critical", "standard-1", "standard-2", "sheddable"]);
         assert!(d.is_empty());
     }
 
