@@ -198,7 +198,7 @@ async fn a_saturated_pool_serves_the_high_priority_at_once_and_sheds_the_low_one
         p.await.expect("producer");
     }
 
-    let lows = lows.borrow();
+    let lows = lows.borrow().clone();
     let served_low: Vec<Duration> = lows
         .iter()
         .filter(|g| g.status == 200)
@@ -321,7 +321,7 @@ async fn a_flooding_user_does_not_slow_another_users_requests() {
     for f in flooding {
         f.await.expect("flood request");
     }
-    let floods = floods.borrow();
+    let floods = floods.borrow().clone();
     assert!(floods.iter().all(|g| g.status == 200), "{floods:?}");
     let flood_median = percentile(floods.iter().map(|g| g.took).collect(), 0.5);
     let light_max = meanwhile.iter().copied().max().expect("five");

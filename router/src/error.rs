@@ -77,7 +77,7 @@ pub enum RouterError {
     /// The fairness queue refused the request: shed under saturation (429), or waited
     /// `--fairness-queue-timeout` (504, Kthena's text).
     #[error("{}", match .0 {
-        crate::fair_queue::Refusal::Saturated => "request shed: the pool's queue is full of requests of the same priority or higher",
+        crate::fair_queue::Refusal::Saturated => "request shed: the pool is saturated and its queue is full; the lowest priority is shed first",
         crate::fair_queue::Refusal::Timeout => "Request processing timed out in queue",
     })]
     Queue(crate::fair_queue::Refusal),

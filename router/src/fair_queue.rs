@@ -577,3 +577,137 @@ pub fn user_of<'a>(
         .filter(|v| !v.is_empty())
         .unwrap_or(DEFAULT_USER)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use super::*;
+    use crate::pool::PoolSnapshot;
+
+    /// A pool of one ModelServer with no endpoints (room depends on the limits only).
+    fn pool() -> PoolCell {
+        let server = kthena_core::ModelServer {
+            id: kthena_core::ObjectRef::new("default", "s"),
+            model: None,
+            engine: kthena_core::Engine::Vllm,
+            match_labels: Default::default(),
+            pd_group: None,
+            port: 8000,
+            protocol: kthena_core::Protocol::Http,
+            timeout: Duration::from_secs(1),
+            retry: kthena_core::RetryPolicy::default(),
+            kv_connector: None,
+            session_sticky: None,
+        };
+        Arc::new(arc_swap::ArcSwap::from_pointee(PoolSnapshot::build(
+            server.into(),
+            &[],
+            None,
+        )))
+    }
+
+    fn fairness(max_concurrent: usize, max_queue: usize, timeout: Duration) -> Arc<Fairness> {
+        let registry = Registry::new();
+        Fairness::new(
+            FairnessOptions {
+                max_concurrent,
+                max_queue,
+                queue_timeout: timeout,
+                ..FairnessOptions::default()
+            },
+            QueueMetrics::new(&registry).expect("registers"),
+        )
+    }
+
+    fn waiting(f: &Fairness) -> usize {
+        lock(&f.queues)
+            .values()
+            .map(|q| lock(&q.state).waiting.len())
+            .sum()
+    }
+
+    #[actix_rt::test]
+    async fn a_finished_request_hands_its_slot_to_the_best_waiting_one() {
+        let f = fairness(1, 10, Duration::from_secs(10));
+        let cell = pool();
+        let first = f.admit(&cell, "a", 0, "m").await.expect("room");
+        // Both wait; the higher priority one is admitted when the first finishes, although
+        // it came later.
+        let low = f.admit(&cell, "b", 0, "m");
+        let high = f.admit(&cell, "c", 5, "m");
+        futures_util::pin_mut!(low);
+        futures_util::pin_mut!(high);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(low.as_mut().poll(&mut cx).is_pending());
+        assert!(high.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(waiting(&f), 2);
+        first.finish(None);
+        let high = high.await.expect("admitted");
+        assert_eq!(waiting(&f), 1, "the low one still waits");
+        drop(high);
+        low.await.expect("admitted after");
+    }
+
+    #[actix_rt::test]
+    async fn a_waiting_request_dropped_leaves_the_queue_and_a_timed_out_one_is_refused() {
+        let f = fairness(1, 1, Duration::from_millis(50));
+        let cell = pool();
+        let _running = f.admit(&cell, "a", 0, "m").await.expect("room");
+        {
+            let gone = f.admit(&cell, "b", 0, "m");
+            futures_util::pin_mut!(gone);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(gone.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(waiting(&f), 1);
+        }
+        assert_eq!(waiting(&f), 0, "the dropped request left");
+        assert_eq!(
+            f.admit(&cell, "c", 0, "m").await.err(),
+            Some(Refusal::Timeout)
+        );
+        assert_eq!(waiting(&f), 0);
+    }
+
+    #[actix_rt::test]
+    async fn a_full_queue_refuses_its_lowest_priority_and_sheds_it_for_a_higher_one() {
+        let f = fairness(1, 1, Duration::from_secs(10));
+        let cell = pool();
+        let running = f.admit(&cell, "a", 0, "m").await.expect("room");
+        let low = f.admit(&cell, "b", -1, "m");
+        futures_util::pin_mut!(low);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(low.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(
+            f.admit(&cell, "c", -1, "m").await.err(),
+            Some(Refusal::Saturated),
+            "same priority as the queue's lowest: refused"
+        );
+        let high = f.admit(&cell, "d", 0, "m");
+        futures_util::pin_mut!(high);
+        assert!(high.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(
+            low.await.err(),
+            Some(Refusal::Saturated),
+            "shed for the higher one"
+        );
+        drop(running);
+        high.await.expect("admitted");
+    }
+
+    #[test]
+    fn the_user_is_the_authenticated_one_else_the_fairness_id_else_the_default() {
+        let mut headers = actix_web::http::header::HeaderMap::new();
+        assert_eq!(user_of("", &headers), DEFAULT_USER);
+        headers.insert(
+            actix_web::http::header::HeaderName::from_static("x-gateway-inference-fairness-id"),
+            actix_web::http::header::HeaderValue::from_static("team-a"),
+        );
+        assert_eq!(user_of("", &headers), "team-a");
+        assert_eq!(
+            user_of("alice", &headers),
+            "alice",
+            "a header does not override the JWT"
+        );
+    }
+}
