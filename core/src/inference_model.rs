@@ -18,6 +18,19 @@ pub enum Criticality {
     Sheddable,
 }
 
+impl Criticality {
+    /// The queue priority of the model's requests when no InferenceObjective names one: as
+    /// the Inference Extension's move from criticality to priority, `Sheddable` is below 0
+    /// (shed first), `Standard` is 0 (an unset priority) and `Critical` above it.
+    pub fn priority(self) -> i32 {
+        match self {
+            Criticality::Critical => 1,
+            Criticality::Standard => 0,
+            Criticality::Sheddable => -1,
+        }
+    }
+}
+
 /// An InferenceModel, converted.
 #[derive(Debug, Clone)]
 pub struct InferenceModel {

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod claims;
 pub mod conditions;
+pub mod fair_queue;
 pub mod field_error;
 pub mod gateway;
 pub mod http_route;

@@ -17,7 +17,9 @@ pub fn inference_objective(objective: &InferenceObjective) -> FieldErrors {
     if objective.priority != 0 {
         out.push(
             "spec.priority",
-            "requests are not queued or shed by priority yet: every objective is served alike",
+            "requests are queued and shed by priority only when the router runs with \
+             --enable-fairness-scheduling (ENABLE_FAIRNESS_SCHEDULING); without it every \
+             objective is served alike",
         );
     }
     out

@@ -813,10 +813,6 @@ fn values_the_router_cannot_honour_are_refused_by_name() {
             "inferenceExtension requires networking.kthenaRouter.gatewayAPI.enabled",
         ),
         (
-            "networking.kthenaRouter.fairness.enabled=true",
-            "fairness scheduling is not implemented",
-        ),
-        (
             "networking.kthenaRouter.sessionBoost.enabled=true",
             "session boost is not implemented",
         ),
@@ -1015,6 +1011,44 @@ fn the_router_configuration_is_kthenas_configmap_mounted_where_the_flag_reads_it
             .expect("reads");
     assert_eq!(cfg.scheduler.scores, [("random".to_owned(), 1.0)]);
     assert_binary_accepts(&objects);
+}
+
+/// Fairness values (Kthena's keys, and kthena-rs's additions) become the router's
+/// `--fairness-*` flags when enabled, none when not; the schema refuses a negative weight.
+#[test]
+fn fairness_values_become_flags_when_enabled() {
+    let off = render(&[]);
+    assert!(
+        !args(&off).iter().any(|a| a.contains("fairness")),
+        "{:?}",
+        args(&off)
+    );
+    let objects = render(&[
+        "networking.kthenaRouter.fairness.enabled=true",
+        "networking.kthenaRouter.fairness.windowSize=30m",
+        "networking.kthenaRouter.fairness.inputTokenWeight=1.5",
+        "networking.kthenaRouter.fairness.outputTokenWeight=3",
+        "networking.kthenaRouter.fairness.maxConcurrent=8",
+        "networking.kthenaRouter.fairness.queueTimeout=20s",
+    ]);
+    assert_args(
+        &objects,
+        &[
+            "--enable-fairness-scheduling=true",
+            "--fairness-window-size=30m",
+            "--fairness-input-token-weight=1.5",
+            "--fairness-output-token-weight=3",
+            "--fairness-priority-token-weight=1",
+            "--fairness-priority-request-num-weight=0",
+            "--fairness-max-concurrent=8",
+            "--fairness-max-qps=100",
+            "--fairness-queue-timeout=20s",
+            "--fairness-max-queue-size=5000",
+        ],
+    );
+    assert_binary_accepts(&objects);
+    let e = refused(&["networking.kthenaRouter.fairness.outputTokenWeight=-1"]);
+    assert!(e.contains("outputTokenWeight"), "{e}");
 }
 
 /// Global rate limits' Redis failure mode and timeout are values; the router reads them as

@@ -99,6 +99,7 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
     actix_rt::spawn(writer.run(desired_rx, leader_rx.clone(), opts.resync));
 
     let controller_name = options.gateway.controller_name.clone();
+    let priority_queueing = options.fairness.is_some();
     let status_shared = shared.clone();
     actix_rt::spawn(async move {
         let mut applied = status_shared.applied.subscribe();
@@ -136,6 +137,7 @@ pub fn start(running: Running, opts: ControllerOptions) -> StopControllers {
                     pools: &pools,
                     tables: &tables,
                     controller_name: &controller_name,
+                    priority_queueing,
                 },
                 &dirty,
                 |o| crate::report::desired_one(o, &controller_name, &gateways).map(Arc::new),

@@ -83,6 +83,8 @@ pub struct RunOptions {
     pub retry_budget: kthena_core::retry_budget::RetryBudget,
     /// Global token rate limits: Redis failure mode and call timeout.
     pub rate_limit: crate::rate_limit::GlobalOptions,
+    /// `--enable-fairness-scheduling` and its settings; None: off.
+    pub fairness: Option<crate::fair_queue::FairnessOptions>,
 }
 
 /// What controllers started beside the data plane get (Kubernetes mode).
@@ -188,7 +190,12 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
         Some(obs.metrics.rate_limit_redis.clone()),
     ));
     follow_global_rate_limits(shared.clone(), rate_limits.clone());
+    let fairness = opts.fairness.map(|f| {
+        tracing::info!(options = ?f, "priority and fair queueing before the scheduler");
+        crate::fair_queue::Fairness::new(f, obs.metrics.fairness.clone())
+    });
     let ctx = RouterContext {
+        fairness,
         shared: shared.clone(),
         obs,
         max_body_bytes: opts.max_body_bytes,

@@ -210,6 +210,50 @@ pub struct Args {
     /// call failed. Bounds the time a dead Redis adds to a request.
     #[arg(long, env = "KTHENA_ROUTER_RATE_LIMIT_REDIS_TIMEOUT", default_value = "500ms", value_parser = duration)]
     pub rate_limit_redis_timeout: Duration,
+    /// Priority and fair queueing before the scheduler: one bounded queue per pool, admitting
+    /// when the pool has room, highest InferenceObjective priority first, then the user with
+    /// the least recent weighted tokens, FIFO per user (see "Priority and fair queueing").
+    #[arg(long, env = "ENABLE_FAIRNESS_SCHEDULING", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_fairness_scheduling: bool,
+    /// Fairness: how far back a user's tokens and requests count.
+    #[arg(long, env = "FAIRNESS_WINDOW_SIZE", default_value = "1h", value_parser = duration)]
+    pub fairness_window_size: Duration,
+    /// Fairness: weight of a prompt token in a user's usage.
+    #[arg(long, env = "FAIRNESS_INPUT_TOKEN_WEIGHT", default_value_t = 1.0, value_parser = weight)]
+    pub fairness_input_token_weight: f64,
+    /// Fairness: weight of a generated token in a user's usage.
+    #[arg(long, env = "FAIRNESS_OUTPUT_TOKEN_WEIGHT", default_value_t = 2.0, value_parser = weight)]
+    pub fairness_output_token_weight: f64,
+    /// Fairness: weight of the weighted tokens in a user's score (lower goes first).
+    #[arg(long, env = "FAIRNESS_PRIORITY_TOKEN_WEIGHT", default_value_t = 1.0, value_parser = weight)]
+    pub fairness_priority_token_weight: f64,
+    /// Fairness: weight of the request count in a user's score.
+    #[arg(long, env = "FAIRNESS_PRIORITY_REQUEST_NUM_WEIGHT", default_value_t = 0.0, value_parser = weight)]
+    pub fairness_priority_request_num_weight: f64,
+    /// Fairness: most requests admitted per pool and not finished; 0: admissions are paced
+    /// by `--fairness-max-qps` instead (Kthena's QPS mode).
+    #[arg(long, env = "FAIRNESS_MAX_CONCURRENT", default_value_t = 0)]
+    pub fairness_max_concurrent: usize,
+    /// Fairness: admissions per second per pool when `--fairness-max-concurrent` is 0.
+    #[arg(long, env = "FAIRNESS_MAX_QPS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub fairness_max_qps: u32,
+    /// Fairness: longest a request waits in its queue (then 504 "Request processing timed
+    /// out in queue").
+    #[arg(long, env = "FAIRNESS_QUEUE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub fairness_queue_timeout: Duration,
+    /// Fairness: most requests waiting per pool; past it the newest request of the lowest
+    /// priority below the new one's is shed, or the new one is refused (429 with
+    /// `x-llm-d-request-dropped-reason: rejected-saturated`).
+    #[arg(long, env = "FAIRNESS_MAX_QUEUE_SIZE", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub fairness_max_queue_size: u64,
+}
+
+/// A fairness weight: a finite number of at least 0.
+fn weight(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(w) if w.is_finite() && w >= 0.0 => Ok(w),
+        _ => Err(format!("{text:?} is not a weight (a number of at least 0)")),
+    }
 }
 
 /// A percentage, 0 to 100.
@@ -313,6 +357,16 @@ impl Args {
             retry_budget_min_concurrency,
             rate_limit_redis_failure_mode,
             rate_limit_redis_timeout,
+            enable_fairness_scheduling,
+            fairness_window_size,
+            fairness_input_token_weight,
+            fairness_output_token_weight,
+            fairness_priority_token_weight,
+            fairness_priority_request_num_weight,
+            fairness_max_concurrent,
+            fairness_max_qps,
+            fairness_queue_timeout,
+            fairness_max_queue_size,
         } = self;
         let tls = match (set(tls_cert.as_ref()), set(tls_key.as_ref())) {
             (Some(cert), Some(key)) => Some(CertPaths {
@@ -384,6 +438,19 @@ impl Args {
                 failure_mode: rate_limit_redis_failure_mode,
                 timeout: rate_limit_redis_timeout,
             },
+            fairness: enable_fairness_scheduling.then_some(crate::fair_queue::FairnessOptions {
+                window: fairness_window_size,
+                weights: kthena_core::fair_queue::Weights {
+                    input: fairness_input_token_weight,
+                    output: fairness_output_token_weight,
+                    token: fairness_priority_token_weight,
+                    request_num: fairness_priority_request_num_weight,
+                },
+                max_concurrent: fairness_max_concurrent,
+                max_qps: fairness_max_qps,
+                queue_timeout: fairness_queue_timeout,
+                max_queue: usize::try_from(fairness_max_queue_size).unwrap_or(usize::MAX),
+            }),
         }
     }
 }

@@ -390,6 +390,7 @@ async fn status(ctx: web::Data<RouterContext>) -> HttpResponse {
         pools: &pools,
         tables: &tables,
         controller_name: &inputs.controller_name,
+        priority_queueing: ctx.fairness.is_some(),
     });
     let mut grouped = serde_json::Map::new();
     for kind in ObjectKind::ALL.iter().filter(|k| k.writes_status()) {

@@ -86,6 +86,13 @@ pub enum RouterError {
     /// The caller is authenticated but the model's access entry does not allow them.
     #[error("{0}")]
     Forbidden(String),
+    /// The fairness queue refused the request: shed under saturation (429), or waited
+    /// `--fairness-queue-timeout` (504, Kthena's text).
+    #[error("{}", match .0 {
+        crate::fair_queue::Refusal::Saturated => "request shed: the pool is saturated and its queue is full; the lowest priority is shed first",
+        crate::fair_queue::Refusal::Timeout => "Request processing timed out in queue",
+    })]
+    Queue(crate::fair_queue::Refusal),
 }
 
 impl RouterError {
@@ -117,6 +124,8 @@ impl RouterError {
             RouterError::RateLimited(_) => "rate_limit_exceeded",
             RouterError::Unauthorized(_) => "authentication_error",
             RouterError::Forbidden(_) => "permission_error",
+            RouterError::Queue(crate::fair_queue::Refusal::Saturated) => "queue_saturated",
+            RouterError::Queue(crate::fair_queue::Refusal::Timeout) => "queue_timeout",
         }
     }
 }
@@ -152,6 +161,10 @@ impl ResponseError for RouterError {
             RouterError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             RouterError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             RouterError::Forbidden(_) => StatusCode::FORBIDDEN,
+            RouterError::Queue(crate::fair_queue::Refusal::Saturated) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            RouterError::Queue(crate::fair_queue::Refusal::Timeout) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -163,6 +176,9 @@ impl ResponseError for RouterError {
         }
         if let RouterError::Unauthorized(_) = self {
             builder.insert_header(("www-authenticate", "Bearer"));
+        }
+        if let RouterError::Queue(refusal) = self {
+            builder.insert_header((crate::fair_queue::DROPPED_REASON_HEADER, refusal.reason()));
         }
         if let RouterError::RateLimited(e) = self
             && let Some(wait) = e.retry_after()

@@ -82,6 +82,9 @@ pub struct Exchange {
     pub usage: Option<Usage>,
     /// The tokens the request reserved from its route's budget, settled at the end.
     pub reservation: Option<crate::rate_limit::Reservation>,
+    /// The request's slot in its pool's fairness queue, given back (and the user charged the
+    /// answer's tokens) at the end.
+    pub permit: Option<crate::fair_queue::Permit>,
     upstream: Option<IntGauge>,
     done: bool,
     /// Keeps the client's connection busy until the response ends.
@@ -128,6 +131,7 @@ impl Exchange {
             headers_at: None,
             usage: None,
             reservation: None,
+            permit: None,
             upstream: None,
             obs,
             done: false,
@@ -212,6 +216,9 @@ impl Exchange {
         }
         if let Some(r) = self.reservation.take() {
             r.settle(self.usage);
+        }
+        if let Some(p) = self.permit.take() {
+            p.finish(self.usage);
         }
         let end = Instant::now();
         let total = end - self.started;

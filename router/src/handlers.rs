@@ -46,6 +46,8 @@ pub struct RouterContext {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// JWT authentication of `/v1/` requests (the configuration file's `auth` section).
     pub auth: Option<Arc<crate::auth::Authenticator>>,
+    /// The priority and fairness queues (`--enable-fairness-scheduling`); None: off.
+    pub fairness: Option<Arc<crate::fair_queue::Fairness>>,
 }
 
 /// The longest a body may go without a byte, either way, and a client connection may wait.
@@ -445,8 +447,12 @@ impl kthena_core::scheduler::Headers for HeaderView<'_> {
     }
 }
 
-/// Header naming the InferenceObjective of a request (Inference Extension v1).
-const OBJECTIVE_HEADER: &str = "x-gateway-inference-objective";
+/// Headers naming the InferenceObjective of a request (the Inference Extension's v1 name,
+/// then llm-d's).
+const OBJECTIVE_HEADERS: [&str; 2] = [
+    "x-gateway-inference-objective",
+    "x-llm-d-inference-objective",
+];
 
 /// The request as HTTPRoute rules see it: when the body carries a `model`, that is the
 /// `X-Gateway-Model-Name` header, whatever the client sent in it; otherwise the headers are
@@ -548,10 +554,12 @@ async fn to_http_route(
     }
     // An InferenceModel for this model on this pool splits it over its target models.
     let models = ctx.shared.inference_models.load();
+    let mut criticality = None;
     let (rewritten, stream, inject) = match view {
         Some(view) => {
             let target = match models.get(&(key.clone(), view.model.clone())) {
                 Some(m) => {
+                    criticality = Some(m.criticality);
                     ex.set_model_label(&m.model_name);
                     m.pick_target()
                 }
@@ -610,10 +618,9 @@ async fn to_http_route(
     sctx.label = &series.label;
     sctx.want_scores = ctx.obs.access_log.wants_scores();
     if let PoolKey::InferencePool(api, pool) = &key
-        && let Some(name) = req
-            .headers()
-            .get(OBJECTIVE_HEADER)
-            .and_then(|v| v.to_str().ok())
+        && let Some(name) = OBJECTIVE_HEADERS
+            .iter()
+            .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()))
     {
         sctx.priority = ctx
             .shared
@@ -622,6 +629,10 @@ async fn to_http_route(
             .iter()
             .find(|o| o.pool.0 == *api && o.pool.1 == *pool && o.id.name == name)
             .map(|o| o.priority.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
+    }
+    // No objective: the InferenceModel's criticality, mapped as the Inference Extension did.
+    if sctx.priority.is_none() {
+        sctx.priority = criticality.map(kthena_core::inference_model::Criticality::priority);
     }
     proxy::forward(client, out, &sctx, ctx, ex).await
 }

@@ -40,6 +40,7 @@ pub mod control;
 pub mod debug;
 pub mod error;
 pub mod exchange;
+pub mod fair_queue;
 pub mod handlers;
 pub mod kube_client;
 pub mod metrics;

@@ -76,6 +76,8 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     /// Global rate limits' Redis: errors by mode and connection per address.
     pub rate_limit_redis: crate::rate_limit::GlobalMetrics,
+    /// The priority and fairness queues (`kthena_router_fairness_queue_*`).
+    pub fairness: crate::fair_queue::QueueMetrics,
     /// Tells these metrics' series apart in the workers' caches ([`Metrics::series`]).
     id: usize,
 }
@@ -168,6 +170,7 @@ impl Metrics {
                     &["address"],
                 )?,
             },
+            fairness: crate::fair_queue::QueueMetrics::new(registry)?,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         };
         registry.register(Box::new(m.rate_limited.clone()))?;

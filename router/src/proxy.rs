@@ -146,6 +146,17 @@ pub async fn forward(
     ctx: &RouterContext,
     mut ex: Exchange,
 ) -> Result<HttpResponse, (RouterError, Exchange)> {
+    if let Some(fairness) = &ctx.fairness {
+        let user = crate::fair_queue::user_of(&ex.user, out.req.headers());
+        let priority = sctx.priority.unwrap_or(0);
+        match fairness
+            .admit(&out.pool, user, priority, &ex.series().label)
+            .await
+        {
+            Ok(permit) => ex.permit = Some(permit),
+            Err(refusal) => return Err((RouterError::Queue(refusal), ex)),
+        }
+    }
     let cell = ctx.shared.scheduler.load_full();
     let first = out.pool.load_full();
     let attempts = 1 + first.upstream.retry.attempts;

@@ -62,6 +62,9 @@ pub struct Sources<'a> {
     pub tables: &'a HashMap<ListenerRef, HttpRouteTable>,
     /// `--controller-name`, written in route `parents[]` entries.
     pub controller_name: &'a str,
+    /// The router queues requests by priority (`--enable-fairness-scheduling`):
+    /// InferenceObjectives' `priority` is honored.
+    pub priority_queueing: bool,
 }
 
 /// `cs` in the Kubernetes type, with a placeholder `lastTransitionTime` ([`untimed`] takes it
@@ -513,10 +516,12 @@ impl Sources<'_> {
             let pool_served = self
                 .pools
                 .contains_key(&PoolKey::InferencePool(o.pool.0, o.pool.1.clone()));
-            let cs = status::inference_objective(
-                pool_served,
-                &kthena_core::unhonored::inference_objective(o),
-            );
+            let unhonored = if self.priority_queueing {
+                kthena_core::FieldErrors::new()
+            } else {
+                kthena_core::unhonored::inference_objective(o)
+            };
+            let cs = status::inference_objective(pool_served, &unhonored);
             let status = json!({"conditions": conditions(&cs, generation)});
             out.push(self.entry(ObjectKind::InferenceObjective, &o.id, status));
         }

@@ -94,6 +94,7 @@ fn context_with(ready: bool, access_log: AccessLog, expose_metrics: bool) -> Rou
         retry_budget: Default::default(),
         timeouts: Default::default(),
         rate_limits: Default::default(),
+        fairness: None,
         auth: None,
     }
 }

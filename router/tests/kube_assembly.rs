@@ -27,6 +27,7 @@ fn report_of(inputs: StatusInputs) -> Vec<kthena_dataplane::status::ObjectStatus
         pools: &pools,
         tables: &tables,
         controller_name: "volcano.sh/kthena-router",
+        priority_queueing: false,
     })
 }
 
@@ -246,6 +247,7 @@ fn a_report_of_some_kinds_is_that_part_of_the_whole() {
         pools: &pools,
         tables: &tables,
         controller_name: "volcano.sh/kthena-router",
+        priority_queueing: false,
     };
     let whole = report(sources);
     assert!(!whole.is_empty());

@@ -138,6 +138,7 @@ async fn statuses_recomputed_per_change_equal_the_whole_report() {
             pools: &pools,
             tables: &tables,
             controller_name: "volcano.sh/kthena-router",
+            priority_queueing: false,
         };
         recomputed += cache.update(sources, &dirty, |o| Some(o.clone()));
         let want = report(sources);

@@ -77,6 +77,7 @@ fn gateway_api_statuses_have_the_typed_shape() {
         pools: &pools,
         tables: &tables,
         controller_name: &config.controller_name,
+        priority_queueing: false,
     });
     let mut seen = std::collections::BTreeMap::new();
     for s in &statuses {

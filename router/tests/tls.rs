@@ -98,6 +98,7 @@ fn context(expose_metrics: bool) -> RouterContext {
         retry_budget: Default::default(),
         timeouts: Default::default(),
         rate_limits: Default::default(),
+        fairness: None,
         auth: None,
     }
 }

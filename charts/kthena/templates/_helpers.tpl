@@ -45,9 +45,6 @@ app.kubernetes.io/component: kthena-router
 {{- if and $r.gatewayAPI.inferenceExtension (not $r.gatewayAPI.enabled) -}}
 {{- fail "networking.kthenaRouter.gatewayAPI.inferenceExtension requires networking.kthenaRouter.gatewayAPI.enabled=true" -}}
 {{- end -}}
-{{- if $r.fairness.enabled -}}
-{{- fail "networking.kthenaRouter.fairness.enabled=true: fairness scheduling is not implemented by kthena-rs; set it to false" -}}
-{{- end -}}
 {{- if $r.sessionBoost.enabled -}}
 {{- fail "networking.kthenaRouter.sessionBoost.enabled=true: session boost is not implemented by kthena-rs; set it to false" -}}
 {{- end -}}
