@@ -845,6 +845,38 @@ async fn hostile_manifest_files_are_refused_by_name_and_later_changes_apply() {
     let _ = std::fs::remove_file(&outside);
 }
 
+/// A ModelRoute `name` for model `name` to ModelServer `engine` with `spec.rateLimit` `limit`
+/// (YAML flow-style keys, without braces).
+fn limited_route(name: &str, limit: &str) -> String {
+    format!(
+        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
+         metadata: {{name: {name}, namespace: default}}\nspec:\n  modelName: {name}\n  \
+         rules:\n  - targetModels:\n    - modelServerName: engine\n  \
+         rateLimit: {{{limit}}}\n"
+    )
+}
+
+/// Posts chat requests for `model` with `headers` until one is refused (at most `most`
+/// admitted); the answers admitted and the refusal, which must be a 429.
+async fn admitted_until_refused(
+    c: &awc::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+    model: &str,
+    most: usize,
+) -> (Vec<kthena_e2e::Answer>, kthena_e2e::Answer) {
+    let mut admitted = Vec::new();
+    loop {
+        let a = post(c, url, headers, chat(model)).await;
+        match a.status {
+            200 => admitted.push(a),
+            429 => return (admitted, a),
+            s => panic!("{s}: {}", a.body),
+        }
+        assert!(admitted.len() < most, "{model}: never refused");
+    }
+}
+
 /// `spec.rateLimit` as Kthena enforces it, exact: a request reserves its prompt's estimated
 /// tokens and the answer's usage settles them, so the prompts let through add up to at most
 /// the budget; an output budget admits while one token is left and charges what the engine
@@ -858,36 +890,25 @@ async fn token_rate_limits_refuse_past_the_budget_and_count_the_engines_tokens()
         &["--served-model-name", "m", "--served-model-name", "o"],
     );
     env.model_server("engine", "engine", "");
-    let limited = |name: &str, budget: &str| {
-        format!(
-            "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
-             metadata: {{name: {name}, namespace: default}}\nspec:\n  modelName: {name}\n  \
-             rules:\n  - targetModels:\n    - modelServerName: engine\n  \
-             rateLimit: {{{budget}, unit: hour}}\n"
-        )
-    };
-    env.write("mr-m.yaml", &limited("m", "inputTokensPerUnit: 60"));
-    env.write("mr-o.yaml", &limited("o", "outputTokensPerUnit: 10"));
+    env.write(
+        "mr-m.yaml",
+        &limited_route("m", "inputTokensPerUnit: 60, unit: hour"),
+    );
+    env.write(
+        "mr-o.yaml",
+        &limited_route("o", "outputTokensPerUnit: 10, unit: hour"),
+    );
     let router = env.router(&[]);
     let c = client();
     let url = router.url("/v1/chat/completions");
 
     // Input: prompts add up to at most 60 tokens as the engine counts them.
-    let mut prompt_tokens = 0;
-    let mut admitted = 0;
-    let refused = loop {
-        let a = post(&c, &url, &[], chat("m")).await;
-        match a.status {
-            200 => {
-                admitted += 1;
-                prompt_tokens += a.json()["usage"]["prompt_tokens"].as_u64().expect("usage");
-                assert!(admitted < 60, "never refused");
-            }
-            429 => break a,
-            s => panic!("{s}: {}", a.body),
-        }
-    };
-    assert!(admitted >= 1, "the first request fits the budget");
+    let (admitted, refused) = admitted_until_refused(&c, &url, &[], "m", 60).await;
+    let prompt_tokens: u64 = admitted
+        .iter()
+        .map(|a| a.json()["usage"]["prompt_tokens"].as_u64().expect("usage"))
+        .sum();
+    assert!(!admitted.is_empty(), "the first request fits the budget");
     assert!(
         prompt_tokens <= 60,
         "{prompt_tokens} prompt tokens let through"
@@ -2457,10 +2478,10 @@ async fn jwt_authentication_admits_good_tokens_and_refuses_the_rest() {
     // Model u: 12 prompt tokens an hour for each user.
     env.write(
         "mr-u.yaml",
-        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
-         metadata: {name: u, namespace: default}\nspec:\n  modelName: u\n  \
-         rules:\n  - targetModels:\n    - modelServerName: engine\n  \
-         rateLimit: {inputTokensPerUnit: 12, unit: hour, limitBy: {type: User}}\n",
+        &limited_route(
+            "u",
+            "inputTokensPerUnit: 12, unit: hour, limitBy: {type: User}",
+        ),
     );
     let (old, new) = (idp_key("k1"), idp_key("k2"));
     let (jwks_uri, published, fetches) =
@@ -2580,16 +2601,9 @@ async fn jwt_authentication_admits_good_tokens_and_refuses_the_rest() {
         ))
     };
     let (alice, bob) = (as_user("alice"), as_user("bob"));
-    let mut admitted = 0;
-    while post(&c, &url, &[("authorization", &alice)], chat("u"))
-        .await
-        .status
-        == 200
-    {
-        admitted += 1;
-        assert!(admitted < 12, "alice never refused");
-    }
-    assert!(admitted >= 1);
+    let (admitted, _) =
+        admitted_until_refused(&c, &url, &[("authorization", &alice)], "u", 12).await;
+    assert!(!admitted.is_empty());
     router
         .process
         .wait_for(" 200 model_name=u user=alice rate_limit_budget=u|user=alice ");
@@ -2611,38 +2625,27 @@ async fn a_budget_per_header_value_refuses_one_tenant_and_not_the_other() {
     env.model_server("engine", "engine", "");
     env.write(
         "mr-m.yaml",
-        "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
-         metadata: {name: m, namespace: default}\nspec:\n  modelName: m\n  \
-         rules:\n  - targetModels:\n    - modelServerName: engine\n  \
-         rateLimit: {inputTokensPerUnit: 30, unit: hour, limitBy: {type: Header, header: x-tenant-id}}\n",
+        &limited_route(
+            "m",
+            "inputTokensPerUnit: 30, unit: hour, limitBy: {type: Header, header: x-tenant-id}",
+        ),
     );
     let router = env.router(&[]);
     let c = client();
     let url = router.url("/v1/chat/completions");
     let as_tenant = |t: &'static str| [("x-tenant-id", t)];
-    let mut admitted = 0;
-    loop {
-        let a = post(&c, &url, &as_tenant("acme"), chat("m")).await;
-        match a.status {
-            200 => admitted += 1,
-            429 => {
-                assert!(
-                    a.body.contains("input token rate limit exceeded"),
-                    "{}",
-                    a.body
-                );
-                break;
-            }
-            s => panic!("{s}: {}", a.body),
-        }
-        assert!(admitted < 30, "acme never refused");
-    }
-    assert!(admitted >= 1);
+    let (admitted, refused) = admitted_until_refused(&c, &url, &as_tenant("acme"), "m", 30).await;
+    assert!(!admitted.is_empty());
+    assert!(
+        refused.body.contains("input token rate limit exceeded"),
+        "{}",
+        refused.body
+    );
     router
         .process
         .wait_for(" 200 model_name=m rate_limit_budget=m|x-tenant-id=acme ");
     // Another tenant, and requests without the header, have budgets of their own.
-    for _ in 0..admitted {
+    for _ in 0..admitted.len() {
         let a = post(&c, &url, &as_tenant("globex"), chat("m")).await;
         assert_eq!(a.status, 200, "{}", a.body);
     }
