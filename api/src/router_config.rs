@@ -53,6 +53,8 @@ struct Auth {
     groups_claim: Option<String>,
     #[serde(default)]
     access: Vec<AccessEntry>,
+    #[serde(default, rename = "apiKeys")]
+    api_keys: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,13 +142,14 @@ pub fn parse(text: &str) -> Result<RouterConfig, String> {
     let mut not_honoured = Vec::new();
     let auth = match file.auth {
         None => None,
-        Some(a) if a.jwks_uri.is_empty() && !a.access.is_empty() => {
+        Some(a) if a.jwks_uri.is_empty() && !a.api_keys && !a.access.is_empty() => {
             return Err(
-                "auth.access: needs auth.jwksUri (nothing authenticates the callers it names)"
+                "auth.access: needs auth.jwksUri or auth.apiKeys (nothing authenticates the \
+                 callers it names)"
                     .to_owned(),
             );
         }
-        Some(a) if a.jwks_uri.is_empty() => {
+        Some(a) if a.jwks_uri.is_empty() && !a.api_keys => {
             not_honoured.push(
                 "auth: no jwksUri, so JWT authentication is off and requests are not \
                  authenticated"
@@ -207,6 +210,22 @@ pub fn parse(text: &str) -> Result<RouterConfig, String> {
 }
 
 fn auth(a: Auth) -> Result<AuthConfig, String> {
+    if a.jwks_uri.is_empty() {
+        if !a.issuer.is_empty() || !a.audiences.is_empty() || a.groups_claim.is_some() {
+            return Err(
+                "auth.issuer, audiences and groupsClaim are JWT settings: they need auth.jwksUri"
+                    .to_owned(),
+            );
+        }
+        return Ok(AuthConfig {
+            issuer: String::new(),
+            audiences: Vec::new(),
+            jwks_uri: String::new(),
+            groups_claim: kthena_core::auth::DEFAULT_GROUPS_CLAIM.to_owned(),
+            access: access(a.access)?,
+            api_keys: true,
+        });
+    }
     let scheme_ok = ["http://", "https://"].iter().any(|s| {
         a.jwks_uri
             .get(..s.len())
@@ -230,8 +249,21 @@ fn auth(a: Auth) -> Result<AuthConfig, String> {
     if a.groups_claim.as_deref() == Some("") {
         return Err("auth.groupsClaim: empty".to_owned());
     }
+    Ok(AuthConfig {
+        issuer: a.issuer,
+        audiences: a.audiences,
+        jwks_uri: a.jwks_uri,
+        groups_claim: a
+            .groups_claim
+            .unwrap_or_else(|| kthena_core::auth::DEFAULT_GROUPS_CLAIM.to_owned()),
+        access: access(a.access)?,
+        api_keys: a.api_keys,
+    })
+}
+
+fn access(entries: Vec<AccessEntry>) -> Result<Vec<kthena_core::auth::Access>, String> {
     let mut access: Vec<kthena_core::auth::Access> = Vec::new();
-    for (i, e) in a.access.into_iter().enumerate() {
+    for (i, e) in entries.into_iter().enumerate() {
         if e.model_name.is_empty() {
             return Err(format!("auth.access[{i}].modelName: required"));
         }
@@ -248,15 +280,7 @@ fn auth(a: Auth) -> Result<AuthConfig, String> {
             forward_authorization: e.forward_authorization,
         });
     }
-    Ok(AuthConfig {
-        issuer: a.issuer,
-        audiences: a.audiences,
-        jwks_uri: a.jwks_uri,
-        groups_claim: a
-            .groups_claim
-            .unwrap_or_else(|| kthena_core::auth::DEFAULT_GROUPS_CLAIM.to_owned()),
-        access,
-    })
+    Ok(access)
 }
 
 fn arg(v: serde_json::Value) -> ArgValue {
@@ -352,6 +376,7 @@ scheduler:
                 jwks_uri: "https://idp/keys".into(),
                 groups_claim: "groups".into(),
                 access: vec![],
+                api_keys: false,
             })
         );
         assert!(cfg.not_honoured.is_empty());
@@ -398,6 +423,10 @@ scheduler:
             (
                 "auth: {access: [{modelName: m}]}",
                 "auth.access: needs auth.jwksUri",
+            ),
+            (
+                "auth: {apiKeys: true, issuer: x}",
+                "auth.issuer, audiences and groupsClaim are JWT settings",
             ),
             (
                 "auth: {issuer: x, jwksUri: 'http://a', access: [{allowedUsers: [a]}]}",

@@ -31,6 +31,8 @@ pub struct AuthConfig {
     pub groups_claim: String,
     /// kthena-rs: who may call which model, and what the engine sees of the credentials.
     pub access: Vec<Access>,
+    /// kthena-rs: API keys (from labelled Secrets) are accepted too.
+    pub api_keys: bool,
 }
 
 /// The claim read for groups unless `groupsClaim` names another.
@@ -235,6 +237,7 @@ mod tests {
             jwks_uri: "https://idp.example/jwks".into(),
             groups_claim: DEFAULT_GROUPS_CLAIM.into(),
             access: Vec::new(),
+            api_keys: false,
         }
     }
 

@@ -2795,3 +2795,91 @@ async fn model_access_admits_listed_callers_and_keeps_credentials_from_the_engin
     );
     let _ = std::fs::remove_file(&config);
 }
+
+/// An API-key Secret (kthena-rs): `key`, `user`, `groups`, labelled so the router reads it.
+fn api_key_secret(name: &str, key: &str, user: &str, groups: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: default\n  \
+         labels: {{networking.serving.volcano.sh/api-key: \"true\"}}\n\
+         stringData: {{key: {key}, user: {user}, groups: \"{groups}\"}}\n"
+    )
+}
+
+/// kthena-rs `auth.apiKeys`: keys from labelled Secrets in the folder, as `x-api-key` or a
+/// bearer token, each mapped to a user and groups that the access rules and the access log
+/// see; an unknown key is refused; a Secret removed takes its key away at once, one added
+/// brings it; the keys never reach the log.
+#[actix_rt::test]
+async fn api_keys_from_secrets_authenticate_their_users() {
+    let mut env = Env::new();
+    env.engine("engine", "m", &[]);
+    env.write(
+        "secret-alice.yaml",
+        &api_key_secret("alice", "sk-alice-1", "alice", "ml"),
+    );
+    env.write(
+        "secret-bob.yaml",
+        &api_key_secret("bob", "sk-bob-2", "bob", "ops"),
+    );
+    let config = std::env::temp_dir().join(format!("kthena-keys-{}.yaml", std::process::id()));
+    std::fs::write(
+        &config,
+        "auth:\n  apiKeys: true\n  access:\n  - {modelName: m, allowedGroups: [ml]}\n",
+    )
+    .expect("write");
+    let router = env.router(&["--scheduler-config", config.to_str().expect("utf-8")]);
+    let c = client();
+    let url = router.url("/v1/chat/completions");
+    let a = post(&c, &url, &[("x-api-key", "sk-alice-1")], chat("m")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    router.process.wait_for(" 200 model_name=m user=alice ");
+    let a = post(
+        &c,
+        &url,
+        &[("authorization", "Bearer sk-alice-1")],
+        chat("m"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = post(&c, &url, &[("x-api-key", "sk-bob-2")], chat("m")).await;
+    assert_eq!(a.status, 403, "bob is not in group ml: {}", a.body);
+    let a = post(&c, &url, &[("x-api-key", "sk-nobody")], chat("m")).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert!(
+        a.body.contains("Unauthorized: invalid API key"),
+        "{}",
+        a.body
+    );
+    let a = post(&c, &url, &[], chat("m")).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+
+    // The Secret goes, and its key with it; a new one is honoured as soon as it is read.
+    std::fs::remove_file(env.dir.join("secret-alice.yaml")).expect("remove");
+    env.write(
+        "secret-carol.yaml",
+        &api_key_secret("carol", "sk-carol-3", "carol", "ml"),
+    );
+    eventually("the folder is read again", Duration::from_secs(10), || {
+        let c = c.clone();
+        let url = url.clone();
+        async move {
+            let alice = post(&c, &url, &[("x-api-key", "sk-alice-1")], chat("m"))
+                .await
+                .status;
+            let carol = post(&c, &url, &[("x-api-key", "sk-carol-3")], chat("m"))
+                .await
+                .status;
+            if (alice, carol) == (401, 200) {
+                Ok(())
+            } else {
+                Err(format!("alice {alice}, carol {carol}"))
+            }
+        }
+    })
+    .await;
+    let log = router.process.output();
+    for key in ["sk-alice-1", "sk-bob-2", "sk-carol-3"] {
+        assert!(!log.contains(key), "{key} in the router's output");
+    }
+    let _ = std::fs::remove_file(&config);
+}

@@ -219,7 +219,9 @@ pub async fn run(opts: RunOptions, controllers: Option<Controllers>) -> anyhow::
     };
     if let Some(auth) = &ctx.auth {
         tracing::info!(issuer = %auth.config().issuer, jwks = %auth.config().jwks_uri, "JWT authentication of /v1/ requests");
-        crate::auth::run(auth.clone());
+        if !auth.config().jwks_uri.is_empty() {
+            crate::auth::run(auth.clone());
+        }
     }
 
     // Bind every port first, so a port in use fails the start and nothing half-runs.

@@ -4,6 +4,12 @@
 //! every [`REFRESH`] (Kthena: weekly), and at once (at most every [`NUDGE_GAP`]) when a token
 //! names a key id the set lacks, so a key the issuer rotates in is accepted within seconds.
 //! A failed fetch keeps the keys already known.
+//!
+//! With `auth.apiKeys: true`, API keys are accepted too (kthena-rs): each is a Secret labelled
+//! [`API_KEY_LABEL`] holding `key`, `user` and optionally `groups` (comma-separated), in the
+//! manifest folder or the cluster. The router keeps only each key's SHA-256 with its caller
+//! ([`ApiKeys`]); a request presents a key as `x-api-key` or as a bearer token that is not a
+//! JWT.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +20,141 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use kthena_core::auth::{AuthConfig, ClaimError, Claims, Principal, TimeClaim};
 use serde_json::{Map, Value};
+
+/// The label of Secrets holding an API key (kthena-rs).
+pub const API_KEY_LABEL: (&str, &str) = ("networking.serving.volcano.sh/api-key", "true");
+
+/// The label of Secrets holding an ExternalModelProvider credential (Kthena's).
+const CREDENTIAL_LABEL: (&str, &str) = (
+    "networking.serving.volcano.sh/external-model-provider-credential",
+    "true",
+);
+
+fn labelled(secret: &k8s_openapi::api::core::v1::Secret, (k, v): (&str, &str)) -> bool {
+    secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(k))
+        .is_some_and(|x| x == v)
+}
+
+/// Whether `secret` carries [`API_KEY_LABEL`].
+pub fn is_api_key(secret: &k8s_openapi::api::core::v1::Secret) -> bool {
+    labelled(secret, API_KEY_LABEL)
+}
+
+/// Whether `secret` is labelled as a provider credential.
+pub fn is_credential(secret: &k8s_openapi::api::core::v1::Secret) -> bool {
+    labelled(secret, CREDENTIAL_LABEL)
+}
+
+/// The SHA-256 of an API key: all the router keeps of it.
+fn key_hash(key: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, key);
+    let mut out = [0; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// One API-key Secret, read: the key's hash and its caller, or why it is unusable.
+#[derive(Debug, Clone)]
+pub struct ApiKeyEntry {
+    secret: kthena_core::ObjectRef,
+    read: Result<([u8; 32], Principal), String>,
+}
+
+impl ApiKeyEntry {
+    /// Reads Secret `secret` with values `data` (`key`, `user`, `groups`).
+    pub fn from_secret(
+        secret: &kthena_core::ObjectRef,
+        data: Option<&std::collections::BTreeMap<String, Vec<u8>>>,
+    ) -> Self {
+        let text = |name: &str| {
+            data.and_then(|d| d.get(name))
+                .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let read = match (data.and_then(|d| d.get("key")), text("user")) {
+            (None, _) => Err("no `key`".to_owned()),
+            (Some(k), _) if k.iter().all(u8::is_ascii_whitespace) => {
+                Err("an empty `key`".to_owned())
+            }
+            (_, None) => Err("no `user`".to_owned()),
+            (Some(k), Some(user)) => Ok((
+                key_hash(k.trim_ascii()),
+                Principal {
+                    user,
+                    groups: text("groups")
+                        .map(|g| {
+                            g.split(',')
+                                .map(str::trim)
+                                .filter(|g| !g.is_empty())
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                },
+            )),
+        };
+        Self {
+            secret: secret.clone(),
+            read,
+        }
+    }
+}
+
+/// The API keys in force: callers by key hash.
+#[derive(Debug, Default)]
+pub struct ApiKeys {
+    by_hash: std::collections::HashMap<[u8; 32], Principal>,
+}
+
+impl ApiKeys {
+    /// The keys of `entries`; unusable Secrets and a key held by two Secrets (the first by
+    /// name is kept) are logged without the key.
+    pub fn new(mut entries: Vec<ApiKeyEntry>) -> Self {
+        entries.sort_by(|a, b| a.secret.cmp(&b.secret));
+        let mut by_hash = std::collections::HashMap::new();
+        for e in entries {
+            match e.read {
+                Err(why) => {
+                    tracing::warn!(secret = %e.secret, "API-key Secret left out: {why}");
+                }
+                Ok((hash, caller)) => match by_hash.entry(hash) {
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        tracing::warn!(secret = %e.secret, "API-key Secret left out: another Secret holds the same key");
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(caller);
+                    }
+                },
+            }
+        }
+        Self { by_hash }
+    }
+
+    /// The caller of `key`.
+    pub fn caller(&self, key: &str) -> Option<&Principal> {
+        self.by_hash.get(&key_hash(key.trim().as_bytes()))
+    }
+
+    /// How many keys are in force.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// True when no key is in force.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+}
+
+/// Whether `token` has a JWT's shape (three dot-separated parts); other bearer tokens are
+/// API keys.
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
 
 /// How often the key set is fetched again.
 pub const REFRESH: Duration = Duration::from_secs(3600);
@@ -94,9 +235,27 @@ impl Authenticator {
     }
 
     /// The caller (`sub`, empty when the token has none, and groups) of a request with
-    /// `authorization` (the header's value, if any), or why it is refused.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Refusal> {
-        let Some(token) = authorization.and_then(kthena_core::auth::bearer) else {
+    /// `authorization` and `x_api_key` (the headers' values, if any), or why it is refused.
+    /// With `auth.apiKeys`, an `x-api-key`, or a bearer token that is not a JWT (or any when no
+    /// `jwksUri` is set), is looked up in `keys`.
+    pub fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        x_api_key: Option<&str>,
+        keys: &ApiKeys,
+    ) -> Result<Principal, Refusal> {
+        let bearer = authorization.and_then(kthena_core::auth::bearer);
+        if self.config.api_keys {
+            let jwt_on = !self.config.jwks_uri.is_empty();
+            let key = x_api_key.or(bearer.filter(|t| !jwt_on || !looks_like_jwt(t)));
+            if let Some(key) = key {
+                return keys
+                    .caller(key)
+                    .cloned()
+                    .ok_or_else(|| Refusal("Unauthorized: invalid API key".to_owned()));
+            }
+        }
+        let Some(token) = bearer.filter(|_| !self.config.jwks_uri.is_empty()) else {
             return Err(Refusal(kthena_core::auth::MISSING.to_owned()));
         };
         let now = SystemTime::now()
@@ -410,6 +569,7 @@ mod tests {
             jwks_uri: "http://127.0.0.1:1/jwks".into(),
             groups_claim: "groups".into(),
             access: vec![],
+            api_keys: false,
         });
         let keys: Vec<_> = signers.iter().map(|s| s.jwk.clone()).collect();
         let n = a
@@ -434,7 +594,9 @@ mod tests {
             (&ec, None),
         ] {
             let t = token(s, kid, good_claims());
-            let p = a.authenticate(Some(&bearer(&t))).expect("authenticated");
+            let p = a
+                .authenticate(Some(&bearer(&t)), None, &ApiKeys::default())
+                .expect("authenticated");
             assert_eq!(p.user, "alice", "{kid:?}");
             assert_eq!(p.groups, ["ml", "ops"], "strings of the groups claim");
         }
@@ -444,7 +606,7 @@ mod tests {
     fn forged_tampered_and_unknown_tokens_are_refused() {
         let (ed, other) = (ed25519("ed"), ed25519("other"));
         let a = authenticator(&[&ed]);
-        let refused = |h: Option<&str>| a.authenticate(h).unwrap_err().0;
+        let refused = |h: Option<&str>| a.authenticate(h, None, &ApiKeys::default()).unwrap_err().0;
         assert_eq!(refused(None), "Authorization header missing or invalid");
         assert_eq!(
             refused(Some("Basic x")),
@@ -508,7 +670,9 @@ mod tests {
         for (claims, want) in cases {
             let tok = token(&ed, Some("ed"), claims.clone());
             assert_eq!(
-                a.authenticate(Some(&bearer(&tok))).unwrap_err().0,
+                a.authenticate(Some(&bearer(&tok)), None, &ApiKeys::default())
+                    .unwrap_err()
+                    .0,
                 want,
                 "{claims}"
             );
@@ -523,11 +687,110 @@ mod tests {
             jwks_uri: "http://x".into(),
             groups_claim: "groups".into(),
             access: vec![],
+            api_keys: false,
         });
         let t = token(&ed25519("ed"), None, good_claims());
         assert_eq!(
-            a.authenticate(Some(&bearer(&t))).unwrap_err().0,
+            a.authenticate(Some(&bearer(&t)), None, &ApiKeys::default())
+                .unwrap_err()
+                .0,
             "Unauthorized: no JWKS available for token validation"
+        );
+    }
+
+    fn entry(name: &str, data: &[(&str, &str)]) -> ApiKeyEntry {
+        let data: std::collections::BTreeMap<String, Vec<u8>> = data
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
+            .collect();
+        ApiKeyEntry::from_secret(&kthena_core::ObjectRef::new("default", name), Some(&data))
+    }
+
+    #[test]
+    fn api_keys_are_kept_hashed_with_their_caller() {
+        let keys = ApiKeys::new(vec![
+            entry(
+                "a",
+                &[
+                    ("key", "sk-alice\n"),
+                    ("user", "alice"),
+                    ("groups", "ml, ops,"),
+                ],
+            ),
+            entry("b", &[("key", "sk-bob"), ("user", "bob")]),
+            entry("c", &[("user", "nokey")]),
+            entry("d", &[("key", "sk-x")]),
+            entry("e", &[("key", "  "), ("user", "blank")]),
+            entry("z", &[("key", "sk-bob"), ("user", "mallory")]),
+        ]);
+        assert_eq!(
+            keys.len(),
+            2,
+            "no key, no user, a blank key and a duplicate left out"
+        );
+        let alice = keys.caller("sk-alice").expect("alice");
+        assert_eq!(
+            (alice.user.as_str(), alice.groups.clone()),
+            ("alice", vec!["ml".to_owned(), "ops".to_owned()])
+        );
+        assert_eq!(
+            keys.caller("sk-bob").expect("bob").user,
+            "bob",
+            "the first Secret by name"
+        );
+        assert!(keys.caller("sk-nope").is_none());
+        assert!(
+            !format!("{keys:?}").contains("sk-"),
+            "the keys themselves are not kept"
+        );
+    }
+
+    #[test]
+    fn a_key_is_an_x_api_key_or_a_bearer_token_that_is_not_a_jwt() {
+        let ed = ed25519("ed");
+        let keys = ApiKeys::new(vec![entry("a", &[("key", "sk-alice"), ("user", "alice")])]);
+        // JWT and keys: a JWT-shaped bearer is verified as a JWT, any other is a key.
+        let both = authenticator(&[&ed]);
+        let mut cfg = both.config.clone();
+        cfg.api_keys = true;
+        let both = Authenticator::new(cfg.clone());
+        both.set_keys(serde_json::json!({"keys": [ed.jwk]}).to_string().as_bytes())
+            .expect("keys");
+        let jwt = token(&ed, Some("ed"), good_claims());
+        let who = |a: &Authenticator, auth: Option<&str>, key: Option<&str>| {
+            a.authenticate(auth, key, &keys)
+                .map(|p| p.user)
+                .map_err(|r| r.0)
+        };
+        assert_eq!(who(&both, Some(&bearer(&jwt)), None), Ok("alice".into()));
+        assert_eq!(
+            who(&both, Some("Bearer sk-alice"), None),
+            Ok("alice".into())
+        );
+        assert_eq!(who(&both, None, Some("sk-alice")), Ok("alice".into()));
+        assert_eq!(
+            who(&both, None, Some("sk-wrong")),
+            Err("Unauthorized: invalid API key".into())
+        );
+        assert_eq!(
+            who(&both, None, None),
+            Err("Authorization header missing or invalid".into())
+        );
+        // Keys only: every bearer token is a key.
+        cfg.jwks_uri.clear();
+        let keys_only = Authenticator::new(cfg);
+        assert_eq!(
+            who(&keys_only, Some(&bearer(&jwt)), None),
+            Err("Unauthorized: invalid API key".into())
+        );
+        assert_eq!(
+            who(&keys_only, Some("Bearer sk-alice"), None),
+            Ok("alice".into())
+        );
+        // JWT only: an API key is not looked at.
+        assert!(
+            who(&authenticator(&[&ed]), None, Some("sk-alice")).is_err(),
+            "apiKeys is off"
         );
     }
 

@@ -196,7 +196,8 @@ async fn infer(
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        match auth.authenticate(header) {
+        let api_key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok());
+        match auth.authenticate(header, api_key, &ctx.shared.api_keys.load()) {
             Ok(p) => {
                 ex.user = p.user;
                 ex.groups = p.groups;

@@ -42,6 +42,8 @@ pub struct Config {
     pub tls_secrets: Arc<std::collections::HashMap<ObjectRef, TlsSecret>>,
     /// Secrets' values by Secret, for provider credentials (never logged or dumped).
     pub credentials: Arc<std::collections::HashMap<ObjectRef, SecretData>>,
+    /// The API keys of Secrets labelled as such, hashed.
+    pub api_keys: Arc<crate::auth::ApiKeys>,
     /// Converted ExternalModelProviders.
     pub providers: Arc<Vec<Arc<kthena_core::ExternalProvider>>>,
     /// Gateways of our classes (gateway mode only).

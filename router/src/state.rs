@@ -26,6 +26,8 @@ pub struct Shared {
     pub routes: ArcSwap<RouteTable>,
     /// The ModelServers, written by the Index actor.
     pub pools: ArcSwap<PoolMap>,
+    /// The API keys of labelled Secrets (hashed), written by the Index actor.
+    pub api_keys: ArcSwap<crate::auth::ApiKeys>,
     /// The ExternalModelProviders with their credentials, written by the Index actor.
     pub providers: ArcSwap<crate::provider::ProviderMap>,
     /// Gateway mode: the Gateway listeners of each served port, written by the Index actor.

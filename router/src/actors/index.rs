@@ -438,6 +438,7 @@ impl Handler<Apply> for Index {
             self.outcome =
                 self.apply_gateways(&config.gateways, &config.tls_secrets, &config.grants);
             self.shared.objectives.store(config.objectives.clone());
+            self.shared.api_keys.store(config.api_keys.clone());
             self.shared
                 .providers
                 .store(Arc::new(crate::provider::resolve_all(

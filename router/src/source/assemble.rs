@@ -121,8 +121,14 @@ enum Part {
         object: Arc<gateway_api::apis::standard::httproutes::HttpRoute>,
     },
     ReferenceGrant(kthena_core::reference_grant::ReferenceGrant),
-    /// A Secret: its TLS pair (gateway mode) and its values (provider credentials).
-    Secret(ObjectRef, Option<TlsSecret>, Option<SecretData>),
+    /// A Secret: its TLS pair (gateway mode), its values (provider credentials) and, when
+    /// labelled as one, its API key (hashed; the key itself is not kept).
+    Secret(
+        ObjectRef,
+        Option<TlsSecret>,
+        Option<SecretData>,
+        Option<crate::auth::ApiKeyEntry>,
+    ),
     Provider {
         tracked: Tracked,
         provider: Option<Arc<kthena_core::ExternalProvider>>,
@@ -287,11 +293,18 @@ impl Converted {
                 } else {
                     None
                 };
-                let data = convert::secret_data(&secret).map(|d| SecretData(Arc::new(d)));
-                if tls.is_none() && data.is_none() {
+                let id = convert::object_ref(secret.as_ref());
+                let raw = convert::secret_data(&secret);
+                let api_key = crate::auth::is_api_key(&secret)
+                    .then(|| crate::auth::ApiKeyEntry::from_secret(&id, raw.as_ref()));
+                // An API-key Secret's values are hashed above, never kept, unless it is also a
+                // provider's credential.
+                let keep = api_key.is_none() || crate::auth::is_credential(&secret);
+                let data = raw.filter(|_| keep).map(|d| SecretData(Arc::new(d)));
+                if tls.is_none() && data.is_none() && api_key.is_none() {
                     Part::Ignored("Secret without data".to_owned())
                 } else {
-                    Part::Secret(convert::object_ref(secret.as_ref()), tls, data)
+                    Part::Secret(id, tls, data, api_key)
                 }
             }
             Object::ExternalModelProvider(p) => {
@@ -724,6 +737,7 @@ impl Combined {
         let mut namespaces = kthena_core::gateway::Namespaces::default();
         let mut tls_secrets = std::collections::HashMap::new();
         let mut credentials = std::collections::HashMap::new();
+        let mut api_keys = Vec::new();
         let mut providers = Vec::new();
         let mut dump_providers = Vec::new();
         let mut dump_gateways = Vec::new();
@@ -768,12 +782,15 @@ impl Combined {
                     http_routes.extend(route.clone());
                 }
                 Part::ReferenceGrant(g) => grants.push(g.clone()),
-                Part::Secret(id, tls, data) => {
+                Part::Secret(id, tls, data, api_key) => {
                     if let Some(tls) = tls {
                         tls_secrets.insert(id.clone(), tls.clone());
                     }
                     if let Some(data) = data {
                         credentials.insert(id.clone(), data.clone());
+                    }
+                    if let Some(entry) = api_key {
+                        api_keys.push(entry.clone());
                     }
                 }
                 Part::Provider {
@@ -824,6 +841,7 @@ impl Combined {
         config.namespaces = Arc::new(namespaces);
         config.tls_secrets = Arc::new(tls_secrets);
         config.credentials = Arc::new(credentials);
+        config.api_keys = Arc::new(crate::auth::ApiKeys::new(api_keys));
         config.providers = Arc::new(providers);
         config.dump.externalmodelproviders = Arc::new(dump_providers);
         config.dump.gateways = Arc::new(dump_gateways);

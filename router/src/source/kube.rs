@@ -84,6 +84,11 @@ pub fn watched_kinds(gateway: &GatewayOptions) -> Vec<ObjectKind> {
 pub const CREDENTIAL_LABEL: &str =
     "networking.serving.volcano.sh/external-model-provider-credential=true";
 
+/// The selector of API-key Secrets ([`crate::auth::API_KEY_LABEL`]) that are not also
+/// provider credentials (those are watched already).
+const API_KEY_SELECTOR: &str = "networking.serving.volcano.sh/api-key=true,\
+     networking.serving.volcano.sh/external-model-provider-credential!=true";
+
 /// The objects of several watches of one kind, whose selections do not overlap.
 struct Several(Vec<Box<dyn Objects>>);
 
@@ -345,12 +350,14 @@ impl KubeSource {
                         ));
                     }
                     ObjectKind::Secret => {
-                        // Provider credentials (labelled) and, in gateway mode, certificates
-                        // (by type): two watches that never select the same Secret.
+                        // Provider credentials and API keys (labelled) and, in gateway mode,
+                        // certificates (by type): watches that never select the same Secret.
                         let mut credentials = cfg().labels(CREDENTIAL_LABEL);
+                        let mut api_keys = cfg().labels(API_KEY_SELECTOR);
                         let mut watches = Vec::new();
                         if options.gateway.enabled {
                             credentials = credentials.fields("type!=kubernetes.io/tls");
+                            api_keys = api_keys.fields("type!=kubernetes.io/tls");
                             watches.push(watch::<Secret>(
                                 nsapi(&client, &ns),
                                 kind,
@@ -363,6 +370,13 @@ impl KubeSource {
                             nsapi(&client, &ns),
                             kind,
                             credentials,
+                            &me,
+                            |o| Object::Secret(Box::new(o)),
+                        ));
+                        watches.push(watch::<Secret>(
+                            nsapi(&client, &ns),
+                            kind,
+                            api_keys,
                             &me,
                             |o| Object::Secret(Box::new(o)),
                         ));
