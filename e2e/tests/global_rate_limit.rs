@@ -390,3 +390,58 @@ async fn two_model_routes_of_one_model_name_share_one_global_budget() {
     assert_refused(&send(&router, &[("x-tier", "a")]).await);
     assert_refused(&send(&router, &[("x-tier", "b")]).await);
 }
+
+/// Kthena's window expectations, local and on Redis: with a budget per second, the requests
+/// that fit pass, then 429 with "rate limit"; the budget refills, and a second later the whole
+/// quota is there again (and no more than it, with what refilled while counting).
+#[actix_rt::test]
+async fn a_budget_per_second_refuses_then_is_whole_again_after_its_window() {
+    let redis = RedisServer::start();
+    for global in [false, true] {
+        let mut env = Env::new();
+        env.mock(
+            "engine",
+            &[("app", "engine")],
+            &["--served-model-name", "m"],
+        );
+        env.model_server("engine", "engine", "");
+        let shared = if global {
+            format!(
+                "\n    global: {{redis: {{address: \"{}\"}}}}",
+                redis.address()
+            )
+        } else {
+            String::new()
+        };
+        env.write(
+            "mr-m.yaml",
+            &format!(
+                "apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ModelRoute\n\
+                 metadata: {{name: m, namespace: default}}\nspec:\n  modelName: m\n  \
+                 rules:\n  - targetModels:\n    - modelServerName: engine\n  \
+                 rateLimit:\n    inputTokensPerUnit: {BUDGET}\n    unit: second{shared}\n"
+            ),
+        );
+        let router = env.router(&[]);
+        if global {
+            connected(&router, &redis.address()).await;
+        }
+        let fits = (BUDGET / PER_REQUEST) as usize;
+        for window in 0..2 {
+            let started = Instant::now();
+            let (admitted, refused) = admitted_until_refused(&[&router], &[&[]], 200).await;
+            assert_refused(&refused);
+            // What refilled while counting (BUDGET a second) may let a few more through.
+            let refilled = (started.elapsed().as_secs_f64() * f64::from(BUDGET)
+                / f64::from(PER_REQUEST))
+            .ceil() as usize;
+            assert!(
+                admitted >= fits && admitted <= fits + refilled + 1,
+                "global {global}, window {window}: {admitted} admitted; the budget holds {fits}, \
+                 {refilled} refilled"
+            );
+            // The window under test: a second with no request refills the whole budget.
+            actix_rt::time::sleep(Duration::from_millis(1100)).await;
+        }
+    }
+}
